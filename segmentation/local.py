@@ -1,0 +1,88 @@
+"""Local (adaptive) thresholds: a threshold per pixel from its neighbourhood.
+
+Adaptive mean and adaptive Gaussian are OpenCV's ``adaptiveThreshold``; Sauvola and Niblack are
+scikit-image's. Each takes the single-channel image :func:`segmentation.preprocess.prepare` made.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from skimage import filters
+
+from .preprocess import to_uint8
+from .recipes import ThresholdRecipe
+
+__all__ = ["adaptive_threshold_mask", "sauvola_surface", "niblack_surface", "local_mask"]
+
+
+def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: float = 20.0,
+                            gaussian: bool = False, polarity: str = "bright") -> np.ndarray:
+    """OpenCV's adaptive threshold: object pixels differ from their local mean by more than ``offset``.
+
+    The local mean is the plain (``gaussian=False``) or Gaussian-weighted mean over a ``block_size``
+    square. Bright objects: ``value > mean + offset``; dark objects: ``value <= mean - offset``
+    (OpenCV's ``C`` is ``-offset`` and ``+offset`` respectively). OpenCV needs 8-bit input, so 16-bit and
+    float images are first mapped linearly from their min..max to 0..255, and ``offset`` is in those
+    8-bit levels. Image borders are replicated (scikit-image's ``threshold_local`` reflects them, so the
+    two libraries differ by a few percent of pixels near edges).
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> mask = adaptive_threshold_mask(data.page(), block_size=51, offset=20, polarity="dark")
+    >>> mask.dtype, mask.shape
+    (dtype('bool'), (191, 384))
+    """
+    image8, _, _ = to_uint8(image)
+    method = cv2.ADAPTIVE_THRESH_GAUSSIAN_C if gaussian else cv2.ADAPTIVE_THRESH_MEAN_C
+    kind, c = (cv2.THRESH_BINARY, -offset) if polarity == "bright" else (cv2.THRESH_BINARY_INV, offset)
+    # maxValue 1 writes 0/1 bytes, which numpy can view as bool without a copy.
+    return cv2.adaptiveThreshold(image8, 1, method, kind, int(block_size), float(c)).view(bool)
+
+
+def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: float = 0.0) -> np.ndarray:
+    """Sauvola's per-pixel threshold ``m * (1 + k * (s / R - 1))`` (scikit-image ``threshold_sauvola``).
+
+    ``r = 0`` chooses R automatically: half the 8-bit range (scikit-image's default) for 8-bit images,
+    and half the image's own value range for 16-bit and float ones, because 12-bit camera data stored in
+    16 bits would otherwise see R = 32767 and a threshold stuck at ``m * (1 - k)``.
+
+    References
+    ----------
+    J. Sauvola and M. Pietikäinen, "Adaptive document image binarization", Pattern Recognition
+    33(2):225–236, 2000. :DOI:`10.1016/S0031-3203(99)00055-2`
+    """
+    if r == 0 and image.dtype != np.uint8:
+        r = 0.5 * float(image.max() - image.min())
+    return filters.threshold_sauvola(image, window_size=int(window), k=float(k), r=(r or None)).astype(np.float32)
+
+
+def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> np.ndarray:
+    """Niblack's per-pixel threshold ``m - k * s`` (scikit-image's sign; Fiji's is ``m + k * s - C``).
+
+    References
+    ----------
+    W. Niblack, *An Introduction to Digital Image Processing*, Prentice-Hall, 1986, pp. 115–116.
+    """
+    return filters.threshold_niblack(image, window_size=int(window), k=float(k)).astype(np.float32)
+
+
+def local_mask(image: np.ndarray, recipe: ThresholdRecipe, polarity: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+    """The raw mask of a local method, its threshold surface (Sauvola/Niblack) and notes for the user."""
+    notes = []
+    if recipe.method in ("adaptive_mean", "adaptive_gaussian"):
+        if image.dtype != np.uint8:
+            notes.append("OpenCV's adaptive threshold ran on an 8-bit copy mapped linearly from the image's "
+                         "min..max; the offset is in those 8-bit levels")
+        mask = adaptive_threshold_mask(image, block_size=recipe.block_size, offset=recipe.offset,
+                                       gaussian=recipe.method == "adaptive_gaussian", polarity=polarity)
+        return mask, None, notes
+    if recipe.method == "sauvola":
+        surface = sauvola_surface(image, window=recipe.window, k=recipe.k, r=recipe.r)
+    elif recipe.method == "niblack":
+        surface = niblack_surface(image, window=recipe.window, k=recipe.k)
+    else:
+        raise ValueError(f"{recipe.method!r} is not a local method")
+    mask = np.greater(image, surface) if polarity == "bright" else np.less_equal(image, surface)
+    return mask, surface, notes

@@ -1,0 +1,232 @@
+"""Declarative parameter specifications shared by recipes, widgets, URLs and the command line.
+
+Every recipe field carries a :class:`ParamSpec` in its dataclass metadata. From that one place come the
+validation (range, choices, oddness), the text form used in URLs and on the command line, the widget the
+app draws, and how the value scales when the preview runs on a downscaled copy of the image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+__all__ = ["ParamSpec", "param", "specs_of", "Points"]
+
+Points = tuple[tuple[int, int], ...]
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """How one recipe parameter is checked, written as text, shown and scaled.
+
+    ``kind`` is one of ``"int"``, ``"float"``, ``"bool"``, ``"choice"`` (a string from ``choices``),
+    ``"int_choice"`` (an int from ``choices``), ``"int_tuple"`` (comma-separated ints),
+    ``"optional_float"`` (a float or ``None`` meaning "automatic") and ``"points"``
+    (``row,col;row,col``). ``when`` maps another parameter's name to the values for which this one
+    applies (all conditions must hold). ``scale`` is ``"length"`` or ``"area"`` for values measured in
+    pixels, so that a preview on a copy downscaled by a factor *f* uses ``value * f`` (or ``f²``).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    label: str
+    help: str
+    group: str = "Method"
+    choices: tuple = ()
+    min: float | None = None
+    max: float | None = None
+    odd: bool = False
+    step: float | None = None
+    when: Mapping[str, frozenset] = dataclasses.field(default_factory=dict)
+    scale: str | None = None
+
+    def applies(self, values: Mapping[str, Any]) -> bool:
+        """Whether this parameter matters given the other parameters' values."""
+        return all(values.get(key) in allowed for key, allowed in self.when.items())
+
+    # -- validation -------------------------------------------------------------------------------
+    def check(self, value: Any) -> Any:
+        """Return ``value`` converted to this parameter's type, or raise a ``ValueError`` naming it."""
+        kind = self.kind
+        if kind == "bool":
+            if isinstance(value, (bool, int)) and value in (0, 1):
+                return bool(value)
+            raise self._error(value, "true or false")
+        if kind == "choice":
+            if isinstance(value, str) and value in self.choices:
+                return value
+            raise self._error(value, "one of " + ", ".join(self.choices))
+        if kind == "int_choice":
+            if _is_int(value) and int(value) in self.choices:
+                return int(value)
+            raise self._error(value, "one of " + ", ".join(map(str, self.choices)))
+        if kind == "int":
+            if not _is_int(value):
+                raise self._error(value, "a whole number" + self._range_text())
+            value = int(value)
+            self._check_range(value)
+            if self.odd and value % 2 == 0:
+                raise self._error(value, "an odd number" + self._range_text())
+            return value
+        if kind == "float" or (kind == "optional_float" and value is not None):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise self._error(value, "a finite number" + self._range_text())
+            value = float(value)
+            self._check_range(value)
+            return value
+        if kind == "optional_float":
+            return None
+        if kind == "int_tuple":
+            if not isinstance(value, (tuple, list)) or not all(_is_int(v) for v in value):
+                raise self._error(value, "a list of whole numbers")
+            values = tuple(int(v) for v in value)
+            for v in values:
+                self._check_range(v)
+            if len(set(values)) != len(values):
+                raise self._error(value, "a list without repeats")
+            return tuple(sorted(values))
+        if kind == "points":
+            if not isinstance(value, (tuple, list)):
+                raise self._error(value, "a list of (row, col) points")
+            points = []
+            for point in value:
+                if (not isinstance(point, (tuple, list)) or len(point) != 2
+                        or not all(_is_int(v) and int(v) >= 0 for v in point)):
+                    raise self._error(value, "a list of (row, col) points with non-negative whole numbers")
+                points.append((int(point[0]), int(point[1])))
+            if self.max is not None and len(points) > self.max:
+                raise self._error(value, f"at most {int(self.max)} points")
+            return tuple(points)
+        raise AssertionError(f"unknown parameter kind {kind!r}")
+
+    def _check_range(self, value: float) -> None:
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise self._error(value, self._range_text().removeprefix(" "))
+
+    def _range_text(self) -> str:
+        if self.min is not None and self.max is not None:
+            return f" from {_fmt(self.min)} to {_fmt(self.max)}"
+        if self.min is not None:
+            return f" of at least {_fmt(self.min)}"
+        if self.max is not None:
+            return f" of at most {_fmt(self.max)}"
+        return ""
+
+    def _error(self, value: Any, allowed: str) -> ValueError:
+        shown = repr(value) if not isinstance(value, str) else f"'{value}'"
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return ValueError(f"{self.name} ({self.label.lower()}) must be {allowed}; got {shown}")
+
+    # -- text form (URLs, command line) -----------------------------------------------------------
+    def to_text(self, value: Any) -> str:
+        """The value as URL/command-line text; ``from_text(to_text(v)) == v`` exactly."""
+        kind = self.kind
+        if kind == "bool":
+            return "true" if value else "false"
+        if kind in ("int", "int_choice"):
+            return str(int(value))
+        if kind == "float" or kind == "optional_float":
+            return "auto" if value is None else _float_text(value)
+        if kind == "int_tuple":
+            return ",".join(str(v) for v in value)
+        if kind == "points":
+            return ";".join(f"{r},{c}" for r, c in value)
+        return str(value)
+
+    def from_text(self, text: str) -> Any:
+        """Parse URL/command-line text, then validate it; raise ``ValueError`` naming the parameter."""
+        if not isinstance(text, str):
+            raise self._error(text, "text")
+        raw = text.strip()
+        kind = self.kind
+        try:
+            if kind == "bool":
+                lowered = raw.lower()
+                if lowered not in _TRUE | _FALSE:
+                    raise ValueError
+                value: Any = lowered in _TRUE
+            elif kind in ("int", "int_choice"):
+                value = int(raw)
+            elif kind == "float":
+                value = float(raw)
+            elif kind == "optional_float":
+                value = None if raw.lower() in ("", "auto", "none") else float(raw)
+            elif kind == "int_tuple":
+                value = tuple(int(v) for v in raw.split(",") if v.strip()) if raw else ()
+            elif kind == "points":
+                value = tuple(tuple(int(v) for v in p.split(",")) for p in raw.split(";") if p.strip())
+            else:
+                value = raw
+        except ValueError:
+            raise self._error(text, _KIND_TEXT.get(kind, "valid")) from None
+        return self.check(value)
+
+    # -- preview scaling --------------------------------------------------------------------------
+    def rescale(self, value: Any, factor: float) -> Any:
+        """The value to use on a copy of the image resized by ``factor`` (``factor`` < 1 shrinks)."""
+        if self.scale is None or value is None:
+            return value
+        if self.kind == "points":
+            return tuple((int(r * factor), int(c * factor)) for r, c in value)
+        scaled = value * (factor * factor if self.scale == "area" else factor)
+        if self.kind == "float":
+            low = self.min if self.min is not None else -math.inf
+            return max(low, scaled)
+        if value == 0:  # 0 means "off" for every integer length: keep it off
+            return 0
+        scaled = max(1, round(scaled))
+        if self.odd:
+            scaled = max(int(self.min or 3), scaled + (1 - scaled % 2))
+        elif self.min is not None:
+            scaled = max(int(self.min), scaled)
+        return int(scaled)
+
+
+_KIND_TEXT = {
+    "bool": "true or false", "int": "a whole number", "int_choice": "a whole number",
+    "float": "a number", "optional_float": "a number or 'auto'", "int_tuple": "comma-separated whole numbers",
+    "points": "points written as row,col;row,col",
+}
+
+
+def param(default: Any, **spec: Any) -> Any:
+    """A dataclass field whose metadata holds its :class:`ParamSpec` (the name is filled in later)."""
+    return field(default=default, metadata={"spec": spec})
+
+
+def specs_of(cls_or_obj: Any) -> tuple[ParamSpec, ...]:
+    """The parameter specifications of a recipe class, in declaration order."""
+    cls = cls_or_obj if isinstance(cls_or_obj, type) else type(cls_or_obj)
+    cached = cls.__dict__.get("_specs_cache")
+    if cached is None:
+        cached = tuple(
+            ParamSpec(name=f.name, default=f.default, **f.metadata["spec"])
+            for f in dataclasses.fields(cls) if "spec" in f.metadata
+        )
+        setattr(cls, "_specs_cache", cached)
+    return cached
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value) and value.is_integer()
+
+
+def _float_text(value: float) -> str:
+    # repr() is the shortest text that parses back to the same float, so URLs round-trip exactly.
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _fmt(value: float) -> str:
+    return _float_text(value) if isinstance(value, float) else str(value)

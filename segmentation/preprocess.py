@@ -1,0 +1,187 @@
+"""Turning any image into the single channel a threshold is computed on.
+
+Steps, in order: normalise the array (:func:`as_image`), pick a channel (:func:`extract_channel`),
+smooth (:func:`smooth`), decide the polarity (:func:`resolve_polarity`) and optionally subtract an
+uneven background (:func:`subtract_background`). :func:`prepare` runs them from a recipe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+
+from .recipes import ThresholdRecipe
+
+__all__ = ["as_image", "extract_channel", "smooth", "resolve_polarity", "subtract_background",
+           "to_uint8", "prepare", "Prepared", "is_constant"]
+
+
+def as_image(image) -> np.ndarray:
+    """Validate an image and bring it to a supported dtype and layout.
+
+    Accepts ``H×W``, ``H×W×1``, ``H×W×2`` (gray + alpha), ``H×W×3`` (RGB) and ``H×W×4`` (RGBA) arrays of
+    any numeric or bool dtype. Returns ``H×W`` or ``H×W×3`` as ``uint8``, ``uint16`` or ``float32``:
+    bool becomes 0/255, other integers keep their values when they fit in 8 or 16 bits and become
+    ``float32`` otherwise, and alpha is dropped (:func:`segmentation.load_image` composites it first).
+    Non-finite float values (NaN, ±inf) are replaced by the smallest finite value so that every method
+    sees real numbers; a float image with no finite value at all is refused.
+    """
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] in (1, 2):
+        array = array[:, :, 0]  # gray, or gray + alpha
+    elif array.ndim == 3 and array.shape[2] == 4:
+        array = array[:, :, :3]  # RGBA: the alpha is not part of the picture
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
+        raise ValueError(f"expected a 2-D grayscale or an H×W×3 colour image; got an array of shape {array.shape}")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"the image is empty ({array.shape[1]}×{array.shape[0]} pixels)")
+    if array.dtype == bool:
+        return np.ascontiguousarray(array.astype(np.uint8) * np.uint8(255))
+    if array.dtype in (np.uint8, np.uint16):
+        return np.ascontiguousarray(array)
+    if np.issubdtype(array.dtype, np.integer):
+        low, high = int(array.min()), int(array.max())
+        if low >= 0 and high <= 255:
+            return np.ascontiguousarray(array.astype(np.uint8))
+        if low >= 0 and high <= 65535:
+            return np.ascontiguousarray(array.astype(np.uint16))
+        return np.ascontiguousarray(array.astype(np.float32))
+    if np.issubdtype(array.dtype, np.floating):
+        array = np.ascontiguousarray(array.astype(np.float32))
+        finite = np.isfinite(array)
+        if not finite.all():
+            if not finite.any():
+                raise ValueError("the image holds no finite values (all NaN or infinite)")
+            array = np.where(finite, array, array[finite].min())
+        return array
+    raise ValueError(f"unsupported pixel type {array.dtype}; use 8-bit, 16-bit or float images")
+
+
+def extract_channel(image: np.ndarray, channel: str = "luminance") -> np.ndarray:
+    """One channel of a colour image, in the image's own units (gray images are returned as they are).
+
+    ``luminance`` is OpenCV's ``cvtColor`` (ITU-R BT.601 weights). ``hue``, ``saturation`` and ``value``
+    come from OpenCV's HSV conversion: for 8-bit images the full-range variant (hue 0–255); for 16-bit
+    images hue and saturation are scaled to 0–65535 and value is the exact maximum of R, G, B; for float
+    images hue is in [0, 1), saturation in [0, 1] and value in the image's units.
+    """
+    if image.ndim == 2:
+        return image
+    if channel == "luminance":
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    index = {"red": 0, "green": 1, "blue": 2}.get(channel)
+    if index is not None:
+        return np.ascontiguousarray(image[:, :, index])
+    if channel not in ("hue", "saturation", "value"):
+        raise ValueError(f"channel must be luminance, red, green, blue, hue, saturation or value; got {channel!r}")
+    if channel == "value":  # V = max(R, G, B) exactly, whatever the dtype
+        return np.ascontiguousarray(image.max(axis=2))
+    which = 0 if channel == "hue" else 1
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_RGB2HSV_FULL)[:, :, which])
+    hsv = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2HSV)  # H in degrees, S in [0, 1]
+    plane = hsv[:, :, which] / (360.0 if which == 0 else 1.0)
+    if image.dtype == np.uint16:
+        return np.round(plane * 65535.0).astype(np.uint16)
+    return np.ascontiguousarray(plane, dtype=np.float32)
+
+
+def smooth(image: np.ndarray, method: str = "none", *, sigma: float = 1.0, size: int = 3) -> np.ndarray:
+    """Gaussian (OpenCV, any supported dtype) or median smoothing.
+
+    OpenCV's median filter takes 16-bit and float images only up to a 5×5 window; larger windows on
+    those images use SciPy's median filter (same result away from the image border).
+    """
+    if method == "none":
+        return image
+    if method == "gaussian":
+        return cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma), sigmaY=float(sigma))
+    if method == "median":
+        if image.dtype == np.uint8 or size <= 5:
+            return cv2.medianBlur(image, int(size))
+        return ndi.median_filter(image, size=int(size), mode="reflect")
+    raise ValueError(f"smoothing must be none, gaussian or median; got {method!r}")
+
+
+def is_constant(image: np.ndarray) -> bool:
+    """True when every pixel has the same value (no threshold can separate anything)."""
+    low, high, _, _ = cv2.minMaxLoc(image.reshape(image.shape[0], -1))
+    return low == high
+
+
+def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
+    """``"bright"`` or ``"dark"``; ``auto`` puts the objects on the side of the Otsu threshold with fewer pixels.
+
+    Most images people segment show a minority of objects on a background (nuclei, coins, ink on paper),
+    so the smaller side of a global split is the better guess. A tie or a constant image counts as bright.
+    """
+    if polarity in ("bright", "dark"):
+        return polarity
+    if polarity != "auto":
+        raise ValueError(f"polarity must be auto, bright or dark; got {polarity!r}")
+    return _auto_polarity(image)[0]
+
+
+def _auto_polarity(image: np.ndarray) -> tuple[str, float | None]:
+    """The automatic polarity and the Otsu threshold it was decided with (reused when the method is Otsu)."""
+    if is_constant(image):
+        return "bright", None
+    from .thresholding import binarize, otsu_threshold  # late import: thresholding imports this module
+
+    t = otsu_threshold(image)
+    above = np.count_nonzero(binarize(image, t))
+    return ("bright" if above <= image.size - above else "dark"), t
+
+
+def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "bright") -> np.ndarray:
+    """Remove an uneven background with a morphological top-hat (OpenCV), objects bright afterwards.
+
+    Bright objects: the white top-hat ``image - opening(image)``; dark objects: the black top-hat
+    ``closing(image) - image``. Either way the result shows the objects bright on a background near 0,
+    in the image's units. ``radius`` must exceed the largest object's radius (Fiji's Subtract Background
+    uses 50 px by default, and so do we where it is on).
+    """
+    if radius <= 0:
+        return image
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    operation = cv2.MORPH_TOPHAT if polarity == "bright" else cv2.MORPH_BLACKHAT
+    return cv2.morphologyEx(image, operation, disc)
+
+
+def to_uint8(image: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Map an image linearly from its min..max to 0..255 for the methods that need 8-bit input.
+
+    Returns ``(image8, low, high)``; an 8-bit level ``t`` corresponds to ``low + t * (high - low) / 255``
+    in the input's units. 8-bit images are returned unchanged with ``(0, 255)``.
+    """
+    if image.dtype == np.uint8:
+        return image, 0.0, 255.0
+    low, high, _, _ = cv2.minMaxLoc(image.reshape(image.shape[0], -1))
+    if high <= low:
+        return np.zeros(image.shape, np.uint8), float(low), float(low)
+    scale = 255.0 / (high - low)
+    image8 = cv2.convertScaleAbs(image, alpha=scale, beta=-low * scale)
+    return image8, float(low), float(high)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The single channel a method thresholds, and the polarity the mask is taken with."""
+
+    image: np.ndarray
+    polarity: str
+    otsu: float | None = None  # Otsu's threshold of ``image`` when the automatic polarity computed it
+
+
+def prepare(image: np.ndarray, recipe: ThresholdRecipe) -> Prepared:
+    """Channel, smoothing, polarity and background subtraction of ``recipe``, in that order."""
+    channel = smooth(extract_channel(image, recipe.channel), recipe.smoothing,
+                     sigma=recipe.sigma, size=recipe.median_size)
+    polarity, otsu = _auto_polarity(channel) if recipe.polarity == "auto" else (recipe.polarity, None)
+    if recipe.background_radius > 0:
+        # After the top-hat the objects are bright on a dark background, whatever they were before.
+        return Prepared(subtract_background(channel, recipe.background_radius, polarity=polarity), "bright")
+    return Prepared(channel, polarity, otsu)

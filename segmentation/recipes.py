@@ -1,0 +1,409 @@
+"""Recipes: a method and every parameter it uses, validated, as one immutable object.
+
+A recipe converts to and from JSON (the file the app exports and ``python -m segmentation apply``
+reads) and to and from a flat dict of strings (the URL query parameters and the command-line options),
+round-tripping exactly. The same parameter names are used everywhere: in the URL, on the command line,
+in JSON and as keyword arguments of :func:`segmentation.threshold` and :func:`segmentation.watershed`.
+
+Examples
+--------
+>>> recipe = ThresholdRecipe(method="sauvola", window=31, polarity="dark")
+>>> recipe.to_flat()
+{'method': 'sauvola', 'polarity': 'dark', 'window': '31'}
+>>> ThresholdRecipe.from_flat(recipe.to_flat()) == recipe
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+from .params import ParamSpec, Points, param, specs_of
+
+__all__ = ["ThresholdRecipe", "WatershedRecipe", "recipe_from_json", "METHODS", "GLOBAL_METHODS",
+           "LOCAL_METHODS", "RECIPE_FORMAT"]
+
+RECIPE_FORMAT = "segmentation-studio/recipe"
+
+#: Every thresholding method: name -> (label, which library computes it).
+METHODS: dict[str, tuple[str, str]] = {
+    "manual": ("Manual value", "numpy"),
+    "otsu": ("Otsu", "OpenCV (scikit-image for float images)"),
+    "triangle": ("Triangle", "OpenCV"),
+    "li": ("Li (minimum cross-entropy)", "scikit-image"),
+    "yen": ("Yen", "scikit-image"),
+    "isodata": ("IsoData (Ridler–Calvard)", "scikit-image"),
+    "mean": ("Mean", "scikit-image"),
+    "minimum": ("Minimum (valley between two peaks)", "scikit-image"),
+    "multiotsu": ("Multi-Otsu", "scikit-image"),
+    "adaptive_mean": ("Adaptive mean (local)", "OpenCV"),
+    "adaptive_gaussian": ("Adaptive Gaussian (local)", "OpenCV"),
+    "sauvola": ("Sauvola (local)", "scikit-image"),
+    "niblack": ("Niblack (local)", "scikit-image"),
+}
+GLOBAL_METHODS = ("manual", "otsu", "triangle", "li", "yen", "isodata", "mean", "minimum", "multiotsu")
+LOCAL_METHODS = ("adaptive_mean", "adaptive_gaussian", "sauvola", "niblack")
+CHANNELS = ("luminance", "red", "green", "blue", "hue", "saturation", "value")
+
+_ADAPTIVE = frozenset({"adaptive_mean", "adaptive_gaussian"})
+_WINDOWED = frozenset({"sauvola", "niblack"})
+
+
+def _when(**conditions: Any) -> dict[str, frozenset]:
+    return {key: frozenset(values if isinstance(values, (tuple, set, frozenset)) else (values,))
+            for key, values in conditions.items()}
+
+
+class _Recipe:
+    """Conversions shared by both recipe kinds (they are all driven by the parameter specs)."""
+
+    kind: ClassVar[str]
+
+    def __post_init__(self) -> None:
+        for spec in specs_of(self):
+            object.__setattr__(self, spec.name, spec.check(getattr(self, spec.name)))
+        self._check_consistency()
+
+    def _check_consistency(self) -> None:  # overridden where parameters constrain each other
+        pass
+
+    @classmethod
+    def specs(cls) -> tuple[ParamSpec, ...]:
+        return specs_of(cls)
+
+    def values(self) -> dict[str, Any]:
+        """Every parameter's value, keyed by its name (typed, not text)."""
+        return {spec.name: getattr(self, spec.name) for spec in specs_of(self)}
+
+    def applicable_values(self) -> dict[str, Any]:
+        """Only the parameters that matter for this method/seed choice."""
+        values = self.values()
+        return {spec.name: values[spec.name] for spec in specs_of(self) if spec.applies(values)}
+
+    def replace(self, **changes: Any):
+        return dataclasses.replace(self, **changes)
+
+    # -- flat dict of strings (URL query parameters, command-line options) ------------------------
+    def to_flat(self, *, include_defaults: bool = False) -> dict[str, str]:
+        """The recipe as ``{name: text}``; parameters at their default are left out unless asked."""
+        defaults = type(self)()
+        values = self.values()
+        return {spec.name: spec.to_text(values[spec.name]) for spec in specs_of(self)
+                if include_defaults or values[spec.name] != getattr(defaults, spec.name)}
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, str], *, ignore_unknown: bool = True):
+        """Build a recipe from ``{name: text}``; missing names take their defaults.
+
+        Unknown names are ignored (URLs carry other things too) unless ``ignore_unknown`` is false.
+        A bad value raises ``ValueError`` naming the parameter and what it accepts.
+        """
+        specs = {spec.name: spec for spec in specs_of(cls)}
+        if not ignore_unknown:
+            unknown = sorted(set(flat) - set(specs))
+            if unknown:
+                raise ValueError(f"unknown parameter(s): {', '.join(unknown)}; "
+                                 f"known: {', '.join(specs)}")
+        return cls(**{name: specs[name].from_text(text) for name, text in flat.items() if name in specs})
+
+    # -- JSON -------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        values = {name: ([list(p) for p in v] if name == "points" else list(v) if isinstance(v, tuple) else v)
+                  for name, v in self.values().items()}
+        return {"format": RECIPE_FORMAT, "version": 1, "kind": self.kind, "params": values}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]):
+        if not isinstance(data, Mapping) or data.get("format") != RECIPE_FORMAT:
+            raise ValueError(f"this is not a Segmentation Studio recipe (expected \"format\": \"{RECIPE_FORMAT}\")")
+        if data.get("version") != 1:
+            raise ValueError(f"unsupported recipe version {data.get('version')!r}; this program reads version 1")
+        if data.get("kind") != cls.kind:
+            raise ValueError(f"this is a {data.get('kind')!r} recipe, not a {cls.kind!r} recipe")
+        params = data.get("params", {})
+        if not isinstance(params, Mapping):
+            raise ValueError("the recipe's \"params\" must be an object")
+        known = {spec.name for spec in specs_of(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"unknown parameter(s) in recipe: {', '.join(unknown)}")
+        return cls(**dict(params))
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls.from_dict(_parse_json(text))
+
+    # -- preview on a downscaled copy ---------------------------------------------------------------
+    def rescaled(self, factor: float):
+        """The recipe to run on a copy of the image resized by ``factor``.
+
+        Every parameter measured in pixels (smoothing sigma, window and kernel sizes, minimum object
+        size, seed distances, seed points) is scaled so that the preview matches the full-resolution
+        result as closely as the coarser grid allows.
+        """
+        if factor == 1:
+            return self
+        changes = {spec.name: spec.rescale(getattr(self, spec.name), factor)
+                   for spec in specs_of(self) if spec.scale}
+        return self.replace(**changes)
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ThresholdRecipe(_Recipe):
+    """A thresholding method and its pre-processing, parameters and clean-up.
+
+    Defaults (chosen on real images, see ``docs/DEFAULTS.md``): Otsu on the luminance, objects on
+    whichever side of the threshold covers less of the image, no smoothing and no clean-up, so the
+    result is exactly the textbook method until the user asks for more.
+    """
+
+    kind: ClassVar[str] = "threshold"
+
+    method: str = param("otsu", kind="choice", choices=tuple(METHODS), label="Method",
+                        help="How the threshold is chosen: global methods pick one value, local ones a value per pixel.")
+    # Pre-processing
+    channel: str = param("luminance", kind="choice", choices=CHANNELS, label="Channel", group="Pre-processing",
+                         help="Which channel of a colour image is thresholded (grayscale images ignore this).")
+    smoothing: str = param("none", kind="choice", choices=("none", "gaussian", "median"), label="Smoothing",
+                           group="Pre-processing", help="Blur before thresholding to suppress noise.")
+    sigma: float = param(1.0, kind="float", min=0.1, max=50.0, step=0.1, label="Gaussian sigma (px)",
+                         group="Pre-processing", when=_when(smoothing="gaussian"), scale="length",
+                         help="Standard deviation of the Gaussian blur, in pixels.")
+    median_size: int = param(3, kind="int", min=3, max=99, odd=True, step=2, label="Median size (px)",
+                             group="Pre-processing", when=_when(smoothing="median"), scale="length",
+                             help="Side of the square median filter, in pixels (odd).")
+    background_radius: int = param(0, kind="int", min=0, max=1000, label="Background radius (px, 0 = off)",
+                                   group="Pre-processing", scale="length",
+                                   help="Subtract an uneven background with a top-hat of this radius "
+                                        "(larger than the objects), like Fiji's Subtract Background.")
+    polarity: str = param("auto", kind="choice", choices=("auto", "bright", "dark"), label="Objects are",
+                          group="Pre-processing",
+                          help="Whether objects are brighter or darker than their surroundings; auto picks "
+                               "the side of the Otsu threshold that covers less of the image.")
+    # Method parameters
+    value: float = param(128.0, kind="float", label="Threshold value", when=_when(method="manual"),
+                         help="Pixels above this value (bright objects) or at or below it (dark objects) are "
+                              "foreground, in the image's own units.")
+    classes: int = param(3, kind="int", min=2, max=5, label="Classes", when=_when(method="multiotsu"),
+                         help="Number of intensity classes multi-Otsu separates (2 classes = Otsu).")
+    foreground_classes: tuple = param((), kind="int_tuple", min=0, max=4, label="Foreground classes",
+                                      when=_when(method="multiotsu"),
+                                      help="Which classes (0 = darkest) are foreground; empty = the brightest "
+                                           "for bright objects, the darkest for dark ones.")
+    block_size: int = param(51, kind="int", min=3, max=1001, odd=True, step=2, label="Block size (px)",
+                            when=_when(method=_ADAPTIVE), scale="length",
+                            help="Side of the neighbourhood the local mean is taken over, in pixels (odd).")
+    offset: float = param(20.0, kind="float", min=-255.0, max=255.0, step=1.0, label="Offset (C)",
+                          when=_when(method=_ADAPTIVE),
+                          help="How far (in 8-bit levels) an object pixel must stand out from its local "
+                               "mean; OpenCV's C, with the sign set by the polarity.")
+    window: int = param(51, kind="int", min=3, max=1001, odd=True, step=2, label="Window (px)",
+                        when=_when(method=_WINDOWED), scale="length",
+                        help="Side of the window for the local mean and deviation, in pixels (odd).")
+    k: float = param(0.2, kind="float", min=-2.0, max=2.0, step=0.01, label="k",
+                     when=_when(method=_WINDOWED),
+                     help="Weight of the local standard deviation (scikit-image's convention).")
+    r: float = param(0.0, kind="float", min=0.0, max=1e9, label="Sauvola R (0 = auto)",
+                     when=_when(method="sauvola"),
+                     help="Dynamic range of the standard deviation; 0 = half the 8-bit range, or half "
+                          "the image's value range for 16-bit and float images.")
+    # Clean-up
+    opening: int = param(0, kind="int", min=0, max=201, label="Opening (px, 0 = off)", group="Clean-up",
+                         scale="length", help="Remove specks and thin bridges thinner than this disc diameter.")
+    closing: int = param(0, kind="int", min=0, max=201, label="Closing (px, 0 = off)", group="Clean-up",
+                         scale="length", help="Close gaps and small holes narrower than this disc diameter.")
+    iterations: int = param(1, kind="int", min=1, max=20, label="Iterations", group="Clean-up",
+                            help="How many times opening and closing are applied.")
+    fill_holes: bool = param(False, kind="bool", label="Fill holes", group="Clean-up",
+                             help="Fill background regions completely enclosed by an object.")
+    min_size: int = param(0, kind="int", min=0, max=10**9, label="Remove objects smaller than (px)",
+                          group="Clean-up", scale="area",
+                          help="Objects with fewer pixels than this are removed (0 = keep all).")
+    clear_border: bool = param(False, kind="bool", label="Clear border objects", group="Clean-up",
+                               help="Remove objects that touch the edge of the image (they are cut off).")
+
+    def _check_consistency(self) -> None:
+        bad = [c for c in self.foreground_classes if c >= self.classes]
+        if bad:
+            raise ValueError(f"foreground_classes {list(self.foreground_classes)} must lie between 0 and "
+                             f"{self.classes - 1} for {self.classes} classes")
+
+    @property
+    def is_local(self) -> bool:
+        return self.method in LOCAL_METHODS
+
+
+# ------------------------------------------------------------------------------------------------
+#: The foreground the watershed splits, unless told otherwise: Otsu after a light blur and a top-hat
+#: background subtraction (uneven illumination, as in the coins photo), closed, holes filled and specks
+#: removed. Chosen on scikit-image's coins and the DSB 2018 nuclei; see docs/DEFAULTS.md.
+WATERSHED_FOREGROUND = ThresholdRecipe(smoothing="gaussian", sigma=1.0, background_radius=50, closing=3,
+                                       fill_holes=True, min_size=50)
+
+_DISTANCE_SEEDS = frozenset({"distance_peaks", "h_maxima"})
+
+
+@dataclass(frozen=True)
+class WatershedRecipe(_Recipe):
+    """Marker-based watershed: a foreground from any threshold recipe, seeds and a landscape.
+
+    The foreground parameters are a nested :class:`ThresholdRecipe` (``foreground``); in flat dicts and
+    keyword arguments they appear under their own names (``method``, ``sigma``, ...), next to the
+    watershed's (``seeds``, ``h``, ...).
+    Defaults: seeds at the h-maxima (h = 1 px) of the lightly smoothed distance map, which gives one
+    seed per roundish object whatever its size, flooding the inverted distance map inside the
+    foreground. On the DSB 2018 nuclei this scores an object F1 of 0.72 against 0.53 for
+    Otsu + connected components, and it finds the 24 coins of ``skimage.data.coins()``.
+    """
+
+    kind: ClassVar[str] = "watershed"
+
+    foreground: ThresholdRecipe = dataclasses.field(default=WATERSHED_FOREGROUND)
+    seeds: str = param("h_maxima", kind="choice",
+                       choices=("h_maxima", "distance_peaks", "intensity_bands", "points", "marker_image"),
+                       label="Seeds", group="Seeds",
+                       help="Where each object starts: domes of the distance map (h-maxima), its local peaks, "
+                            "pixels beyond intensity bands, points you place, or a marker image (API only).")
+    h: float = param(1.0, kind="float", min=0.05, max=1000.0, step=0.05, label="h (px)", group="Seeds",
+                     when=_when(seeds="h_maxima"), scale="length",
+                     help="A dome of the distance map must rise this many pixels above its saddle to get its "
+                          "own seed; raise it if objects are split, lower it if touching ones merge.")
+    min_distance: int = param(7, kind="int", min=1, max=1000, label="Minimum seed distance (px)", group="Seeds",
+                              when=_when(seeds="distance_peaks"), scale="length",
+                              help="Two seeds are at least this far apart.")
+    peak_fraction: float = param(0.0, kind="float", min=0.0, max=0.99, step=0.01,
+                                 label="Minimum peak height (fraction of the object's maximum)", group="Seeds",
+                                 when=_when(seeds="distance_peaks"),
+                                 help="Ignore peaks lower than this fraction of the highest distance in the same "
+                                      "object (per object, so small objects keep their seeds).")
+    distance_sigma: float = param(1.0, kind="float", min=0.0, max=50.0, step=0.1,
+                                  label="Distance smoothing (px, 0 = off)", group="Seeds", scale="length",
+                                  help="Blur the distance map before finding seeds so ragged outlines do not "
+                                       "create extra seeds.")
+    band_low: float | None = param(None, kind="optional_float", label="Low band (auto = multi-Otsu)",
+                                   group="Seeds", when=_when(seeds="intensity_bands"),
+                                   help="Pixels at or below this value seed the background (bright objects).")
+    band_high: float | None = param(None, kind="optional_float", label="High band (auto = multi-Otsu)",
+                                    group="Seeds", when=_when(seeds="intensity_bands"),
+                                    help="Connected pixels above this value seed one object each (bright objects).")
+    points: Points = param((), kind="points", max=2000, label="Seed points (row,col;...)", group="Seeds",
+                           when=_when(seeds="points"), scale="length",
+                           help="One object grows from each point you place.")
+    landscape: str = param("distance", kind="choice", choices=("distance", "gradient"), label="Landscape",
+                           group="Landscape",
+                           help="What is flooded: the inverted distance map (shape, scikit-image) or the "
+                                "image's gradient (edges, OpenCV's watershed on the colour image).")
+    compactness: float = param(0.0, kind="float", min=0.0, max=1e6, label="Compactness", group="Landscape",
+                               when=_when(landscape="distance"),
+                               help="Above 0, regions grow more evenly (compact watershed); 0 = classic.")
+    connectivity: int = param(4, kind="int_choice", choices=(4, 8), label="Connectivity", group="Landscape",
+                              when=_when(landscape="distance"),
+                              help="Neighbours a region grows into: 4 (edges) or 8 (edges and corners). "
+                                   "OpenCV's gradient watershed always uses 4.")
+    watershed_line: bool = param(False, kind="bool", label="Watershed lines", group="Landscape",
+                                 help="Keep a one-pixel background line between touching objects.")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.foreground, Mapping):
+            object.__setattr__(self, "foreground", WATERSHED_FOREGROUND.replace(**self.foreground))
+        if not isinstance(self.foreground, ThresholdRecipe):
+            raise ValueError("foreground must be a ThresholdRecipe or a dict of its parameters")
+        super().__post_init__()
+
+    def _check_consistency(self) -> None:
+        if (self.seeds == "intensity_bands" and self.band_low is not None and self.band_high is not None
+                and self.band_low > self.band_high):
+            raise ValueError(f"band_low ({self.band_low}) must not be above band_high ({self.band_high})")
+
+    @classmethod
+    def from_params(cls, **params: Any) -> "WatershedRecipe":
+        """Keyword arguments naming either watershed or foreground parameters (flat, as in URLs)."""
+        own = {spec.name for spec in specs_of(cls)} | {"foreground"}
+        foreground_names = {spec.name for spec in specs_of(ThresholdRecipe)}
+        unknown = sorted(set(params) - own - foreground_names)
+        if unknown:
+            raise ValueError(f"unknown watershed parameter(s): {', '.join(unknown)}")
+        foreground = params.pop("foreground", WATERSHED_FOREGROUND)
+        if isinstance(foreground, Mapping):
+            foreground = WATERSHED_FOREGROUND.replace(**foreground)
+        fg_changes = {k: params.pop(k) for k in list(params) if k in foreground_names}
+        if fg_changes:
+            foreground = foreground.replace(**fg_changes)
+        return cls(foreground=foreground, **params)
+
+    # The flat and JSON forms hold the foreground's parameters next to the watershed's.
+    def to_flat(self, *, include_defaults: bool = False) -> dict[str, str]:
+        flat = {spec.name: spec.to_text(getattr(self.foreground, spec.name))
+                for spec in specs_of(ThresholdRecipe)
+                if include_defaults or getattr(self.foreground, spec.name) != getattr(WATERSHED_FOREGROUND, spec.name)}
+        flat.update(super().to_flat(include_defaults=include_defaults))
+        return flat
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, str], *, ignore_unknown: bool = True) -> "WatershedRecipe":
+        fg_specs = {spec.name: spec for spec in specs_of(ThresholdRecipe)}
+        own_specs = {spec.name: spec for spec in specs_of(cls)}
+        if not ignore_unknown:
+            unknown = sorted(set(flat) - set(fg_specs) - set(own_specs))
+            if unknown:
+                raise ValueError(f"unknown parameter(s): {', '.join(unknown)}")
+        foreground = WATERSHED_FOREGROUND.replace(
+            **{name: fg_specs[name].from_text(text) for name, text in flat.items() if name in fg_specs})
+        own = {name: own_specs[name].from_text(text) for name, text in flat.items() if name in own_specs}
+        return cls(foreground=foreground, **own)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["params"] = {**self.foreground.to_dict()["params"], **data["params"]}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "WatershedRecipe":
+        if not isinstance(data, Mapping) or data.get("format") != RECIPE_FORMAT:
+            raise ValueError(f"this is not a Segmentation Studio recipe (expected \"format\": \"{RECIPE_FORMAT}\")")
+        if data.get("kind") != cls.kind:
+            raise ValueError(f"this is a {data.get('kind')!r} recipe, not a {cls.kind!r} recipe")
+        if data.get("version") != 1:
+            raise ValueError(f"unsupported recipe version {data.get('version')!r}; this program reads version 1")
+        params = data.get("params", {})
+        if not isinstance(params, Mapping):
+            raise ValueError("the recipe's \"params\" must be an object")
+        return cls.from_params(**dict(params))
+
+    def values(self) -> dict[str, Any]:
+        return {spec.name: getattr(self, spec.name) for spec in specs_of(self)}
+
+    def rescaled(self, factor: float) -> "WatershedRecipe":
+        if factor == 1:
+            return self
+        scaled = super().rescaled(factor)
+        return scaled.replace(foreground=self.foreground.rescaled(factor))
+
+    @property
+    def uses_distance(self) -> bool:
+        return self.landscape == "distance" or self.seeds in _DISTANCE_SEEDS
+
+
+def recipe_from_json(text: str) -> ThresholdRecipe | WatershedRecipe:
+    """Read a recipe file of either kind."""
+    data = _parse_json(text)
+    kind = data.get("kind") if isinstance(data, Mapping) else None
+    if kind == "threshold":
+        return ThresholdRecipe.from_dict(data)
+    if kind == "watershed":
+        return WatershedRecipe.from_dict(data)
+    raise ValueError("this is not a Segmentation Studio recipe: \"kind\" must be \"threshold\" or \"watershed\"")
+
+
+def _parse_json(text: str | bytes) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"the recipe is not valid JSON ({error})") from None

@@ -1,0 +1,276 @@
+"""Global thresholds (one function per method) and :func:`threshold`, which runs a whole recipe.
+
+Every ``*_threshold`` function takes a single-channel ``uint8``, ``uint16`` or ``float32`` image and
+returns the threshold in the image's own units; foreground is ``value > t`` for bright objects and
+``value <= t`` for dark ones, as in OpenCV and scikit-image (ImageJ's ``lower <= value <= upper`` rule
+differs by the pixels equal to ``t``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from skimage import filters
+
+from . import local
+from .cleanup import clean_mask
+from .errors import SegmentationError
+from .preprocess import as_image, is_constant, prepare, resolve_polarity, to_uint8
+from .recipes import LOCAL_METHODS, ThresholdRecipe
+
+__all__ = ["threshold", "ThresholdResult", "binarize", "manual_threshold", "otsu_threshold",
+           "triangle_threshold", "li_threshold", "yen_threshold", "isodata_threshold", "mean_threshold",
+           "minimum_threshold", "multiotsu_thresholds", "multiotsu_mask"]
+
+
+def manual_threshold(image: np.ndarray, value: float = 128.0) -> float:
+    """A value the user chose, in the image's units (returned as given)."""
+    return float(value)
+
+
+def otsu_threshold(image: np.ndarray) -> float:
+    """Otsu's threshold: maximises the between-class variance of the histogram.
+
+    Computed by OpenCV (``cv2.threshold`` with ``THRESH_OTSU``) for 8- and 16-bit images, and by
+    scikit-image (``threshold_otsu``) for float images, which OpenCV's Otsu does not accept.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> otsu_threshold(data.camera())
+    102.0
+
+    References
+    ----------
+    N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans. Systems, Man and
+    Cybernetics 9(1):62–66, 1979. :DOI:`10.1109/TSMC.1979.4310076`
+    """
+    if image.dtype == np.float32:
+        return float(filters.threshold_otsu(image))
+    t, _ = cv2.threshold(image, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return float(t)
+
+
+def triangle_threshold(image: np.ndarray) -> float:
+    """Zack's triangle threshold, computed by OpenCV (``THRESH_TRIANGLE``).
+
+    OpenCV's triangle method takes 8-bit images only: 16-bit and float images are mapped linearly from
+    their min..max to 0..255 (:func:`segmentation.preprocess.to_uint8`) and the threshold is mapped back
+    to the image's units. OpenCV and scikit-image differ by ±1 level on this method.
+
+    References
+    ----------
+    G. W. Zack, W. E. Rogers and S. A. Latt, "Automatic measurement of sister chromatid exchange
+    frequency", J. Histochem. Cytochem. 25(7):741–753, 1977. :DOI:`10.1177/25.7.70454`
+    """
+    image8, low, high = to_uint8(image)
+    t8, _ = cv2.threshold(image8, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE)
+    return float(t8) if image.dtype == np.uint8 else low + float(t8) * (high - low) / 255.0
+
+
+def li_threshold(image: np.ndarray) -> float:
+    """Li's iterative minimum cross-entropy threshold (scikit-image ``threshold_li``).
+
+    References
+    ----------
+    C. H. Li and P. K. S. Tam, "An iterative algorithm for minimum cross entropy thresholding",
+    Pattern Recognition Letters 19(8):771–776, 1998. :DOI:`10.1016/S0167-8655(98)00057-9`
+    """
+    return float(filters.threshold_li(image))
+
+
+def yen_threshold(image: np.ndarray) -> float:
+    """Yen's maximum-correlation threshold (scikit-image ``threshold_yen``, 256-bin histogram).
+
+    References
+    ----------
+    J.-C. Yen, F.-J. Chang and S. Chang, "A new criterion for automatic multilevel thresholding",
+    IEEE Trans. Image Processing 4(3):370–378, 1995. :DOI:`10.1109/83.366472`
+    """
+    return float(filters.threshold_yen(image))
+
+
+def isodata_threshold(image: np.ndarray) -> float:
+    """Ridler–Calvard IsoData threshold (scikit-image ``threshold_isodata``, 256-bin histogram).
+
+    References
+    ----------
+    T. W. Ridler and S. Calvard, "Picture thresholding using an iterative selection method",
+    IEEE Trans. Systems, Man and Cybernetics 8(8):630–632, 1978. :DOI:`10.1109/TSMC.1978.4310039`
+    """
+    return float(filters.threshold_isodata(image))
+
+
+def mean_threshold(image: np.ndarray) -> float:
+    """The mean intensity (scikit-image ``threshold_mean``).
+
+    References
+    ----------
+    C. A. Glasbey, "An analysis of histogram-based thresholding algorithms", CVGIP: Graphical Models
+    and Image Processing 55(6):532–537, 1993. :DOI:`10.1006/cgip.1993.1040`
+    """
+    return float(filters.threshold_mean(image))
+
+
+def minimum_threshold(image: np.ndarray) -> float:
+    """The valley between the two peaks of the smoothed histogram (scikit-image ``threshold_minimum``).
+
+    Raises :class:`SegmentationError` when the histogram never shows two peaks, which is common:
+    the method only suits clearly bimodal images.
+
+    References
+    ----------
+    C. A. Glasbey (1993), see :func:`mean_threshold`; J. M. S. Prewitt and M. L. Mendelsohn,
+    "The analysis of cell images", Ann. N. Y. Acad. Sci. 128:1035–1053, 1966.
+    """
+    try:
+        return float(filters.threshold_minimum(image))
+    except RuntimeError:
+        raise SegmentationError("the Minimum method found no valley between two histogram peaks in this "
+                                "image (its histogram is not bimodal); try Otsu or Li instead") from None
+
+
+def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ...]:
+    """``classes - 1`` thresholds splitting the histogram into ``classes`` classes (scikit-image).
+
+    With 2 classes this is Otsu's threshold.
+
+    References
+    ----------
+    P.-S. Liao, T.-S. Chen and P.-C. Chung, "A fast algorithm for multilevel thresholding",
+    J. Inf. Sci. Eng. 17(5):713–727, 2001.
+    """
+    try:
+        values = filters.threshold_multiotsu(image, classes=classes)
+    except ValueError:
+        raise SegmentationError(f"this image has too few distinct grey levels for {classes} multi-Otsu "
+                                f"classes; use fewer classes") from None
+    return tuple(float(v) for v in values)
+
+
+def multiotsu_mask(image: np.ndarray, thresholds: tuple[float, ...], foreground_classes: tuple[int, ...]) -> np.ndarray:
+    """Pixels whose class (0 = darkest, i.e. the number of thresholds strictly below the value) is selected."""
+    selected = np.zeros(len(thresholds) + 1, bool)
+    selected[list(foreground_classes)] = True
+    if image.dtype == np.uint8:  # a 256-entry lookup table is the fastest way to classify 8-bit pixels
+        classes = np.searchsorted(np.asarray(thresholds), np.arange(256), side="left")
+        lut = selected[classes].astype(np.uint8)
+        return cv2.LUT(image, lut).view(bool)
+    return selected[np.searchsorted(np.asarray(thresholds), image, side="left")]
+
+
+def binarize(image: np.ndarray, t: float, polarity: str = "bright") -> np.ndarray:
+    """``image > t`` (bright objects) or ``image <= t`` (dark objects) as a bool mask."""
+    if image.dtype == np.uint8:
+        # OpenCV writes 0/1 bytes, which are valid numpy bools: no extra pass to convert.
+        kind = cv2.THRESH_BINARY if polarity == "bright" else cv2.THRESH_BINARY_INV
+        return cv2.threshold(image, t, 1, kind)[1].view(bool)
+    return np.greater(image, t) if polarity == "bright" else np.less_equal(image, t)
+
+
+_GLOBAL = {
+    "otsu": otsu_threshold, "triangle": triangle_threshold, "li": li_threshold, "yen": yen_threshold,
+    "isodata": isodata_threshold, "mean": mean_threshold, "minimum": minimum_threshold,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class ThresholdResult:
+    """What :func:`threshold` computed.
+
+    Attributes
+    ----------
+    mask : bool ndarray, H×W — the foreground after clean-up.
+    thresholds : tuple of float — the value(s) used, in the input's units; empty for local methods.
+    polarity : ``"bright"`` or ``"dark"`` — how the mask was taken (``auto`` resolved).
+    recipe : ThresholdRecipe — every parameter.
+    processed : ndarray — the single channel the method saw (after smoothing/background subtraction).
+    raw_mask : bool ndarray — the mask before clean-up.
+    surface : float32 ndarray or None — the per-pixel threshold of Sauvola and Niblack.
+    notes : tuple of str — plain-words remarks (constant image, 8-bit mapping, ...).
+    """
+
+    mask: np.ndarray
+    thresholds: tuple[float, ...]
+    polarity: str
+    recipe: ThresholdRecipe
+    processed: np.ndarray
+    raw_mask: np.ndarray
+    surface: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def params(self) -> dict:
+        return self.recipe.applicable_values()
+
+    @property
+    def foreground_fraction(self) -> float:
+        return float(np.count_nonzero(self.mask)) / self.mask.size
+
+
+def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **params) -> ThresholdResult:
+    """Segment ``image`` by thresholding: pre-processing, the method, then clean-up.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``H×W`` grayscale or ``H×W×3`` RGB, 8-bit, 16-bit or float.
+    method : str or ThresholdRecipe
+        One of the names in :data:`segmentation.METHODS`, or a whole recipe.
+    **params
+        Any :class:`ThresholdRecipe` parameter (``sigma=2``, ``window=31``, ``min_size=50`` ...).
+
+    Returns
+    -------
+    ThresholdResult
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> result = threshold(data.camera(), "otsu", polarity="bright")
+    >>> result.thresholds
+    (102.0,)
+    """
+    recipe = method.replace(**params) if isinstance(method, ThresholdRecipe) else ThresholdRecipe(method=method, **params)
+    image = as_image(image)
+    prepared = prepare(image, recipe)
+    channel, polarity = prepared.image, prepared.polarity
+    notes: list[str] = []
+    surface = None
+
+    if recipe.method != "manual" and is_constant(channel):
+        # A constant image has no two populations to separate: every method would return the value
+        # itself (or fail), and "value > value" is empty. Say so instead of inventing objects.
+        raw = np.zeros(channel.shape, bool)
+        thresholds: tuple[float, ...] = ()
+        notes.append("the image is constant after pre-processing: there is nothing to separate")
+    elif recipe.method in LOCAL_METHODS:
+        raw, surface, local_notes = local.local_mask(channel, recipe, polarity)
+        thresholds = ()
+        notes.extend(local_notes)
+    elif recipe.method == "multiotsu":
+        thresholds = multiotsu_thresholds(channel, recipe.classes)
+        chosen = recipe.foreground_classes or ((recipe.classes - 1,) if polarity == "bright" else (0,))
+        raw = multiotsu_mask(channel, thresholds, chosen)
+    else:
+        if recipe.method == "manual":
+            t = manual_threshold(channel, recipe.value)
+        elif recipe.method == "otsu" and prepared.otsu is not None:
+            t = prepared.otsu  # already computed to choose the automatic polarity
+        else:
+            t = _GLOBAL[recipe.method](channel)
+        thresholds = (t,)
+        raw = binarize(channel, t, polarity)
+        if recipe.method == "triangle" and channel.dtype != np.uint8:
+            notes.append("Triangle ran on an 8-bit copy mapped linearly from the image's min..max")
+
+    mask = clean_mask(raw, opening=recipe.opening, closing=recipe.closing, iterations=recipe.iterations,
+                      fill_holes=recipe.fill_holes, min_size=recipe.min_size, clear_border=recipe.clear_border)
+    return ThresholdResult(mask=mask, thresholds=thresholds, polarity=polarity, recipe=recipe,
+                           processed=channel, raw_mask=raw, surface=surface, notes=tuple(notes))
+
+
+# resolve_polarity is re-exported for callers that decide polarity themselves (the watershed's bands).
+__all__.append("resolve_polarity")
