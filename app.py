@@ -1,0 +1,78 @@
+"""Thresholding page (the app's entry point): widgets -> library call -> views."""
+
+import streamlit as st
+
+import segmentation as seg
+from segmentation.samples import DEFAULT_SAMPLE_THRESHOLD, SAMPLES
+from studio_ui import compute, views
+from studio_ui.exports import export_section
+from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start_page
+from studio_ui.source import preview_of
+from studio_ui.widgets import manual_value_range, recipe_widgets
+
+current = start_page("Thresholding", default_sample=DEFAULT_SAMPLE_THRESHOLD, icon=":material/contrast:")
+side, style = views.display_settings()
+preview, factor = preview_of(current.key, side, current.image)
+
+# Widgets: every parameter of the chosen method, defaults from the library and the sample.
+defaults = sample_defaults(seg.ThresholdRecipe(), current).values()
+defaults["value"] = compute.default_manual_value(current.key, current.image)
+values = recipe_widgets(seg.ThresholdRecipe.specs(), defaults, recipe_sections(),
+                        overrides={"value": manual_value_range(current.image)})
+
+# Library call, on the display-sized copy with pixel parameters scaled to match.
+with plain_errors():
+    recipe = seg.ThresholdRecipe(**values)
+    timed = compute.run_threshold(current.key, factor, recipe.rescaled(factor).to_json(), preview)
+result = timed.result
+objects = compute.count_objects(current.key, factor, recipe.to_json(), result.mask)
+
+# Views.
+method_label, library = seg.METHODS[recipe.method]
+c1, c2, c3, c4, c5 = st.columns(5)
+c1.metric("Method", method_label.split(" (")[0], help=f"Computed by {library}.")
+c2.metric("Threshold", views.format_thresholds(result.thresholds, result.processed.dtype),
+          help="In the image's own units (a 16-bit image gets 16-bit values).")
+c3.metric("Foreground", f"{result.foreground_fraction:.1%}")
+c4.metric("Objects", f"{objects:,}", help="8-connected objects in the mask.")
+c5.metric("Time", f"{timed.seconds * 1000:.0f} ms", help="Library time for the live preview.")
+for note in result.notes:
+    st.info(note, icon=":material/info:")
+
+original, stretched = compute.original_view(current.key, factor, preview)
+middle, overlay = compute.result_views(current.key, factor, recipe.to_json(), style, preview, result.mask)
+views.three_views(original, middle, overlay, middle_title=f"Mask ({result.polarity} objects)",
+                  stretched=stretched, factor=factor)
+
+
+def full_mask():
+    return compute.run_threshold(current.key, 1.0, recipe.to_json(), current.image).result.mask
+
+
+tab_hist, tab_objects, tab_zoom, tab_export, tab_share = st.tabs(
+    ["Histogram", "Objects", "Look closer", "Export", "Share"], key="tab", bind="query-params")
+# Tabs bound to the URL run lazily: only the open one computes anything.
+if tab_hist.open:
+    with tab_hist:
+        log = st.toggle("Logarithmic counts", key="log", bind="query-params")
+        st.altair_chart(views.histogram_chart(result.processed, result.thresholds, log=log), width="stretch")
+        st.caption(views.histogram_caption(result.thresholds, result.polarity))
+if tab_objects.open:
+    with tab_objects:
+        table = compute.measurements(current.key, factor, recipe.to_json(), None, "px",
+                                     compute.labels_of(result.mask), preview)
+        views.measurement_table(table)
+        if factor < 1:
+            st.caption("Measured on the live preview; the CSV under Export is measured at full resolution.")
+if tab_zoom.open:
+    with tab_zoom:
+        views.look_closer(current.image, full_mask, labels=False, style=style)
+if tab_export.open:
+    with tab_export:
+        export_section(stem=current.name.rsplit(".", 1)[0], full_segmentation=full_mask, image=current.image,
+                       recipe=recipe, style=style, labels=False,
+                       measurements_csv=lambda: compute.full_measurements_csv(current.key, recipe.to_json(),
+                                                                              full_mask(), current.image))
+if tab_share.open:
+    with tab_share:
+        views.share_link(is_upload=current.is_upload, sample_title=SAMPLES[current.sample].title)

@@ -1,0 +1,96 @@
+"""Watershed page: foreground recipe -> seeds -> landscape -> labels, with every stage on view."""
+
+import streamlit as st
+
+import segmentation as seg
+from segmentation.samples import DEFAULT_SAMPLE_WATERSHED, SAMPLES
+from studio_ui import compute, seeds_ui, views
+from studio_ui.exports import export_section
+from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start_page
+from studio_ui.source import preview_of
+from studio_ui.widgets import manual_value_range, recipe_widgets
+
+current = start_page("Watershed", default_sample=DEFAULT_SAMPLE_WATERSHED, icon=":material/water_drop:")
+side, style = views.display_settings()
+preview, factor = preview_of(current.key, side, current.image)
+
+# Widgets: the foreground's threshold recipe, then seeds and landscape.
+base = sample_defaults(seg.WatershedRecipe(), current)
+fg_defaults = base.foreground.values()
+fg_defaults["value"] = compute.default_manual_value(current.key, current.image)
+sections = recipe_sections("Foreground")
+fg_values = recipe_widgets(seg.ThresholdRecipe.specs(), fg_defaults, sections,
+                           overrides={"value": manual_value_range(current.image)})
+st.sidebar.subheader("Seeds and landscape")
+sections = {"Seeds": st.sidebar.container(), "Landscape": st.sidebar.expander("Landscape", expanded=True)}
+ws_values = recipe_widgets(seg.WatershedRecipe.specs(), base.values(), {**sections, "Method": sections["Seeds"]})
+with st.sidebar.expander("Measurements"):
+    pixel_size = st.number_input("Pixel size (0 = pixels)", 0.0, 1e6, 0.0, format="%g", key="pixel_size",
+                                 bind="query-params", help="Size of one pixel; areas and lengths are then "
+                                                           "reported in this unit.")
+    unit = st.text_input("Unit", "µm", key="unit", bind="query-params", max_chars=8)
+
+with plain_errors():
+    recipe = seg.WatershedRecipe(foreground=seg.ThresholdRecipe(**fg_values), **ws_values)
+    timed = compute.run_watershed(current.key, factor, recipe.rescaled(factor).to_json(), preview)
+result = timed.result
+
+c1, c2, c3, c4, c5 = st.columns(5)
+c1.metric("Objects", f"{result.count:,}")
+c2.metric("Seeds", f"{int(result.markers.max(initial=0)):,}")
+c3.metric("Foreground", f"{result.threshold.foreground_fraction:.1%}",
+          help=f"{seg.METHODS[recipe.foreground.method][0]} threshold "
+               f"{views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype)}")
+c4.metric("Threshold", views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype))
+c5.metric("Time", f"{timed.seconds * 1000:.0f} ms", help="Library time for the live preview.")
+for note in result.notes:
+    st.info(note, icon=":material/info:")
+
+original, stretched = compute.original_view(current.key, factor, preview)
+middle, overlay = compute.result_views(current.key, factor, recipe.to_json(), style, preview, result.labels)
+if recipe.seeds == "points":
+    seeds_ui.click_to_seed(preview, result, factor, style)
+else:
+    views.three_views(original, middle, overlay, middle_title=f"Labels ({result.count} objects)",
+                      stretched=stretched, factor=factor)
+
+if st.toggle("Show the intermediate stages", key="stages", bind="query-params",
+             help="Foreground, distance map and seeds, as the watershed saw them."):
+    seeds_ui.stages(preview, result)
+
+
+def full_labels():
+    return compute.run_watershed(current.key, 1.0, recipe.to_json(), current.image).result.labels
+
+
+physical = pixel_size if pixel_size > 0 else None
+tab_objects, tab_hist, tab_zoom, tab_export, tab_share = st.tabs(
+    ["Objects", "Histogram", "Look closer", "Export", "Share"], key="tab", bind="query-params")
+if tab_objects.open:
+    with tab_objects:
+        table = compute.measurements(current.key, factor, recipe.to_json(),
+                                     physical / factor if physical else None, unit if physical else "px",
+                                     result.labels, preview)
+        views.measurement_table(table)
+        if factor < 1:
+            st.caption("Measured on the live preview (lengths corrected for the scale); the CSV under Export is "
+                       "measured at full resolution.")
+if tab_hist.open:
+    with tab_hist:
+        log = st.toggle("Logarithmic counts", key="log", bind="query-params")
+        fg = result.threshold
+        st.altair_chart(views.histogram_chart(fg.processed, fg.thresholds, log=log), width="stretch")
+        st.caption(views.histogram_caption(fg.thresholds, fg.polarity))
+if tab_zoom.open:
+    with tab_zoom:
+        views.look_closer(current.image, full_labels, labels=True, style=style)
+if tab_export.open:
+    with tab_export:
+        export_section(stem=current.name.rsplit(".", 1)[0], full_segmentation=full_labels, image=current.image,
+                       recipe=recipe, style=style, labels=True,
+                       measurements_csv=lambda: compute.full_measurements_csv(
+                           current.key, recipe.to_json(), full_labels(), current.image, physical,
+                           unit if physical else "px"))
+if tab_share.open:
+    with tab_share:
+        views.share_link(is_upload=current.is_upload, sample_title=SAMPLES[current.sample].title)

@@ -1,0 +1,108 @@
+"""Cached library calls: keyed on content (image key + recipe text), bounded, timed.
+
+``st.cache_resource`` hands every session the same read-only result object (no pickled copy per rerun);
+the image arrays are passed as unhashed ``_arguments`` and identified by their content key, which sidesteps
+``st.cache_data``'s sampled hashing of large arrays (two masks differing in a few pixels could collide).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+import segmentation as seg
+from segmentation import render
+from segmentation.measure import MeasurementTable, measure
+
+
+@dataclass(frozen=True, eq=False)
+class Timed:
+    result: Any
+    seconds: float
+
+
+def _freeze(result: Any) -> Any:
+    for value in vars(result).values():
+        if isinstance(value, np.ndarray):
+            value.setflags(write=False)
+    return result
+
+
+@st.cache_resource(max_entries=24, ttl=1800, show_spinner=False)
+def run_threshold(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
+    """Threshold ``_image`` (identified by ``image_key`` and ``scale``) with the recipe in ``recipe_json``."""
+    recipe = seg.ThresholdRecipe.from_json(recipe_json)
+    start = time.perf_counter()
+    result = seg.threshold(_image, recipe)
+    return Timed(_freeze(result), time.perf_counter() - start)
+
+
+@st.cache_resource(max_entries=16, ttl=1800, show_spinner=False)
+def run_watershed(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
+    recipe = seg.WatershedRecipe.from_json(recipe_json)
+    start = time.perf_counter()
+    result = seg.watershed(_image, recipe)
+    _freeze(result.threshold)
+    return Timed(_freeze(result), time.perf_counter() - start)
+
+
+@st.cache_data(max_entries=32, ttl=1800, show_spinner=False)
+def count_objects(image_key: str, scale: float, recipe_json: str, _mask: np.ndarray) -> int:
+    """Number of 8-connected objects in a threshold mask."""
+    import cv2
+
+    return int(cv2.connectedComponents(_mask.view(np.uint8), connectivity=8)[0]) - 1
+
+
+@st.cache_resource(max_entries=16, ttl=1800, show_spinner=False)
+def measurements(image_key: str, scale: float, recipe_json: str, pixel_size: float | None, unit: str,
+                 _labels: np.ndarray, _image: np.ndarray) -> MeasurementTable:
+    return measure(_labels, _image, pixel_size=pixel_size, unit=unit)
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def original_view(image_key: str, scale: float, _image: np.ndarray) -> tuple[bytes, bool]:
+    """The preview of the original as JPEG bytes, and whether it was contrast-stretched."""
+    shown, stretched = render.display_image(_image)
+    return render.encode_jpeg_bytes(shown, quality=90), stretched
+
+
+@st.cache_data(max_entries=48, ttl=1800, show_spinner=False)
+def result_views(image_key: str, scale: float, recipe_json: str, style: tuple, _image: np.ndarray,
+                 _segmentation: np.ndarray) -> tuple[bytes, bytes]:
+    """(mask or colourised labels as PNG, boundary overlay as JPEG) for one result and overlay style."""
+    color, thickness, opacity = style
+    if _segmentation.dtype == bool:
+        middle = render.encode_png_bytes(render.mask_image(_segmentation))
+    else:
+        middle = render.encode_png_bytes(render.colorize_labels(_segmentation))
+    overlay = render.boundary_overlay(_image, _segmentation, color=color, thickness=thickness,
+                                      fill_opacity=opacity)
+    return middle, render.encode_jpeg_bytes(overlay, quality=90)
+
+
+def labels_of(mask: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.connectedComponents(mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)[1]
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def default_manual_value(image_key: str, _image: np.ndarray) -> float:
+    """The manual threshold's starting value: Otsu's threshold of the luminance (like Fiji's dialog)."""
+    from segmentation.preprocess import extract_channel, is_constant
+    from segmentation.thresholding import otsu_threshold
+
+    channel = extract_channel(_image, "luminance")
+    return 128.0 if is_constant(channel) else float(round(otsu_threshold(channel), 4))
+
+
+@st.cache_data(max_entries=8, ttl=1800, show_spinner=False)
+def full_measurements_csv(image_key: str, recipe_json: str, _segmentation: np.ndarray, _image: np.ndarray,
+                          pixel_size: float | None = None, unit: str = "px") -> str:
+    labels = _segmentation if _segmentation.dtype != bool else labels_of(_segmentation)
+    return measure(labels, _image, pixel_size=pixel_size, unit=unit).to_csv()

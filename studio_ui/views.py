@@ -1,0 +1,149 @@
+"""What every page shows: the three aligned views, the numbers, the histogram, the table, the exports,
+the share link and a closer look at full resolution."""
+
+from __future__ import annotations
+
+from typing import Callable
+from urllib.parse import urlencode
+
+import altair as alt
+import cv2
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from segmentation import render
+from segmentation.measure import MeasurementTable
+
+PREVIEW_SIDES = (512, 768, 1024, 1536, 2048)
+DEFAULT_PREVIEW_SIDE = 1024
+
+
+def display_settings() -> tuple[int, tuple[tuple[int, int, int], int, float]]:
+    """Sidebar controls for the preview size and the overlay style (all in the URL)."""
+    with st.sidebar.expander("Display"):
+        side = st.select_slider(
+            "Live preview long side (px)", PREVIEW_SIDES, value=DEFAULT_PREVIEW_SIDE, key="preview",
+            bind="query-params",
+            help="The live view is computed on a copy this size, with pixel parameters scaled to match; "
+                 "downloads are always computed at full resolution.")
+        colour = st.color_picker("Outline colour", "#FF2020", key="outline", bind="query-params")
+        thickness = st.slider("Outline thickness (px)", 1, 5, 1, key="thickness", bind="query-params")
+        opacity = st.slider("Fill opacity", 0.0, 1.0, 0.0, 0.05, key="fill", bind="query-params",
+                            help="Tint each object with its label colour.")
+    rgb = tuple(int(colour.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+    return int(side), (rgb, int(thickness), float(opacity))
+
+
+def three_views(original: bytes, middle: bytes, overlay: bytes, *, middle_title: str, stretched: bool,
+                factor: float) -> None:
+    """Original, mask (or labels) and overlay, side by side at the same size."""
+    left, centre, right = st.columns(3, gap="small")
+    left.image(original, caption="Original" + (" (contrast stretched for display)" if stretched else ""),
+               width="stretch", output_format="JPEG")
+    centre.image(middle, caption=middle_title, width="stretch", output_format="PNG")
+    right.image(overlay, caption="Boundaries on the original", width="stretch", output_format="JPEG")
+    if factor < 1:
+        st.caption(f"Live preview at {factor:.0%} of full size (long side set under Display); "
+                   "downloads and *Look closer* use full resolution.")
+
+
+def histogram_chart(processed: np.ndarray, thresholds: tuple[float, ...], *, log: bool = False) -> alt.Chart:
+    """Intensity histogram (256 bins) of the channel the method saw, with the threshold(s) as red rules."""
+    if processed.dtype == np.uint8:
+        counts = cv2.calcHist([processed], [0], None, [256], [0, 256]).ravel()
+        edges = np.arange(257, dtype=float)
+    else:
+        lo, hi = float(processed.min()), float(processed.max())
+        counts, edges = np.histogram(processed, bins=256, range=(lo, hi if hi > lo else lo + 1))
+    frame = pd.DataFrame({"value": edges[:-1], "end": edges[1:], "pixels": counts.astype(float)})
+    y = alt.Y("pixels:Q", title="pixels", scale=alt.Scale(type="symlog") if log else alt.Undefined)
+    bars = alt.Chart(frame).mark_rect(color="#7a8699").encode(
+        x=alt.X("value:Q", title="intensity (image units)"), x2="end:Q", y=y, y2=alt.datum(0),
+        tooltip=["value", "pixels"])
+    layers = [bars]
+    if thresholds:
+        rules = pd.DataFrame({"threshold": list(thresholds)})
+        layers.append(alt.Chart(rules).mark_rule(color="#d62728", size=2).encode(
+            x="threshold:Q", tooltip=[alt.Tooltip("threshold:Q", format=".4g")]))
+    return alt.layer(*layers).properties(height=220)
+
+
+def format_thresholds(thresholds: tuple[float, ...], dtype: np.dtype) -> str:
+    if not thresholds:
+        return "per pixel"
+    if np.issubdtype(dtype, np.integer):
+        return ", ".join(f"{t:.2f}".rstrip("0").rstrip(".") for t in thresholds)
+    return ", ".join(f"{t:.4g}" for t in thresholds)
+
+
+def measurement_table(table: MeasurementTable, *, height: int = 320) -> None:
+    if len(table) == 0:
+        st.info("No objects to measure.")
+        return
+    st.dataframe(table.columns, height=height, hide_index=True, width="stretch")
+
+
+def download_row(files: list[tuple[str, str, Callable[[], bytes] | bytes | str, str]]) -> None:
+    """One download button per (label, file name, data or callable, mime)."""
+    columns = st.columns(len(files))
+    for column, (label, name, data, mime) in zip(columns, files):
+        column.download_button(label, data=data, file_name=name, mime=mime, width="stretch",
+                               on_click="ignore", icon=":material/download:")
+
+
+def histogram_caption(thresholds: tuple[float, ...], polarity: str) -> str:
+    if not thresholds:
+        return ("Histogram of the channel the method saw (after pre-processing). A local method computes a "
+                "threshold for every pixel, so none is drawn.")
+    side = "above" if polarity == "bright" else "at or below"
+    return (f"Histogram of the channel the method saw (after pre-processing). Red: the threshold(s); "
+            f"foreground is {side} it.")
+
+
+def current_query() -> dict[str, list[str]]:
+    """The page's URL query as the widgets bound to it hold it right now."""
+    return {key: st.query_params.get_all(key) for key in st.query_params}
+
+
+def share_link(*, is_upload: bool, sample_title: str) -> None:
+    """The link that reopens this view: the page's address with every bound widget's value."""
+    base = st.context.url or ""
+    query = urlencode(current_query(), doseq=True)
+    link = f"{base}?{query}" if query else base
+    st.code(link, language=None, wrap_lines=True)
+    if is_upload:
+        st.caption(f"Your uploaded image is **not** part of the link (nothing you upload leaves this session). "
+                   f"Whoever opens it sees these parameters on the sample *{sample_title}*.")
+    else:
+        st.caption("The address bar always holds this link; the copy button is at the top right of the box.")
+
+
+def look_closer(image: np.ndarray, segmentation_fn: Callable[[], np.ndarray], *, labels: bool,
+                style: tuple) -> None:
+    """A full-resolution crop of the original, the mask/labels and the overlay, magnified."""
+    h, w = image.shape[:2]
+    c1, c2, c3 = st.columns(3)
+    zoom = c1.select_slider("Magnification", [1, 2, 4, 8], value=1, key="zoom", bind="query-params",
+                            help="Screen pixels per image pixel (1 = full resolution, 1:1).")
+    cx = c2.slider("Centre, across (%)", 0, 100, 50, key="zoom_x", bind="query-params")
+    cy = c3.slider("Centre, down (%)", 0, 100, 50, key="zoom_y", bind="query-params")
+    size = max(16, 480 // zoom)
+    half = size // 2
+    row = int(np.clip(cy / 100 * h, half, max(half, h - half)))
+    col = int(np.clip(cx / 100 * w, half, max(half, w - half)))
+    window = (slice(max(0, row - half), min(h, row + half)), slice(max(0, col - half), min(w, col + half)))
+    with st.spinner("Computing at full resolution…"):
+        segmentation = segmentation_fn()
+    crop_image = image[window]
+    crop_seg = segmentation[window]
+    shown, _ = render.display_image(crop_image)
+    middle = render.colorize_labels(crop_seg) if labels else render.mask_image(crop_seg)
+    color, thickness, opacity = style
+    overlay = render.boundary_overlay(crop_image, crop_seg, color=color, thickness=thickness, fill_opacity=opacity)
+    views = [cv2.resize(v, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST) if zoom > 1 else v
+             for v in (shown, middle, overlay)]
+    st.caption(f"Rows {window[0].start}–{window[0].stop}, columns {window[1].start}–{window[1].stop} of the "
+               f"full-resolution {w}×{h} image, at {zoom}×.")
+    for column, view in zip(st.columns(3, gap="small"), views):
+        column.image(render.encode_png_bytes(view), width="content", output_format="PNG")

@@ -1,0 +1,144 @@
+"""Widgets drawn from the library's parameter specifications, bound to the URL.
+
+Each recipe parameter becomes one widget whose ``key`` is the parameter's name, so the address bar
+holds exactly the names the recipe, the JSON file and the command line use. Parameters that do not
+apply to the chosen method or seeds are not drawn (and so leave the URL).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import streamlit as st
+
+from segmentation import METHODS
+from segmentation.params import ParamSpec
+
+# Slider ranges for the screen (the library accepts wider values from the API, the CLI and JSON).
+SLIDERS: dict[str, tuple[float, float, float]] = {
+    "sigma": (0.1, 10.0, 0.1),
+    "median_size": (3, 31, 2),
+    "background_radius": (0, 200, 5),
+    "classes": (2, 5, 1),
+    "block_size": (3, 301, 2),
+    "offset": (-50.0, 80.0, 1.0),
+    "window": (3, 301, 2),
+    "k": (-1.0, 1.0, 0.01),
+    "opening": (0, 31, 1),
+    "closing": (0, 31, 1),
+    "iterations": (1, 10, 1),
+    "h": (0.05, 10.0, 0.05),
+    "min_distance": (1, 100, 1),
+    "peak_fraction": (0.0, 0.95, 0.01),
+    "distance_sigma": (0.0, 5.0, 0.1),
+}
+
+CHOICE_LABELS = {
+    "channel": {"luminance": "Luminance", "red": "Red", "green": "Green", "blue": "Blue", "hue": "Hue (HSV)",
+                "saturation": "Saturation (HSV)", "value": "Value (HSV)"},
+    "smoothing": {"none": "None", "gaussian": "Gaussian", "median": "Median"},
+    "polarity": {"auto": "Auto (the minority side)", "bright": "Bright on dark", "dark": "Dark on bright"},
+    "seeds": {"h_maxima": "h-maxima of the distance map", "distance_peaks": "Distance-map peaks",
+              "intensity_bands": "Intensity bands", "points": "Points I click", "marker_image": "Marker image"},
+    "landscape": {"distance": "Inverted distance map (shape)", "gradient": "Image gradient (edges)"},
+    "method": {name: f"{label}" for name, (label, _) in METHODS.items()},
+}
+
+
+def _label(spec: ParamSpec, value: Any) -> str:
+    return CHOICE_LABELS.get(spec.name, {}).get(value, str(value))
+
+
+def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None = None,
+                overrides: Mapping[str, Any] | None = None, choices: tuple | None = None,
+                bind: bool = True) -> Any:
+    """One widget for one parameter; returns its value in the parameter's own type.
+
+    ``overrides`` may give ``min``, ``max``, ``step`` and ``format`` for data-dependent ranges (the
+    manual threshold's slider spans the image's own values).
+    """
+    key = key or spec.name
+    o = dict(overrides or {})
+    common: dict[str, Any] = {"key": key, "help": spec.help}
+    if bind:
+        common["bind"] = "query-params"
+    label = o.pop("label", spec.label)
+    if spec.kind == "choice":
+        options = list(choices or spec.choices)
+        if spec.name == "seeds":
+            options.remove("marker_image")  # a marker image can only come through the API
+        index = options.index(default) if default in options else 0
+        return container.selectbox(label, options, index=index, format_func=lambda v: _label(spec, v), **common)
+    if spec.kind == "int_choice":
+        options = list(spec.choices)
+        return container.radio(label, options, index=options.index(default), horizontal=True, **common)
+    if spec.kind == "bool":
+        return container.checkbox(label, value=bool(default), **common)
+    if spec.kind == "int_tuple":
+        options = list(range(int(o.get("max", spec.max or 0)) + 1))
+        chosen = [v for v in default if v in options]
+        picked = container.multiselect(label, options, default=chosen, **common,
+                                       placeholder="automatic", format_func=lambda v: f"class {v}")
+        return tuple(sorted(picked))
+    if spec.kind == "points":
+        text = container.text_input(label, value=spec.to_text(default), **common,
+                                    placeholder="click the image to add seeds")
+        try:
+            return spec.from_text(text)
+        except ValueError as error:
+            container.error(str(error))
+            return ()
+    if spec.kind == "optional_float":
+        return container.number_input(label, value=default, placeholder="auto", format="%g", **common)
+    lo, hi, step = o.get("min"), o.get("max"), o.get("step")
+    if spec.name in SLIDERS and lo is None:
+        lo, hi, step = SLIDERS[spec.name]
+    if spec.kind == "int":
+        lo = int(lo if lo is not None else (spec.min if spec.min is not None else 0))
+        hi = int(hi if hi is not None else (spec.max if spec.max is not None else 10**9))
+        value = int(min(max(default, lo), hi))
+        if spec.name in SLIDERS or "slider" in o:
+            return int(container.slider(label, lo, hi, value, int(step or 1), **common))
+        return int(container.number_input(label, lo, hi, value, int(step or 1), **common))
+    lo = float(lo if lo is not None else (spec.min if spec.min is not None else -1e12))
+    hi = float(hi if hi is not None else (spec.max if spec.max is not None else 1e12))
+    value = float(min(max(default, lo), hi))
+    fmt = o.get("format", "%g" if step is None or step >= 1 else None)
+    if spec.name in SLIDERS or o.get("slider"):
+        return float(container.slider(label, lo, hi, value, float(step or (hi - lo) / 200), format=fmt, **common))
+    return float(container.number_input(label, lo, hi, value, float(step) if step else None, format="%g", **common))
+
+
+def recipe_widgets(specs: tuple[ParamSpec, ...], defaults: Mapping[str, Any], containers: Mapping[str, Any], *,
+                   overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                   skip: Callable[[ParamSpec, dict], bool] | None = None, key_prefix: str = "",
+                   bind: bool = True) -> dict[str, Any]:
+    """Draw every applicable parameter into the container of its group; return ``{name: value}``.
+
+    Parameters are drawn in declaration order, so a parameter's applicability can depend on the ones
+    before it (``window`` appears only when ``method`` is Sauvola or Niblack). Parameters not drawn keep
+    their default value in the returned dict.
+    """
+    values: dict[str, Any] = dict(defaults)
+    overrides = overrides or {}
+    for spec in specs:
+        if not spec.applies(values) or (skip and skip(spec, values)):
+            continue
+        container = containers.get(spec.group) or containers["Method"]
+        values[spec.name] = spec_widget(spec, defaults[spec.name], container=container,
+                                        key=key_prefix + spec.name, overrides=overrides.get(spec.name),
+                                        bind=bind)
+    return values
+
+
+def manual_value_range(image: np.ndarray) -> dict[str, Any]:
+    """Slider range for the manual threshold: the dtype's range for integers, the data's for floats."""
+    if image.dtype == np.uint8:
+        return {"min": 0.0, "max": 255.0, "step": 1.0, "format": "%d", "slider": True}
+    if image.dtype == np.uint16:
+        return {"min": 0.0, "max": 65535.0, "step": 1.0, "format": "%d", "slider": True}
+    lo, hi = float(np.min(image)), float(np.max(image))
+    if hi <= lo:
+        hi = lo + 1.0
+    return {"min": lo, "max": hi, "step": (hi - lo) / 1000, "format": "%.4g", "slider": True}
