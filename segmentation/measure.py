@@ -1,0 +1,259 @@
+"""Per-object measurements: one row per labelled object, in pixels or physical units.
+
+Column naming scheme (ASCII only, so CSV headers survive every spreadsheet and shell): a physical
+quantity is named ``<quantity>_<unit>``. The unit is ``px`` when ``pixel_size`` is None, otherwise
+the ASCII form of ``unit`` (``µm``/``μm`` -> ``um``; see :func:`unit_suffix`) with ``2`` appended
+for areas. Areas in pixels are pixel counts, named ``area_px``.
+
+Columns, in order (pixels / with ``pixel_size`` and ``unit="µm"``):
+
+- ``label``: the object's id in the label image.
+- ``area_px`` / ``area_um2``: pixel count (× pixel_size²).
+- ``perimeter_px`` / ``perimeter_um``: skimage's ``perimeter`` (× pixel_size).
+- ``centroid_row_px``, ``centroid_col_px`` / ``centroid_row_um``, ``centroid_col_um``: the
+  centroid, row (y, downwards) then column (x), from the top-left pixel's centre (× pixel_size).
+- ``bbox_min_row``, ``bbox_min_col``, ``bbox_max_row``, ``bbox_max_col``: bounding box in pixel
+  indices, max exclusive (``labels[min_row:max_row, min_col:max_col]``), never scaled.
+- ``equivalent_diameter_px`` / ``equivalent_diameter_um``: diameter of the disc of equal area.
+- ``circularity``: 4πA/P², clipped to [0, 1]; unitless.
+- ``solidity``: area / convex hull area; unitless.
+- ``mean_intensity``, ``min_intensity``, ``max_intensity`` (only with an image): in the image's
+  own units, no suffix.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from skimage.measure import regionprops_table
+
+__all__ = ["MeasurementTable", "measure", "unit_suffix"]
+
+_BBOX = ("bbox_min_row", "bbox_min_col", "bbox_max_row", "bbox_max_col")
+_INTENSITY = ("mean_intensity", "min_intensity", "max_intensity")
+
+
+@dataclass(frozen=True, eq=False)
+class MeasurementTable:
+    """The result of :func:`measure`: ordered columns of equal length, one row per object.
+
+    Attributes
+    ----------
+    columns : dict[str, ndarray]
+        Column name -> read-only 1-D array, in display order. ``st.dataframe(table.columns)``
+        shows it without pandas.
+    unit : str
+        The length unit as given (``"µm"``), or ``"px"`` when ``pixel_size`` is None.
+    pixel_size : float or None
+        Size of one pixel in ``unit``, or None for pixel units.
+
+    Examples
+    --------
+    >>> t = MeasurementTable({"label": np.array([1, 2]), "area_px": np.array([10, 4])}, "px", None)
+    >>> len(t), t.column_names, t.to_records()[1]
+    (2, ['label', 'area_px'], {'label': 2, 'area_px': 4})
+    """
+
+    columns: dict[str, np.ndarray]
+    unit: str = "px"
+    pixel_size: float | None = None
+    _length: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self):
+        lengths = {name: len(values) for name, values in self.columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"all columns must have the same length, got {lengths}")
+        frozen = {}
+        for name, values in self.columns.items():
+            array = np.array(values)  # a private copy, so the table cannot change under us
+            array.flags.writeable = False
+            frozen[name] = array
+        object.__setattr__(self, "columns", frozen)
+        object.__setattr__(self, "_length", next(iter(lengths.values()), 0))
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    @property
+    def column_names(self) -> list[str]:
+        """The column names in order."""
+        return list(self.columns)
+
+    def to_records(self) -> list[dict]:
+        """One dict per row with plain Python ``int`` / ``float`` values."""
+        names = self.column_names
+        lists = [self.columns[name].tolist() for name in names]
+        return [dict(zip(names, row)) for row in zip(*lists)]
+
+    def to_csv(self) -> str:
+        """The table as CSV text: a header line, then one line per object.
+
+        Integers are written as integers; floats with up to 10 significant digits (shortest
+        form, so 12.5 stays ``12.5``). NaN (for example the mean of an object whose pixels are
+        all NaN) is written as an empty field, which spreadsheets read as missing.
+        """
+        text_columns = []
+        for values in self.columns.values():
+            if values.dtype.kind in "iub":
+                text_columns.append([str(int(v)) for v in values.tolist()])
+            else:
+                text_columns.append(["" if math.isnan(v) else f"{v:.10g}" for v in values.tolist()])
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(self.column_names)
+        writer.writerows(zip(*text_columns))
+        return buffer.getvalue()
+
+
+def unit_suffix(unit: str) -> str:
+    """The ASCII form of a length unit used in column names (``"µm"`` -> ``"um"``).
+
+    Examples
+    --------
+    >>> unit_suffix("µm"), unit_suffix("nm"), unit_suffix("mm")
+    ('um', 'nm', 'mm')
+    """
+    if not isinstance(unit, str) or not unit.strip():
+        raise ValueError(f"unit must be a non-empty string such as 'µm', got {unit!r}")
+    text = unit.strip().replace("\u00b5", "u").replace("\u03bc", "u")  # micro sign, Greek mu
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    text = re.sub(r"[^A-Za-z0-9]", "", text)
+    if not text:
+        raise ValueError(f"unit {unit!r} has no letters usable in a column name; use e.g. 'um' or 'nm'")
+    return text
+
+
+def _labels_from(labels: np.ndarray) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ValueError(f"labels must be a 2-D label image or bool mask, got shape {labels.shape}")
+    if labels.dtype == bool:
+        # a mask: its objects are the 8-connected components (diagonal pixels touch)
+        if labels.size == 0:
+            return np.zeros(labels.shape, np.int32)
+        _, labelled = cv2.connectedComponents(labels.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+        return labelled
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"labels must be integer labels or a bool mask, got dtype {labels.dtype}")
+    if labels.size and labels.min() < 0:
+        raise ValueError("labels must not contain negative values (0 is background, objects 1..N)")
+    return labels
+
+
+def _intensity_from(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    image = np.asarray(image)
+    if image.shape[:2] != shape or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"image must be H×W or H×W×3 with H×W = labels' {shape}, got {image.shape}")
+    if image.dtype not in (np.uint8, np.uint16) and image.dtype.kind != "f":
+        raise ValueError(f"image must be uint8, uint16 or float32, got dtype {image.dtype}")
+    if image.ndim == 3:
+        # luminance as the pipeline's "luminance" channel computes it (ITU-R 601 via OpenCV),
+        # so the numbers match what the threshold saw; uint8/uint16 stay in their own units
+        if image.dtype.kind == "f" and image.dtype != np.float32:
+            image = image.astype(np.float32)
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    return image
+
+
+def measure(labels: np.ndarray, image: np.ndarray | None = None, *, pixel_size: float | None = None,
+            unit: str = "µm") -> MeasurementTable:
+    """Measure every object of a label image (or of a bool mask's connected components).
+
+    Parameters
+    ----------
+    labels : ndarray
+        Integer H×W labels (0 = background; gaps in the numbering are fine) or a bool mask,
+        which is labelled first with 8-connectivity (``cv2.connectedComponents``).
+    image : ndarray, optional
+        Gray or RGB image of the same H×W for the intensity columns. RGB uses luminance
+        (ITU-R 601). Values stay in the image's units: a 16-bit image gives 16-bit min/max.
+    pixel_size : float, optional
+        Size of one pixel in ``unit``. When given, areas are in unit² and lengths and centroids
+        in ``unit``; the column names say so (see the module docstring).
+    unit : str
+        Name of the physical length unit; used only with ``pixel_size``.
+
+    Returns
+    -------
+    MeasurementTable
+        One row per object in increasing label order; zero rows (same columns) when there are
+        no objects.
+
+    Notes
+    -----
+    Measurements come from ``skimage.measure.regionprops_table``. Perimeter is skimage's
+    ``perimeter`` (4-connected contour with diagonal steps weighted √2), which is 0 for objects
+    of one or two pixels; their circularity is defined as 1 (as compact as the pixel grid
+    allows) instead of dividing by zero. Because the pixelated perimeter is a rough estimate
+    for small objects, circularity is clipped to [0, 1].
+
+    Examples
+    --------
+    >>> lab = np.zeros((20, 20), np.int32); lab[2:6, 2:12] = 1; lab[10:15, 10:15] = 2
+    >>> t = measure(lab, pixel_size=0.5, unit="µm")
+    >>> len(t), t["area_um2"].tolist()
+    (2, [10.0, 6.25])
+    """
+    labels = _labels_from(labels)
+    if image is not None:
+        image = _intensity_from(image, labels.shape)
+    if pixel_size is not None:
+        number = isinstance(pixel_size, (int, float, np.integer, np.floating)) and not isinstance(pixel_size, bool)
+        if not number or not math.isfinite(pixel_size) or pixel_size <= 0:
+            raise ValueError(f"pixel_size must be a positive number, got {pixel_size!r}")
+        pixel_size = float(pixel_size)
+        length, area = unit_suffix(unit), unit_suffix(unit) + "2"
+    else:
+        length = area = "px"
+
+    properties = ["label", "area", "perimeter", "centroid", "bbox", "equivalent_diameter_area", "solidity"]
+    if image is not None:
+        properties += ["intensity_mean", "intensity_min", "intensity_max"]
+    if labels.size == 0 or not labels.any():
+        # No objects: regionprops would return nothing useful; give the right columns, zero rows.
+        props = {name: np.zeros(0) for name in _raw_names(image is not None)}
+    else:
+        props = regionprops_table(labels, intensity_image=image, properties=properties)
+
+    scale = 1.0 if pixel_size is None else pixel_size
+    area_px = np.asarray(props["area"], np.float64)
+    perimeter_px = np.asarray(props["perimeter"], np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        circularity = np.where(perimeter_px > 0, 4.0 * np.pi * area_px / perimeter_px**2, 1.0)
+    columns: dict[str, np.ndarray] = {
+        "label": np.asarray(props["label"], np.int64),
+        f"area_{area}": area_px.astype(np.int64) if pixel_size is None else area_px * scale**2,
+        f"perimeter_{length}": perimeter_px * scale,
+        f"centroid_row_{length}": np.asarray(props["centroid-0"], np.float64) * scale,
+        f"centroid_col_{length}": np.asarray(props["centroid-1"], np.float64) * scale,
+    }
+    for i, name in enumerate(_BBOX):
+        columns[name] = np.asarray(props[f"bbox-{i}"], np.int64)
+    columns[f"equivalent_diameter_{length}"] = np.asarray(props["equivalent_diameter_area"], np.float64) * scale
+    columns["circularity"] = np.clip(circularity, 0.0, 1.0)
+    columns["solidity"] = np.asarray(props["solidity"], np.float64)
+    if image is not None:
+        # min/max of an integer image are values of that image: keep them integers
+        extreme_dtype = np.int64 if image.dtype.kind in "iu" else np.float64
+        columns["mean_intensity"] = np.asarray(props["intensity_mean"], np.float64)
+        columns["min_intensity"] = np.asarray(props["intensity_min"]).astype(extreme_dtype)
+        columns["max_intensity"] = np.asarray(props["intensity_max"]).astype(extreme_dtype)
+    return MeasurementTable(columns, unit="px" if pixel_size is None else unit.strip(), pixel_size=pixel_size)
+
+
+def _raw_names(with_intensity: bool) -> list[str]:
+    names = ["label", "area", "perimeter", "centroid-0", "centroid-1", "bbox-0", "bbox-1", "bbox-2",
+             "bbox-3", "equivalent_diameter_area", "solidity"]
+    if with_intensity:
+        names += ["intensity_mean", "intensity_min", "intensity_max"]
+    return names
