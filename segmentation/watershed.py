@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
-from skimage import feature, morphology, segmentation as sk_segmentation
+from skimage import feature, segmentation as sk_segmentation
 
 from .preprocess import as_image, to_uint8
 from .recipes import WatershedRecipe
@@ -76,18 +76,45 @@ def _label(mask: np.ndarray) -> np.ndarray:
     return cv2.connectedComponents(mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)[1]
 
 
+def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Grey-scale morphological reconstruction by dilation of ``seed`` under ``mask`` (8-connected).
+
+    The same result as scikit-image's ``reconstruction(seed, mask, method="dilation")``, computed by
+    iterating OpenCV's 3×3 dilation clipped by the mask until nothing changes. scikit-image sorts every
+    pixel first, which takes about 2 s for a 0.6-megapixel distance map here (and grows as N log N);
+    the iteration takes a small fraction of that because a distance map converges in about as many
+    steps as its objects are wide.
+    """
+    kernel = np.ones((3, 3), np.uint8)
+    current = cv2.min(seed, mask)
+    while True:
+        previous = current
+        for _ in range(8):  # compare only every few steps: the comparison costs as much as a step
+            current = cv2.min(cv2.dilate(current, kernel), mask)
+        if np.array_equal(current, previous):
+            return current
+
+
 def h_maxima_seeds(distance: np.ndarray, h: float = 1.0) -> np.ndarray:
     """One seed per dome of the distance map rising at least ``h`` above its saddle.
 
     A dome's height above the saddle to its neighbour is how deep the "neck" between two touching
     round objects is, so ``h`` is measured in pixels and does not depend on the objects' size — unlike
-    a fraction of the maximum distance, which seeds only the largest objects.
+    a fraction of the maximum distance, which seeds only the largest objects. This is scikit-image's
+    ``h_maxima`` (same float tolerance, same result) with the reconstruction done by
+    :func:`reconstruct_by_dilation` for speed.
 
     References
     ----------
     P. Soille, *Morphological Image Analysis*, 2nd ed., Springer, 2003, section 6.3.4.
     """
-    return _label(morphology.h_maxima(distance, h).astype(bool))
+    distance = np.asarray(distance, dtype=np.float32)
+    # As in skimage.morphology.h_maxima: lower by h plus a relative float tolerance, so that rounding
+    # never leaves a shifted pixel above ``distance - h``.
+    resolution = 2 * np.finfo(np.float32).resolution * np.abs(distance)
+    shifted = distance - h - resolution
+    residue = distance - reconstruct_by_dilation(shifted, distance)
+    return _label(residue >= h)
 
 
 def distance_peak_seeds(distance: np.ndarray, foreground_labels: np.ndarray, *, min_distance: int = 7,
