@@ -1,0 +1,346 @@
+"""``python -m segmentation``: segment a batch of images with the same recipes as the app.
+
+Commands: ``threshold`` and ``watershed`` (every recipe parameter is an option, generated from the
+parameter specs by :mod:`segmentation.cli_options`) and ``apply --recipe FILE`` (a recipe saved from
+the app). Each image gives ``<stem>_mask.png``, ``<stem>_labels.png|.tif`` (watershed),
+``<stem>_overlay.png`` and ``<stem>_measurements.csv`` in ``--out``; the batch gives ``summary.csv`` and
+``recipe.json``. Exit status: 0 all images segmented, 1 some failed or no input found, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import glob
+import io
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from .cli_options import DEFAULT_OUT, IMAGE_SUFFIXES, build_parser, recipe_from_args
+from .io import encode_labels, encode_png, load_image, write_bytes_atomic
+from .measure import measure, unit_suffix
+from .recipes import ThresholdRecipe, WatershedRecipe, recipe_from_json
+from .render import boundary_overlay
+from .thresholding import threshold
+from .watershed import watershed
+
+__all__ = ["main", "build_parser", "IMAGE_SUFFIXES", "DEFAULT_OUT"]
+
+SUMMARY, RECIPE = "summary.csv", "recipe.json"
+COLUMNS = ("file", "status", "message", "width", "height", "objects", "foreground_fraction", "thresholds",
+           "seconds", "output_stem")
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its files: reported with the usage line, exit status 2."""
+
+
+# -- inputs and output names -----------------------------------------------------------------------
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _folder_images(folder: Path, recursive: bool, out_dir: Path) -> list[Path]:
+    if not recursive:
+        return [p for p in folder.iterdir() if p.is_file() and _is_image(p)]
+    found = []
+    for root, dirs, files in os.walk(folder):
+        # never feed earlier results back in: skip hidden folders and the output folder
+        dirs[:] = [d for d in dirs if not d.startswith(".") and Path(root, d).resolve() != out_dir]
+        found += [Path(root, f) for f in files if _is_image(Path(f))]
+    return found
+
+
+def collect_inputs(arguments: list[str], recursive: bool, out_dir: Path) -> tuple[list[Path], list[str]]:
+    """The images the arguments name (sorted, without duplicates) and a warning per empty argument."""
+    paths, warnings = [], []
+    for argument in arguments:
+        text = os.path.expanduser(argument)
+        path = Path(text)
+        try:
+            if glob.has_magic(text) and not path.exists():
+                matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
+                found = [m for m in matches if m.is_file() and _is_image(m)]
+                for folder in (m for m in matches if m.is_dir()):
+                    found += _folder_images(folder, recursive, out_dir)
+            elif path.is_dir():
+                found = _folder_images(path, recursive, out_dir)
+            else:
+                found = [path]  # a file, or a missing one: it is reported as that file's error
+        except OSError as error:
+            raise UsageError(f"cannot list {error.filename or argument}: {error.strerror or error}") from None
+        if not found:
+            warnings.append(f"{argument}: no image files " + ("match" if glob.has_magic(text) else "in this folder"))
+        paths += found
+    unique = {}
+    for path in paths:
+        unique.setdefault(os.path.realpath(path), path)
+    return sorted(unique.values(), key=lambda p: (str(p).casefold(), str(p))), warnings
+
+
+def output_stems(paths: list[Path]) -> list[str]:
+    """One distinct name stem per input: the file's stem, made longer where stems clash (case-blind)."""
+    stems = [p.stem for p in paths]
+    groups: dict[str, list[int]] = {}
+    for i, stem in enumerate(stems):
+        groups.setdefault(stem.casefold(), []).append(i)
+    for members in (m for m in groups.values() if len(m) > 1):
+        absolute = [Path(os.path.abspath(paths[i])) for i in members]
+        common = os.path.commonpath([str(a.parent) for a in absolute])
+        parts = [Path(os.path.relpath(a.parent, common)).parts for a in absolute]
+        parts = [tuple(p for p in ps if p not in (".", "..")) for ps in parts]
+        names = ["_".join(ps + (a.stem,)) for ps, a in zip(parts, absolute)]
+        clashing = [sum(m.casefold() == n.casefold() for m in names) > 1 for n in names]
+        names = [n + "_" + a.suffix.lstrip(".") if c else n for n, c, a in zip(names, clashing, absolute)]
+        for i, name in zip(members, names):
+            stems[i] = name
+    seen: set[str] = set()
+    for i, stem in enumerate(stems):  # any clash left (a.PNG and a.png, or a_b.png vs a/b.png) gets a number
+        name, n = stem, 2
+        while name.casefold() in seen:
+            name, n = f"{stem}-{n}", n + 1
+        seen.add(name.casefold())
+        stems[i] = name
+    return stems
+
+
+def output_names(stem: str, recipe, labels_format: str) -> dict[str, str]:
+    names = {"mask": f"{stem}_mask.png"}
+    if isinstance(recipe, WatershedRecipe):
+        names["labels"] = f"{stem}_labels." + ("png" if labels_format == "png" else "tif")
+    names.update(overlay=f"{stem}_overlay.png", measurements=f"{stem}_measurements.csv")
+    return names
+
+
+# -- one image (runs in a worker process) ----------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _recipe(text: str):
+    return recipe_from_json(text)
+
+
+def _init_worker() -> None:
+    import signal
+    import cv2
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled once, by the main process
+    cv2.setNumThreads(1)  # one image per core already keeps every core busy
+
+
+def _number(value: float) -> str:
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def process_image(task: dict) -> dict:
+    """Segment one image and write its results; never raises: failures become the row's message."""
+    start = time.perf_counter()
+    row = dict.fromkeys(COLUMNS, "") | {"file": task["display"], "status": "ok", "output_stem": task["stem"]}
+    try:
+        recipe = _recipe(task["recipe"])
+        image, info = load_image(task["path"], with_info=True)
+        row.update(width=info.width, height=info.height)
+        if isinstance(recipe, ThresholdRecipe):
+            result = found = threshold(image, recipe)
+            objects = mask = result.mask
+        else:
+            result = watershed(image, recipe)
+            found, objects, mask = result.threshold, result.labels, result.labels > 0
+        files = {"mask": encode_png(mask)}
+        if isinstance(recipe, WatershedRecipe):
+            if task["labels_format"] == "png" and result.count > 65535:
+                raise ValueError(f"{result.count} objects are more than a 16-bit PNG holds (65535); "
+                                 "use --labels-format tiff")
+            files["labels"] = encode_labels(result.labels, task["labels_format"])
+        files["overlay"] = encode_png(boundary_overlay(image, objects))
+        table = measure(objects, image, pixel_size=task["pixel_size"], unit=task["unit"])
+        files["measurements"] = table.to_csv().encode("utf-8")
+        for role, data in files.items():
+            write_bytes_atomic(Path(task["out_dir"], task["names"][role]), data)
+        row.update(objects=len(table), foreground_fraction=f"{np.count_nonzero(mask) / mask.size:.6f}",
+                   thresholds=" ".join(_number(t) for t in found.thresholds),
+                   message="; ".join(dict.fromkeys((*info.notes, *result.notes))))
+    except MemoryError:
+        row.update(status="error", message="there is not enough memory to segment this image")
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        row.update(status="error", message=f"could not write{where}: {error.strerror or error}")
+    except ValueError as error:  # ImageLoadError, SegmentationError and bad combinations: plain words
+        row.update(status="error", message=str(error) or type(error).__name__)
+    except Exception as error:  # a bug, reported as this file's error so the batch goes on
+        row.update(status="error", message=f"unexpected error ({type(error).__name__}: {error})")
+    row["seconds"] = f"{time.perf_counter() - start:.3f}"
+    return row
+
+
+# -- the batch -------------------------------------------------------------------------------------
+def _load_recipe(args: argparse.Namespace):
+    if args.command != "apply":
+        return recipe_from_args(args.command, args)
+    try:
+        text = Path(args.recipe).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "it is not a text file"
+        raise UsageError(f"cannot read the recipe file {args.recipe}: {reason}") from None
+    try:
+        return recipe_from_json(text)
+    except ValueError as error:
+        raise UsageError(f"{args.recipe}: {error}") from None
+
+
+def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
+    out_dir = Path(os.path.expanduser(args.out))
+    resolved_out = out_dir.resolve()
+    paths, warnings = collect_inputs(args.inputs, args.recursive, resolved_out)
+    identities = {}
+    for path in paths:
+        try:
+            st = path.stat()
+            identities[(st.st_dev, st.st_ino)] = path
+        except OSError:
+            pass
+    if out_dir.exists() and not out_dir.is_dir():
+        what = "one of the input images" if resolved_out in {p.resolve() for p in paths} else "a file"
+        raise UsageError(f"--out {args.out} is {what}, not a folder")
+    labels_format = getattr(args, "labels_format", "png")
+    tasks = [dict(path=str(p), display=str(p), stem=stem, names=output_names(stem, recipe, labels_format),
+                  labels_format=labels_format, out_dir=str(out_dir), recipe=recipe.to_json(),
+                  pixel_size=args.pixel_size, unit=args.unit)
+             for p, stem in zip(paths, output_stems(paths))]
+    existing = []
+    for name in [SUMMARY, RECIPE] + [n for t in tasks for n in t["names"].values()]:
+        target = out_dir / name
+        try:
+            st = target.stat()
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) in identities:
+            raise UsageError(f"the result {target} would replace the input image {identities[st.st_dev, st.st_ino]}; "
+                             "choose another --out")
+        existing.append(name)
+    if existing and not (args.overwrite or args.skip_existing):
+        shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        raise UsageError(f"{out_dir} already holds results ({shown}); choose another --out, or add --overwrite "
+                         "to replace them or --skip-existing to process only the images without results")
+    if args.skip_existing and RECIPE in existing:
+        try:
+            same = recipe_from_json((out_dir / RECIPE).read_text(encoding="utf-8")) == recipe
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            raise UsageError(f"{out_dir / RECIPE} holds a different recipe; --skip-existing would mix results "
+                             "of two recipes (choose another --out or use --overwrite)")
+    previous = {}
+    if args.skip_existing and SUMMARY in existing:  # skipped images keep their numbers in the new summary
+        try:
+            rows = csv.DictReader(io.StringIO((out_dir / SUMMARY).read_text(encoding="utf-8")))
+            previous = {row.get("file"): row for row in rows if row.get("status") in ("ok", "skipped")}
+        except (OSError, ValueError, csv.Error):
+            pass
+    for task in tasks:
+        task["skip"] = args.skip_existing and all(n in existing for n in task["names"].values())
+        task["previous"] = {k: previous.get(task["display"], {}).get(k) or "" for k in COLUMNS}
+    return tasks, warnings, out_dir
+
+
+def _run(tasks: list[dict], jobs: int, progress: bool) -> list[dict]:
+    from tqdm import tqdm
+
+    rows: list[dict | None] = [None] * len(tasks)
+    todo = []
+    for i, task in enumerate(tasks):
+        if task["skip"]:
+            rows[i] = task["previous"] | {"file": task["display"], "status": "skipped", "output_stem": task["stem"],
+                                          "message": "its results were already in the output folder"}
+        else:
+            todo.append(i)
+    bar = tqdm(total=len(todo), unit="image", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+
+    def done(i: int, row: dict) -> None:
+        rows[i] = row
+        if row["status"] == "error":
+            bar.write(f"{row['file']}: {row['message']}", file=sys.stderr)
+        bar.update()
+
+    with bar:
+        if min(jobs, len(todo)) <= 1:
+            for i in todo:
+                done(i, process_image(tasks[i]))
+        else:
+            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_init_worker) as pool:
+                futures = {pool.submit(process_image, tasks[i]): i for i in todo}
+                try:
+                    for future in as_completed(futures):
+                        i = futures[future]
+                        try:
+                            row = future.result()
+                        except Exception as error:  # the worker died (killed, out of memory)
+                            row = dict.fromkeys(COLUMNS, "") | {
+                                "file": tasks[i]["display"], "status": "error", "output_stem": tasks[i]["stem"],
+                                "message": f"the worker process stopped unexpectedly ({type(error).__name__}); "
+                                           "out of memory?"}
+                        done(i, row)
+                except KeyboardInterrupt:  # stop now; no result is half-written since writes are atomic
+                    workers = list((getattr(pool, "_processes", None) or {}).values())
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    for process in workers:
+                        process.terminate()
+                    raise
+    return rows  # type: ignore[return-value]
+
+
+def _summary_csv(rows: list[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8", "surrogateescape")  # file names as the file system spells them
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (argparse exits with 2 on its own errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    try:
+        try:
+            recipe = _load_recipe(args)
+            unit_suffix(args.unit)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        if isinstance(recipe, WatershedRecipe) and recipe.seeds == "marker_image":
+            raise UsageError("seeds marker_image needs a marker image, which only the Python API accepts; "
+                             "choose other seeds")
+        tasks, warnings, out_dir = _plan(args, recipe)
+        for warning in warnings:
+            print(warning, file=sys.stderr)
+        if not tasks:
+            print("no input images found", file=sys.stderr)
+            return 1
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(out_dir / RECIPE, recipe.to_json().encode("utf-8"))
+        except OSError as error:
+            raise UsageError(f"cannot write to the output folder {out_dir}: {error.strerror or error}") from None
+    except UsageError as error:
+        args.parser.error(str(error))
+    try:
+        rows = _run(tasks, args.jobs, progress=not args.no_progress and sys.stderr.isatty())
+    except KeyboardInterrupt:
+        print("interrupted: summary.csv was not written", file=sys.stderr)
+        return 130
+    try:
+        write_bytes_atomic(out_dir / SUMMARY, _summary_csv(rows))
+    except OSError as error:
+        print(f"{out_dir / SUMMARY}: could not write: {error.strerror or error}", file=sys.stderr)
+        return 1
+    counts = {status: sum(r["status"] == status for r in rows) for status in ("ok", "error", "skipped")}
+    skipped = f", {counts['skipped']} skipped" if counts["skipped"] else ""
+    print(f"{len(rows)} image{'s' * (len(rows) != 1)}: {counts['ok']} segmented, {counts['error']} failed{skipped} "
+          f"in {time.perf_counter() - started:.1f} s; results in {out_dir}"
+          + (f" (see {SUMMARY})" if counts["error"] else ""))
+    return 1 if counts["error"] else 0
