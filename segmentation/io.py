@@ -1,0 +1,557 @@
+"""Reading images from anything a person hands us, and writing PNG/TIFF results.
+
+``load_image`` is the one door through which pixels enter the library. The format comes from
+the content (never the file name), the pixel count from the header before decoding, and every
+failure becomes an ``ImageLoadError`` in plain words (the library's exception is its ``__cause__``).
+Output: ``H×W`` gray or ``H×W×3`` RGB (never BGR), C-contiguous, uint8 (8-bit files), uint16
+(16-bit files) or float32 (float TIFFs and other integer TIFFs, e.g. int32: exact up to 2**24).
+
+Who decodes what: Pillow reads headers, EXIF, palettes and CMYK and decodes 8-bit images. OpenCV
+decodes 16-bit PNGs (Pillow reduces 16-bit RGB to 8 bits). tifffile decodes TIFFs deeper than
+8 bits or with signed/float samples (Pillow reduces 16-bit RGB to 8 bits, cannot open float RGB),
+with OpenCV as fallback for compressions (LZW, JPEG) tifffile needs ``imagecodecs`` for.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import os
+import secrets
+import stat
+import struct
+import threading
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import cv2
+import numpy as np
+import tifffile
+from PIL import Image, UnidentifiedImageError
+
+from .errors import ImageLoadError
+
+__all__ = ["ImageInfo", "load_image", "encode_png", "encode_labels", "write_bytes_atomic"]
+
+Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+# Pillow formats we accept. Restricting the list keeps Pillow from "identifying" random bytes as
+# a format without magic bytes (TGA and friends). Camera JPEGs with a second picture come back
+# as format "MPO" from the JPEG opener; "MPO" itself must not be listed (Pillow has no opener
+# registered under that name and raises KeyError).
+_PILLOW_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "WEBP", "GIF")
+_WARNINGS_LOCK = threading.Lock()
+_SUPPORTED_TEXT = "PNG, JPEG, TIFF, BMP, WebP or GIF"
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic and BigTIFF
+_DAMAGED_MAGIC = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
+                  *((m, "TIFF") for m in _TIFF_MAGIC), (b"BM", "BMP"))
+_UNSUPPORTED_MAGIC = (
+    (b"%PDF", "PDF documents are not supported; export the page as PNG"),
+    (b"%!PS", "PostScript/EPS drawings are not supported; export it as PNG"),
+    (b"8BPS", "Photoshop (PSD) files are not supported; export a flattened PNG or TIFF"),
+    *((m, "JPEG 2000 images are not supported; save it as PNG or TIFF") for m in (b"\x00\x00\x00\x0cjP  ", b"\xffO\xffQ")),
+    (b"PK\x03\x04", "this file is not an image (it looks like a ZIP archive or an Office document)"),
+    (b"\x1f\x8b", "this file is not an image (it is gzip-compressed; an .svgz drawing? export it as PNG)"),
+)
+# EXIF orientation -> (how to show the stored pixels upright, words for the note).
+# Checked against Pillow's ImageOps.exif_transpose in the tests.
+_ORIENTATIONS = {
+    2: (lambda a: a[:, ::-1], "mirrored left-right"),
+    3: (lambda a: a[::-1, ::-1], "rotated 180°"),
+    4: (lambda a: a[::-1], "flipped upside down"),
+    5: (lambda a: a.swapaxes(0, 1), "mirrored and rotated 90°"),
+    6: (lambda a: np.rot90(a, -1), "rotated 90° clockwise"),
+    7: (lambda a: a[::-1, ::-1].swapaxes(0, 1), "mirrored and rotated 90°"),
+    8: (lambda a: np.rot90(a, 1), "rotated 90° counter-clockwise"),
+}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What ``load_image`` found in the file and what it did to it.
+
+    Attributes
+    ----------
+    format : str
+        Detected from the content: "PNG", "JPEG", "TIFF", "BMP", "WEBP" or "GIF".
+    width, height : int
+        Of the returned array (after any EXIF rotation).
+    mode : str
+        Pillow's mode of the stored image ("L", "RGBA", "P", "CMYK", ...) or a description:
+        "RGB;16" for a 16-bit PNG, "RGB uint16" for a TIFF read with tifffile.
+    dtype : str
+        dtype name of the returned array.
+    n_frames : int
+        Frames or pages in the file; only the first is returned.
+    notes : tuple of str
+        Plain-English notes on every conversion, for showing to the user.
+    """
+
+    format: str
+    width: int
+    height: int
+    mode: str
+    dtype: str
+    n_frames: int = 1
+    notes: tuple[str, ...] = ()
+
+
+def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool = False):
+    """Load an image as a numpy array, refusing anything that is not a sane image.
+
+    Parameters
+    ----------
+    source : str, os.PathLike, bytes, bytearray, memoryview or binary file object
+        The image. File objects are read from the start when seekable (as Pillow does).
+        The file name's extension is ignored; the format is detected from the content.
+    max_pixels : int, optional
+        Largest accepted width × height, checked from the header before decoding.
+    with_info : bool, optional
+        Also return an :class:`ImageInfo`.
+
+    Returns
+    -------
+    numpy.ndarray or (numpy.ndarray, ImageInfo)
+        ``H×W`` or ``H×W×3`` RGB; uint8, uint16 or float32. Alpha is composited on white (what a
+        viewer shows), EXIF orientation applied, palettes and CMYK become RGB, multi-frame files
+        give their first frame; ``ImageInfo.notes`` lists every such change.
+
+    Raises
+    ------
+    ImageLoadError
+        Empty, unreadable, damaged, unsupported or too large input.
+
+    Examples
+    --------
+    >>> rgb = load_image(encode_png(np.zeros((2, 3, 3), np.uint8)))
+    >>> rgb.shape, rgb.dtype.name
+    ((2, 3, 3), 'uint8')
+    """
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive whole number, not {max_pixels!r}")
+    data = _read_source(source)
+    if not data:
+        raise ImageLoadError("this file is empty")
+    try:
+        array, info = _decode(data, max_pixels)
+    except ImageLoadError:
+        raise
+    except Image.DecompressionBombError as exc:  # a later frame or tile grew past Pillow's limit
+        raise ImageLoadError("the image is too large to decode safely") from exc
+    except MemoryError as exc:
+        raise ImageLoadError("there is not enough memory to decode this image") from exc
+    except Exception as exc:  # any decoder failure (Pillow, OpenCV, tifffile, zlib, struct, ...)
+        raise ImageLoadError(f"this {_format_name(data) or 'image'} file is truncated or damaged") from exc
+    return (array, info) if with_info else array
+
+
+def _read_source(source: Source) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            mode = path.stat().st_mode
+            if stat.S_ISDIR(mode):
+                raise ImageLoadError(f"{path} is a folder, not an image file")
+            if not stat.S_ISREG(mode):  # a device or a pipe could be endless
+                raise ImageLoadError(f"{path} is not a regular file")
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise ImageLoadError(f"there is no file {path}") from exc
+        except PermissionError as exc:
+            raise ImageLoadError(f"no permission to read {path}") from exc
+        except OSError as exc:
+            raise ImageLoadError(f"could not read {path}: {exc.strerror or exc}") from exc
+    if hasattr(source, "read"):
+        try:
+            if getattr(source, "seekable", lambda: False)():
+                source.seek(0)  # an upload read once before (e.g. on a Streamlit rerun) still works
+            data = source.read()
+        except OSError as exc:
+            raise ImageLoadError(f"could not read the file: {exc}") from exc
+        if isinstance(data, str):
+            raise ImageLoadError("the file was opened as text; open it in binary mode ('rb')")
+        return bytes(data)
+    raise TypeError(f"load_image needs a path, bytes or a binary file object, not {type(source).__name__}")
+
+
+def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
+    notes: list[str] = []
+    # PNG and WebP sizes are read by hand: Pillow's WebP opener allocates the canvas while opening,
+    # and Pillow's bomb error for a 30000×30000 PNG would not tell us the size.
+    if (size := _header_size(data)) is not None:
+        _check_size(*size, max_pixels)
+    upright = False  # True when the decoder applied the orientation itself
+    with _warnings_as_notes(notes):  # the header phase only: it is quick, and holds a lock
+        try:
+            im = Image.open(io.BytesIO(data), formats=_PILLOW_FORMATS)
+        except Image.DecompressionBombError:  # over ~179 MP: reopen without Pillow's check, apply ours
+            im = _open_unchecked(data)
+        except UnidentifiedImageError as exc:
+            if not data.startswith(_TIFF_MAGIC):
+                raise ImageLoadError(_describe_unreadable(data)) from exc
+            im = None  # a TIFF Pillow cannot open (float RGB, float64, ...): tifffile alone
+        if im is not None:
+            _check_size(*im.size, max_pixels)
+            n_frames, orientation = getattr(im, "n_frames", 1), _orientation(im, notes, data)
+    if im is None:
+        fmt = "TIFF"
+        array, mode, n_frames, orientation, upright = _read_tiff(data, max_pixels, notes)
+    else:
+        with im:
+            fmt = "JPEG" if im.format == "MPO" else im.format
+            if fmt == "PNG" and data[24] == 16:  # IHDR bit depth
+                array, mode = _read_png16(data, notes)
+            elif fmt == "TIFF" and (_is_deep_tiff(im) or _pillow_would_object(*im.size)):
+                array, mode, _, _, upright = _read_tiff(data, max_pixels, notes)
+            else:
+                array, mode = _from_pillow(im, notes), im.mode
+                # Pillow turns TIFFs upright while decoding, and then removes the tag.
+                upright = orientation != 1 and _orientation(im, [], data) == 1
+    if n_frames > 1:
+        first = {"TIFF": f"first page of a {n_frames}-page TIFF",
+                 "JPEG": f"first picture of a multi-picture JPEG ({n_frames} pictures)"}
+        notes.insert(0, first.get(fmt, f"first frame of an animated {fmt.replace('WEBP', 'WebP')} ({n_frames} frames)"))
+    if orientation in _ORIENTATIONS:
+        turn, words = _ORIENTATIONS[orientation]
+        array = array if upright else turn(array)
+        notes.append(f"EXIF orientation applied ({words})")
+    if array.dtype == np.float32 and not np.isfinite(array).all():
+        notes.append(f"{int((~np.isfinite(array)).sum())} pixels are NaN or infinite")
+    array = np.ascontiguousarray(array)  # the flips and rotations above are views
+    info = ImageInfo(format=fmt, width=array.shape[1], height=array.shape[0], mode=mode,
+                     dtype=array.dtype.name, n_frames=n_frames, notes=tuple(notes))
+    return array, info
+
+
+@contextlib.contextmanager
+def _warnings_as_notes(notes: list[str]):
+    """Turn Pillow's warnings ("Corrupt EXIF data", its bomb warning above ~89 MP, where our
+    own limit decides) into notes instead of console output. ``catch_warnings`` changes global
+    state, hence the lock (Streamlit serves sessions from threads)."""
+    with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    said = dict.fromkeys(str(w.message).strip() for w in caught if issubclass(w.category, UserWarning)
+                         and not issubclass(w.category, Image.DecompressionBombWarning))
+    notes.extend(f"the file is slightly damaged; the decoder said: {message}" for message in said)
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    if data.startswith(_PNG_SIGNATURE) and data[12:16] == b"IHDR" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8 ":  # lossy: 14-bit sizes after the key-frame start code
+            width, height = struct.unpack("<HH", data[26:30])
+            return width & 0x3FFF, height & 0x3FFF
+        if chunk == b"VP8L":  # lossless: (width-1, height-1) packed in 14 bits each
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if chunk == b"VP8X":  # extended: 24-bit canvas size minus one
+            return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+def _megapixels(n: int) -> str:
+    return f"{n / 1e6:.2f}".rstrip("0").rstrip(".")
+
+
+def _check_size(width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageLoadError(f"the image has no pixels (its size is {width}×{height})")
+    if width * height > max_pixels:
+        size, limit = _megapixels(width * height), _megapixels(max_pixels)
+        exact = f" ({width * height:,} pixels, limit {max_pixels:,})" if size == limit else ""
+        raise ImageLoadError(f"the image is {width}×{height} = {size} MP, over the {limit} MP limit{exact}")
+
+
+def _pillow_would_object(width: int, height: int) -> bool:
+    """Pillow checks TIFF sizes again while decoding (a warning, or an error above twice the limit)."""
+    return Image.MAX_IMAGE_PIXELS is not None and width * height > Image.MAX_IMAGE_PIXELS
+
+
+def _open_unchecked(data: bytes) -> Image.Image:
+    """Open lazily as ``Image.open`` does, minus Pillow's decompression-bomb check."""
+    Image.init()
+    for fmt in _PILLOW_FORMATS:
+        factory, accept = Image.OPEN[fmt]
+        accepted = accept(data[:16]) if accept else True
+        if accepted and not isinstance(accepted, str):  # a str is Pillow's "almost" warning
+            try:
+                return factory(io.BytesIO(data), "")
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue
+    raise UnidentifiedImageError("no Pillow plugin accepted the data")
+
+
+def _orientation(im: Image.Image, notes: list[str], data: bytes = b"") -> int:
+    if im.format == "PNG" and "exif" not in im.info and b"eXIf" not in data:
+        return 1  # else Pillow decodes the whole PNG, looking for an eXIf chunk after the pixels
+    try:
+        value = int(im.getexif().get(0x0112, 1))
+    except Exception:  # damaged EXIF should not cost the user the whole image
+        notes.append("EXIF data is damaged; orientation not applied")
+        return 1
+    return value if value in _ORIENTATIONS else 1
+
+
+def _from_pillow(im: Image.Image, notes: list[str]) -> np.ndarray:
+    mode, transparent = im.mode, "transparency" in im.info
+    if im.format == "TIFF" and im.tag_v2.get(262) == 0:  # Pillow inverts white-is-zero silently
+        notes.append("white-is-zero TIFF inverted so that bright is high")
+    if mode in ("P", "PA"):
+        notes.append("palette image converted to RGB")
+        im = im.convert("RGBA" if mode == "PA" or transparent else "RGB")
+    elif mode == "1":
+        notes.append("black-and-white image converted to 8-bit (0 and 255)")
+        im = im.convert("L")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        notes.append(f"{mode} converted to RGB")
+        im = im.convert("RGB")
+    elif mode in ("La", "RGBa"):  # premultiplied alpha -> straight alpha before compositing
+        im = im.convert(mode[:-1] + "A")
+    elif mode in ("L", "RGB") and transparent:  # a tRNS key colour is a 1-bit alpha channel
+        im = im.convert(mode[0] + "A")
+    array = np.array(im)  # decodes; a copy, so it outlives the file
+    if array.dtype.byteorder == ">":  # Pillow's "I;16B"
+        array = array.astype(array.dtype.newbyteorder("="))
+    return _normalise(array, notes)
+
+
+def _normalise(array: np.ndarray, notes: list[str], has_alpha: bool = True) -> np.ndarray:
+    """Bring a decoded H×W[×C] array, channels already in RGB order, to the convention."""
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    elif array.dtype not in (np.uint8, np.uint16, np.float32):
+        notes.append(f"{array.dtype} pixel values converted to float32")
+        array = array.astype(np.float32)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    if channels == 2 or (channels == 4 and has_alpha):
+        return _composite_on_white(array, notes)
+    if channels not in (1, 3):
+        raise ImageLoadError(f"images with {channels} channels per pixel are not supported; "
+                             "save it as gray, RGB or RGBA")
+    return array
+
+
+def _composite_on_white(array: np.ndarray, notes: list[str]) -> np.ndarray:
+    """Gray+alpha or RGB+alpha (alpha last) -> gray or RGB as shown on a white page."""
+    if array.dtype == np.float32:  # float data has no "white": keep the values
+        notes.append("alpha channel dropped")
+        return array[..., 0] if array.shape[2] == 2 else array[..., :3]
+    *planes, alpha = cv2.split(array)  # contiguous planes: float maths on strided views is slow
+    top = np.iinfo(array.dtype).max
+    if alpha.min() == top:
+        notes.append("alpha channel dropped (the image is fully opaque)")
+    else:
+        # (colour - white) * alpha + white in float32 (24-bit mantissa: fine for 16-bit), written
+        # exactly as the generated scripts do it (segmentation.codegen) so both give equal pixels.
+        weight = alpha.astype(np.float32) / top
+        planes = [np.rint((p.astype(np.float32) - top) * weight + top).astype(array.dtype) for p in planes]
+        notes.append("alpha channel composited on white (transparent areas became white)")
+    return cv2.merge(planes) if len(planes) == 3 else planes[0]
+
+
+def _cv_decode(data: bytes) -> np.ndarray:
+    """OpenCV's decoder, silenced (it logs to stderr on damaged data), returning RGB(A)."""
+    level = cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if array is None:
+        raise ValueError("OpenCV could not decode the image")
+    if array.ndim == 3:  # OpenCV's BGR(A) -> RGB(A)
+        array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return array
+
+
+def _read_png16(data: bytes, notes: list[str]) -> tuple[np.ndarray, str]:
+    color_type = data[25]
+    array = _cv_decode(data)
+    if array.ndim == 3 and color_type in (0, 4):  # OpenCV expands gray+alpha to BGRA
+        array = array[..., [0, 3]] if array.shape[2] == 4 else array[..., 0]
+    mode = {0: "I;16", 2: "RGB;16", 4: "LA;16", 6: "RGBA;16"}.get(color_type, "16-bit")
+    return _normalise(array, notes), mode
+
+
+def _is_deep_tiff(im: Image.Image) -> bool:
+    bits = np.atleast_1d(im.tag_v2.get(258, 8))
+    sample_format = np.atleast_1d(im.tag_v2.get(339, 1))  # 1 unsigned, 2 signed, 3 float
+    return bool(bits.max() > 8 or (sample_format != 1).any())
+
+
+def _read_tiff(data: bytes, max_pixels: int, notes: list[str]) -> tuple[np.ndarray, str, int, int, bool]:
+    """First page as (array, mode, pages, orientation tag, whether already upright)."""
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page, n_pages = tif.pages[0], len(tif.pages)
+        _check_size(page.imagewidth, page.imagelength, max_pixels)
+        photometric, axes = page.photometric, page.axes
+        mode, orientation = f"{photometric.name} {page.dtype}", int(page.tags.valueof(274, 1))
+        if photometric == tifffile.PHOTOMETRIC.SEPARATED:
+            raise ImageLoadError("this CMYK TIFF cannot be read; save it as RGB")
+        has_alpha = photometric == tifffile.PHOTOMETRIC.RGB or bool(page.extrasamples)
+        try:
+            array = page.asarray()
+        except Exception:  # usually a compression (LZW, JPEG) tifffile needs imagecodecs for
+            # OpenCV's TIFF reader applies the Orientation tag itself, whatever the flags.
+            return _normalise(_cv_decode(data), notes, has_alpha), mode, n_pages, orientation, True
+        # A single page can still have extra axes (planar "SYX", volumetric "ZYX"): keep Y, X, S.
+        array = array[tuple(slice(None) if axis in "YXS" else 0 for axis in axes)]
+        axes = "".join(axis for axis in axes if axis in "YXS")
+        array = array.transpose([axes.index(axis) for axis in "YXS" if axis in axes])
+        if photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
+            notes.append("palette image converted to RGB")
+            array = np.moveaxis(page.colormap[:, array], 0, -1)
+        elif photometric == tifffile.PHOTOMETRIC.MINISWHITE and array.dtype.kind == "u":
+            notes.append("white-is-zero TIFF inverted so that bright is high")
+            array = np.iinfo(array.dtype).max - array
+        return _normalise(array, notes, has_alpha), mode, n_pages, orientation, False
+
+
+def _format_name(data: bytes) -> str | None:
+    """The supported format whose magic bytes start ``data``, if any."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _DAMAGED_MAGIC if data.startswith(magic)), None)
+
+
+def _describe_unreadable(data: bytes) -> str:
+    if name := _format_name(data):  # the right magic bytes, but not even the header reads
+        return f"this {name} file is truncated or damaged"
+    for magic, message in _UNSUPPORTED_MAGIC:
+        if data.startswith(magic):
+            return message
+    if data[4:8] == b"ftyp":  # ISO media: HEIC/AVIF photos, or video
+        if data[8:12] in (b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"):
+            return "HEIC/HEIF photos are not supported; export it as JPEG or PNG"
+        if data[8:12] in (b"avif", b"avis"):
+            return "AVIF images are not supported; export it as PNG or JPEG"
+        return "this file is not an image (it looks like a video)"
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if b"<svg" in head:
+        return "SVG drawings are not supported; export it as PNG"
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "this file is not an image (it looks like a web page, HTML)"
+    # Text: valid UTF-8 (a character cut at 4096 bytes is fine) without control characters.
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(data[:4096], final=False)
+    if "\ufffd" not in text and not any(ord(c) < 32 and c not in "\t\n\r\f" for c in text):
+        return "this file is not an image (it looks like text)"
+    return f"this file is not an image in a format this program reads ({_SUPPORTED_TEXT})"
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """Encode a mask or an image as PNG bytes.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        ``bool`` H×W mask (written as 8-bit 0/255), or uint8/uint16 H×W gray or H×W×3 RGB.
+
+    Returns
+    -------
+    bytes
+
+    Examples
+    --------
+    >>> png = encode_png(np.eye(3, dtype=bool))
+    >>> load_image(png).max()
+    np.uint8(255)
+    """
+    a = np.asarray(array)
+    if a.dtype == np.bool_:
+        a = a.astype(np.uint8) * 255  # 0/255 so the mask is visible in any viewer
+    if a.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"encode_png needs a bool mask or a uint8/uint16 image, not {a.dtype}")
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)) or a.size == 0:
+        raise ValueError(f"encode_png needs a non-empty H×W or H×W×3 array, not shape {a.shape}")
+    a = np.ascontiguousarray(a)
+    if a.ndim == 3:
+        a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)  # OpenCV writes BGR
+    ok, buffer = cv2.imencode(".png", a, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ValueError("OpenCV could not encode the PNG")
+    return buffer.tobytes()
+
+
+def encode_labels(labels: np.ndarray, format: str = "png") -> bytes:
+    """Encode an integer label image losslessly.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        H×W non-negative integers (0 = background).
+    format : {"png", "tiff"}
+        "png" writes 16-bit gray and needs every label <= 65535; "tiff" writes int32
+        (zlib-compressed), which ``load_image`` reads back as float32, exact up to 2**24.
+
+    Returns
+    -------
+    bytes
+
+    Examples
+    --------
+    >>> labels = np.array([[0, 1], [2, 70000]], dtype=np.int32)
+    >>> len(encode_labels(labels, format="tiff")) > 0
+    True
+    """
+    a = np.asarray(labels)
+    if a.ndim != 2 or a.size == 0 or not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"labels must be a non-empty H×W integer array, not {a.dtype} of shape {a.shape}")
+    low, top = int(a.min()), int(a.max())
+    if low < 0:
+        raise ValueError(f"labels must not be negative (found {low})")
+    kind = str(format).lower()
+    if kind == "png":
+        if top > 65535:
+            raise ValueError(f"the labels go up to {top}, more than a 16-bit PNG holds (65535); "
+                             "use format='tiff'")
+        return encode_png(a.astype(np.uint16))
+    if kind in ("tiff", "tif"):
+        if top > np.iinfo(np.int32).max:
+            raise ValueError(f"the labels go up to {top}, more than 32-bit TIFF labels hold")
+        buffer = io.BytesIO()
+        tifffile.imwrite(buffer, a.astype(np.int32), photometric="minisblack", compression="zlib")
+        return buffer.getvalue()
+    raise ValueError(f"unknown label format {format!r}; use 'png' or 'tiff'")
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part.
+
+    The bytes go to a temporary file in the same folder (same file system, so the final
+    ``os.replace`` is atomic); on any error the temporary file is removed and the error re-raised.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "mask.png"
+    >>> write_bytes_atomic(target, b"new")
+    >>> target.read_bytes()
+    b'new'
+    """
+    target = Path(path)
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    # os.open with 0o666 lets the umask decide the permissions, as for any new file
+    # (tempfile.mkstemp would leave the result readable by its owner only).
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(memoryview(data))
+            handle.flush()
+            os.fsync(handle.fileno())  # the data is on disk before the name points at it
+        with contextlib.suppress(FileNotFoundError):  # replacing a file keeps its permissions
+            os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
