@@ -139,6 +139,12 @@ class _Recipe:
     def from_json(cls, text: str):
         return cls.from_dict(_parse_json(text))
 
+    def to_python(self) -> str:
+        """A standalone script (OpenCV, scikit-image, numpy) that reproduces this recipe bit for bit."""
+        from .codegen import to_python
+
+        return to_python(self)
+
     # -- preview on a downscaled copy ---------------------------------------------------------------
     def rescaled(self, factor: float):
         """The recipe to run on a copy of the image resized by ``factor``.
