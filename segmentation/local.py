@@ -55,7 +55,7 @@ def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: f
     """
     if r == 0 and image.dtype != np.uint8:
         r = 0.5 * float(image.max() - image.min())
-    return filters.threshold_sauvola(image, window_size=int(window), k=float(k), r=(r or None)).astype(np.float32)
+    return filters.threshold_sauvola(image, window_size=int(window), k=float(k), r=(r or None))
 
 
 def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> np.ndarray:
@@ -65,7 +65,7 @@ def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> n
     ----------
     W. Niblack, *An Introduction to Digital Image Processing*, Prentice-Hall, 1986, pp. 115–116.
     """
-    return filters.threshold_niblack(image, window_size=int(window), k=float(k)).astype(np.float32)
+    return filters.threshold_niblack(image, window_size=int(window), k=float(k))
 
 
 def local_mask(image: np.ndarray, recipe: ThresholdRecipe, polarity: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
@@ -84,5 +84,7 @@ def local_mask(image: np.ndarray, recipe: ThresholdRecipe, polarity: str) -> tup
         surface = niblack_surface(image, window=recipe.window, k=recipe.k)
     else:
         raise ValueError(f"{recipe.method!r} is not a local method")
+    # Compare against scikit-image's float64 surface (a float32 copy would round 199.99999999999986 to
+    # 200 and flip pixels); the float32 copy is only for display.
     mask = np.greater(image, surface) if polarity == "bright" else np.less_equal(image, surface)
-    return mask, surface, notes
+    return mask, surface.astype(np.float32), notes

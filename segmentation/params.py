@@ -176,14 +176,17 @@ class ParamSpec:
         if self.kind == "points":
             return tuple((int(r * factor), int(c * factor)) for r, c in value)
         scaled = value * (factor * factor if self.scale == "area" else factor)
+        high = self.max if self.max is not None else math.inf
         if self.kind == "float":
             low = self.min if self.min is not None else -math.inf
-            return max(low, scaled)
+            return min(high, max(low, scaled))
         if value == 0:  # 0 means "off" for every integer length: keep it off
             return 0
-        scaled = max(1, round(scaled))
+        scaled = min(max(1, round(scaled)), high)
         if self.odd:
             scaled = max(int(self.min or 3), scaled + (1 - scaled % 2))
+            if scaled > high:
+                scaled -= 2
         elif self.min is not None:
             scaled = max(int(self.min), scaled)
         return int(scaled)

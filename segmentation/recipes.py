@@ -309,7 +309,7 @@ class WatershedRecipe(_Recipe):
     compactness: float = param(0.0, kind="float", min=0.0, max=1e6, label="Compactness", group="Landscape",
                                when=_when(landscape="distance"),
                                help="Above 0, regions grow more evenly (compact watershed); 0 = classic.")
-    connectivity: int = param(4, kind="int_choice", choices=(4, 8), label="Connectivity", group="Landscape",
+    connectivity: int = param(8, kind="int_choice", choices=(4, 8), label="Connectivity", group="Landscape",
                               when=_when(landscape="distance"),
                               help="Neighbours a region grows into: 4 (edges) or 8 (edges and corners). "
                                    "OpenCV's gradient watershed always uses 4.")

@@ -81,6 +81,16 @@ def li_threshold(image: np.ndarray) -> float:
     return float(filters.threshold_li(image))
 
 
+def _histogram_input(image: np.ndarray) -> np.ndarray:
+    """The image as the histogram-based scikit-image methods should see it: 256 bins over min..max.
+
+    scikit-image gives integer images one histogram bin per value: a 16-bit image gets up to 65,536 bins,
+    which makes Minimum run for minutes and multi-Otsu's table grow with the square of the bin count.
+    As float32 (exact for 16-bit values) the same methods use 256 bins over the image's range, like 8-bit.
+    """
+    return image.astype(np.float32) if image.dtype == np.uint16 else image
+
+
 def yen_threshold(image: np.ndarray) -> float:
     """Yen's maximum-correlation threshold (scikit-image ``threshold_yen``, 256-bin histogram).
 
@@ -89,7 +99,7 @@ def yen_threshold(image: np.ndarray) -> float:
     J.-C. Yen, F.-J. Chang and S. Chang, "A new criterion for automatic multilevel thresholding",
     IEEE Trans. Image Processing 4(3):370–378, 1995. :DOI:`10.1109/83.366472`
     """
-    return float(filters.threshold_yen(image))
+    return float(filters.threshold_yen(_histogram_input(image)))
 
 
 def isodata_threshold(image: np.ndarray) -> float:
@@ -100,7 +110,7 @@ def isodata_threshold(image: np.ndarray) -> float:
     T. W. Ridler and S. Calvard, "Picture thresholding using an iterative selection method",
     IEEE Trans. Systems, Man and Cybernetics 8(8):630–632, 1978. :DOI:`10.1109/TSMC.1978.4310039`
     """
-    return float(filters.threshold_isodata(image))
+    return float(filters.threshold_isodata(_histogram_input(image)))
 
 
 def mean_threshold(image: np.ndarray) -> float:
@@ -126,7 +136,7 @@ def minimum_threshold(image: np.ndarray) -> float:
     "The analysis of cell images", Ann. N. Y. Acad. Sci. 128:1035–1053, 1966.
     """
     try:
-        return float(filters.threshold_minimum(image))
+        return float(filters.threshold_minimum(_histogram_input(image)))
     except RuntimeError:
         raise SegmentationError("the Minimum method found no valley between two histogram peaks in this "
                                 "image (its histogram is not bimodal); try Otsu or Li instead") from None
@@ -135,7 +145,8 @@ def minimum_threshold(image: np.ndarray) -> float:
 def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ...]:
     """``classes - 1`` thresholds splitting the histogram into ``classes`` classes (scikit-image).
 
-    With 2 classes this is Otsu's threshold.
+    With 2 classes this is Otsu's threshold. The search grows steeply with the number of classes: 5 classes
+    take seconds even on an 8-bit image.
 
     References
     ----------
@@ -143,7 +154,7 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
     J. Inf. Sci. Eng. 17(5):713–727, 2001.
     """
     try:
-        values = filters.threshold_multiotsu(image, classes=classes)
+        values = filters.threshold_multiotsu(_histogram_input(image), classes=classes)
     except ValueError:
         raise SegmentationError(f"this image has too few distinct grey levels for {classes} multi-Otsu "
                                 f"classes; use fewer classes") from None
@@ -233,6 +244,10 @@ def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **param
     >>> result.thresholds
     (102.0,)
     """
+    known = {spec.name for spec in ThresholdRecipe.specs()}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown threshold parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     recipe = method.replace(**params) if isinstance(method, ThresholdRecipe) else ThresholdRecipe(method=method, **params)
     image = as_image(image)
     prepared = prepare(image, recipe)

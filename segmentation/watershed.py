@@ -23,6 +23,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import feature, segmentation as sk_segmentation
 
+from .errors import SegmentationError
 from .preprocess import as_image, to_uint8
 from .recipes import WatershedRecipe
 from .thresholding import ThresholdResult, multiotsu_thresholds, threshold
@@ -71,9 +72,9 @@ def distance_map(foreground: np.ndarray, *, sigma: float = 0.0) -> np.ndarray:
     return distance
 
 
-def _label(mask: np.ndarray) -> np.ndarray:
-    """8-connected components of a bool mask as int32 labels (OpenCV)."""
-    return cv2.connectedComponents(mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)[1]
+def _label(mask: np.ndarray, connectivity: int = 8) -> np.ndarray:
+    """4- or 8-connected components of a bool mask as int32 labels (OpenCV)."""
+    return cv2.connectedComponents(mask.view(np.uint8), connectivity=connectivity, ltype=cv2.CV_32S)[1]
 
 
 def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -109,6 +110,9 @@ def h_maxima_seeds(distance: np.ndarray, h: float = 1.0) -> np.ndarray:
     P. Soille, *Morphological Image Analysis*, 2nd ed., Springer, 2003, section 6.3.4.
     """
     distance = np.asarray(distance, dtype=np.float32)
+    if h > float(distance.max(initial=0) - distance.min(initial=0)):
+        # No dome can rise h above anything (a flat or empty map): no seeds, as in scikit-image.
+        return np.zeros(distance.shape, np.int32)
     # As in skimage.morphology.h_maxima: lower by h plus a relative float tolerance, so that rounding
     # never leaves a shifted pixel above ``distance - h``.
     resolution = 2 * np.finfo(np.float32).resolution * np.abs(distance)
@@ -250,7 +254,12 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
     found = threshold(image, recipe.foreground)
     foreground = found.mask
     notes = list(found.notes)
-    fg_labels = _label(foreground) if recipe.seeds in ("distance_peaks", "h_maxima") else None
+    # Objects are the foreground's components under the flooding's own connectivity (OpenCV's gradient
+    # watershed is 4-connected): a part joined only by a corner is then an object of its own with a seed,
+    # instead of a region the flood can never reach.
+    flood_connectivity = recipe.connectivity if recipe.landscape == "distance" else 4
+    fg_labels = (_label(foreground, flood_connectivity) if recipe.seeds in ("distance_peaks", "h_maxima")
+                 else None)
     distance = distance_map(foreground, sigma=recipe.distance_sigma) if recipe.uses_distance else None
     background = ~foreground
 
@@ -263,7 +272,11 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
     elif recipe.seeds == "intensity_bands":
         low, high = recipe.band_low, recipe.band_high
         if low is None or high is None:
-            auto_low, auto_high = multiotsu_thresholds(found.processed, 3)
+            try:
+                auto_low, auto_high = multiotsu_thresholds(found.processed, 3)
+            except ValueError:
+                raise SegmentationError("automatic intensity bands need at least three grey levels in the "
+                                        "image; set band_low and band_high yourself") from None
             low = auto_low if low is None else low
             high = auto_high if high is None else high
             notes.append(f"intensity bands from multi-Otsu: low {low:g}, high {high:g}")
