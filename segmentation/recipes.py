@@ -198,7 +198,8 @@ class ThresholdRecipe(_Recipe):
                          help="Pixels above this value (bright objects) or at or below it (dark objects) are "
                               "foreground, in the image's own units.")
     classes: int = param(3, kind="int", min=2, max=5, label="Classes", when=_when(method="multiotsu"),
-                         help="Number of intensity classes multi-Otsu separates (2 classes = Otsu).")
+                         help="Number of intensity classes multi-Otsu separates (2 classes = Otsu; 5 classes "
+                              "take several seconds: scikit-image's search grows steeply).")
     foreground_classes: tuple = param((), kind="int_tuple", min=0, max=4, label="Foreground classes",
                                       when=_when(method="multiotsu"),
                                       help="Which classes (0 = darkest) are foreground; empty = the brightest "
