@@ -6,7 +6,7 @@ import segmentation as seg
 from segmentation.samples import DEFAULT_SAMPLE_THRESHOLD, SAMPLES
 from studio_ui import compute, views
 from studio_ui.exports import export_section
-from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start_page
+from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start_page, suggested_settings_button
 from studio_ui.source import preview_of
 from studio_ui.widgets import manual_value_range, recipe_widgets
 
@@ -15,7 +15,9 @@ side, style = views.display_settings()
 preview, factor = preview_of(current.key, side, current.image)
 
 # Widgets: every parameter of the chosen method, defaults from the library and the sample.
-defaults = sample_defaults(seg.ThresholdRecipe(), current).values()
+suggested = sample_defaults(seg.ThresholdRecipe(), current)
+suggested_settings_button(suggested, current)
+defaults = suggested.values()
 defaults["value"] = compute.default_manual_value(current.key, current.image)
 values = recipe_widgets(seg.ThresholdRecipe.specs(), defaults, recipe_sections(),
                         overrides={"value": manual_value_range(current.image)})

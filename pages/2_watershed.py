@@ -3,10 +3,11 @@
 import streamlit as st
 
 import segmentation as seg
+from segmentation.measure import unit_suffix
 from segmentation.samples import DEFAULT_SAMPLE_WATERSHED, SAMPLES
 from studio_ui import compute, seeds_ui, views
 from studio_ui.exports import export_section
-from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start_page
+from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start_page, suggested_settings_button
 from studio_ui.source import preview_of
 from studio_ui.widgets import manual_value_range, recipe_widgets
 
@@ -16,6 +17,7 @@ preview, factor = preview_of(current.key, side, current.image)
 
 # Widgets: the foreground's threshold recipe, then seeds and landscape.
 base = sample_defaults(seg.WatershedRecipe(), current)
+suggested_settings_button(base, current)
 fg_defaults = base.foreground.values()
 fg_defaults["value"] = compute.default_manual_value(current.key, current.image)
 sections = recipe_sections("Foreground")
@@ -29,6 +31,11 @@ with st.sidebar.expander("Measurements"):
                                  bind="query-params", help="Size of one pixel; areas and lengths are then "
                                                            "reported in this unit.")
     unit = st.text_input("Unit", "µm", key="unit", bind="query-params", max_chars=8)
+    try:
+        unit_suffix(unit)
+    except ValueError as error:
+        st.warning(f"{error}; using µm.")
+        unit = "µm"
 
 with plain_errors():
     recipe = seg.WatershedRecipe(foreground=seg.ThresholdRecipe(**fg_values), **ws_values)

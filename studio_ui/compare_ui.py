@@ -32,7 +32,7 @@ def method_picker() -> list[str]:
     sidebar = st.sidebar
     sidebar.subheader("Methods")
     methods = sidebar.multiselect("Methods to compare", list(seg.METHODS), default=DEFAULT_METHODS, key="methods",
-                                  bind="query-params", format_func=lambda m: seg.METHODS[m][0],
+                                  bind="query-params",
                                   help="Each method gets its own parameters below; pre-processing and clean-up "
                                        "are shared so the comparison is fair.")
     b1, b2 = sidebar.columns(2)

@@ -18,10 +18,30 @@ PAGES = (
 )
 
 
+# Session keys that follow the user from page to page; every other widget belongs to its page.
+_SHARED_KEYS = {"sample", "upload", "preview", "outline", "thickness", "fill"}
+
+
+def _forget_other_pages_widgets(title: str) -> None:
+    """On arriving from another page, drop that page's widget values.
+
+    The pages share parameter names (a watershed's foreground uses the thresholding names), and Streamlit
+    keeps a widget's value under its key when the user follows a page link, so without this the watershed
+    page would open with the thresholding page's clean-up instead of its own defaults.
+    """
+    previous = st.session_state.get("studio_page")
+    if previous is not None and previous != title:
+        for key in list(st.session_state):
+            if not (key in _SHARED_KEYS or str(key).startswith("studio_")):
+                del st.session_state[key]
+    st.session_state["studio_page"] = title
+
+
 def start_page(title: str, *, default_sample: str, icon: str) -> CurrentImage:
     """Set up a page: config, navigation (carrying the sample to the other pages) and the image."""
     st.set_page_config(page_title=f"{title} · Segmentation Studio", page_icon=icon, layout="wide",
                        initial_sidebar_state="expanded")
+    _forget_other_pages_widgets(title)
     nav = st.sidebar.container()
     current = image_source(default_sample)
     with nav:
@@ -44,6 +64,34 @@ def recipe_sections(method_title: str = "Method") -> dict[str, object]:
         "Pre-processing": sidebar.expander("Pre-processing"),
         "Clean-up": sidebar.expander("Clean-up"),
     }
+
+
+def _widget_state(spec, value):
+    """A recipe value in the form its widget holds it."""
+    if spec.kind == "int_tuple":
+        return list(value)
+    if spec.kind == "points":
+        return spec.to_text(value)
+    return value
+
+
+def _apply_settings(items: list[tuple]) -> None:
+    for spec, value in items:
+        st.session_state[spec.name] = _widget_state(spec, value)
+
+
+def suggested_settings_button(recipe, current: CurrentImage) -> None:
+    """A button that puts the sample's suggested settings (the ones a fresh link opens with) in the widgets."""
+    if current.is_upload:
+        return
+    items = [(spec, getattr(recipe, spec.name)) for spec in recipe.specs() if spec.name != "value"]
+    if recipe.kind == "watershed":
+        items += [(spec, getattr(recipe.foreground, spec.name)) for spec in recipe.foreground.specs()
+                  if spec.name != "value"]
+    st.sidebar.button(f"Reset to the settings suggested for {SAMPLES[current.sample].title}",
+                      on_click=_apply_settings, args=(items,), width="stretch",
+                      help="Parameters stay as they are when you switch samples; this puts back the ones a "
+                           "fresh link to this sample opens with.")
 
 
 def sample_defaults(base, current: CurrentImage):

@@ -107,8 +107,9 @@ def image_source(default_sample: str) -> CurrentImage:
     sidebar.subheader("Image")
     sample = sidebar.selectbox(
         "Sample image", names, index=names.index(default_sample), key="sample", bind="query-params",
-        format_func=lambda name: SAMPLES[name].title, on_change=_choose_sample, args=(default_sample,),
+        on_change=_choose_sample, args=(default_sample,),
         help="A bundled image. A shared link always opens this sample with the same parameters.")
+    sidebar.caption(f"{SAMPLES[sample].title}: {SAMPLES[sample].description}")
     sidebar.file_uploader("…or upload your own", key="upload", on_change=_handle_upload, help=UPLOAD_HELP)
     seen = st.session_state.get(SEEN_UPLOAD_KEY)
     if seen and seen[1] and st.session_state.get("upload") is not None:

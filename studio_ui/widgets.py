@@ -65,21 +65,23 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
         common["bind"] = "query-params"
     label = o.pop("label", spec.label)
     if spec.kind == "choice":
-        options = list(choices or spec.choices)
-        if spec.name == "seeds":
-            options.remove("marker_image")  # a marker image can only come through the API
+        # The options are the parameter's own names (no format_func): Streamlit writes a bound choice to
+        # the URL as its displayed text, and URLs must hold the names recipes and the command line use.
+        options = _choice_options(spec, choices)
         index = options.index(default) if default in options else 0
-        return container.selectbox(label, options, index=index, format_func=lambda v: _label(spec, v), **common)
+        value = container.selectbox(label, options, index=index, **common)
+        if spec.name in ("method", "seeds", "landscape"):
+            container.caption(_label(spec, value) + (f" — computed by {METHODS[value][1]}" if spec.name == "method" else ""))
+        return value
     if spec.kind == "int_choice":
         options = list(spec.choices)
         return container.radio(label, options, index=options.index(default), horizontal=True, **common)
     if spec.kind == "bool":
         return container.checkbox(label, value=bool(default), **common)
     if spec.kind == "int_tuple":
-        options = list(range(int(o.get("max", spec.max or 0)) + 1))
+        options = _tuple_options(spec, o)
         chosen = [v for v in default if v in options]
-        picked = container.multiselect(label, options, default=chosen, **common,
-                                       placeholder="automatic", format_func=lambda v: f"class {v}")
+        picked = container.multiselect(label, options, default=chosen, **common, placeholder="automatic")
         return tuple(sorted(picked))
     if spec.kind == "points":
         text = container.text_input(label, value=spec.to_text(default), **common,
@@ -98,6 +100,12 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
         lo = int(lo if lo is not None else (spec.min if spec.min is not None else 0))
         hi = int(hi if hi is not None else (spec.max if spec.max is not None else 10**9))
         value = int(min(max(default, lo), hi))
+        if spec.odd:
+            # Only odd sizes are offered, so an even size from a hand-edited link is refused by the widget
+            # itself (it falls back to the default) instead of stopping the page.
+            options = list(range(lo + (1 - lo % 2), hi + 1, 2))
+            value = value if value in options else options[0]
+            return int(container.select_slider(label, options, value=value, **common))
         if spec.name in SLIDERS or "slider" in o:
             return int(container.slider(label, lo, hi, value, int(step or 1), **common))
         return int(container.number_input(label, lo, hi, value, int(step or 1), **common))
@@ -108,6 +116,17 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
     if spec.name in SLIDERS or o.get("slider"):
         return float(container.slider(label, lo, hi, value, float(step or (hi - lo) / 200), format=fmt, **common))
     return float(container.number_input(label, lo, hi, value, float(step) if step else None, format="%g", **common))
+
+
+def _choice_options(spec: ParamSpec, choices: tuple | None) -> list:
+    options = list(choices or spec.choices)
+    if spec.name == "seeds":
+        options.remove("marker_image")  # a marker image can only come through the API
+    return options
+
+
+def _tuple_options(spec: ParamSpec, o: Mapping[str, Any]) -> list[int]:
+    return list(range(int(o.get("max", spec.max or 0)) + 1))
 
 
 def recipe_widgets(specs: tuple[ParamSpec, ...], defaults: Mapping[str, Any], containers: Mapping[str, Any], *,
@@ -126,9 +145,11 @@ def recipe_widgets(specs: tuple[ParamSpec, ...], defaults: Mapping[str, Any], co
         if not spec.applies(values) or (skip and skip(spec, values)):
             continue
         container = containers.get(spec.group) or containers["Method"]
+        override = dict(overrides.get(spec.name) or {})
+        if spec.name == "foreground_classes":  # only the classes that exist can be foreground
+            override["max"] = values["classes"] - 1
         values[spec.name] = spec_widget(spec, defaults[spec.name], container=container,
-                                        key=key_prefix + spec.name, overrides=overrides.get(spec.name),
-                                        bind=bind)
+                                        key=key_prefix + spec.name, overrides=override, bind=bind)
     return values
 
 
