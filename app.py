@@ -10,12 +10,13 @@ from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start
 from studio_ui.source import preview_of
 from studio_ui.widgets import manual_value_range, recipe_widgets
 
-current = start_page("Thresholding", default_sample=DEFAULT_SAMPLE_THRESHOLD, icon=":material/contrast:")
+current = start_page("Thresholding", default_sample=DEFAULT_SAMPLE_THRESHOLD, icon=":material/contrast:",
+                     base=seg.ThresholdRecipe())
 side, style = views.display_settings()
 preview, factor = preview_of(current.key, side, current.image)
 
 # Widgets: every parameter of the chosen method, defaults from the library and the sample.
-suggested = sample_defaults(seg.ThresholdRecipe(), current)
+suggested = sample_defaults(seg.ThresholdRecipe(), current.sample)
 suggested_settings_button(suggested, current)
 defaults = suggested.values()
 defaults["value"] = compute.default_manual_value(current.key, current.image)

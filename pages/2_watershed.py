@@ -11,12 +11,13 @@ from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start
 from studio_ui.source import preview_of
 from studio_ui.widgets import manual_value_range, recipe_widgets
 
-current = start_page("Watershed", default_sample=DEFAULT_SAMPLE_WATERSHED, icon=":material/water_drop:")
+current = start_page("Watershed", default_sample=DEFAULT_SAMPLE_WATERSHED, icon=":material/water_drop:",
+                     base=seg.WatershedRecipe())
 side, style = views.display_settings()
 preview, factor = preview_of(current.key, side, current.image)
 
 # Widgets: the foreground's threshold recipe, then seeds and landscape.
-base = sample_defaults(seg.WatershedRecipe(), current)
+base = sample_defaults(seg.WatershedRecipe(), current.sample)
 suggested_settings_button(base, current)
 fg_defaults = base.foreground.values()
 fg_defaults["value"] = compute.default_manual_value(current.key, current.image)

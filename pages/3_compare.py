@@ -8,7 +8,8 @@ from studio_ui import compare_ui, compute, views
 from studio_ui.page import start_page
 from studio_ui.source import preview_of
 
-current = start_page("Compare", default_sample=DEFAULT_SAMPLE_THRESHOLD, icon=":material/compare:")
+current = start_page("Compare", default_sample=DEFAULT_SAMPLE_THRESHOLD, icon=":material/compare:",
+                     base=seg.ThresholdRecipe())
 side, style = views.display_settings()
 preview, factor = preview_of(current.key, side, current.image)
 

@@ -44,7 +44,7 @@ def method_picker() -> list[str]:
 
 def shared_widgets(current) -> dict:
     """Pre-processing and clean-up, shared by every method on the page."""
-    defaults = sample_defaults(seg.ThresholdRecipe(), current).values()
+    defaults = sample_defaults(seg.ThresholdRecipe(), current.sample).values()
     sections = {"Pre-processing": st.sidebar.expander("Pre-processing (all methods)"),
                 "Clean-up": st.sidebar.expander("Clean-up (all methods)")}
     values = recipe_widgets(seg.ThresholdRecipe.specs(), defaults, {**sections, "Method": sections["Pre-processing"]},

@@ -9,17 +9,13 @@ import streamlit as st
 
 from segmentation.samples import SAMPLES
 
-from .source import CurrentImage, image_source
+from .source import CurrentImage, forget_widget_values, image_source
 
 PAGES = (
     ("app.py", "Thresholding", ":material/contrast:"),
     ("pages/2_watershed.py", "Watershed", ":material/water_drop:"),
     ("pages/3_compare.py", "Compare", ":material/compare:"),
 )
-
-
-# Session keys that follow the user from page to page; every other widget belongs to its page.
-_SHARED_KEYS = {"sample", "upload", "preview", "outline", "thickness", "fill"}
 
 
 def _forget_other_pages_widgets(title: str) -> None:
@@ -31,19 +27,22 @@ def _forget_other_pages_widgets(title: str) -> None:
     """
     previous = st.session_state.get("studio_page")
     if previous is not None and previous != title:
-        for key in list(st.session_state):
-            if not (key in _SHARED_KEYS or str(key).startswith("studio_")):
-                del st.session_state[key]
+        forget_widget_values()
     st.session_state["studio_page"] = title
 
 
-def start_page(title: str, *, default_sample: str, icon: str) -> CurrentImage:
-    """Set up a page: config, navigation (carrying the sample to the other pages) and the image."""
+def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentImage:
+    """Set up a page: config, navigation (carrying the sample to the other pages) and the image.
+
+    ``base`` is the page's default recipe; picking another sample puts that sample's suggested settings
+    into the widgets, exactly what a link naming the sample opens with.
+    """
     st.set_page_config(page_title=f"{title} · Segmentation Studio", page_icon=icon, layout="wide",
                        initial_sidebar_state="expanded")
     _forget_other_pages_widgets(title)
     nav = st.sidebar.container()
-    current = image_source(default_sample)
+    current = image_source(default_sample, on_sample_change=lambda name: apply_settings(
+        settings_items(sample_defaults(base, name))))
     with nav:
         st.markdown("### Segmentation Studio")
         for path, label, page_icon in PAGES:
@@ -75,7 +74,17 @@ def _widget_state(spec, value):
     return value
 
 
-def _apply_settings(items: list[tuple]) -> None:
+def settings_items(recipe) -> list[tuple]:
+    """(spec, value) for every widget-driven parameter of a recipe (the manual value follows the image)."""
+    items = [(spec, getattr(recipe, spec.name)) for spec in recipe.specs() if spec.name != "value"]
+    if recipe.kind == "watershed":
+        items += [(spec, getattr(recipe.foreground, spec.name)) for spec in recipe.foreground.specs()
+                  if spec.name != "value"]
+    return items
+
+
+def apply_settings(items: list[tuple]) -> None:
+    """Put values into the widgets (through their state, so the screen and the URL follow)."""
     for spec, value in items:
         st.session_state[spec.name] = _widget_state(spec, value)
 
@@ -84,24 +93,19 @@ def suggested_settings_button(recipe, current: CurrentImage) -> None:
     """A button that puts the sample's suggested settings (the ones a fresh link opens with) in the widgets."""
     if current.is_upload:
         return
-    items = [(spec, getattr(recipe, spec.name)) for spec in recipe.specs() if spec.name != "value"]
-    if recipe.kind == "watershed":
-        items += [(spec, getattr(recipe.foreground, spec.name)) for spec in recipe.foreground.specs()
-                  if spec.name != "value"]
     st.sidebar.button(f"Reset to the settings suggested for {SAMPLES[current.sample].title}",
-                      on_click=_apply_settings, args=(items,), width="stretch",
-                      help="Parameters stay as they are when you switch samples; this puts back the ones a "
-                           "fresh link to this sample opens with.")
+                      on_click=apply_settings, args=(settings_items(recipe),), width="stretch",
+                      help="Puts back the parameters a fresh link to this sample opens with.")
 
 
-def sample_defaults(base, current: CurrentImage):
+def sample_defaults(base, sample: str):
     """The recipe defaults for this page: the library's, adjusted by the sample's suggested settings.
 
     Defaults depend only on the sample named in the URL, so a shared link (which carries only the
     values that differ from the defaults) reopens the same recipe.
     """
-    suggested = SAMPLES[current.sample].recipe
-    best_for = SAMPLES[current.sample].best_for
+    suggested = SAMPLES[sample].recipe
+    best_for = SAMPLES[sample].best_for
     if suggested and best_for == base.kind:
         return type(base).from_flat({**base.to_flat(), **suggested})
     return base

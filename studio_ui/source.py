@@ -73,8 +73,23 @@ def preview_of(key: str, max_side: int, _image: np.ndarray) -> tuple[np.ndarray,
     return _readonly(small), factor
 
 
-def _choose_sample(default_sample: str) -> None:
-    st.session_state[SOURCE_KEY] = {"kind": "sample", "name": st.session_state.get("sample", default_sample)}
+# Session keys that outlive a page or a sample: the image source and the display settings.
+SHARED_KEYS = {"sample", "upload", "preview", "outline", "thickness", "fill"}
+
+
+def forget_widget_values() -> None:
+    """Drop every page widget's value, so the widgets restart at their (page's, sample's) defaults."""
+    for key in list(st.session_state):
+        if not (key in SHARED_KEYS or str(key).startswith("studio_")):
+            del st.session_state[key]
+
+
+def _choose_sample(default_sample: str, on_sample_change) -> None:
+    """A new sample opens with its suggested settings, exactly as a link naming it does."""
+    name = st.session_state.get("sample", default_sample)
+    st.session_state[SOURCE_KEY] = {"kind": "sample", "name": name}
+    if on_sample_change is not None:
+        on_sample_change(name)
 
 
 def _handle_upload() -> None:
@@ -97,7 +112,7 @@ def _handle_upload() -> None:
     st.session_state[SOURCE_KEY] = {"kind": "upload", "name": uploaded.name, "digest": digest}
 
 
-def image_source(default_sample: str) -> CurrentImage:
+def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
     """Draw the image-source controls in the sidebar and return the current image.
 
     A bad upload shows the library's plain-words message and the previous image stays.
@@ -107,20 +122,22 @@ def image_source(default_sample: str) -> CurrentImage:
     sidebar.subheader("Image")
     sample = sidebar.selectbox(
         "Sample image", names, index=names.index(default_sample), key="sample", bind="query-params",
-        on_change=_choose_sample, args=(default_sample,),
+        on_change=_choose_sample, args=(default_sample, on_sample_change),
         help="A bundled image. A shared link always opens this sample with the same parameters.")
     sidebar.caption(f"{SAMPLES[sample].title}: {SAMPLES[sample].description}")
     sidebar.file_uploader("…or upload your own", key="upload", on_change=_handle_upload, help=UPLOAD_HELP)
+    # One fixed slot for the upload's message, so the sections below keep their place (and stay open).
+    message = sidebar.container()
     seen = st.session_state.get(SEEN_UPLOAD_KEY)
     if seen and seen[1] and st.session_state.get("upload") is not None:
-        sidebar.error(f"{seen[1]}. The previous image is still shown.", icon=":material/error:")
+        message.error(f"{seen[1]}. The previous image is still shown.", icon=":material/error:")
 
     source = st.session_state.get(SOURCE_KEY) or {"kind": "sample", "name": sample}
     if source["kind"] == "upload":
         stored = st.session_state.get(UPLOAD_BYTES_KEY)
         if stored and stored[0] == source["digest"]:
             image, info = _decode_upload(*stored)
-            sidebar.caption(f"Showing your upload **{source['name']}**. Pick a sample above to switch back.")
+            message.caption(f"Showing your upload **{source['name']}**. Pick a sample above to switch back.")
             return CurrentImage(stored[0], source["name"], image, info, True, sample)
         source = {"kind": "sample", "name": sample}
     if source["name"] != sample:  # the URL (or another page) named a different sample

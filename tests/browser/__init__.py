@@ -1,0 +1,1 @@
+"""Real-browser tests: a real ``streamlit run`` server driven by Chromium through Playwright."""
