@@ -1,0 +1,1 @@
+"""Benchmarks of Segmentation Studio: library overhead, browser latency, load (see README.md)."""
