@@ -34,6 +34,11 @@ from typing import Callable, Iterator
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+# The idle test and request tracking are shared with the load benchmark, which drives the same pages.
+from benchmarks.load_test import IDLE_JS, track_requests  # noqa: E402
 IN_CI = os.environ.get("CI") == "true"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -289,28 +294,6 @@ PAGE_INIT_JS = """
   }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
 })();
 """
-IDLE_JS = """(settle) => {
-  const app = document.querySelector('[data-testid=stApp]');
-  if (!app || app.dataset.testConnectionState !== 'CONNECTED' || app.dataset.testScriptState !== 'notRunning')
-    return false;
-  // A script that died shows an exception box (and maybe no title): idle too, so the caller reports it.
-  const crashed = !!document.querySelector('[data-testid=stException]');
-  if (!crashed && !document.querySelector('[data-testid=stMain] h1')) return false;
-  if (document.querySelector('[data-testid=stSkeleton]')) return false;  // an element still loading its code
-  if (Array.from(document.images).some(img => !img.complete)) return false;
-  return performance.now() - (window.__studioLastMutation || 0) >= settle;
-}"""
-
-
-def track_requests(page):
-    """Count the page's HTTP requests in flight (Streamlit loads each widget's code on first use)."""
-    if not hasattr(page, "studio_pending"):
-        page.studio_pending = set()
-        pending = page.studio_pending
-        page.on("request", lambda request: pending.add(request))
-        page.on("requestfinished", lambda request: pending.discard(request))
-        page.on("requestfailed", lambda request: pending.discard(request))
-    return page
 
 
 def wait_idle(page, settle_ms: int = 500, timeout_ms: int = 90_000) -> None:
