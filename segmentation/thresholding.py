@@ -181,6 +181,7 @@ def binarize(image: np.ndarray, t: float, polarity: str = "bright") -> np.ndarra
     return np.greater(image, t) if polarity == "bright" else np.less_equal(image, t)
 
 
+_OPENCV_FLAGS = {"otsu": cv2.THRESH_OTSU, "triangle": cv2.THRESH_TRIANGLE}
 _GLOBAL = {
     "otsu": otsu_threshold, "triangle": triangle_threshold, "li": li_threshold, "yen": yen_threshold,
     "isodata": isodata_threshold, "mean": mean_threshold, "minimum": minimum_threshold,
@@ -269,6 +270,11 @@ def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **param
         thresholds = multiotsu_thresholds(channel, recipe.classes)
         chosen = recipe.foreground_classes or ((recipe.classes - 1,) if polarity == "bright" else (0,))
         raw = multiotsu_mask(channel, thresholds, chosen)
+    elif recipe.method in _OPENCV_FLAGS and channel.dtype == np.uint8 and prepared.otsu is None:
+        # One OpenCV call finds the threshold and writes the mask (the same mask binarize() would make).
+        kind = cv2.THRESH_BINARY if polarity == "bright" else cv2.THRESH_BINARY_INV
+        t, raw8 = cv2.threshold(channel, 0, 1, kind | _OPENCV_FLAGS[recipe.method])
+        thresholds, raw = (float(t),), raw8.view(bool)
     else:
         if recipe.method == "manual":
             t = manual_threshold(channel, recipe.value)

@@ -306,7 +306,7 @@ def test_watershed_bad_seed_points_give_plain_errors_and_recover():
 
 
 def test_watershed_pixel_size_reports_physical_units():
-    at = run("watershed", query={"pixel_size": "0.5", "unit": "µm"})
+    at = run("watershed", query={"pixel_size": "0.5", "unit": "µm", "tab": "Objects"})
     assert_ok(at)
     columns = list(at.dataframe[0].value.columns)
     assert "area_um2" in columns, columns

@@ -1,0 +1,104 @@
+"""``python -m benchmarks [--quick] [library|browser|load|profile|all]`` — run the benchmarks (see README.md).
+
+* ``library``: library overhead, ``segmentation.threshold``/``watershed`` / the bare OpenCV and
+  scikit-image calls (target ratio <= 1.15); writes ``benchmarks/results/library_overhead.json``.
+* ``browser``: slider-to-new-mask latency in Chromium, our app against ``benchmarks/naive_app.py``
+  (targets: < 250 ms median for a 12-MP photo, >= 4x faster than the naive app at 12 MP); writes
+  ``benchmarks/results/browser_latency.json``.
+* ``load``: many concurrent sessions on one server (``benchmarks/load_test.py``); writes
+  ``benchmarks/results/load_test.json``.
+* ``profile``: where the server's time goes in one slider rerun, by stage (not part of ``all``).
+* ``quality``: the default recipes scored against expert ground truth (``../shared/devdata`` when present,
+  and the bundled synthetic nuclei); writes ``benchmarks/results/quality.json`` (not part of ``all``).
+* ``all`` (the default): library, browser and load, one after the other (never in parallel: they
+  would disturb each other's timings on a 2-core machine).
+
+``--quick`` makes each a smoke run of a minute or two (1 MP only, few repetitions). The exit status is
+0 when every benchmark ran and met its targets, 1 when a target was missed, 2 when one could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+
+def _library(quick: bool) -> int:
+    from . import library_overhead
+
+    code = library_overhead.main(["--quick"] if quick else [])
+    return code or (0 if _met("library_overhead_quick" if quick else "library_overhead") else 1)
+
+
+def _browser(quick: bool) -> int:
+    from . import browser_latency
+
+    code = browser_latency.main(["--quick"] if quick else [])
+    return code or (0 if _met("browser_latency_quick" if quick else "browser_latency") else 1)
+
+
+def _profile(quick: bool) -> int:
+    from . import browser_latency
+
+    return browser_latency.main(["--profile"] + (["--sizes", "1MP"] if quick else []))
+
+
+def _load(quick: bool) -> int:
+    try:
+        from . import load_test
+    except ImportError as error:
+        print(f"load benchmark unavailable: {error}", file=sys.stderr)
+        return 2
+    if not hasattr(load_test, "main"):
+        print("benchmarks/load_test.py has no main(); skipped", file=sys.stderr)
+        return 2
+    return load_test.main(["--sessions", "4", "--moves", "2"] if quick else [])
+
+
+def _met(name: str) -> bool:
+    import json
+
+    from .common import RESULTS
+
+    try:
+        met = json.loads((RESULTS / f"{name}.json").read_text()).get("all_targets_met", False)
+    except (OSError, ValueError):
+        return False
+    return met is None or bool(met)  # None: no target applies to what ran (a quick run)
+
+
+def _quality(quick: bool) -> int:
+    from . import quality
+
+    return quality.main([])
+
+
+RUNNERS = {"library": _library, "browser": _browser, "load": _load, "profile": _profile, "quality": _quality}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("which", nargs="*", default=["all"], choices=[*RUNNERS, "all"],
+                        help="which benchmarks to run (default: all = library, browser, load)")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run of each")
+    args = parser.parse_args(argv)
+    chosen = []
+    for name in args.which:
+        chosen += ["library", "browser", "load"] if name == "all" else [name]
+    status = 0
+    for name in dict.fromkeys(chosen):
+        print(f"\n=== {name}{' (quick)' if args.quick else ''} ===", flush=True)
+        try:
+            code = RUNNERS[name](args.quick)
+        except Exception:  # noqa: BLE001 - report and go on with the next benchmark
+            traceback.print_exc()
+            code = 2
+        print(f"=== {name}: {'ok' if code == 0 else 'target missed' if code == 1 else 'did not run'} ===",
+              flush=True)
+        status = max(status, code)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
