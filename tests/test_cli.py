@@ -239,3 +239,27 @@ def test_help_lists_every_recipe_parameter(tmp_path, cli):
             assert option_name(spec.name) in text, spec.name
         assert "--no-fill-holes" in text and "Choices: manual, otsu" in text
     assert cli(cwd=tmp_path).returncode == 2
+
+
+def test_every_hostile_corpus_file_gets_a_result_or_a_plain_message(tmp_path):
+    """The whole corpus in one batch: each refused file gets its own plain-words line, the others are
+    segmented, and the batch ends with exit status 1."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from make_bad_inputs import build_corpus
+
+    cases = build_corpus(tmp_path / "corpus")
+    files = [str(tmp_path / "corpus" / case.name) for case in cases]
+    done = run("threshold", *files, "--out", str(tmp_path / "out"), "--no-progress", "--jobs", "2", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    with open(tmp_path / "out" / "summary.csv", newline="") as handle:
+        rows = {Path(row["file"]).name: row for row in csv.DictReader(handle)}
+    assert set(rows) == {case.name for case in cases}
+    for case in cases:
+        row = rows[case.name]
+        if case.expect == "error":
+            assert row["status"] == "error", (case.name, row)
+            assert all(word in row["message"] for word in case.words), (case.name, row["message"])
+            assert case.name in done.stderr  # one line per failed file, naming it
+        else:
+            assert row["status"] == "ok", (case.name, row)
+            assert (int(row["height"]), int(row["width"])) == tuple(case.shape[:2]), case.name
