@@ -479,3 +479,26 @@ def test_upload_error_keeps_open_sidebar_sections_open(server, page, tmp_path):
     opened = page.locator("[data-testid=stSidebar] details").evaluate_all(
         "ds => ds.filter(d => d.open).map(d => d.querySelector('summary').innerText.trim())")
     assert any("Display" in t for t in opened) and any("Clean-up" in t for t in opened), opened
+
+
+def test_clicking_the_image_places_watershed_seeds(server, page):
+    """Seeds placed by clicking: each click on a coin adds a point to the URL and grows one object."""
+    import segmentation as seg
+    from segmentation.samples import load_sample
+
+    open_page(page, server.base_url + "/watershed?sample=coins&seeds=points")
+    assert metrics(page)["Objects"] == "0"
+    frame = page.locator("iframe").first  # the click-to-seed image (streamlit-image-coordinates)
+    box = frame.bounding_box()
+    coins = seg.watershed(load_sample("coins"))  # the default recipe's coins give us points inside coins
+    height, width = coins.labels.shape
+    centres = [np.argwhere(coins.labels == label).mean(axis=0) for label in (1, 5)]
+    for clicks, (row, col) in enumerate(centres, start=1):
+        page.mouse.click(box["x"] + box["width"] * (col + 0.5) / width, box["y"] + box["height"] * (row + 0.5) / height)
+        page.wait_for_function(f"() => new URL(location.href).searchParams.get('points')?.split(';').length === {clicks}")
+        wait_idle(page)
+        assert metrics(page)["Objects"] == str(clicks)
+    points = seg.WatershedRecipe.from_flat({"points": query(page)["points"][0]}).points
+    for (row, col), (true_row, true_col) in zip(points, centres):
+        assert abs(row - true_row) <= 3 and abs(col - true_col) <= 3
+    assert_no_exception(page)
