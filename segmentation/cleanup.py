@@ -51,7 +51,7 @@ def clean_mask(mask: np.ndarray, *, opening: int = 0, closing: int = 0, iteratio
     --------
     >>> import numpy as np
     >>> mask = np.zeros((9, 9), bool); mask[2:7, 2:7] = True; mask[4, 4] = False; mask[0, 8] = True
-    >>> clean_mask(mask, fill_holes=True, min_size=2).sum()
+    >>> int(clean_mask(mask, fill_holes=True, min_size=2).sum())
     25
     """
     mask = np.ascontiguousarray(mask, dtype=bool)

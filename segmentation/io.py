@@ -1,4 +1,4 @@
-"""Reading images from anything a person hands us, and writing PNG/TIFF results.
+"""Reading images from anything a person hands us (and, re-exported from ``writers``, writing results).
 
 ``load_image`` is the one door through which pixels enter the library. The format comes from
 the content (never the file name), the pixel count from the header before decoding, and every
@@ -18,7 +18,6 @@ import codecs
 import contextlib
 import io
 import os
-import secrets
 import stat
 import struct
 import threading
@@ -33,6 +32,7 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from .errors import ImageLoadError
+from .writers import encode_labels, encode_png, write_bytes_atomic  # noqa: F401 (part of this module's API)
 
 __all__ = ["ImageInfo", "load_image", "encode_png", "encode_labels", "write_bytes_atomic"]
 
@@ -446,112 +446,3 @@ def _describe_unreadable(data: bytes) -> str:
     if "\ufffd" not in text and not any(ord(c) < 32 and c not in "\t\n\r\f" for c in text):
         return "this file is not an image (it looks like text)"
     return f"this file is not an image in a format this program reads ({_SUPPORTED_TEXT})"
-
-
-def encode_png(array: np.ndarray) -> bytes:
-    """Encode a mask or an image as PNG bytes.
-
-    Parameters
-    ----------
-    array : numpy.ndarray
-        ``bool`` H×W mask (written as 8-bit 0/255), or uint8/uint16 H×W gray or H×W×3 RGB.
-
-    Returns
-    -------
-    bytes
-
-    Examples
-    --------
-    >>> png = encode_png(np.eye(3, dtype=bool))
-    >>> load_image(png).max()
-    np.uint8(255)
-    """
-    a = np.asarray(array)
-    if a.dtype == np.bool_:
-        a = a.astype(np.uint8) * 255  # 0/255 so the mask is visible in any viewer
-    if a.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"encode_png needs a bool mask or a uint8/uint16 image, not {a.dtype}")
-    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)) or a.size == 0:
-        raise ValueError(f"encode_png needs a non-empty H×W or H×W×3 array, not shape {a.shape}")
-    a = np.ascontiguousarray(a)
-    if a.ndim == 3:
-        a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)  # OpenCV writes BGR
-    ok, buffer = cv2.imencode(".png", a, [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise ValueError("OpenCV could not encode the PNG")
-    return buffer.tobytes()
-
-
-def encode_labels(labels: np.ndarray, format: str = "png") -> bytes:
-    """Encode an integer label image losslessly.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        H×W non-negative integers (0 = background).
-    format : {"png", "tiff"}
-        "png" writes 16-bit gray and needs every label <= 65535; "tiff" writes int32
-        (zlib-compressed), which ``load_image`` reads back as float32, exact up to 2**24.
-
-    Returns
-    -------
-    bytes
-
-    Examples
-    --------
-    >>> labels = np.array([[0, 1], [2, 70000]], dtype=np.int32)
-    >>> len(encode_labels(labels, format="tiff")) > 0
-    True
-    """
-    a = np.asarray(labels)
-    if a.ndim != 2 or a.size == 0 or not np.issubdtype(a.dtype, np.integer):
-        raise ValueError(f"labels must be a non-empty H×W integer array, not {a.dtype} of shape {a.shape}")
-    low, top = int(a.min()), int(a.max())
-    if low < 0:
-        raise ValueError(f"labels must not be negative (found {low})")
-    kind = str(format).lower()
-    if kind == "png":
-        if top > 65535:
-            raise ValueError(f"the labels go up to {top}, more than a 16-bit PNG holds (65535); "
-                             "use format='tiff'")
-        return encode_png(a.astype(np.uint16))
-    if kind in ("tiff", "tif"):
-        if top > np.iinfo(np.int32).max:
-            raise ValueError(f"the labels go up to {top}, more than 32-bit TIFF labels hold")
-        buffer = io.BytesIO()
-        tifffile.imwrite(buffer, a.astype(np.int32), photometric="minisblack", compression="zlib")
-        return buffer.getvalue()
-    raise ValueError(f"unknown label format {format!r}; use 'png' or 'tiff'")
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a part.
-
-    The bytes go to a temporary file in the same folder (same file system, so the final
-    ``os.replace`` is atomic); on any error the temporary file is removed and the error re-raised.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> target = Path(tempfile.mkdtemp()) / "mask.png"
-    >>> write_bytes_atomic(target, b"new")
-    >>> target.read_bytes()
-    b'new'
-    """
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, as for any new file
-    # (tempfile.mkstemp would leave the result readable by its owner only).
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(memoryview(data))
-            handle.flush()
-            os.fsync(handle.fileno())  # the data is on disk before the name points at it
-        with contextlib.suppress(FileNotFoundError):  # replacing a file keeps its permissions
-            os.chmod(temp, stat.S_IMODE(os.stat(target).st_mode))
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
