@@ -38,7 +38,7 @@ c2.metric("Threshold", views.format_thresholds(result.thresholds, result.process
           help="In the image's own units (a 16-bit image gets 16-bit values).")
 c3.metric("Foreground", f"{result.foreground_fraction:.1%}")
 c4.metric("Objects", f"{objects:,}", help="8-connected objects in the mask.")
-c5.metric("Time", f"{timed.seconds * 1000:.0f} ms", help="Library time for the live preview.")
+c5.metric("Time", views.format_ms(timed.seconds), help="Library time for the live preview.")
 for note in result.notes:
     st.info(note, icon=":material/info:")
 

@@ -50,7 +50,7 @@ c3.metric("Foreground", f"{result.threshold.foreground_fraction:.1%}",
           help=f"{seg.METHODS[recipe.foreground.method][0]} threshold "
                f"{views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype)}")
 c4.metric("Threshold", views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype))
-c5.metric("Time", f"{timed.seconds * 1000:.0f} ms", help="Library time for the live preview.")
+c5.metric("Time", views.format_ms(timed.seconds), help="Library time for the live preview.")
 for note in result.notes:
     st.info(note, icon=":material/info:")
 

@@ -69,6 +69,11 @@ def histogram_chart(processed: np.ndarray, thresholds: tuple[float, ...], *, log
     return alt.layer(*layers).properties(height=220)
 
 
+def format_ms(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
+
+
 def format_thresholds(thresholds: tuple[float, ...], dtype: np.dtype) -> str:
     if not thresholds:
         return "per pixel"
