@@ -300,14 +300,14 @@ def test_share_link_watershed_deep_link_on_fresh_server(server, page, browser, s
     sidebar_select(page, "Method", "li")
     h = slider_value(page, "h (px)")
     press_slider(page, "h (px)", "ArrowRight", times=2)  # steps of 0.05
-    page.get_by_role("tab", name="Histogram").click()
+    page.get_by_role("tab", name="Objects").click()  # the watershed page opens on the Histogram tab
     wait_idle(page)
     page.get_by_text("Show the intermediate stages").click()
     wait_idle(page)
     params = query(page)
     assert urlsplit(page.url).path == "/watershed"
     assert float(params["h"][0]) == pytest.approx(h + 0.1), page.url
-    assert params.get("tab") == ["Histogram"] and params.get("stages") == ["true"], page.url
+    assert params.get("tab") == ["Objects"] and params.get("stages") == ["true"], page.url
     original = view_state(page)
     assert original["caption"].startswith("coins.png")
     images_before = len(main_images(page))
