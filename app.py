@@ -3,6 +3,7 @@
 import streamlit as st
 
 import segmentation as seg
+from segmentation.labels import label_objects
 from segmentation.samples import DEFAULT_SAMPLE_THRESHOLD, SAMPLES
 from studio_ui import compute, views
 from studio_ui.exports import export_section
@@ -63,7 +64,7 @@ if tab_hist.open:
 if tab_objects.open:
     with tab_objects:
         table = compute.measurements(current.key, factor, recipe.to_json(), None, "px",
-                                     compute.labels_of(result.mask), preview)
+                                     label_objects(result.mask), preview)
         views.measurement_table(table)
         if factor < 1:
             st.caption("Measured on the live preview; the CSV under Export is measured at full resolution.")

@@ -34,6 +34,8 @@ import cv2
 import numpy as np
 from skimage.measure import regionprops_table
 
+from .labels import as_labels
+
 __all__ = ["MeasurementTable", "measure", "unit_suffix"]
 
 _BBOX = ("bbox_min_row", "bbox_min_col", "bbox_max_row", "bbox_max_col")
@@ -133,22 +135,6 @@ def unit_suffix(unit: str) -> str:
     return text
 
 
-def _labels_from(labels: np.ndarray) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"labels must be a 2-D label image or bool mask, got shape {labels.shape}")
-    if labels.dtype == bool:
-        # a mask: its objects are the 8-connected components (diagonal pixels touch)
-        if labels.size == 0:
-            return np.zeros(labels.shape, np.int32)
-        _, labelled = cv2.connectedComponents(labels.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
-        return labelled
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"labels must be integer labels or a bool mask, got dtype {labels.dtype}")
-    if labels.size and labels.min() < 0:
-        raise ValueError("labels must not contain negative values (0 is background, objects 1..N)")
-    return labels
-
 
 def _intensity_from(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     image = np.asarray(image)
@@ -204,7 +190,7 @@ def measure(labels: np.ndarray, image: np.ndarray | None = None, *, pixel_size: 
     >>> len(t), t["area_um2"].tolist()
     (2, [10.0, 6.25])
     """
-    labels = _labels_from(labels)
+    labels = as_labels(labels)
     if image is not None:
         image = _intensity_from(image, labels.shape)
     if pixel_size is not None:

@@ -8,10 +8,11 @@ masks compare as identical, and an empty prediction against a non-empty truth sc
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
+
+from .labels import as_labels
 
 __all__ = ["mask_agreement", "object_f1", "pairwise_iou"]
 
@@ -114,18 +115,7 @@ def pairwise_iou(masks: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
 
 
 def _as_labels(labels: np.ndarray, name: str) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D label image or bool mask, got shape {labels.shape}")
-    if labels.dtype == bool:
-        # a mask: its objects are the 8-connected components, as in measure()
-        if labels.size == 0:
-            return np.zeros(labels.shape, np.int32)
-        return cv2.connectedComponents(labels.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)[1]
-    if labels.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be integer labels or a bool mask, got dtype {labels.dtype}")
-    if labels.size and labels.min() < 0:
-        raise ValueError(f"{name} must not contain negative values (0 is background)")
+    labels = as_labels(labels, name)
     return labels.astype(np.int64) if labels.dtype == np.uint64 else labels  # bincount needs intp
 
 

@@ -24,6 +24,7 @@ from scipy import ndimage as ndi
 from skimage import feature, segmentation as sk_segmentation
 
 from .errors import SegmentationError
+from .labels import label_objects
 from .preprocess import as_image, to_uint8
 from .recipes import WatershedRecipe
 from .thresholding import ThresholdResult, multiotsu_thresholds, threshold
@@ -72,9 +73,7 @@ def distance_map(foreground: np.ndarray, *, sigma: float = 0.0) -> np.ndarray:
     return distance
 
 
-def _label(mask: np.ndarray, connectivity: int = 8) -> np.ndarray:
-    """4- or 8-connected components of a bool mask as int32 labels (OpenCV)."""
-    return cv2.connectedComponents(mask.view(np.uint8), connectivity=connectivity, ltype=cv2.CV_32S)[1]
+
 
 
 def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -118,7 +117,7 @@ def h_maxima_seeds(distance: np.ndarray, h: float = 1.0) -> np.ndarray:
     resolution = 2 * np.finfo(np.float32).resolution * np.abs(distance)
     shifted = distance - h - resolution
     residue = distance - reconstruct_by_dilation(shifted, distance)
-    return _label(residue >= h)
+    return label_objects(residue >= h)
 
 
 def distance_peak_seeds(distance: np.ndarray, foreground_labels: np.ndarray, *, min_distance: int = 7,
@@ -168,7 +167,7 @@ def intensity_band_markers(image: np.ndarray, low: float, high: float, polarity:
         objects, background = image > high, image <= low
     else:
         objects, background = image <= low, image > high
-    return _label(objects), background
+    return label_objects(objects), background
 
 
 def point_seeds(shape: tuple[int, int], points) -> np.ndarray:
@@ -258,7 +257,7 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
     # watershed is 4-connected): a part joined only by a corner is then an object of its own with a seed,
     # instead of a region the flood can never reach.
     flood_connectivity = recipe.connectivity if recipe.landscape == "distance" else 4
-    fg_labels = (_label(foreground, flood_connectivity) if recipe.seeds in ("distance_peaks", "h_maxima")
+    fg_labels = (label_objects(foreground, flood_connectivity) if recipe.seeds in ("distance_peaks", "h_maxima")
                  else None)
     distance = distance_map(foreground, sigma=recipe.distance_sigma) if recipe.uses_distance else None
     background = ~foreground
@@ -292,7 +291,7 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
                              f"{foreground.shape[1]}×{foreground.shape[0]}")
         if not np.issubdtype(seeds.dtype, np.integer) and seeds.dtype != bool:
             raise ValueError("the marker image must hold whole numbers (0 = no seed)")
-        seeds = _label(seeds > 0) if seeds.dtype == bool else np.clip(seeds, 0, None).astype(np.int32)
+        seeds = label_objects(seeds > 0) if seeds.dtype == bool else np.clip(seeds, 0, None).astype(np.int32)
 
     if recipe.landscape == "distance":
         labels = flood_distance(distance, seeds, foreground, compactness=recipe.compactness,

@@ -16,6 +16,7 @@ import streamlit as st
 
 import segmentation as seg
 from segmentation import render
+from segmentation.labels import label_objects
 from segmentation.measure import MeasurementTable, measure
 
 
@@ -53,9 +54,7 @@ def run_watershed(image_key: str, scale: float, recipe_json: str, _image: np.nda
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False)
 def count_objects(image_key: str, scale: float, recipe_json: str, _mask: np.ndarray) -> int:
     """Number of 8-connected objects in a threshold mask."""
-    import cv2
-
-    return int(cv2.connectedComponents(_mask.view(np.uint8), connectivity=8)[0]) - 1
+    return int(label_objects(_mask).max(initial=0))
 
 
 @st.cache_resource(max_entries=16, ttl=1800, show_spinner=False)
@@ -85,12 +84,6 @@ def result_views(image_key: str, scale: float, recipe_json: str, style: tuple, _
     return middle, render.encode_jpeg_bytes(overlay, quality=90)
 
 
-def labels_of(mask: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.connectedComponents(mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)[1]
-
-
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def default_manual_value(image_key: str, _image: np.ndarray) -> float:
     """The manual threshold's starting value: Otsu's threshold of the luminance (like Fiji's dialog)."""
@@ -104,5 +97,5 @@ def default_manual_value(image_key: str, _image: np.ndarray) -> float:
 @st.cache_data(max_entries=8, ttl=1800, show_spinner=False)
 def full_measurements_csv(image_key: str, recipe_json: str, _segmentation: np.ndarray, _image: np.ndarray,
                           pixel_size: float | None = None, unit: str = "px") -> str:
-    labels = _segmentation if _segmentation.dtype != bool else labels_of(_segmentation)
+    labels = _segmentation if _segmentation.dtype != bool else label_objects(_segmentation)
     return measure(labels, _image, pixel_size=pixel_size, unit=unit).to_csv()

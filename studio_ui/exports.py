@@ -10,6 +10,7 @@ import streamlit as st
 from segmentation import io as seg_io
 from segmentation import render
 from segmentation.codegen import to_python
+from segmentation.labels import label_objects
 
 from .views import download_row
 
@@ -28,7 +29,7 @@ def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], im
     def labels_file(fmt: str) -> Callable[[], bytes]:
         def build() -> bytes:
             segmentation = full_segmentation()
-            label_image = segmentation if labels else _components(segmentation)
+            label_image = segmentation if labels else label_objects(segmentation)
             return seg_io.encode_labels(label_image, format=fmt)
         return build
 
@@ -53,9 +54,3 @@ def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], im
     ])
     with st.expander("The recipe as a Python script (OpenCV, scikit-image and numpy only)"):
         st.code(script, language="python", line_numbers=False)
-
-
-def _components(mask: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.connectedComponents(mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)[1]

@@ -228,3 +228,30 @@ def test_one_row_per_label(labels, pixel_size):
     assert np.all((table["circularity"] >= 0) & (table["circularity"] <= 1))
     np.testing.assert_array_equal(table["min_intensity"], present)  # each object is one value
     assert len(list(csv.reader(io.StringIO(table.to_csv())))) == len(present) + 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(bool, st.tuples(st.integers(0, 30), st.integers(0, 30))), st.sampled_from([4, 8]))
+def test_label_objects_matches_skimage_label(mask, connectivity):
+    from segmentation.labels import label_objects
+
+    ours = label_objects(mask, connectivity)
+    theirs = skmeasure.label(mask, connectivity=1 if connectivity == 4 else 2)
+    assert ours.dtype == np.int32 and ours.shape == mask.shape
+    # Same partition of the pixels into objects (the numbering order may differ).
+    assert ours.max(initial=0) == theirs.max(initial=0)
+    assert ((ours > 0) == mask).all()
+    pairs = {(a, b) for a, b in zip(ours[mask].tolist(), theirs[mask].tolist())}
+    assert len(pairs) == ours.max(initial=0)
+
+
+@pytest.mark.parametrize("bad, words", [
+    (np.zeros((3, 3, 3), np.int32), "2-D"),
+    (np.zeros((3, 3), np.float32), "integer labels or a bool mask"),
+    (np.full((3, 3), -1, np.int32), "negative"),
+])
+def test_as_labels_refuses_plainly(bad, words):
+    from segmentation.labels import as_labels
+
+    with pytest.raises(ValueError, match=words):
+        as_labels(bad)
