@@ -31,6 +31,7 @@ import scipy
 import skimage
 
 from . import codegen_steps as steps
+from .codegen_watershed import watershed_steps
 from .recipes import ThresholdRecipe, WatershedRecipe
 
 __all__ = ["to_python"]
@@ -71,7 +72,7 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
     script.use("as_image")
     polarity = steps.threshold_steps(script, foreground)
     if watershed:
-        steps.watershed_steps(script, recipe, polarity)
+        watershed_steps(script, recipe, polarity)
 
     parts = [_header(recipe, watershed), "\n".join(steps.render_imports(script.imports))]
     parts += [steps.HELPERS[name][0] for name in script.helpers]

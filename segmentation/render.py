@@ -11,8 +11,7 @@ import cv2
 import numpy as np
 from skimage.segmentation import relabel_sequential
 
-__all__ = ["boundary_overlay", "colorize_labels", "display_image", "downscale", "encode_jpeg_bytes",
-           "encode_png_bytes", "label_palette", "mask_image"]
+__all__ = ["boundary_overlay", "colorize_labels", "display_image", "downscale", "label_palette", "mask_image"]
 
 _STRETCH_MODES = ("auto", "always", "never")
 _DOWNSCALE_KINDS = ("image", "mask", "labels")
@@ -405,49 +404,3 @@ def downscale(image: np.ndarray, max_side: int, *, kind: str = "image") -> tuple
     source = image.view(np.uint8) if kind == "mask" else image  # OpenCV has no bool type
     small = cv2.resize(source, size, interpolation=cv2.INTER_NEAREST_EXACT)
     return (small.view(bool) if kind == "mask" else small), scale
-
-
-def _to_bgr_for_opencv(image: np.ndarray, name: str, dtypes) -> np.ndarray:
-    image = _check_image(image, name)
-    if image.dtype not in dtypes:
-        names = " or ".join(np.dtype(d).name for d in dtypes)
-        raise ValueError(f"{name} must be {names}, got {image.dtype}; convert with display_image first")
-    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
-
-
-def encode_png_bytes(image: np.ndarray, *, compression: int = 1) -> bytes:
-    """Encode an RGB or gray image as PNG bytes, fast (zlib level 1, one fixed row filter).
-
-    Used to send pre-encoded images to the browser. ``uint16`` is kept as 16-bit PNG. The "up"
-    filter instead of libpng's adaptive choice halves the time at about the same size.
-
-    Examples
-    --------
-    >>> encode_png_bytes(np.zeros((8, 8, 3), np.uint8))[:4]
-    b'\\x89PNG'
-    """
-    if int(compression) != compression or not 0 <= compression <= 9:
-        raise ValueError(f"compression must be an integer in 0..9, got {compression!r}")
-    bgr = _to_bgr_for_opencv(image, "image", (np.uint8, np.uint16))
-    params = [cv2.IMWRITE_PNG_COMPRESSION, int(compression), cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
-    ok, buffer = cv2.imencode(".png", bgr, params)
-    if not ok:  # pragma: no cover - OpenCV only fails here when out of memory
-        raise ValueError("OpenCV could not encode the image as PNG")
-    return buffer.tobytes()
-
-
-def encode_jpeg_bytes(rgb: np.ndarray, *, quality: int = 90) -> bytes:
-    """Encode an RGB or gray uint8 image as JPEG bytes at ``quality`` (1..100).
-
-    Examples
-    --------
-    >>> encode_jpeg_bytes(np.zeros((8, 8, 3), np.uint8))[:2]
-    b'\\xff\\xd8'
-    """
-    if int(quality) != quality or not 1 <= quality <= 100:
-        raise ValueError(f"quality must be an integer in 1..100, got {quality!r}")
-    bgr = _to_bgr_for_opencv(rgb, "rgb", (np.uint8,))
-    ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:  # pragma: no cover
-        raise ValueError("OpenCV could not encode the image as JPEG")
-    return buffer.tobytes()

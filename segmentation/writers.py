@@ -1,4 +1,5 @@
-"""Writing results: masks and images as PNG, labels as 16-bit PNG or 32-bit TIFF, files atomically."""
+"""Writing results: masks and images as PNG (and fast PNG/JPEG for display), labels as 16-bit PNG or
+32-bit TIFF, files atomically."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import cv2
 import numpy as np
 import tifffile
 
-__all__ = ["encode_png", "encode_labels", "write_bytes_atomic"]
+__all__ = ["encode_png", "encode_png_bytes", "encode_jpeg_bytes", "encode_labels", "write_bytes_atomic"]
 
 
 def encode_png(array: np.ndarray) -> bytes:
@@ -48,6 +49,54 @@ def encode_png(array: np.ndarray) -> bytes:
     ok, buffer = cv2.imencode(".png", a, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise ValueError("OpenCV could not encode the PNG")
+    return buffer.tobytes()
+
+
+def _to_bgr_for_opencv(image: np.ndarray, name: str, dtypes) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3) or 0 in image.shape[:2]:
+        raise ValueError(f"{name} must be a non-empty H×W grayscale or H×W×3 RGB array, got shape {image.shape}")
+    if image.dtype not in dtypes:
+        names = " or ".join(np.dtype(d).name for d in dtypes)
+        raise ValueError(f"{name} must be {names}, got {image.dtype}; convert with segmentation.render.display_image first")
+    return cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+
+
+def encode_png_bytes(image: np.ndarray, *, compression: int = 1) -> bytes:
+    """Encode an RGB or gray image as PNG bytes, fast (zlib level 1, one fixed row filter).
+
+    Used to send pre-encoded images to the browser. ``uint16`` is kept as 16-bit PNG. The "up"
+    filter instead of libpng's adaptive choice halves the time at about the same size.
+
+    Examples
+    --------
+    >>> encode_png_bytes(np.zeros((8, 8, 3), np.uint8))[:4]
+    b'\\x89PNG'
+    """
+    if int(compression) != compression or not 0 <= compression <= 9:
+        raise ValueError(f"compression must be an integer in 0..9, got {compression!r}")
+    bgr = _to_bgr_for_opencv(image, "image", (np.uint8, np.uint16))
+    params = [cv2.IMWRITE_PNG_COMPRESSION, int(compression), cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    ok, buffer = cv2.imencode(".png", bgr, params)
+    if not ok:  # pragma: no cover - OpenCV only fails here when out of memory
+        raise ValueError("OpenCV could not encode the image as PNG")
+    return buffer.tobytes()
+
+
+def encode_jpeg_bytes(rgb: np.ndarray, *, quality: int = 90) -> bytes:
+    """Encode an RGB or gray uint8 image as JPEG bytes at ``quality`` (1..100).
+
+    Examples
+    --------
+    >>> encode_jpeg_bytes(np.zeros((8, 8, 3), np.uint8))[:2]
+    b'\\xff\\xd8'
+    """
+    if int(quality) != quality or not 1 <= quality <= 100:
+        raise ValueError(f"quality must be an integer in 1..100, got {quality!r}")
+    bgr = _to_bgr_for_opencv(rgb, "rgb", (np.uint8,))
+    ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:  # pragma: no cover
+        raise ValueError("OpenCV could not encode the image as JPEG")
     return buffer.tobytes()
 
 

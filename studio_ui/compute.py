@@ -18,6 +18,7 @@ import segmentation as seg
 from segmentation import render
 from segmentation.labels import label_objects
 from segmentation.measure import MeasurementTable, measure
+from segmentation.writers import encode_jpeg_bytes, encode_png_bytes
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +68,7 @@ def measurements(image_key: str, scale: float, recipe_json: str, pixel_size: flo
 def original_view(image_key: str, scale: float, _image: np.ndarray) -> tuple[bytes, bool]:
     """The preview of the original as JPEG bytes, and whether it was contrast-stretched."""
     shown, stretched = render.display_image(_image)
-    return render.encode_jpeg_bytes(shown, quality=90), stretched
+    return encode_jpeg_bytes(shown, quality=90), stretched
 
 
 @st.cache_data(max_entries=48, ttl=1800, show_spinner=False)
@@ -76,12 +77,12 @@ def result_views(image_key: str, scale: float, recipe_json: str, style: tuple, _
     """(mask or colourised labels as PNG, boundary overlay as JPEG) for one result and overlay style."""
     color, thickness, opacity = style
     if _segmentation.dtype == bool:
-        middle = render.encode_png_bytes(render.mask_image(_segmentation))
+        middle = encode_png_bytes(render.mask_image(_segmentation))
     else:
-        middle = render.encode_png_bytes(render.colorize_labels(_segmentation))
+        middle = encode_png_bytes(render.colorize_labels(_segmentation))
     overlay = render.boundary_overlay(_image, _segmentation, color=color, thickness=thickness,
                                       fill_opacity=opacity)
-    return middle, render.encode_jpeg_bytes(overlay, quality=90)
+    return middle, encode_jpeg_bytes(overlay, quality=90)
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)

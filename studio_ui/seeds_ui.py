@@ -12,6 +12,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 from segmentation import render
 from segmentation.params import specs_of
 from segmentation.recipes import WatershedRecipe
+from segmentation.writers import encode_jpeg_bytes, encode_png_bytes
 
 _POINTS = {spec.name: spec for spec in specs_of(WatershedRecipe)}["points"]
 
@@ -64,9 +65,9 @@ def click_to_seed(preview: np.ndarray, result, factor: float, style: tuple) -> N
         b1.button("Undo last seed", on_click=_undo, width="stretch")
         b2.button("Clear seeds", on_click=_clear, width="stretch")
     color, thickness, opacity = style
-    centre.image(render.encode_png_bytes(render.colorize_labels(result.labels)), width="stretch",
+    centre.image(encode_png_bytes(render.colorize_labels(result.labels)), width="stretch",
                  caption=f"Labels ({result.count} objects)", output_format="PNG")
-    right.image(render.encode_jpeg_bytes(render.boundary_overlay(preview, result.labels, color=color,
+    right.image(encode_jpeg_bytes(render.boundary_overlay(preview, result.labels, color=color,
                                                                  thickness=thickness, fill_opacity=opacity)),
                 width="stretch", caption="Boundaries on the original", output_format="JPEG")
 
@@ -74,13 +75,13 @@ def click_to_seed(preview: np.ndarray, result, factor: float, style: tuple) -> N
 def stages(preview: np.ndarray, result) -> None:
     """Foreground, distance map and seeds side by side."""
     columns = st.columns(3, gap="small")
-    columns[0].image(render.encode_png_bytes(render.mask_image(result.foreground)), width="stretch",
+    columns[0].image(encode_png_bytes(render.mask_image(result.foreground)), width="stretch",
                      caption="Foreground (threshold + clean-up)", output_format="PNG")
     if result.distance is not None:
         distance, _ = render.display_image(result.distance, stretch="always")
-        columns[1].image(render.encode_png_bytes(distance), width="stretch",
+        columns[1].image(encode_png_bytes(distance), width="stretch",
                          caption="Distance to background (brighter = deeper)", output_format="PNG")
     else:
         columns[1].info("The gradient landscape with these seeds uses no distance map.")
-    columns[2].image(render.encode_png_bytes(_seeds_over(preview, result.markers)), width="stretch",
+    columns[2].image(encode_png_bytes(_seeds_over(preview, result.markers)), width="stretch",
                      caption=f"Seeds ({int(result.markers.max(initial=0))})", output_format="PNG")

@@ -14,6 +14,7 @@ import streamlit as st
 
 from segmentation import render
 from segmentation.measure import MeasurementTable
+from segmentation.writers import encode_png_bytes
 
 PREVIEW_SIDES = (512, 768, 1024, 1536, 2048)
 DEFAULT_PREVIEW_SIDE = 1024
@@ -151,4 +152,4 @@ def look_closer(image: np.ndarray, segmentation_fn: Callable[[], np.ndarray], *,
     st.caption(f"Rows {window[0].start}–{window[0].stop}, columns {window[1].start}–{window[1].stop} of the "
                f"full-resolution {w}×{h} image, at {zoom}×.")
     for column, view in zip(st.columns(3, gap="small"), views):
-        column.image(render.encode_png_bytes(view), width="content", output_format="PNG")
+        column.image(encode_png_bytes(view), width="content", output_format="PNG")

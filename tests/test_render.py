@@ -13,11 +13,10 @@ from segmentation.render import (
     colorize_labels,
     display_image,
     downscale,
-    encode_jpeg_bytes,
-    encode_png_bytes,
     label_palette,
     mask_image,
 )
+from segmentation.writers import encode_jpeg_bytes, encode_png_bytes
 
 CROSS = ndimage.generate_binary_structure(2, 1)
 
