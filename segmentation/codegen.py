@@ -4,7 +4,9 @@ The script uses only OpenCV, scikit-image (with SciPy) and NumPy, never this pac
 ``segment(image)`` is straight-line code for that one recipe — only the steps the recipe uses, each
 library call with its parameters written as literals — and returns exactly (bit for bit) the mask of
 :func:`segmentation.threshold` or the labels of :func:`segmentation.watershed` for the same pixel
-array, with the library versions the script was generated with. Its ``main()`` reads an image file
+array, with the library versions the script was generated with (float images are the exception when
+their values lie beyond ±2**20 or below 2**-20: the library scales those by a power of two first,
+see :func:`segmentation.preprocess.float_exponent`, and the script does not). Its ``main()`` reads an image file
 (a simpler loader than :func:`segmentation.load_image`: no EXIF orientation, palette or CMYK handling),
 writes ``<stem>_mask.png`` (0/255) or ``<stem>_labels.png`` (16-bit) and prints the object count.
 

@@ -6,11 +6,13 @@ scikit-image's. Each takes the single-channel image :func:`segmentation.preproce
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 from skimage import filters
 
-from .preprocess import to_uint8
+from .preprocess import float_exponent, in_float_range, to_uint8
 from .recipes import ThresholdRecipe
 
 __all__ = ["adaptive_threshold_mask", "sauvola_surface", "niblack_surface", "local_mask"]
@@ -53,9 +55,15 @@ def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: f
     J. Sauvola and M. Pietikäinen, "Adaptive document image binarization", Pattern Recognition
     33(2):225–236, 2000. :DOI:`10.1016/S0031-3203(99)00055-2`
     """
+    # Huge or tiny float values would overflow float32 squares: work on a copy scaled by a power of two.
+    exponent = float_exponent(image)
+    scaled = in_float_range(image, exponent)
     if r == 0 and image.dtype != np.uint8:
-        r = 0.5 * float(image.max() - image.min())
-    return filters.threshold_sauvola(image, window_size=int(window), k=float(k), r=(r or None))
+        r_scaled = 0.5 * float(scaled.max() - scaled.min())
+    else:
+        r_scaled = math.ldexp(float(r), -exponent)
+    surface = filters.threshold_sauvola(scaled, window_size=int(window), k=float(k), r=(r_scaled or None))
+    return np.ldexp(surface, exponent) if exponent else surface
 
 
 def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> np.ndarray:
@@ -65,7 +73,9 @@ def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> n
     ----------
     W. Niblack, *An Introduction to Digital Image Processing*, Prentice-Hall, 1986, pp. 115–116.
     """
-    return filters.threshold_niblack(image, window_size=int(window), k=float(k))
+    exponent = float_exponent(image)  # as in sauvola_surface: huge or tiny values are scaled first
+    surface = filters.threshold_niblack(in_float_range(image, exponent), window_size=int(window), k=float(k))
+    return np.ldexp(surface, exponent) if exponent else surface
 
 
 def local_mask(image: np.ndarray, recipe: ThresholdRecipe, polarity: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:

@@ -35,6 +35,7 @@ import numpy as np
 from skimage.measure import regionprops_table
 
 from .labels import as_labels
+from .preprocess import float_exponent
 
 __all__ = ["MeasurementTable", "measure", "unit_suffix"]
 
@@ -148,6 +149,8 @@ def _intensity_from(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         if image.dtype.kind == "f" and image.dtype != np.float32:
             image = image.astype(np.float32)
         image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    if image.dtype == np.float32 and float_exponent(image):
+        image = image.astype(np.float64)  # a float32 sum of huge values overflows the mean intensity
     return image
 
 

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 from skimage.segmentation import relabel_sequential
 
+from .preprocess import float_exponent, in_float_range
+
 __all__ = ["boundary_overlay", "colorize_labels", "display_image", "downscale", "label_palette", "mask_image"]
 
 _STRETCH_MODES = ("auto", "always", "never")
@@ -147,6 +149,8 @@ def display_image(image: np.ndarray, *, stretch: str = "auto", percentiles=(0.5,
 
     if image.dtype.kind == "f" and image.dtype != np.float32:
         image = image.astype(np.float32)
+    if stretch != "never":  # huge or tiny float values: a power-of-two copy keeps OpenCV's float32 scale finite
+        image = in_float_range(image, float_exponent(image))
     # Work on one channel of width W*C: the same stretch for every channel, scalars apply to all.
     flat = np.ascontiguousarray(image).reshape(image.shape[0], -1)
 

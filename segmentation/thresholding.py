@@ -8,6 +8,7 @@ differs by the pixels equal to ``t``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -17,13 +18,25 @@ from skimage import filters
 from . import local
 from .cleanup import clean_mask
 from .errors import SegmentationError
-from .preprocess import as_image, is_constant, prepare, resolve_polarity, to_uint8
+from .preprocess import as_image, float_exponent, in_float_range, is_constant, prepare, resolve_polarity, to_uint8
 from .recipes import LOCAL_METHODS, ThresholdRecipe
 
 __all__ = ["threshold", "ThresholdResult", "binarize", "manual_threshold", "otsu_threshold",
            "triangle_threshold", "li_threshold", "yen_threshold", "isodata_threshold", "mean_threshold",
            "minimum_threshold", "multiotsu_thresholds", "multiotsu_mask"]
 
+
+
+def _computed_in_float_range(method, image: np.ndarray, **params) -> tuple[float, ...]:
+    """The threshold(s) of a scikit-image ``method`` in the image's units, for float images of any magnitude.
+
+    A float image with huge or tiny values is scaled by an exact power of two first (see
+    :func:`segmentation.preprocess.float_exponent`) and the thresholds scaled back, so the mask they give is
+    the one exact arithmetic would give instead of the result of a float32 overflow.
+    """
+    exponent = float_exponent(image)
+    values = np.atleast_1d(method(in_float_range(image, exponent), **params))
+    return tuple(math.ldexp(float(v), exponent) for v in values)
 
 def manual_threshold(image: np.ndarray, value: float = 128.0) -> float:
     """A value the user chose, in the image's units (returned as given)."""
@@ -48,7 +61,7 @@ def otsu_threshold(image: np.ndarray) -> float:
     Cybernetics 9(1):62–66, 1979. :DOI:`10.1109/TSMC.1979.4310076`
     """
     if image.dtype == np.float32:
-        return float(filters.threshold_otsu(image))
+        return _computed_in_float_range(filters.threshold_otsu, image)[0]
     t, _ = cv2.threshold(image, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
     return float(t)
 
@@ -78,7 +91,7 @@ def li_threshold(image: np.ndarray) -> float:
     C. H. Li and P. K. S. Tam, "An iterative algorithm for minimum cross entropy thresholding",
     Pattern Recognition Letters 19(8):771–776, 1998. :DOI:`10.1016/S0167-8655(98)00057-9`
     """
-    return float(filters.threshold_li(image))
+    return _computed_in_float_range(filters.threshold_li, image)[0]
 
 
 def _histogram_input(image: np.ndarray) -> np.ndarray:
@@ -99,7 +112,7 @@ def yen_threshold(image: np.ndarray) -> float:
     J.-C. Yen, F.-J. Chang and S. Chang, "A new criterion for automatic multilevel thresholding",
     IEEE Trans. Image Processing 4(3):370–378, 1995. :DOI:`10.1109/83.366472`
     """
-    return float(filters.threshold_yen(_histogram_input(image)))
+    return _computed_in_float_range(filters.threshold_yen, _histogram_input(image))[0]
 
 
 def isodata_threshold(image: np.ndarray) -> float:
@@ -110,7 +123,7 @@ def isodata_threshold(image: np.ndarray) -> float:
     T. W. Ridler and S. Calvard, "Picture thresholding using an iterative selection method",
     IEEE Trans. Systems, Man and Cybernetics 8(8):630–632, 1978. :DOI:`10.1109/TSMC.1978.4310039`
     """
-    return float(filters.threshold_isodata(_histogram_input(image)))
+    return _computed_in_float_range(filters.threshold_isodata, _histogram_input(image))[0]
 
 
 def mean_threshold(image: np.ndarray) -> float:
@@ -121,7 +134,7 @@ def mean_threshold(image: np.ndarray) -> float:
     C. A. Glasbey, "An analysis of histogram-based thresholding algorithms", CVGIP: Graphical Models
     and Image Processing 55(6):532–537, 1993. :DOI:`10.1006/cgip.1993.1040`
     """
-    return float(filters.threshold_mean(image))
+    return _computed_in_float_range(filters.threshold_mean, image)[0]
 
 
 def minimum_threshold(image: np.ndarray) -> float:
@@ -136,7 +149,7 @@ def minimum_threshold(image: np.ndarray) -> float:
     "The analysis of cell images", Ann. N. Y. Acad. Sci. 128:1035–1053, 1966.
     """
     try:
-        return float(filters.threshold_minimum(_histogram_input(image)))
+        return _computed_in_float_range(filters.threshold_minimum, _histogram_input(image))[0]
     except RuntimeError:
         raise SegmentationError("the Minimum method found no valley between two histogram peaks in this "
                                 "image (its histogram is not bimodal); try Otsu or Li instead") from None
@@ -154,11 +167,10 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
     J. Inf. Sci. Eng. 17(5):713–727, 2001.
     """
     try:
-        values = filters.threshold_multiotsu(_histogram_input(image), classes=classes)
+        return _computed_in_float_range(filters.threshold_multiotsu, _histogram_input(image), classes=classes)
     except ValueError:
         raise SegmentationError(f"this image has too few distinct grey levels for {classes} multi-Otsu "
                                 f"classes; use fewer classes") from None
-    return tuple(float(v) for v in values)
 
 
 def multiotsu_mask(image: np.ndarray, thresholds: tuple[float, ...], foreground_classes: tuple[int, ...]) -> np.ndarray:
@@ -277,7 +289,7 @@ def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **param
         thresholds, raw = (float(t),), raw8.view(bool)
     else:
         if recipe.method == "manual":
-            t = manual_threshold(channel, recipe.value)
+            t = manual_threshold(channel, math.ldexp(recipe.value, -prepared.exponent))
         elif recipe.method == "otsu" and prepared.otsu is not None:
             t = prepared.otsu  # already computed to choose the automatic polarity
         else:
@@ -289,6 +301,13 @@ def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **param
 
     mask = clean_mask(raw, opening=recipe.opening, closing=recipe.closing, iterations=recipe.iterations,
                       fill_holes=recipe.fill_holes, min_size=recipe.min_size, clear_border=recipe.clear_border)
+    if prepared.exponent:  # back to the image's own units (exact: a power of two)
+        thresholds = tuple(math.ldexp(t, prepared.exponent) for t in thresholds)
+        with np.errstate(over="ignore"):  # a top-hat of ±3e38 data spans 6e38: float32 holds it as its limit
+            channel = np.ldexp(channel, prepared.exponent)
+        limit = np.finfo(np.float32).max
+        np.clip(channel, -limit, limit, out=channel)
+        surface = None if surface is None else np.ldexp(surface, prepared.exponent)
     return ThresholdResult(mask=mask, thresholds=thresholds, polarity=polarity, recipe=recipe,
                            processed=channel, raw_mask=raw, surface=surface, notes=tuple(notes))
 

@@ -14,6 +14,7 @@ import streamlit as st
 
 from segmentation import render
 from segmentation.measure import MeasurementTable
+from segmentation.preprocess import float_exponent
 from segmentation.writers import encode_png_bytes
 
 PREVIEW_SIDES = (512, 768, 1024, 1536, 2048)
@@ -55,6 +56,8 @@ def histogram_chart(processed: np.ndarray, thresholds: tuple[float, ...], *, log
         counts = cv2.calcHist([processed], [0], None, [256], [0, 256]).ravel()
         edges = np.arange(257, dtype=float)
     else:
+        if float_exponent(processed):  # numpy cannot bin a float32 range near ±3e38 or near 1e-38
+            processed = processed.astype(np.float64)
         lo, hi = float(processed.min()), float(processed.max())
         counts, edges = np.histogram(processed, bins=256, range=(lo, hi if hi > lo else lo + 1))
     frame = pd.DataFrame({"value": edges[:-1], "end": edges[1:], "pixels": counts.astype(float)})

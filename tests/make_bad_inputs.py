@@ -190,6 +190,19 @@ def _cases() -> list[tuple[Case, bytes]]:
     add(Case("float32_rgb.tif", "float32 RGB TIFF (Pillow cannot open it)", "load", (8, 10, 3), "float32",
              probes=(((7, 9), (2.75, 5.5, -2.75), 0),)),
         tiff_bytes(np.stack([floats, floats * 2, -floats], axis=-1), photometric="rgb"))
+    # Values at the edge of float32: scikit-image's float32 arithmetic overflows on them (Otsu from
+    # about 1e12 on a large image), so the library must scale them rather than return garbage.
+    huge = np.full((24, 32), -3e38, np.float32)
+    huge[6:18, 8:24] = np.float32(3e38)
+    huge[0, 0] = np.float32(1e-38)
+    add(Case("float32_huge.tif", "float32 TIFF with values near ±3e38 (the float32 limit)", "load", (24, 32),
+             "float32", probes=(((0, 1), -3e38, 1e31), ((10, 10), 3e38, 1e31))),
+        tiff_bytes(huge, photometric="minisblack"))
+    tiny = np.zeros((24, 32), np.float32)
+    tiny[6:18, 8:24] = np.float32(3e-37)
+    add(Case("float32_tiny.tif", "float32 TIFF whose values are all below 1e-36", "load", (24, 32), "float32",
+             probes=(((10, 10), float(np.float32(3e-37)), 0),)),
+        tiff_bytes(tiny, photometric="minisblack"))
     int32 = np.full((5, 7), 100_000, np.int32)
     int32[0, 0] = -3
     add(Case("int32.tif", "32-bit signed integer TIFF (becomes float32)", "load", (5, 7), "float32",

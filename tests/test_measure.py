@@ -255,3 +255,14 @@ def test_as_labels_refuses_plainly(bad, words):
 
     with pytest.raises(ValueError, match=words):
         as_labels(bad)
+
+
+def test_intensities_of_huge_float_values_do_not_overflow(coins):
+    coins, labels = coins
+    image = (coins / 255.0).astype(np.float32)
+    huge = np.ldexp(image, 127).astype(np.float32)  # sums of these overflow float32
+    reference, result = measure(labels, image), measure(labels, huge)
+    assert np.isfinite(result.columns["mean_intensity"]).all()
+    np.testing.assert_allclose(result.columns["mean_intensity"], reference.columns["mean_intensity"] * 2.0 ** 127,
+                               rtol=1e-6)
+    assert np.array_equal(result.columns["max_intensity"], reference.columns["max_intensity"] * 2.0 ** 127)

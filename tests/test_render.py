@@ -430,3 +430,12 @@ def test_any_label_image_renders(labels, thickness, opacity):
     out = boundary_overlay(np.zeros(labels.shape, np.uint8), labels, thickness=thickness)
     red = np.all(out == (255, 0, 0), axis=2)
     assert np.array_equal(red, reference_boundary(labels, thickness) & (labels > 0))
+
+
+@pytest.mark.parametrize("exponent", [-110, 100, 127])
+def test_float_images_of_any_magnitude_display_like_their_in_range_copy(exponent):
+    image = np.linspace(0, 1, 64 * 48, dtype=np.float32).reshape(48, 64)
+    scaled = np.ldexp(image, exponent).astype(np.float32)
+    shown, stretched = display_image(scaled)
+    assert stretched and np.array_equal(shown, display_image(image)[0])
+    assert shown.min() == 0 and shown.max() == 255  # never a black square
