@@ -26,7 +26,6 @@ __all__ = ["threshold", "ThresholdResult", "binarize", "manual_threshold", "otsu
            "minimum_threshold", "multiotsu_thresholds", "multiotsu_mask"]
 
 
-
 def _computed_in_float_range(method, image: np.ndarray, **params) -> tuple[float, ...]:
     """The threshold(s) of a scikit-image ``method`` in the image's units, for float images of any magnitude.
 
@@ -37,6 +36,7 @@ def _computed_in_float_range(method, image: np.ndarray, **params) -> tuple[float
     exponent = float_exponent(image)
     values = np.atleast_1d(method(in_float_range(image, exponent), **params))
     return tuple(math.ldexp(float(v), exponent) for v in values)
+
 
 def manual_threshold(image: np.ndarray, value: float = 128.0) -> float:
     """A value the user chose, in the image's units (returned as given)."""
