@@ -50,6 +50,12 @@ def three_views(original: bytes, middle: bytes, overlay: bytes, *, middle_title:
                    "downloads and *Look closer* use full resolution.")
 
 
+def _axis_format(edges: np.ndarray):
+    """Exponent notation for huge or tiny values (3e-37, not a row of zeros); Vega's default otherwise."""
+    peak = float(np.max(np.abs(edges[[0, -1]])))
+    return alt.Undefined if peak == 0 or 1e-3 <= peak < 1e6 else ".2~e"
+
+
 def histogram_chart(processed: np.ndarray, thresholds: tuple[float, ...], *, log: bool = False) -> alt.Chart:
     """Intensity histogram (256 bins) of the channel the method saw, with the threshold(s) as red rules."""
     if processed.dtype == np.uint8:
@@ -63,7 +69,8 @@ def histogram_chart(processed: np.ndarray, thresholds: tuple[float, ...], *, log
     frame = pd.DataFrame({"value": edges[:-1], "end": edges[1:], "pixels": counts.astype(float)})
     y = alt.Y("pixels:Q", title="pixels", scale=alt.Scale(type="symlog") if log else alt.Undefined)
     bars = alt.Chart(frame).mark_rect(color="#7a8699").encode(
-        x=alt.X("value:Q", title="intensity (image units)"), x2="end:Q", y=y, y2=alt.datum(0),
+        x=alt.X("value:Q", title="intensity (image units)", axis=alt.Axis(format=_axis_format(edges))),
+        x2="end:Q", y=y, y2=alt.datum(0),
         tooltip=["value", "pixels"])
     layers = [bars]
     if thresholds:

@@ -610,3 +610,19 @@ def test_share_tab_without_a_browser_url_and_with_an_upload():
     (link,) = [c.value for c in at.code]
     assert link.startswith("?") and "min_size=12" in link
     assert any("not** part of the link" in c and "Cameraman" in c for c in captions(at))
+
+
+@pytest.mark.parametrize("values, exponent_format", [
+    (np.array([[0.0, 3e-37]], np.float32), True),
+    (np.array([[-3e38, 3e38]], np.float32), True),
+    (np.array([[0.0, 4000.0]], np.float32), False),
+])
+def test_histogram_axis_reads_huge_and_tiny_values(values, exponent_format):
+    """Vega's default axis labels show 3e-37 as a row of zeros; such ranges get exponent notation."""
+    from studio_ui.views import histogram_chart
+
+    spec = histogram_chart(values, (float(values.mean()),)).to_dict()
+    axis = spec["layer"][0]["encoding"]["x"].get("axis", {})
+    assert ("format" in axis) == exponent_format
+    if exponent_format:
+        assert axis["format"].endswith("e")
