@@ -3,8 +3,7 @@
 import streamlit as st
 
 import segmentation as seg
-from segmentation.labels import label_objects
-from segmentation.samples import DEFAULT_SAMPLE_THRESHOLD, SAMPLES
+from segmentation import DEFAULT_SAMPLE_THRESHOLD, SAMPLES, label_objects
 from studio_ui import compute, views
 from studio_ui.exports import export_section
 from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start_page, suggested_settings_button

@@ -35,8 +35,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import (RESULTS, ROOT, SIZES, StreamlitServer, make_image, percentile, stop_on_sigterm, table,
-                     wait_for_quiet, write_image_file, write_results)
+from .common import (
+    RESULTS,
+    ROOT,
+    SIZES,
+    StreamlitServer,
+    make_image,
+    percentile,
+    stop_on_sigterm,
+    table,
+    wait_for_quiet,
+    write_image_file,
+    write_results,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -308,8 +319,8 @@ STAGES = {
                           ("segmentation/thresholding.py", "threshold"), ("segmentation/watershed.py", "watershed")],
     "object count": [("studio_ui/compute.py", "count_objects")],
     "render + encode views": [("studio_ui/compute.py", "result_views"), ("studio_ui/compute.py", "original_view"),
-                              ("segmentation/render.py", "boundary_overlay"),
-                              ("segmentation/render.py", "colorize_labels")],
+                              ("segmentation/display/_render.py", "boundary_overlay"),
+                              ("segmentation/display/_render.py", "colorize_labels")],
     "st.image (PIL encode/resize)": [("elements/lib/image_utils.py", "marshall_images")],
     "histogram (altair)": [("studio_ui/views.py", "histogram_chart"), ("elements/vega_charts.py", "altair_chart")],
     "objects table": [("studio_ui/compute.py", "measurements"), ("studio_ui/views.py", "measurement_table")],

@@ -29,8 +29,7 @@ from skimage import filters
 from skimage import segmentation as sk_segmentation
 
 import segmentation as seg
-from segmentation.preprocess import _auto_polarity, extract_channel, smooth
-from segmentation.recipes import WATERSHED_FOREGROUND
+from segmentation import WATERSHED_FOREGROUND, extract_channel, resolve_polarity, smooth
 
 from .common import RESULTS, SIZES, interleaved, make_image, peak_memory_mb, table, write_results
 
@@ -245,7 +244,7 @@ def auto_cell(method: str, image: np.ndarray, budget: float, min_pairs: int, exp
     runs = []
     for _ in range(max(5, min_pairs)):
         start = time.perf_counter()
-        decided = _auto_polarity(channel)[0]
+        decided = resolve_polarity(channel, "auto")
         runs.append((time.perf_counter() - start) * 1000)
     runs.sort()
     cell = {"decision_ms": runs[len(runs) // 2], "decided": decided}

@@ -25,7 +25,6 @@ import numpy as np
 import streamlit as st
 
 import segmentation as seg
-from segmentation import render
 
 st.set_page_config(page_title="Naive app (benchmark baseline)", layout="wide")
 mode = st.query_params.get("mode", "threshold")
@@ -51,7 +50,7 @@ if mode == "watershed":
     h = st.sidebar.slider("h (px)", 0.05, 10.0, 1.0, 0.05)
     result = seg.watershed(image, h=h)                      # full resolution, every rerun
     segmentation = result.labels
-    middle = render.colorize_labels(segmentation)
+    middle = seg.colorize_labels(segmentation)
     title = f"Labels ({result.count} objects)"
 else:
     value = st.sidebar.slider("Threshold value", 0, 255, 128)
@@ -60,7 +59,7 @@ else:
     middle = segmentation.astype(np.uint8) * 255
     title = f"Mask ({result.polarity} objects)"
 
-overlay = render.boundary_overlay(image, segmentation)
+overlay = seg.boundary_overlay(image, segmentation)
 c1, c2, c3 = st.columns(3)
 c1.image(image, caption="Original", width="stretch")
 c2.image(middle, caption=title, width="stretch")

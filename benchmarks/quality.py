@@ -23,13 +23,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from skimage.segmentation import relabel_sequential
 
 import segmentation as seg
-import segmentation.preprocess
-from skimage.segmentation import relabel_sequential
-from segmentation.io import load_image
-from segmentation.metrics import mask_agreement, object_f1
-from segmentation.samples import load_sample, sample_ground_truth
+from segmentation import load_image, load_sample, mask_agreement, object_f1, sample_ground_truth
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEVDATA = ROOT.parent / "shared" / "devdata"
@@ -44,9 +41,9 @@ def otsu_components(image: np.ndarray) -> np.ndarray:
 def tutorial_watershed(image: np.ndarray) -> np.ndarray:
     """The OpenCV tutorial's pipeline (Otsu, opening, sure background by dilation, sure foreground at
     0.7 × max distance, cv2.watershed), with the int32-marker and 3-channel fixes it needs to run."""
-    gray = seg.preprocess.extract_channel(seg.preprocess.as_image(image), "luminance")
-    gray8, _, _ = seg.preprocess.to_uint8(gray)
-    polarity = seg.preprocess.resolve_polarity(gray8, "auto")
+    gray = seg.extract_channel(seg.as_image(image), "luminance")
+    gray8, _, _ = seg.to_uint8(gray)
+    polarity = seg.resolve_polarity(gray8, "auto")
     kind = cv2.THRESH_BINARY if polarity == "bright" else cv2.THRESH_BINARY_INV
     _, thresh = cv2.threshold(gray8, 0, 255, kind | cv2.THRESH_OTSU)
     kernel = np.ones((3, 3), np.uint8)
@@ -70,7 +67,7 @@ def nuclei_report(devdata: Path) -> dict:
         "default watershed": lambda im: seg.watershed(im).labels,
         # The same images as a 12-bit camera would store them in a 16-bit TIFF (gray, values x 16).
         "default watershed on 12-bit-in-16-bit copies": lambda im: seg.watershed(
-            seg.preprocess.extract_channel(seg.preprocess.as_image(im), "luminance").astype(np.uint16) * 16).labels,
+            seg.extract_channel(seg.as_image(im), "luminance").astype(np.uint16) * 16).labels,
         "Otsu + connected components": otsu_components,
         "OpenCV tutorial watershed": tutorial_watershed,
     }

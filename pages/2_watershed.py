@@ -3,8 +3,7 @@
 import streamlit as st
 
 import segmentation as seg
-from segmentation.measure import unit_suffix
-from segmentation.samples import DEFAULT_SAMPLE_WATERSHED, SAMPLES
+from segmentation import DEFAULT_SAMPLE_WATERSHED, SAMPLES, unit_suffix
 from studio_ui import compute, seeds_ui, views
 from studio_ui.exports import export_section
 from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start_page, suggested_settings_button

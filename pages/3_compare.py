@@ -3,8 +3,8 @@
 import streamlit as st
 
 import segmentation as seg
-from segmentation.samples import DEFAULT_SAMPLE_THRESHOLD
-from studio_ui import compare_ui, compute, views
+from segmentation import DEFAULT_SAMPLE_THRESHOLD
+from studio_ui import compare_ui, views
 from studio_ui.page import start_page
 from studio_ui.source import preview_of
 

@@ -4,6 +4,14 @@ Pure numpy in, numpy and small result objects out; it never imports Streamlit. I
 grayscale or ``H×W×3`` RGB (never BGR) arrays of ``uint8``, ``uint16`` or ``float32``; masks are
 ``bool``; labels are ``int32`` with 0 = background and objects numbered 1..N.
 
+This namespace is the one public API. Its sub-packages group it by domain and export the same objects:
+:mod:`segmentation.io` (reading images, samples), :mod:`segmentation.recipes` (validated parameters),
+:mod:`segmentation.thresholding` (pre-processing, global and local methods, clean-up, the pipeline),
+:mod:`segmentation.regions` (connected objects, marker-based watershed), :mod:`segmentation.measurement`
+(measurements and agreement scores), :mod:`segmentation.display` (display images),
+:mod:`segmentation.export` (files and scripts) and :mod:`segmentation.batch` (the command line).
+Modules whose names start with an underscore are private.
+
 >>> import segmentation as seg
 >>> from skimage import data
 >>> seg.threshold(data.camera(), "otsu").thresholds
@@ -12,23 +20,107 @@ grayscale or ``H×W×3`` RGB (never BGR) arrays of ``uint8``, ``uint16`` or ``fl
 24
 """
 
-from .errors import ImageLoadError, SegmentationError
-from .io import ImageInfo, encode_labels, encode_png, load_image
-from .measure import MeasurementTable, measure
-from .metrics import mask_agreement, object_f1, pairwise_iou
-from .recipes import (GLOBAL_METHODS, LOCAL_METHODS, METHODS, ThresholdRecipe, WatershedRecipe,
-                      recipe_from_json)
-from .thresholding import ThresholdResult, threshold
-from .render import boundary_overlay, colorize_labels, display_image, downscale, mask_image
-from .watershed import WatershedResult, watershed
+from . import batch, display, export, io, measurement, recipes, regions, thresholding
+from ._errors import ImageLoadError, ParameterError, SegmentationError
+from ._numeric import as_image, float_exponent, in_float_range, is_constant, to_uint8
+from .display import boundary_overlay, colorize_labels, display_image, downscale, label_palette, mask_image
+from .export import encode_jpeg_bytes, encode_labels, encode_png, encode_png_bytes, to_python, write_bytes_atomic
+from .io import (
+                 DEFAULT_SAMPLE_THRESHOLD,
+                 DEFAULT_SAMPLE_WATERSHED,
+                 SAMPLES,
+                 ImageInfo,
+                 Sample,
+                 load_image,
+                 load_sample,
+                 sample_ground_truth,
+                 sample_path,
+)
+from .measurement import MeasurementTable, mask_agreement, measure, object_f1, pairwise_iou, unit_suffix
+from .recipes import (
+                 CHANNELS,
+                 GLOBAL_METHODS,
+                 LOCAL_METHODS,
+                 METHODS,
+                 RECIPE_FORMAT,
+                 WATERSHED_FOREGROUND,
+                 ParamSpec,
+                 ThresholdRecipe,
+                 WatershedRecipe,
+                 recipe_from_json,
+                 specs_of,
+)
+from .regions import (
+                 WatershedResult,
+                 as_labels,
+                 distance_map,
+                 distance_peak_seeds,
+                 flood_distance,
+                 flood_gradient,
+                 h_maxima_seeds,
+                 intensity_band_markers,
+                 label_objects,
+                 point_seeds,
+                 seed_every_object,
+                 watershed,
+)
+from .thresholding import (
+                 Prepared,
+                 ThresholdResult,
+                 adaptive_threshold_mask,
+                 background_shrink_factor,
+                 binarize,
+                 clean_mask,
+                 extract_channel,
+                 isodata_threshold,
+                 li_threshold,
+                 manual_threshold,
+                 mean_threshold,
+                 minimum_threshold,
+                 multiotsu_mask,
+                 multiotsu_thresholds,
+                 niblack_surface,
+                 otsu_threshold,
+                 prepare,
+                 remove_small_objects,
+                 resolve_polarity,
+                 sauvola_surface,
+                 smooth,
+                 subtract_background,
+                 threshold,
+                 triangle_threshold,
+                 yen_threshold,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ImageLoadError", "SegmentationError",
-    "METHODS", "GLOBAL_METHODS", "LOCAL_METHODS", "ThresholdRecipe", "WatershedRecipe", "recipe_from_json",
-    "threshold", "ThresholdResult", "watershed", "WatershedResult",
-    "load_image", "ImageInfo", "encode_png", "encode_labels",
-    "measure", "MeasurementTable", "mask_agreement", "pairwise_iou", "object_f1",
-    "display_image", "mask_image", "colorize_labels", "boundary_overlay", "downscale",
+    # sub-packages (documented sub-namespaces)
+    "batch", "display", "export", "io", "measurement", "recipes", "regions", "thresholding",
+    # errors
+    "ImageLoadError", "ParameterError", "SegmentationError",
+    # recipes
+    "METHODS", "GLOBAL_METHODS", "LOCAL_METHODS", "CHANNELS", "RECIPE_FORMAT", "WATERSHED_FOREGROUND",
+    "ThresholdRecipe", "WatershedRecipe", "recipe_from_json", "ParamSpec", "specs_of",
+    # reading
+    "load_image", "ImageInfo", "SAMPLES", "Sample", "load_sample", "sample_path", "sample_ground_truth",
+    "DEFAULT_SAMPLE_THRESHOLD", "DEFAULT_SAMPLE_WATERSHED",
+    # thresholding: the pipeline, the methods, pre-processing and clean-up
+    "threshold", "ThresholdResult",
+    "binarize", "manual_threshold", "otsu_threshold", "triangle_threshold", "li_threshold", "yen_threshold",
+    "isodata_threshold", "mean_threshold", "minimum_threshold", "multiotsu_thresholds", "multiotsu_mask",
+    "adaptive_threshold_mask", "sauvola_surface", "niblack_surface",
+    "as_image", "extract_channel", "smooth", "resolve_polarity", "subtract_background", "background_shrink_factor",
+    "prepare", "Prepared", "to_uint8", "is_constant", "float_exponent", "in_float_range",
+    "clean_mask", "remove_small_objects",
+    # regions: objects and the watershed
+    "label_objects", "as_labels", "watershed", "WatershedResult", "distance_map", "h_maxima_seeds",
+    "distance_peak_seeds", "intensity_band_markers", "point_seeds", "seed_every_object", "flood_distance",
+    "flood_gradient",
+    # measuring and scoring
+    "measure", "MeasurementTable", "unit_suffix", "mask_agreement", "pairwise_iou", "object_f1",
+    # display
+    "display_image", "mask_image", "colorize_labels", "label_palette", "boundary_overlay", "downscale",
+    # export
+    "encode_png", "encode_labels", "encode_png_bytes", "encode_jpeg_bytes", "write_bytes_atomic", "to_python",
 ]

@@ -1,6 +1,6 @@
-"""``python -m segmentation``: the batch command line (see :mod:`segmentation.cli`)."""
+"""``python -m segmentation``: the batch command line (see :mod:`segmentation.batch`)."""
 
-from .cli import main
+from .batch import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

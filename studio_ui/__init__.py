@@ -4,10 +4,14 @@ import gc
 
 import altair
 import pandas
-from scipy import ndimage  # noqa: F401
-from skimage import feature, filters, measure, morphology, segmentation  # noqa: F401
+import scipy.ndimage  # noqa: F401 - loaded before the freeze below
+import skimage.feature  # noqa: F401
+import skimage.filters  # noqa: F401
+import skimage.measure  # noqa: F401
+import skimage.morphology  # noqa: F401
+import skimage.segmentation  # noqa: F401
 
-import segmentation as _library  # noqa: F401
+import segmentation  # noqa: F401 - the library, loaded before the freeze below
 
 # Streamlit runs a full gc.collect() after every rerun (runner.postScriptGC). With Altair, pandas and
 # scikit-image loaded, that scans ~150,000 long-lived objects: ~100 ms per rerun, holding the GIL while the

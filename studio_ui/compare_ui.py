@@ -11,10 +11,7 @@ import pandas as pd
 import streamlit as st
 
 import segmentation as seg
-from segmentation import ImageLoadError
-from segmentation.io import load_image
-from segmentation.metrics import mask_agreement, pairwise_iou
-from segmentation.preprocess import as_image, extract_channel
+from segmentation import ImageLoadError, as_image, extract_channel, load_image, mask_agreement, pairwise_iou
 
 from . import compute
 from .page import sample_defaults

@@ -15,10 +15,7 @@ import numpy as np
 import streamlit as st
 
 import segmentation as seg
-from segmentation import render
-from segmentation.labels import label_objects
-from segmentation.measure import MeasurementTable, measure
-from segmentation.writers import encode_jpeg_bytes, encode_png_bytes
+from segmentation import MeasurementTable, encode_jpeg_bytes, encode_png_bytes, label_objects, measure
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +64,7 @@ def measurements(image_key: str, scale: float, recipe_json: str, pixel_size: flo
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def original_view(image_key: str, scale: float, _image: np.ndarray) -> tuple[bytes, bool]:
     """The preview of the original as JPEG bytes, and whether it was contrast-stretched."""
-    shown, stretched = render.display_image(_image)
+    shown, stretched = seg.display_image(_image)
     return encode_jpeg_bytes(shown, quality=90), stretched
 
 
@@ -77,10 +74,10 @@ def result_views(image_key: str, scale: float, recipe_json: str, style: tuple, _
     """(mask or colourised labels as PNG, boundary overlay as JPEG) for one result and overlay style."""
     color, thickness, opacity = style
     if _segmentation.dtype == bool:
-        middle = encode_png_bytes(render.mask_image(_segmentation))
+        middle = encode_png_bytes(seg.mask_image(_segmentation))
     else:
-        middle = encode_png_bytes(render.colorize_labels(_segmentation))
-    overlay = render.boundary_overlay(_image, _segmentation, color=color, thickness=thickness,
+        middle = encode_png_bytes(seg.colorize_labels(_segmentation))
+    overlay = seg.boundary_overlay(_image, _segmentation, color=color, thickness=thickness,
                                       fill_opacity=opacity)
     return middle, encode_jpeg_bytes(overlay, quality=90)
 
@@ -88,8 +85,7 @@ def result_views(image_key: str, scale: float, recipe_json: str, style: tuple, _
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def default_manual_value(image_key: str, _image: np.ndarray) -> float:
     """The manual threshold's starting value: Otsu's threshold of the luminance (like Fiji's dialog)."""
-    from segmentation.preprocess import extract_channel, is_constant
-    from segmentation.thresholding import otsu_threshold
+    from segmentation import extract_channel, is_constant, otsu_threshold
 
     channel = extract_channel(_image, "luminance")
     return 128.0 if is_constant(channel) else float(round(otsu_threshold(channel), 4))

@@ -7,10 +7,8 @@ from typing import Callable
 import numpy as np
 import streamlit as st
 
-from segmentation import io as seg_io
-from segmentation import render
-from segmentation.codegen import to_python
-from segmentation.labels import label_objects
+import segmentation as seg
+from segmentation import label_objects, to_python
 
 from .views import download_row
 
@@ -24,17 +22,17 @@ def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], im
     color, thickness, opacity = style
 
     def mask_png() -> bytes:
-        return seg_io.encode_png(full_segmentation() > 0)
+        return seg.encode_png(full_segmentation() > 0)
 
     def labels_file(fmt: str) -> Callable[[], bytes]:
         def build() -> bytes:
             segmentation = full_segmentation()
             label_image = segmentation if labels else label_objects(segmentation)
-            return seg_io.encode_labels(label_image, format=fmt)
+            return seg.encode_labels(label_image, format=fmt)
         return build
 
     def overlay_png() -> bytes:
-        return seg_io.encode_png(render.boundary_overlay(image, full_segmentation(), color=color,
+        return seg.encode_png(seg.boundary_overlay(image, full_segmentation(), color=color,
                                                          thickness=thickness, fill_opacity=opacity))
 
     st.markdown("**Images and table** (full resolution, computed when you click)")

@@ -7,7 +7,7 @@ from typing import Iterator
 
 import streamlit as st
 
-from segmentation.samples import SAMPLES
+from segmentation import SAMPLES
 
 from .source import CurrentImage, forget_widget_values, image_source
 

@@ -9,10 +9,8 @@ import numpy as np
 import streamlit as st
 from streamlit_image_coordinates import streamlit_image_coordinates
 
-from segmentation import render
-from segmentation.params import specs_of
-from segmentation.recipes import WatershedRecipe
-from segmentation.writers import encode_jpeg_bytes, encode_png_bytes
+import segmentation as seg
+from segmentation import WatershedRecipe, encode_jpeg_bytes, encode_png_bytes, specs_of
 
 _POINTS = {spec.name: spec for spec in specs_of(WatershedRecipe)}["points"]
 
@@ -45,11 +43,11 @@ def _clear() -> None:
 
 def _seeds_over(image: np.ndarray, markers: np.ndarray, radius: int = 4) -> np.ndarray:
     """The image with each seed drawn as a dot in its label colour."""
-    shown, _ = render.display_image(image)
+    shown, _ = seg.display_image(image)
     # OpenCV morphology has no int32 path; float32 holds label ids exactly up to 2**24.
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
     dots = cv2.dilate(markers.astype(np.float32), disc).astype(np.int32)
-    colours = render.colorize_labels(dots)
+    colours = seg.colorize_labels(dots)
     return np.where((dots > 0)[..., None], colours, (shown * 0.6).astype(np.uint8))
 
 
@@ -65,9 +63,9 @@ def click_to_seed(preview: np.ndarray, result, factor: float, style: tuple) -> N
         b1.button("Undo last seed", on_click=_undo, width="stretch")
         b2.button("Clear seeds", on_click=_clear, width="stretch")
     color, thickness, opacity = style
-    centre.image(encode_png_bytes(render.colorize_labels(result.labels)), width="stretch",
+    centre.image(encode_png_bytes(seg.colorize_labels(result.labels)), width="stretch",
                  caption=f"Labels ({result.count} objects)", output_format="PNG")
-    right.image(encode_jpeg_bytes(render.boundary_overlay(preview, result.labels, color=color,
+    right.image(encode_jpeg_bytes(seg.boundary_overlay(preview, result.labels, color=color,
                                                                  thickness=thickness, fill_opacity=opacity)),
                 width="stretch", caption="Boundaries on the original", output_format="JPEG")
 
@@ -75,10 +73,10 @@ def click_to_seed(preview: np.ndarray, result, factor: float, style: tuple) -> N
 def stages(preview: np.ndarray, result) -> None:
     """Foreground, distance map and seeds side by side."""
     columns = st.columns(3, gap="small")
-    columns[0].image(encode_png_bytes(render.mask_image(result.foreground)), width="stretch",
+    columns[0].image(encode_png_bytes(seg.mask_image(result.foreground)), width="stretch",
                      caption="Foreground (threshold + clean-up)", output_format="PNG")
     if result.distance is not None:
-        distance, _ = render.display_image(result.distance, stretch="always")
+        distance, _ = seg.display_image(result.distance, stretch="always")
         columns[1].image(encode_png_bytes(distance), width="stretch",
                          caption="Distance to background (brighter = deeper)", output_format="PNG")
     else:

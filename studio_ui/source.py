@@ -14,10 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from segmentation import ImageLoadError
-from segmentation.io import ImageInfo, load_image
-from segmentation.render import downscale
-from segmentation.samples import SAMPLES, sample_path
+from segmentation import SAMPLES, ImageInfo, ImageLoadError, downscale, load_image, sample_path
 
 SOURCE_KEY = "studio_source"        # {"kind": "sample"|"upload", "name": ..., "digest": ...}
 UPLOAD_BYTES_KEY = "studio_upload"  # (digest, bytes) of the current upload, to re-decode after eviction

@@ -12,10 +12,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from segmentation import render
-from segmentation.measure import MeasurementTable
-from segmentation.preprocess import float_exponent
-from segmentation.writers import encode_png_bytes
+import segmentation as seg
+from segmentation import MeasurementTable, encode_png_bytes, float_exponent
 
 PREVIEW_SIDES = (512, 768, 1024, 1536, 2048)
 DEFAULT_PREVIEW_SIDE = 1024
@@ -153,10 +151,10 @@ def look_closer(image: np.ndarray, segmentation_fn: Callable[[], np.ndarray], *,
         segmentation = segmentation_fn()
     crop_image = image[window]
     crop_seg = segmentation[window]
-    shown, _ = render.display_image(crop_image)
-    middle = render.colorize_labels(crop_seg) if labels else render.mask_image(crop_seg)
+    shown, _ = seg.display_image(crop_image)
+    middle = seg.colorize_labels(crop_seg) if labels else seg.mask_image(crop_seg)
     color, thickness, opacity = style
-    overlay = render.boundary_overlay(crop_image, crop_seg, color=color, thickness=thickness, fill_opacity=opacity)
+    overlay = seg.boundary_overlay(crop_image, crop_seg, color=color, thickness=thickness, fill_opacity=opacity)
     views = [cv2.resize(v, None, fx=zoom, fy=zoom, interpolation=cv2.INTER_NEAREST) if zoom > 1 else v
              for v in (shown, middle, overlay)]
     st.caption(f"Rows {window[0].start}–{window[0].stop}, columns {window[1].start}–{window[1].stop} of the "

@@ -12,8 +12,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import streamlit as st
 
-from segmentation import METHODS
-from segmentation.params import ParamSpec
+from segmentation import METHODS, ParamSpec
 
 # Slider ranges for the screen (the library accepts wider values from the API, the CLI and JSON).
 SLIDERS: dict[str, tuple[float, float, float]] = {

@@ -16,15 +16,34 @@ import time
 import numpy as np
 import pytest
 import skimage.data
+from app_helpers import (
+    ROOT,
+    assert_ok,
+    assert_thresholds_shown,
+    captions,
+    decode,
+    errors,
+    exceptions,
+    image_captions,
+    main_images,
+    media,
+    method_title,
+    metrics,
+    objects_in,
+    percent,
+    png_bytes,
+    results_frame,
+    run,
+    set_widget,
+    tiff_bytes,
+    upload,
+    widget,
+    widget_keys,
+)
 from scipy import ndimage as ndi
 
 import segmentation as seg
-from segmentation.codegen import to_python
-from segmentation.samples import SAMPLES, load_sample
-
-from app_helpers import (ROOT, assert_ok, assert_thresholds_shown, captions, decode, errors, exceptions,
-                         image_captions, main_images, media, method_title, metrics, objects_in, percent,
-                         png_bytes, results_frame, run, set_widget, tiff_bytes, upload, widget, widget_keys)
+from segmentation import SAMPLES, load_sample, to_python
 
 try:
     from make_bad_inputs import build_corpus

@@ -12,14 +12,26 @@ widget state the way the browser does (checked in Chromium: the sample does carr
 from __future__ import annotations
 
 import pytest
+from app_helpers import (
+    app,
+    assert_ok,
+    assert_thresholds_shown,
+    captions,
+    errors,
+    exceptions,
+    metrics,
+    objects_in,
+    percent,
+    results_frame,
+    run,
+    widget,
+    widget_keys,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import segmentation as seg
-from segmentation.samples import SAMPLES, load_sample
-
-from app_helpers import (app, assert_ok, assert_thresholds_shown, captions, errors, exceptions, metrics,
-                         objects_in, percent, results_frame, run, widget, widget_keys)
+from segmentation import SAMPLES, load_sample
 
 CAMERA = load_sample("camera")
 COINS = load_sample("coins")

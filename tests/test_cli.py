@@ -14,9 +14,8 @@ import skimage.data
 import tifffile
 
 import segmentation as seg
-from segmentation.cli import main
-from segmentation.cli_options import option_name
-from segmentation.io import encode_png, load_image
+from segmentation import encode_png, load_image
+from segmentation.batch import main, option_name
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -22,10 +22,16 @@ import pytest
 import skimage.data
 import tifffile
 
-from segmentation import ThresholdRecipe, WatershedRecipe, threshold, watershed
-from segmentation.codegen import to_python
-from segmentation.io import load_image
-from segmentation.recipes import LOCAL_METHODS, METHODS
+from segmentation import (
+    LOCAL_METHODS,
+    METHODS,
+    ThresholdRecipe,
+    WatershedRecipe,
+    load_image,
+    threshold,
+    to_python,
+    watershed,
+)
 
 T, W = ThresholdRecipe, WatershedRecipe
 

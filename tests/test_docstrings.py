@@ -8,7 +8,7 @@ import pytest
 
 import segmentation
 
-MODULES = sorted(name for _, name, _ in pkgutil.iter_modules(segmentation.__path__, "segmentation.")
+MODULES = sorted(name for _, name, _ in pkgutil.walk_packages(segmentation.__path__, "segmentation.")
                  if name != "segmentation.__main__")
 
 

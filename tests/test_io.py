@@ -22,8 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageFile, ImageOps
 
-from segmentation.errors import ImageLoadError
-from segmentation.io import ImageInfo, encode_labels, encode_png, load_image, write_bytes_atomic
+from segmentation import ImageInfo, ImageLoadError, encode_labels, encode_png, load_image, write_bytes_atomic
 
 try:
     from make_bad_inputs import Case, build_corpus, list_cases, pillow_bytes, png_by_hand, tiff_bytes

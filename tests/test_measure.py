@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 from skimage import data, draw, filters
 from skimage import measure as skmeasure
 
-from segmentation.measure import MeasurementTable, measure, unit_suffix
+from segmentation import MeasurementTable, measure, unit_suffix
 
 PIXEL_COLUMNS = [
     "label", "area_px", "perimeter_px", "centroid_row_px", "centroid_col_px",
@@ -233,7 +233,7 @@ def test_one_row_per_label(labels, pixel_size):
 @settings(max_examples=40, deadline=None)
 @given(arrays(bool, st.tuples(st.integers(0, 30), st.integers(0, 30))), st.sampled_from([4, 8]))
 def test_label_objects_matches_skimage_label(mask, connectivity):
-    from segmentation.labels import label_objects
+    from segmentation import label_objects
 
     ours = label_objects(mask, connectivity)
     theirs = skmeasure.label(mask, connectivity=1 if connectivity == 4 else 2)
@@ -251,7 +251,7 @@ def test_label_objects_matches_skimage_label(mask, connectivity):
     (np.full((3, 3), -1, np.int32), "negative"),
 ])
 def test_as_labels_refuses_plainly(bad, words):
-    from segmentation.labels import as_labels
+    from segmentation import as_labels
 
     with pytest.raises(ValueError, match=words):
         as_labels(bad)

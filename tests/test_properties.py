@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from scipy import ndimage as ndi
 
 import segmentation as seg
-from segmentation import SegmentationError, ThresholdRecipe, WatershedRecipe
-from segmentation.recipes import GLOBAL_METHODS
+from segmentation import GLOBAL_METHODS, SegmentationError, ThresholdRecipe, WatershedRecipe
 
 FIXED = settings(max_examples=60, deadline=None, derandomize=True, database=None, print_blob=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -9,8 +9,7 @@ import pytest
 from skimage import data
 
 import segmentation as seg
-from segmentation import ThresholdRecipe, WatershedRecipe, recipe_from_json
-from segmentation.recipes import RECIPE_FORMAT, WATERSHED_FOREGROUND
+from segmentation import RECIPE_FORMAT, WATERSHED_FOREGROUND, ThresholdRecipe, WatershedRecipe, recipe_from_json
 
 
 # ------------------------------------------------------------------------------------- validation

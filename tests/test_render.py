@@ -8,15 +8,16 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy import ndimage
 
-from segmentation.render import (
+from segmentation import (
     boundary_overlay,
     colorize_labels,
     display_image,
     downscale,
+    encode_jpeg_bytes,
+    encode_png_bytes,
     label_palette,
     mask_image,
 )
-from segmentation.writers import encode_jpeg_bytes, encode_png_bytes
 
 CROSS = ndimage.generate_binary_structure(2, 1)
 

@@ -21,7 +21,7 @@ from skimage import color, data, draw, filters
 from skimage.segmentation import clear_border
 
 import segmentation as seg
-from segmentation import SegmentationError, ThresholdRecipe
+from segmentation import SegmentationError
 
 ROOT = Path(__file__).resolve().parent.parent
 

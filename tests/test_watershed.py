@@ -20,7 +20,7 @@ from skimage import data, draw, filters, morphology
 from skimage import segmentation as sk_segmentation
 
 import segmentation as seg
-from segmentation.watershed import h_maxima_seeds
+from segmentation import h_maxima_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
 COINS = data.coins()

@@ -39,6 +39,7 @@ if str(REPO_ROOT) not in sys.path:
 
 # The idle test and request tracking are shared with the load benchmark, which drives the same pages.
 from benchmarks.load_test import IDLE_JS, track_requests  # noqa: E402
+
 IN_CI = os.environ.get("CI") == "true"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]

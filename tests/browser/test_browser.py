@@ -19,8 +19,9 @@ from .conftest import REPO_ROOT, assert_no_exception, new_context, new_page, scr
 for _folder in (REPO_ROOT, REPO_ROOT / "tests"):  # benchmarks.load_test, make_bad_inputs
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
-from benchmarks.load_test import disc_image  # noqa: E402
 from make_bad_inputs import build_corpus  # noqa: E402
+
+from benchmarks.load_test import disc_image  # noqa: E402
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -484,7 +485,7 @@ def test_upload_error_keeps_open_sidebar_sections_open(server, page, tmp_path):
 def test_clicking_the_image_places_watershed_seeds(server, page):
     """Seeds placed by clicking: each click on a coin adds a point to the URL and grows one object."""
     import segmentation as seg
-    from segmentation.samples import load_sample
+    from segmentation import load_sample
 
     open_page(page, server.base_url + "/watershed?sample=coins&seeds=points")
     assert metrics(page)["Objects"] == "0"

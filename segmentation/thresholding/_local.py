@@ -1,7 +1,7 @@
 """Local (adaptive) thresholds: a threshold per pixel from its neighbourhood.
 
 Adaptive mean and adaptive Gaussian are OpenCV's ``adaptiveThreshold``; Sauvola and Niblack are
-scikit-image's. Each takes the single-channel image :func:`segmentation.preprocess.prepare` made.
+scikit-image's. Each takes the single-channel image :func:`segmentation.thresholding.prepare` made.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 from skimage import filters
 
-from .preprocess import float_exponent, in_float_range, to_uint8
-from .recipes import ThresholdRecipe
+from .._numeric import float_exponent, in_float_range, to_uint8
+from ..recipes import ThresholdRecipe
 
 __all__ = ["adaptive_threshold_mask", "sauvola_surface", "niblack_surface", "local_mask"]
 
@@ -78,7 +78,8 @@ def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> n
     return np.ldexp(surface, exponent) if exponent else surface
 
 
-def local_mask(image: np.ndarray, recipe: ThresholdRecipe, polarity: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
+def local_mask(image: np.ndarray, recipe: ThresholdRecipe,
+               polarity: str) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """The raw mask of a local method, its threshold surface (Sauvola/Niblack) and notes for the user."""
     notes = []
     if recipe.method in ("adaptive_mean", "adaptive_gaussian"):

@@ -21,10 +21,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-from .params import ParamSpec, Points, param, specs_of
+from ._params import ParamSpec, Points, param, specs_of
 
 __all__ = ["ThresholdRecipe", "WatershedRecipe", "recipe_from_json", "METHODS", "GLOBAL_METHODS",
-           "LOCAL_METHODS", "RECIPE_FORMAT"]
+           "LOCAL_METHODS", "RECIPE_FORMAT", "CHANNELS", "WATERSHED_FOREGROUND"]
 
 RECIPE_FORMAT = "segmentation-studio/recipe"
 
@@ -139,12 +139,6 @@ class _Recipe:
     def from_json(cls, text: str):
         return cls.from_dict(_parse_json(text))
 
-    def to_python(self) -> str:
-        """A standalone script (OpenCV, scikit-image, numpy) that reproduces this recipe bit for bit."""
-        from .codegen import to_python
-
-        return to_python(self)
-
     # -- preview on a downscaled copy ---------------------------------------------------------------
     def rescaled(self, factor: float):
         """The recipe to run on a copy of the image resized by ``factor``.
@@ -173,7 +167,8 @@ class ThresholdRecipe(_Recipe):
     kind: ClassVar[str] = "threshold"
 
     method: str = param("otsu", kind="choice", choices=tuple(METHODS), label="Method",
-                        help="How the threshold is chosen: global methods pick one value, local ones a value per pixel.")
+                        help="How the threshold is chosen: global methods pick one value, local ones a value "
+                             "per pixel.")
     # Pre-processing
     channel: str = param("luminance", kind="choice", choices=CHANNELS, label="Channel", group="Pre-processing",
                          help="Which channel of a colour image is thresholded (grayscale images ignore this).")

@@ -1,5 +1,6 @@
-"""Templates for :mod:`segmentation.codegen`: one small function per threshold step (the watershed
-steps are in :mod:`segmentation.codegen_watershed`).
+"""Templates for the standalone scripts: one small function per threshold step.
+
+The watershed steps are in ``_script_watershed``; ``_script`` composes both into :func:`segmentation.to_python`.
 
 Each step appends the lines of ``segment()`` it needs to a :class:`Script` (only for the options the
 recipe uses, parameters written as literals) and records the imports and helper functions those lines
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import textwrap
 
-from .recipes import METHODS, ThresholdRecipe
+from ..recipes import METHODS, ThresholdRecipe
 
 # -- the script being built ---------------------------------------------------------------------------
 
@@ -237,7 +238,7 @@ def background_step(s: Script, r: ThresholdRecipe, polarity: str | None) -> str 
     radius = r.background_radius
     if radius <= 0:
         return polarity
-    # The library's rule (segmentation.preprocess.subtract_background): shrink by 2, 4 or 8 for large radii.
+    # The library's rule (segmentation.subtract_background): shrink by 2, 4 or 8 for large radii.
     shrink = 1 if radius <= 10 else 2 if radius <= 30 else 4 if radius <= 100 else 8
     d = 2 * max(1, round(radius / shrink)) + 1
 

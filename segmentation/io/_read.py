@@ -31,10 +31,9 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from .errors import ImageLoadError
-from .writers import encode_labels, encode_png, write_bytes_atomic  # noqa: F401 (part of this module's API)
+from .._errors import ImageLoadError
 
-__all__ = ["ImageInfo", "load_image", "encode_png", "encode_labels", "write_bytes_atomic"]
+__all__ = ["ImageInfo", "load_image"]
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
@@ -53,7 +52,8 @@ _UNSUPPORTED_MAGIC = (
     (b"%PDF", "PDF documents are not supported; export the page as PNG"),
     (b"%!PS", "PostScript/EPS drawings are not supported; export it as PNG"),
     (b"8BPS", "Photoshop (PSD) files are not supported; export a flattened PNG or TIFF"),
-    *((m, "JPEG 2000 images are not supported; save it as PNG or TIFF") for m in (b"\x00\x00\x00\x0cjP  ", b"\xffO\xffQ")),
+    *((m, "JPEG 2000 images are not supported; save it as PNG or TIFF")
+      for m in (b"\x00\x00\x00\x0cjP  ", b"\xffO\xffQ")),
     (b"PK\x03\x04", "this file is not an image (it looks like a ZIP archive or an Office document)"),
     (b"\x1f\x8b", "this file is not an image (it is gzip-compressed; an .svgz drawing? export it as PNG)"),
 )
@@ -231,9 +231,11 @@ def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
 
 @contextlib.contextmanager
 def _warnings_as_notes(notes: list[str]):
-    """Turn Pillow's warnings ("Corrupt EXIF data", its bomb warning above ~89 MP, where our
-    own limit decides) into notes instead of console output. ``catch_warnings`` changes global
-    state, hence the lock (Streamlit serves sessions from threads)."""
+    """Turn Pillow's warnings into notes instead of console output.
+
+    For example "Corrupt EXIF data", or its bomb warning above ~89 MP, where our own limit decides.
+    ``catch_warnings`` changes global state, hence the lock (Streamlit serves sessions from threads).
+    """
     with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
@@ -353,7 +355,7 @@ def _composite_on_white(array: np.ndarray, notes: list[str]) -> np.ndarray:
         notes.append("alpha channel dropped (the image is fully opaque)")
     else:
         # (colour - white) * alpha + white in float32 (24-bit mantissa: fine for 16-bit), written
-        # exactly as the generated scripts do it (segmentation.codegen) so both give equal pixels.
+        # exactly as the generated scripts do it (segmentation.to_python) so both give equal pixels.
         weight = alpha.astype(np.float32) / top
         planes = [np.rint((p.astype(np.float32) - top) * weight + top).astype(array.dtype) for p in planes]
         notes.append("alpha channel composited on white (transparent areas became white)")

@@ -6,14 +6,14 @@ library call with its parameters written as literals — and returns exactly (bi
 :func:`segmentation.threshold` or the labels of :func:`segmentation.watershed` for the same pixel
 array, with the library versions the script was generated with (float images are the exception when
 their values lie beyond ±2**20 or below 2**-20: the library scales those by a power of two first,
-see :func:`segmentation.preprocess.float_exponent`, and the script does not). Its ``main()`` reads an image file
+see :func:`segmentation.float_exponent`, and the script does not). Its ``main()`` reads an image file
 (a simpler loader than :func:`segmentation.load_image`: no EXIF orientation, palette or CMYK handling),
 writes ``<stem>_mask.png`` (0/255) or ``<stem>_labels.png`` (16-bit) and prints the object count.
 
 Recipes seeded by a marker image (``seeds="marker_image"``) are refused with a ``ValueError``: the
 markers are an array given to the API, not a parameter a script can hold.
 
-The steps are composed from small templates in :mod:`segmentation.codegen_steps`.
+The steps are composed from small templates in ``_script_steps``.
 
 Examples
 --------
@@ -25,16 +25,14 @@ True
 
 from __future__ import annotations
 
-import json
-
 import cv2
 import numpy as np
 import scipy
 import skimage
 
-from . import codegen_steps as steps
-from .codegen_watershed import watershed_steps
-from .recipes import ThresholdRecipe, WatershedRecipe
+from ..recipes import ThresholdRecipe, WatershedRecipe
+from . import _script_steps as steps
+from ._script_watershed import watershed_steps
 
 __all__ = ["to_python"]
 

@@ -1,8 +1,8 @@
-"""Command-line options generated from the recipe parameter specs (used by :mod:`segmentation.cli`).
+"""Command-line options generated from the recipe parameter specs (used by :mod:`segmentation.batch`).
 
 Every recipe parameter becomes one option, named after the parameter with dashes for underscores
 (``min_size`` -> ``--min-size``); booleans become ``--fill-holes`` / ``--no-fill-holes``. Help text,
-choices, defaults and "only used with" notes come from the :class:`~segmentation.params.ParamSpec`, and
+choices, defaults and "only used with" notes come from the :class:`~segmentation.ParamSpec`, and
 values are parsed with ``spec.from_text``, so an error names the parameter exactly as the app does.
 Nothing here is hand-listed: a parameter added to a recipe appears on the command line by itself.
 """
@@ -10,13 +10,17 @@ Nothing here is hand-listed: a parameter added to a recipe appears on the comman
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import math
 import os
 import sys
+import tomllib
 from typing import Any
 
-from .params import ParamSpec
-from .recipes import RECIPE_FORMAT, WATERSHED_FOREGROUND, ThresholdRecipe, WatershedRecipe
+import cv2
+import skimage
+
+from ..recipes import RECIPE_FORMAT, WATERSHED_FOREGROUND, ParamSpec, ThresholdRecipe, WatershedRecipe
 
 __all__ = ["build_parser", "option_name", "add_recipe_options", "recipe_from_args", "IMAGE_SUFFIXES",
            "DEFAULT_OUT"]
@@ -142,22 +146,19 @@ Run 'python -m segmentation COMMAND --help' for all the options of a command."""
 
 def _own_version() -> str:
     """The package's version: ``__version__``, the installed metadata, or the checkout's pyproject.toml."""
-    import importlib.metadata
-    import tomllib
     own = getattr(sys.modules[__package__], "__version__", None)
     try:
         return own or importlib.metadata.version("segmentation-studio")
     except importlib.metadata.PackageNotFoundError:
         pass
     try:
-        with open(os.path.join(os.path.dirname(__file__), os.pardir, "pyproject.toml"), "rb") as handle:
+        with open(os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "pyproject.toml"), "rb") as handle:
             return str(tomllib.load(handle)["project"]["version"])
     except (OSError, ValueError, KeyError, TypeError):
         return "unreleased"
 
 
 def _version() -> str:
-    import cv2, skimage  # noqa: E401 - only for the version line
     own = _own_version()
     return (f"Segmentation Studio {own} (recipe format {RECIPE_FORMAT} v1); Python "
             f"{sys.version.split()[0]}, OpenCV {cv2.__version__}, scikit-image {skimage.__version__}")
@@ -217,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         existing.add_argument("--skip-existing", action="store_true",
                               help="keep images whose results are all in --out and process the rest "
                                    "(the recipe must be the same as in its recipe.json)")
-        batch.add_argument("--no-progress", action="store_true", help="no progress bar (none when stderr is not a terminal)")
+        batch.add_argument("--no-progress", action="store_true",
+                           help="no progress bar (none when stderr is not a terminal)")
         measures = sub.add_argument_group("measurement options")
         measures.add_argument("--pixel-size", type=_positive_float, metavar="X",
                               help="size of one pixel in --unit; measurements are in pixels without it")

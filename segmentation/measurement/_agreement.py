@@ -12,7 +12,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
-from .labels import as_labels
+from ..regions import as_labels
 
 __all__ = ["mask_agreement", "object_f1", "pairwise_iou"]
 

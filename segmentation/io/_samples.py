@@ -13,10 +13,12 @@ from types import MappingProxyType
 from typing import Literal, Mapping
 
 import numpy as np
+import tifffile
 
-from segmentation.errors import ImageLoadError
+from .._errors import ImageLoadError
+from ._read import load_image
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
 
 
 @dataclass(frozen=True)
@@ -109,24 +111,7 @@ def _read(path: Path) -> np.ndarray:
     """Read a bundled file: RGB or grayscale, dtype as stored (uint8 or uint16)."""
     if not path.is_file():
         raise ImageLoadError(f"bundled sample file is missing: {path.name} (expected in {SAMPLES_DIR})")
-    try:
-        from segmentation.io import load_image
-    except ModuleNotFoundError as exc:
-        if exc.name != "segmentation.io":
-            raise
-    else:
-        return load_image(path)
-
-    import cv2
-
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ImageLoadError(f"bundled sample file could not be read: {path.name}")
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    elif image.ndim == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return image
+    return load_image(path)
 
 
 def load_sample(name: str) -> np.ndarray:
@@ -142,6 +127,4 @@ def sample_ground_truth(name: str) -> np.ndarray | None:
     path = SAMPLES_DIR / sample.truth_filename
     if not path.is_file():
         raise ImageLoadError(f"bundled ground-truth file is missing: {path.name} (expected in {SAMPLES_DIR})")
-    import tifffile
-
     return np.ascontiguousarray(tifffile.imread(path)).astype(np.int32)

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
-from skimage import feature, segmentation as sk_segmentation
+from skimage import feature
+from skimage import segmentation as sk_segmentation
 
-from .errors import SegmentationError
-from .labels import label_objects
-from .preprocess import as_image, to_uint8
-from .recipes import WatershedRecipe
-from .thresholding import ThresholdResult, multiotsu_thresholds, threshold
+from .._errors import SegmentationError
+from .._numeric import as_image, to_uint8
+from ..recipes import WatershedRecipe
+from ..thresholding import ThresholdResult, multiotsu_thresholds, threshold
+from ._labels import label_objects
 
 __all__ = ["watershed", "WatershedResult", "distance_map", "h_maxima_seeds", "distance_peak_seeds",
            "intensity_band_markers", "point_seeds", "seed_every_object", "flood_distance", "flood_gradient"]

@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 from skimage.measure import regionprops_table
 
-from .labels import as_labels
-from .preprocess import float_exponent
+from .._numeric import float_exponent
+from ..regions import as_labels
 
 __all__ = ["MeasurementTable", "measure", "unit_suffix"]
 

@@ -1,5 +1,8 @@
-"""Writing results: masks and images as PNG (and fast PNG/JPEG for display), labels as 16-bit PNG or
-32-bit TIFF, files atomically."""
+"""Writing results: masks, images, labels and display encodings, files atomically.
+
+Masks and images as PNG (and fast PNG/JPEG for display), labels as 16-bit PNG or
+32-bit TIFF, files atomically.
+"""
 
 from __future__ import annotations
 
@@ -58,12 +61,13 @@ def _to_bgr_for_opencv(image: np.ndarray, name: str, dtypes) -> np.ndarray:
         raise ValueError(f"{name} must be a non-empty H×W grayscale or H×W×3 RGB array, got shape {image.shape}")
     if image.dtype not in dtypes:
         names = " or ".join(np.dtype(d).name for d in dtypes)
-        raise ValueError(f"{name} must be {names}, got {image.dtype}; convert with segmentation.render.display_image first")
+        raise ValueError(f"{name} must be {names}, got {image.dtype}; "
+                         "convert with segmentation.display_image first")
     return cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
 
 
 def encode_png_bytes(image: np.ndarray, *, compression: int = 1) -> bytes:
-    """Encode an RGB or gray image as PNG bytes, fast (zlib level 1, one fixed row filter).
+    r"""Encode an RGB or gray image as PNG bytes, fast (zlib level 1, one fixed row filter).
 
     Used to send pre-encoded images to the browser. ``uint16`` is kept as 16-bit PNG. The "up"
     filter instead of libpng's adaptive choice halves the time at about the same size.
@@ -84,7 +88,7 @@ def encode_png_bytes(image: np.ndarray, *, compression: int = 1) -> bytes:
 
 
 def encode_jpeg_bytes(rgb: np.ndarray, *, quality: int = 90) -> bytes:
-    """Encode an RGB or gray uint8 image as JPEG bytes at ``quality`` (1..100).
+    r"""Encode an RGB or gray uint8 image as JPEG bytes at ``quality`` (1..100).
 
     Examples
     --------

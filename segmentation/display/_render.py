@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from skimage.segmentation import relabel_sequential
 
-from .preprocess import float_exponent, in_float_range
+from .._numeric import float_exponent, in_float_range
 
 __all__ = ["boundary_overlay", "colorize_labels", "display_image", "downscale", "label_palette", "mask_image"]
 
@@ -70,8 +70,11 @@ def _solid(shape: tuple[int, int], color: tuple[int, int, int]) -> np.ndarray:
 
 
 def _stretch_limits(flat: np.ndarray, percentiles) -> tuple[float, float]:
-    """The values mapped to 0 and 255: percentiles of the finite values, or the exact min and max
-    when the percentiles coincide (a few bright pixels on a zero background)."""
+    """The values mapped to 0 and 255.
+
+    Percentiles of the finite values, or the exact min and max when the percentiles coincide (a few bright
+    pixels on a zero background).
+    """
     # Display only: a large image's percentiles come from every step-th row (about 1M values).
     step = max(1, flat.shape[0] // max(1, _PERCENTILE_SAMPLE // flat.shape[1]))
     sample = flat[::step]
@@ -192,8 +195,10 @@ def mask_image(mask: np.ndarray, *, color=(255, 255, 255), background=(0, 0, 0))
 
 
 def _lut_rgb(index: np.ndarray, colors: np.ndarray) -> np.ndarray:
-    """Colour a uint8 index image with up to 256 colours (one cv2.LUT per channel, then merge:
-    measured faster than a 3-channel LUT applied to a 3-channel copy)."""
+    """Colour a uint8 index image with up to 256 colours.
+
+    One cv2.LUT per channel, then merge: measured faster than a 3-channel LUT applied to a 3-channel copy.
+    """
     lut = np.zeros((256, 3), np.uint8)
     lut[: len(colors)] = colors
     return cv2.merge([cv2.LUT(index, np.ascontiguousarray(lut[:, c])) for c in range(3)])

@@ -1,7 +1,7 @@
 """``python -m segmentation``: segment a batch of images with the same recipes as the app.
 
 Commands: ``threshold`` and ``watershed`` (every recipe parameter is an option, generated from the
-parameter specs by :mod:`segmentation.cli_options`) and ``apply --recipe FILE`` (a recipe saved from
+parameter specs by ``_options``) and ``apply --recipe FILE`` (a recipe saved from
 the app). Each image gives ``<stem>_mask.png``, ``<stem>_labels.png|.tif`` (watershed),
 ``<stem>_overlay.png`` and ``<stem>_measurements.csv`` in ``--out``; the batch gives ``summary.csv`` and
 ``recipe.json``. Exit status: 0 all images segmented, 1 some failed or no input found, 2 usage error.
@@ -15,22 +15,26 @@ import functools
 import glob
 import io
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import cv2
 import numpy as np
+from tqdm import tqdm
 
-from .cli_options import DEFAULT_OUT, IMAGE_SUFFIXES, build_parser, recipe_from_args
-from .io import encode_labels, encode_png, load_image, write_bytes_atomic
-from .measure import measure, unit_suffix
-from .recipes import ThresholdRecipe, WatershedRecipe, recipe_from_json
-from .render import boundary_overlay
-from .thresholding import threshold
-from .watershed import watershed
+from ..display import boundary_overlay
+from ..export import encode_labels, encode_png, write_bytes_atomic
+from ..io import load_image
+from ..measurement import measure, unit_suffix
+from ..recipes import ThresholdRecipe, WatershedRecipe, recipe_from_json
+from ..regions import watershed
+from ..thresholding import threshold
+from ._options import IMAGE_SUFFIXES, build_parser, recipe_from_args
 
-__all__ = ["main", "build_parser", "IMAGE_SUFFIXES", "DEFAULT_OUT"]
+__all__ = ["main", "COLUMNS"]
 
 SUMMARY, RECIPE = "summary.csv", "recipe.json"
 COLUMNS = ("file", "status", "message", "width", "height", "objects", "foreground_fraction", "thresholds",
@@ -125,8 +129,6 @@ def _recipe(text: str):
 
 
 def _init_worker() -> None:
-    import signal
-    import cv2
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled once, by the main process
     cv2.setNumThreads(1)  # one image per core already keeps every core busy
 
@@ -248,8 +250,6 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
 
 
 def _run(tasks: list[dict], jobs: int, progress: bool) -> list[dict]:
-    from tqdm import tqdm
-
     rows: list[dict | None] = [None] * len(tasks)
     todo = []
     for i, task in enumerate(tasks):

@@ -1,7 +1,7 @@
-"""Watershed templates for :mod:`segmentation.codegen`: seeds, landscape and flooding.
+"""Watershed templates for :func:`segmentation.to_python`: seeds, landscape and flooding.
 
-The same contract as :mod:`segmentation.codegen_steps`: each step appends the lines of ``segment()``
-it needs to a :class:`~segmentation.codegen_steps.Script`, mirroring :mod:`segmentation.watershed`
+The same contract as ``_script_steps``: each step appends the lines of ``segment()``
+it needs to a ``Script``, mirroring :func:`segmentation.watershed`
 call for call so that the script's labels are identical to the library's.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import textwrap
 
-from .codegen_steps import HISTOGRAM_INPUT, Script, by_polarity, lit
-from .recipes import WatershedRecipe
+from ..recipes import WatershedRecipe
+from ._script_steps import HISTOGRAM_INPUT, Script, by_polarity, lit
 
 __all__ = ["watershed_steps"]
 

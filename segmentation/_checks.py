@@ -1,0 +1,96 @@
+"""Input checks shared by the exported building blocks: each raises :class:`ParameterError` naming the parameter.
+
+This module imports nothing else from the library but its errors, so any module may import it. The checks
+are O(1) in the image size (dtype, shape, words, numbers), so they cost nothing on the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+
+from ._errors import ParameterError
+
+__all__ = ["CHANNEL_DTYPES", "check_channel_image", "check_choice", "check_connectivity", "check_mask",
+           "check_number", "check_polarity"]
+
+#: The dtypes a single-channel method takes (what :func:`segmentation.as_image` produces).
+CHANNEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
+
+_CONVERT_HINT = ("convert it with segmentation.as_image() (and segmentation.extract_channel() for a colour "
+                 "image) first")
+
+
+def _shown(value: Any) -> str:
+    text = f"'{value}'" if isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_channel_image(image: Any, name: str = "image", *, dtypes=CHANNEL_DTYPES) -> np.ndarray:
+    """``image`` as an ndarray if it is a non-empty 2-D array of one of ``dtypes``; else a ParameterError."""
+    if not isinstance(image, np.ndarray):
+        raise ParameterError(f"{name} must be a numpy array; got {type(image).__name__}")
+    if image.ndim != 2:
+        raise ParameterError(f"{name} must be a single-channel 2-D array (H×W); got {image.ndim}-D shape "
+                             f"{image.shape}; {_CONVERT_HINT}")
+    if image.dtype not in dtypes:
+        names = ", ".join(str(d) for d in dtypes)
+        raise ParameterError(f"{name} must have dtype {names}; got {image.dtype}; {_CONVERT_HINT}")
+    if image.size == 0:
+        raise ParameterError(f"{name} is empty (shape {image.shape})")
+    return image
+
+
+def check_mask(mask: Any, name: str = "mask") -> np.ndarray:
+    """``mask`` as a 2-D bool ndarray; refuses other dtypes and shapes plainly."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ParameterError(f"{name} must be a 2-D bool mask; got shape {mask.shape}")
+    if mask.dtype != bool:
+        raise ParameterError(f"{name} must be a bool mask; got dtype {mask.dtype}")
+    return mask
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """``value`` if it is exactly one of ``choices`` (case matters, as in recipes and URLs)."""
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        raise ParameterError(f"{name} must be one of {', '.join(choices)}; got {_shown(value)}")
+    return value
+
+
+def check_polarity(value: Any, name: str = "polarity") -> str:
+    """``"bright"`` or ``"dark"`` (the resolved polarity the per-method functions take)."""
+    return check_choice(name, value, ("bright", "dark"))
+
+
+def check_connectivity(value: Any, name: str = "connectivity") -> int:
+    """4 or 8, the neighbourhoods of a 2-D pixel grid (given as an int, never a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or int(value) not in (4, 8):
+        raise ParameterError(f"{name} must be 4 or 8 (2-D neighbours); got {_shown(value)}")
+    return int(value)
+
+
+def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+                 integer: bool = False, odd: bool = False, low_open: bool = False) -> float | int:
+    """A finite number within ``[low, high]`` (``(low, high]`` with ``low_open``), optionally whole and odd."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ParameterError(f"{name} must be a number; got {_shown(value)}")
+    if not math.isfinite(value):
+        raise ParameterError(f"{name} must be finite; got {_shown(value)}")
+    if integer:
+        if float(value) != int(value):
+            raise ParameterError(f"{name} must be a whole number; got {_shown(value)}")
+        value = int(value)
+    else:
+        value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    if too_low or (high is not None and value > high):
+        lower = "" if low is None else (f"above {low:g}" if low_open else f"at least {low:g}")
+        upper = "" if high is None else f"at most {high:g}"
+        raise ParameterError(f"{name} must be {' and '.join(t for t in (lower, upper) if t)}; got {_shown(value)}")
+    if odd and value % 2 == 0:
+        raise ParameterError(f"{name} must be an odd number; got {_shown(value)}")
+    return value

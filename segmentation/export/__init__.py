@@ -1,0 +1,9 @@
+"""Exporting results: image and label files, fast display encodings, atomic writes, and standalone scripts.
+
+Everything here is also exported by :mod:`segmentation`.
+"""
+
+from ._script import to_python
+from ._writers import encode_jpeg_bytes, encode_labels, encode_png, encode_png_bytes, write_bytes_atomic
+
+__all__ = ["encode_png", "encode_labels", "encode_png_bytes", "encode_jpeg_bytes", "write_bytes_atomic", "to_python"]

@@ -1,0 +1,21 @@
+"""Recipes: a method and every parameter it uses, validated, with their JSON and URL/command-line forms.
+
+:class:`ParamSpec` is the one source of truth for each parameter: its checks, its text form, its widget and
+how it scales on a downscaled preview. Everything here is also exported by :mod:`segmentation`.
+"""
+
+from ._params import ParamSpec, specs_of
+from ._recipes import (
+                       CHANNELS,
+                       GLOBAL_METHODS,
+                       LOCAL_METHODS,
+                       METHODS,
+                       RECIPE_FORMAT,
+                       WATERSHED_FOREGROUND,
+                       ThresholdRecipe,
+                       WatershedRecipe,
+                       recipe_from_json,
+)
+
+__all__ = ["ParamSpec", "specs_of", "CHANNELS", "GLOBAL_METHODS", "LOCAL_METHODS", "METHODS",
+           "RECIPE_FORMAT", "WATERSHED_FOREGROUND", "ThresholdRecipe", "WatershedRecipe", "recipe_from_json"]

@@ -1,0 +1,153 @@
+"""The threshold recipe pipeline: :func:`threshold` runs pre-processing, one method and clean-up."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .._numeric import as_image, is_constant
+from ..recipes import LOCAL_METHODS, ThresholdRecipe
+from ._cleanup import clean_mask
+from ._global import (
+    binarize,
+    isodata_threshold,
+    li_threshold,
+    manual_threshold,
+    mean_threshold,
+    minimum_threshold,
+    multiotsu_mask,
+    multiotsu_thresholds,
+    otsu_threshold,
+    triangle_threshold,
+    yen_threshold,
+)
+from ._local import local_mask
+from ._preprocess import prepare
+
+__all__ = ["threshold", "ThresholdResult"]
+
+
+_OPENCV_FLAGS = {"otsu": cv2.THRESH_OTSU, "triangle": cv2.THRESH_TRIANGLE}
+_GLOBAL = {
+    "otsu": otsu_threshold, "triangle": triangle_threshold, "li": li_threshold, "yen": yen_threshold,
+    "isodata": isodata_threshold, "mean": mean_threshold, "minimum": minimum_threshold,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class ThresholdResult:
+    """What :func:`threshold` computed.
+
+    Attributes
+    ----------
+    mask : bool ndarray, H×W — the foreground after clean-up.
+    thresholds : tuple of float — the value(s) used, in the input's units; empty for local methods.
+    polarity : ``"bright"`` or ``"dark"`` — how the mask was taken (``auto`` resolved).
+    recipe : ThresholdRecipe — every parameter.
+    processed : ndarray — the single channel the method saw (after smoothing/background subtraction).
+    raw_mask : bool ndarray — the mask before clean-up.
+    surface : float32 ndarray or None — the per-pixel threshold of Sauvola and Niblack.
+    notes : tuple of str — plain-words remarks (constant image, 8-bit mapping, ...).
+    """
+
+    mask: np.ndarray
+    thresholds: tuple[float, ...]
+    polarity: str
+    recipe: ThresholdRecipe
+    processed: np.ndarray
+    raw_mask: np.ndarray
+    surface: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def params(self) -> dict:
+        return self.recipe.applicable_values()
+
+    @property
+    def foreground_fraction(self) -> float:
+        return float(np.count_nonzero(self.mask)) / self.mask.size
+
+
+def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **params) -> ThresholdResult:
+    """Segment ``image`` by thresholding: pre-processing, the method, then clean-up.
+
+    Parameters
+    ----------
+    image : ndarray
+        ``H×W`` grayscale or ``H×W×3`` RGB, 8-bit, 16-bit or float.
+    method : str or ThresholdRecipe
+        One of the names in :data:`segmentation.METHODS`, or a whole recipe.
+    **params
+        Any :class:`ThresholdRecipe` parameter (``sigma=2``, ``window=31``, ``min_size=50`` ...).
+
+    Returns
+    -------
+    ThresholdResult
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> result = threshold(data.camera(), "otsu", polarity="bright")
+    >>> result.thresholds
+    (102.0,)
+    """
+    known = {spec.name for spec in ThresholdRecipe.specs()}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ValueError(f"unknown threshold parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if isinstance(method, ThresholdRecipe):
+        recipe = method.replace(**params)
+    else:
+        recipe = ThresholdRecipe(method=method, **params)
+    image = as_image(image)
+    prepared = prepare(image, recipe)
+    channel, polarity = prepared.image, prepared.polarity
+    notes: list[str] = []
+    surface = None
+
+    if recipe.method != "manual" and is_constant(channel):
+        # A constant image has no two populations to separate: every method would return the value
+        # itself (or fail), and "value > value" is empty. Say so instead of inventing objects.
+        raw = np.zeros(channel.shape, bool)
+        thresholds: tuple[float, ...] = ()
+        notes.append("the image is constant after pre-processing: there is nothing to separate")
+    elif recipe.method in LOCAL_METHODS:
+        raw, surface, local_notes = local_mask(channel, recipe, polarity)
+        thresholds = ()
+        notes.extend(local_notes)
+    elif recipe.method == "multiotsu":
+        thresholds = multiotsu_thresholds(channel, recipe.classes)
+        chosen = recipe.foreground_classes or ((recipe.classes - 1,) if polarity == "bright" else (0,))
+        raw = multiotsu_mask(channel, thresholds, chosen)
+    elif recipe.method in _OPENCV_FLAGS and channel.dtype == np.uint8 and prepared.otsu is None:
+        # One OpenCV call finds the threshold and writes the mask (the same mask binarize() would make).
+        kind = cv2.THRESH_BINARY if polarity == "bright" else cv2.THRESH_BINARY_INV
+        t, raw8 = cv2.threshold(channel, 0, 1, kind | _OPENCV_FLAGS[recipe.method])
+        thresholds, raw = (float(t),), raw8.view(bool)
+    else:
+        if recipe.method == "manual":
+            t = manual_threshold(channel, math.ldexp(recipe.value, -prepared.exponent))
+        elif recipe.method == "otsu" and prepared.otsu is not None:
+            t = prepared.otsu  # already computed to choose the automatic polarity
+        else:
+            t = _GLOBAL[recipe.method](channel)
+        thresholds = (t,)
+        raw = binarize(channel, t, polarity)
+        if recipe.method == "triangle" and channel.dtype != np.uint8:
+            notes.append("Triangle ran on an 8-bit copy mapped linearly from the image's min..max")
+
+    mask = clean_mask(raw, opening=recipe.opening, closing=recipe.closing, iterations=recipe.iterations,
+                      fill_holes=recipe.fill_holes, min_size=recipe.min_size, clear_border=recipe.clear_border)
+    if prepared.exponent:  # back to the image's own units (exact: a power of two)
+        thresholds = tuple(math.ldexp(t, prepared.exponent) for t in thresholds)
+        with np.errstate(over="ignore"):  # a top-hat of ±3e38 data spans 6e38: float32 holds it as its limit
+            channel = np.ldexp(channel, prepared.exponent)
+        limit = np.finfo(np.float32).max
+        np.clip(channel, -limit, limit, out=channel)
+        surface = None if surface is None else np.ldexp(surface, prepared.exponent)
+    return ThresholdResult(mask=mask, thresholds=thresholds, polarity=polarity, recipe=recipe,
+                           processed=channel, raw_mask=raw, surface=surface, notes=tuple(notes))
+
