@@ -31,9 +31,9 @@ result = timed.result
 objects = compute.count_objects(current.key, factor, recipe.to_json(), result.mask)
 
 # Views.
-method_label, library = seg.METHODS[recipe.method]
+method = seg.METHODS[recipe.method]
 c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("Method", method_label.split(" (")[0], help=f"Computed by {library}.")
+c1.metric("Method", method.label.split(" (")[0], help=f"Computed by {method.library}, after {method.source}.")
 c2.metric("Threshold", views.format_thresholds(result.thresholds, result.processed.dtype),
           help="In the image's own units (a 16-bit image gets 16-bit values).")
 c3.metric("Foreground", f"{result.foreground_fraction:.1%}")

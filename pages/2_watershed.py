@@ -46,7 +46,7 @@ c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Objects", f"{result.count:,}")
 c2.metric("Seeds", f"{int(result.markers.max(initial=0)):,}")
 c3.metric("Foreground", f"{result.threshold.foreground_fraction:.1%}",
-          help=f"{seg.METHODS[recipe.foreground.method][0]} threshold "
+          help=f"{seg.METHODS[recipe.foreground.method].label} threshold "
                f"{views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype)}")
 c4.metric("Threshold", views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype))
 c5.metric("Time", views.format_ms(timed.seconds), help="Library time for the live preview.")

@@ -59,14 +59,14 @@ def method_recipes(methods: list[str], shared: dict, current) -> dict[str, seg.T
                if spec.group == "Method" and spec.name != "method" and spec.applies({"method": method})]
         values = {}
         if own:
-            with st.sidebar.expander(f"{seg.METHODS[method][0]} parameters"):
-                values = recipe_widgets(tuple(own), {**defaults, "method": method}, {"Method": st.container()}, key_prefix=f"{method}.",
-                                        overrides={"value": manual_value_range(current.image)})
+            with st.sidebar.expander(f"{seg.METHODS[method].label} parameters"):
+                values = recipe_widgets(tuple(own), {**defaults, "method": method}, {"Method": st.container()},
+                                        key_prefix=f"{method}.", overrides={"value": manual_value_range(current.image)})
         params = {**shared, **{spec.name: values[spec.name] for spec in own}}
         try:
             recipes[method] = seg.ThresholdRecipe(method=method, **params)
         except ValueError as error:
-            st.sidebar.error(f"{seg.METHODS[method][0]}: {error}")
+            st.sidebar.error(f"{seg.METHODS[method].label}: {error}")
     return recipes
 
 
@@ -105,7 +105,7 @@ def run_all(image_key: str, image: np.ndarray, scale: float, recipes: dict) -> t
     rows, masks = [], {}
     progress = st.progress(0.0, text="Running the methods…") if (len(recipes) > 3 or scale == 1.0) else None
     for index, (method, recipe) in enumerate(recipes.items()):
-        row = {"method": seg.METHODS[method][0]}
+        row = {"method": seg.METHODS[method].label}
         try:
             timed = compute.run_threshold(image_key, scale, recipe.rescaled(scale).to_json(), image)
         except ValueError as error:
@@ -168,7 +168,7 @@ def result_grid(image_key: str, image: np.ndarray, scale: float, recipes: dict, 
 
 def iou_heatmap(masks: dict) -> alt.Chart:
     names, matrix = pairwise_iou(dict(masks))
-    labels = [seg.METHODS[n][0].split(" (")[0] for n in names]
+    labels = [seg.METHODS[n].label.split(" (")[0] for n in names]
     frame = pd.DataFrame([{"a": labels[i], "b": labels[j], "IoU": matrix[i, j]}
                           for i in range(len(names)) for j in range(len(names))])
     base = alt.Chart(frame).encode(x=alt.X("a:N", title=None, sort=labels), y=alt.Y("b:N", title=None, sort=labels))

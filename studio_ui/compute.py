@@ -77,18 +77,17 @@ def result_views(image_key: str, scale: float, recipe_json: str, style: tuple, _
         middle = encode_png_bytes(seg.mask_image(_segmentation))
     else:
         middle = encode_png_bytes(seg.colorize_labels(_segmentation))
-    overlay = seg.boundary_overlay(_image, _segmentation, color=color, thickness=thickness,
-                                      fill_opacity=opacity)
+    overlay = seg.boundary_overlay(_image, _segmentation, color=color, thickness=thickness, fill_opacity=opacity)
     return middle, encode_jpeg_bytes(overlay, quality=90)
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
 def default_manual_value(image_key: str, _image: np.ndarray) -> float:
-    """The manual threshold's starting value: Otsu's threshold of the luminance (like Fiji's dialog)."""
-    from segmentation import extract_channel, is_constant, otsu_threshold
+    """The manual threshold's starting value: Otsu's threshold of the luminance (like Fiji's dialog).
 
-    channel = extract_channel(_image, "luminance")
-    return 128.0 if is_constant(channel) else float(round(otsu_threshold(channel), 4))
+    A constant image's Otsu threshold is its value (the library handles that case), inside the slider's range.
+    """
+    return float(round(seg.otsu_threshold(seg.extract_channel(_image, "luminance")), 4))
 
 
 @st.cache_data(max_entries=8, ttl=1800, show_spinner=False)

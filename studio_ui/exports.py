@@ -33,7 +33,7 @@ def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], im
 
     def overlay_png() -> bytes:
         return seg.encode_png(seg.boundary_overlay(image, full_segmentation(), color=color,
-                                                         thickness=thickness, fill_opacity=opacity))
+                                                   thickness=thickness, fill_opacity=opacity))
 
     st.markdown("**Images and table** (full resolution, computed when you click)")
     download_row([

@@ -7,6 +7,7 @@ from typing import Iterator
 
 import streamlit as st
 
+import segmentation as seg
 from segmentation import SAMPLES
 
 from .source import CurrentImage, forget_widget_values, image_source
@@ -31,6 +32,27 @@ def _forget_other_pages_widgets(title: str) -> None:
     st.session_state["studio_page"] = title
 
 
+def _honour_earlier_names() -> None:
+    """Honour a parameter given under an earlier name (a ParamSpec alias) in the URL.
+
+    A share link made before a rename opens the same view: the value goes into the widget of the parameter's
+    current name (through its state, as a sample's settings do; a bound widget's own URL key cannot be
+    written) and the earlier name leaves the address bar. A bad value is dropped, like any bad URL value.
+    """
+    for spec in seg.ThresholdRecipe.specs() + seg.WatershedRecipe.specs():
+        for alias in spec.aliases:
+            if alias not in st.query_params:
+                continue
+            text = st.query_params[alias]
+            del st.query_params[alias]
+            if spec.name in st.query_params:
+                continue  # the current name wins
+            try:
+                st.session_state[spec.name] = _widget_state(spec, spec.from_text(text))
+            except ValueError:
+                pass
+
+
 def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentImage:
     """Set up a page: config, navigation (carrying the sample to the other pages) and the image.
 
@@ -40,6 +62,7 @@ def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentIm
     st.set_page_config(page_title=f"{title} · Segmentation Studio", page_icon=icon, layout="wide",
                        initial_sidebar_state="expanded")
     _forget_other_pages_widgets(title)
+    _honour_earlier_names()
     nav = st.sidebar.container()
     current = image_source(default_sample, on_sample_change=lambda name: apply_settings(
         settings_items(sample_defaults(base, name))))

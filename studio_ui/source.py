@@ -102,7 +102,8 @@ def _handle_upload() -> None:
         st.session_state[SEEN_UPLOAD_KEY] = (uploaded.file_id, f"{uploaded.name}: {error}")
         return
     except Exception as error:  # noqa: BLE001 - a visitor's file must never crash the page
-        st.session_state[SEEN_UPLOAD_KEY] = (uploaded.file_id, f"{uploaded.name}: could not be read ({type(error).__name__})")
+        message = f"{uploaded.name}: could not be read ({type(error).__name__})"
+        st.session_state[SEEN_UPLOAD_KEY] = (uploaded.file_id, message)
         return
     st.session_state[SEEN_UPLOAD_KEY] = (uploaded.file_id, None)
     st.session_state[UPLOAD_BYTES_KEY] = (digest, data)

@@ -41,8 +41,15 @@ CHOICE_LABELS = {
     "seeds": {"h_maxima": "h-maxima of the distance map", "distance_peaks": "Distance-map peaks",
               "intensity_bands": "Intensity bands", "points": "Points I click", "marker_image": "Marker image"},
     "landscape": {"distance": "Inverted distance map (shape)", "gradient": "Image gradient (edges)"},
-    "method": {name: f"{label}" for name, (label, _) in METHODS.items()},
+    "method": {name: info.label for name, info in METHODS.items()},
 }
+
+
+def method_credit(method: str) -> str:
+    """" — computed by LIBRARY · after SOURCE (DOI link)": who computes a method and where it comes from."""
+    info = METHODS[method]
+    doi = f" [doi:{info.doi}](https://doi.org/{info.doi})" if info.doi else ""
+    return f" — computed by {info.library} · after {info.source}{doi}"
 
 
 def _label(spec: ParamSpec, value: Any) -> str:
@@ -70,7 +77,7 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
         index = options.index(default) if default in options else 0
         value = container.selectbox(label, options, index=index, **common)
         if spec.name in ("method", "seeds", "landscape"):
-            container.caption(_label(spec, value) + (f" — computed by {METHODS[value][1]}" if spec.name == "method" else ""))
+            container.caption(_label(spec, value) + (method_credit(value) if spec.name == "method" else ""))
         return value
     if spec.kind == "int_choice":
         options = list(spec.choices)

@@ -69,11 +69,13 @@ def _help(spec: ParamSpec, default: Any) -> str:
 
 def _add(group: argparse._ArgumentGroup, spec: ParamSpec, default: Any) -> None:
     common = dict(dest=PREFIX + spec.name, default=argparse.SUPPRESS, help=_help(spec, default))
+    # A parameter's earlier names stay accepted as options (same destination), so old command lines work.
+    names = [option_name(spec.name), *(option_name(alias) for alias in spec.aliases)]
     if spec.kind == "bool":
-        group.add_argument(option_name(spec.name), action=argparse.BooleanOptionalAction, **common)
+        group.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
     else:
         metavar = spec.name.upper() if spec.kind == "choice" else _METAVARS.get(spec.kind, "VALUE")
-        group.add_argument(option_name(spec.name), type=_parser_for(spec), metavar=metavar, **common)
+        group.add_argument(*names, type=_parser_for(spec), metavar=metavar, **common)
 
 
 def add_recipe_options(parser: argparse.ArgumentParser, kind: str) -> None:

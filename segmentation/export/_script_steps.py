@@ -339,8 +339,8 @@ def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
 
 def method_step(s: Script, r: ThresholdRecipe, pol: str | None) -> None:
     lines = method_lines(s, r, pol)
-    label, library = METHODS[r.method]
-    comment = f"Method: {label}, computed by {library}."
+    info = METHODS[r.method]
+    comment = f"Method: {info.label}, computed by {info.library}; after {info.source}."
     if r.method != "manual":
         comment += " A constant image has nothing to separate: empty mask."
         lines = ["if channel.min() == channel.max():", "    raw = np.zeros(channel.shape, bool)",

@@ -4,18 +4,20 @@
 how it scales on a downscaled preview. Everything here is also exported by :mod:`segmentation`.
 """
 
-from ._params import ParamSpec, specs_of
+from ._params import ParamSpec, canonical_names, specs_of
 from ._recipes import (
-                       CHANNELS,
-                       GLOBAL_METHODS,
-                       LOCAL_METHODS,
-                       METHODS,
-                       RECIPE_FORMAT,
-                       WATERSHED_FOREGROUND,
-                       ThresholdRecipe,
-                       WatershedRecipe,
-                       recipe_from_json,
+    CHANNELS,
+    GLOBAL_METHODS,
+    LOCAL_METHODS,
+    METHODS,
+    RECIPE_FORMAT,
+    WATERSHED_FOREGROUND,
+    MethodInfo,
+    ThresholdRecipe,
+    WatershedRecipe,
+    recipe_from_json,
 )
 
-__all__ = ["ParamSpec", "specs_of", "CHANNELS", "GLOBAL_METHODS", "LOCAL_METHODS", "METHODS",
-           "RECIPE_FORMAT", "WATERSHED_FOREGROUND", "ThresholdRecipe", "WatershedRecipe", "recipe_from_json"]
+__all__ = ["ParamSpec", "specs_of", "canonical_names", "CHANNELS", "GLOBAL_METHODS", "LOCAL_METHODS", "METHODS",
+           "MethodInfo", "RECIPE_FORMAT", "WATERSHED_FOREGROUND", "ThresholdRecipe", "WatershedRecipe",
+           "recipe_from_json"]

@@ -12,7 +12,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["ParamSpec", "param", "specs_of", "Points"]
+from .._errors import ParameterError
+
+__all__ = ["ParamSpec", "param", "specs_of", "Points", "canonical_names"]
 
 Points = tuple[tuple[int, int], ...]
 
@@ -30,6 +32,35 @@ class ParamSpec:
     (``row,col;row,col``). ``when`` maps another parameter's name to the values for which this one
     applies (all conditions must hold). ``scale`` is ``"length"`` or ``"area"`` for values measured in
     pixels, so that a preview on a copy downscaled by a factor *f* uses ``value * f`` (or ``f²``).
+    ``aliases`` are the parameter's earlier names: recipe files, share links and command-line options that
+    use them still work (:func:`canonical_names`), so a parameter can be renamed without breaking them.
+
+    Attributes
+    ----------
+    name : str
+        The parameter's name in recipes, URLs, keyword arguments and (as ``--name-with-dashes``) the CLI.
+    kind : str
+        How the value is typed and written as text (see above).
+    default : object
+        The value when none is given.
+    label, help : str
+        The widget's label and tooltip (also the CLI help).
+    group : str
+        The section of the page and of ``--help`` the parameter is shown in.
+    choices : tuple
+        The allowed values of ``choice`` and ``int_choice`` parameters.
+    min, max : float or None
+        The inclusive range of numbers (for ``points``, ``max`` is the most points).
+    odd : bool
+        Whether an ``int`` must be odd (window sizes).
+    step : float or None
+        The widget's step.
+    when : mapping of str to frozenset
+        The other parameters' values for which this one applies.
+    scale : {None, "length", "area"}
+        How the value follows a downscaled preview.
+    aliases : tuple of str
+        Earlier names still accepted on input (never written).
     """
 
     name: str
@@ -45,6 +76,7 @@ class ParamSpec:
     step: float | None = None
     when: Mapping[str, frozenset] = dataclasses.field(default_factory=dict)
     scale: str | None = None
+    aliases: tuple[str, ...] = ()
 
     def applies(self, values: Mapping[str, Any]) -> bool:
         """Whether this parameter matters given the other parameters' values."""
@@ -52,7 +84,7 @@ class ParamSpec:
 
     # -- validation -------------------------------------------------------------------------------
     def check(self, value: Any) -> Any:
-        """Return ``value`` converted to this parameter's type, or raise a ``ValueError`` naming it."""
+        """Return ``value`` converted to this parameter's type, or raise a ``ParameterError`` naming it."""
         kind = self.kind
         if kind == "bool":
             if isinstance(value, (bool, int)) and value in (0, 1):
@@ -118,11 +150,11 @@ class ParamSpec:
             return f" of at most {_fmt(self.max)}"
         return ""
 
-    def _error(self, value: Any, allowed: str) -> ValueError:
+    def _error(self, value: Any, allowed: str) -> ParameterError:
         shown = repr(value) if not isinstance(value, str) else f"'{value}'"
         if len(shown) > 60:
             shown = shown[:57] + "..."
-        return ValueError(f"{self.name} ({self.label.lower()}) must be {allowed}; got {shown}")
+        return ParameterError(f"{self.name} ({self.label.lower()}) must be {allowed}; got {shown}")
 
     # -- text form (URLs, command line) -----------------------------------------------------------
     def to_text(self, value: Any) -> str:
@@ -141,7 +173,7 @@ class ParamSpec:
         return str(value)
 
     def from_text(self, text: str) -> Any:
-        """Parse URL/command-line text, then validate it; raise ``ValueError`` naming the parameter."""
+        """Parse URL/command-line text, then validate it; raise ``ParameterError`` naming the parameter."""
         if not isinstance(text, str):
             raise self._error(text, "text")
         raw = text.strip()
@@ -205,7 +237,30 @@ def param(default: Any, **spec: Any) -> Any:
 
 
 def specs_of(cls_or_obj: Any) -> tuple[ParamSpec, ...]:
-    """The parameter specifications of a recipe class, in declaration order."""
+    """The parameter specifications of a recipe class, in declaration order.
+
+    Parameters
+    ----------
+    cls_or_obj : type or object
+        A recipe class (:class:`~segmentation.ThresholdRecipe`, :class:`~segmentation.WatershedRecipe`) or
+        an instance of one.
+
+    Returns
+    -------
+    tuple of ParamSpec
+        One per parameter field (the watershed's nested ``foreground`` is not one).
+
+    Raises
+    ------
+    TypeError
+        If ``cls_or_obj`` is not a dataclass.
+
+    Examples
+    --------
+    >>> import segmentation as seg
+    >>> [spec.name for spec in specs_of(seg.ThresholdRecipe)][:3]
+    ['method', 'channel', 'smoothing']
+    """
     cls = cls_or_obj if isinstance(cls_or_obj, type) else type(cls_or_obj)
     cached = cls.__dict__.get("_specs_cache")
     if cached is None:
@@ -215,6 +270,41 @@ def specs_of(cls_or_obj: Any) -> tuple[ParamSpec, ...]:
         )
         setattr(cls, "_specs_cache", cached)
     return cached
+
+
+def canonical_names(specs: tuple[ParamSpec, ...], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every parameter's earlier name (a :attr:`ParamSpec.aliases` entry) replaced by its name.
+
+    Parameters
+    ----------
+    specs : tuple of ParamSpec
+        The parameters that may be named.
+    values : mapping of str to object
+        Parameter values keyed by current or earlier names (a URL's query, a recipe file's ``params``,
+        keyword arguments). Other keys are kept as they are.
+
+    Returns
+    -------
+    dict
+        The same values keyed by the current names, in the original order.
+
+    Raises
+    ------
+    ParameterError
+        If a parameter is given under two of its names.
+    """
+    renamed = {alias: spec.name for spec in specs for alias in spec.aliases}
+    if not renamed or not renamed.keys() & values.keys():
+        return dict(values)
+    result: dict[str, Any] = {}
+    for key, value in values.items():
+        name = renamed.get(key, key)
+        if name in result:
+            given = [k for k in values if renamed.get(k, k) == name]
+            raise ParameterError(f"{name} is given twice, as {' and '.join(given)} "
+                                 f"({', '.join(g for g in given if g != name)} is its earlier name)")
+        result[name] = value
+    return result
 
 
 def _is_int(value: Any) -> bool:

@@ -19,30 +19,76 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, NamedTuple
 
-from ._params import ParamSpec, Points, param, specs_of
+from .._errors import ParameterError
+from ._params import ParamSpec, Points, canonical_names, param, specs_of
 
 __all__ = ["ThresholdRecipe", "WatershedRecipe", "recipe_from_json", "METHODS", "GLOBAL_METHODS",
-           "LOCAL_METHODS", "RECIPE_FORMAT", "CHANNELS", "WATERSHED_FOREGROUND"]
+           "LOCAL_METHODS", "RECIPE_FORMAT", "CHANNELS", "WATERSHED_FOREGROUND", "MethodInfo"]
 
 RECIPE_FORMAT = "segmentation-studio/recipe"
 
-#: Every thresholding method: name -> (label, which library computes it).
-METHODS: dict[str, tuple[str, str]] = {
-    "manual": ("Manual value", "numpy"),
-    "otsu": ("Otsu", "OpenCV (scikit-image for float images)"),
-    "triangle": ("Triangle", "OpenCV"),
-    "li": ("Li (minimum cross-entropy)", "scikit-image"),
-    "yen": ("Yen", "scikit-image"),
-    "isodata": ("IsoData (Ridler–Calvard)", "scikit-image"),
-    "mean": ("Mean", "scikit-image"),
-    "minimum": ("Minimum (valley between two peaks)", "scikit-image"),
-    "multiotsu": ("Multi-Otsu", "scikit-image"),
-    "adaptive_mean": ("Adaptive mean (local)", "OpenCV"),
-    "adaptive_gaussian": ("Adaptive Gaussian (local)", "OpenCV"),
-    "sauvola": ("Sauvola (local)", "scikit-image"),
-    "niblack": ("Niblack (local)", "scikit-image"),
+class MethodInfo(NamedTuple):
+    """What a person is told about a thresholding method: its name, who computes it, and where it comes from.
+
+    Attributes
+    ----------
+    label : str
+        The name shown on the page ("Li (minimum cross-entropy)").
+    library : str
+        The library that computes it here.
+    source : str
+        The publication the method comes from (authors, year, venue).
+    doi : str
+        Its DOI, or "" when it has none (a book).
+    """
+
+    label: str
+    library: str
+    source: str
+    doi: str = ""
+
+
+#: Every thresholding method: name -> label, the library that computes it, and its published source.
+METHODS: dict[str, MethodInfo] = {
+    "manual": MethodInfo("Manual value", "numpy",
+                         "R. C. Gonzalez & R. E. Woods, Digital Image Processing, 4th ed., Pearson, 2018, §10.3 "
+                         "(basic global thresholding)"),
+    "otsu": MethodInfo("Otsu", "OpenCV (scikit-image for float images)",
+                       "N. Otsu, IEEE Trans. Systems, Man, and Cybernetics 9(1):62–66, 1979",
+                       "10.1109/TSMC.1979.4310076"),
+    "triangle": MethodInfo("Triangle", "OpenCV",
+                           "G. W. Zack, W. E. Rogers & S. A. Latt, J. Histochem. Cytochem. 25(7):741–753, 1977",
+                           "10.1177/25.7.70454"),
+    "li": MethodInfo("Li (minimum cross-entropy)", "scikit-image",
+                     "C. H. Li & P. K. S. Tam, Pattern Recognition Letters 19(8):771–776, 1998",
+                     "10.1016/S0167-8655(98)00057-9"),
+    "yen": MethodInfo("Yen", "scikit-image",
+                      "J.-C. Yen, F.-J. Chang & S. Chang, IEEE Trans. Image Processing 4(3):370–378, 1995",
+                      "10.1109/83.366472"),
+    "isodata": MethodInfo("IsoData (Ridler–Calvard)", "scikit-image",
+                          "T. W. Ridler & S. Calvard, IEEE Trans. Systems, Man, and Cybernetics 8(8):630–632, 1978",
+                          "10.1109/TSMC.1978.4310039"),
+    "mean": MethodInfo("Mean", "scikit-image",
+                       "C. A. Glasbey, CVGIP: Graphical Models and Image Processing 55(6):532–537, 1993",
+                       "10.1006/cgip.1993.1040"),
+    "minimum": MethodInfo("Minimum (valley between two peaks)", "scikit-image",
+                          "J. M. S. Prewitt & M. L. Mendelsohn, Ann. N. Y. Acad. Sci. 128(3):1035–1053, 1966",
+                          "10.1111/j.1749-6632.1965.tb11715.x"),
+    "multiotsu": MethodInfo("Multi-Otsu", "scikit-image",
+                            "P.-S. Liao, T.-S. Chen & P.-C. Chung, J. Inf. Sci. Eng. 17(5):713–727, 2001"),
+    "adaptive_mean": MethodInfo("Adaptive mean (local)", "OpenCV",
+                                "D. Bradley & G. Roth, Journal of Graphics Tools 12(2):13–21, 2007",
+                                "10.1080/2151237X.2007.10129236"),
+    "adaptive_gaussian": MethodInfo("Adaptive Gaussian (local)", "OpenCV",
+                                    "R. C. Gonzalez & R. E. Woods, Digital Image Processing, 4th ed., Pearson, 2018, "
+                                    "§10.3 (variable thresholding)"),
+    "sauvola": MethodInfo("Sauvola (local)", "scikit-image",
+                          "J. Sauvola & M. Pietikäinen, Pattern Recognition 33(2):225–236, 2000",
+                          "10.1016/S0031-3203(99)00055-2"),
+    "niblack": MethodInfo("Niblack (local)", "scikit-image",
+                          "W. Niblack, An Introduction to Digital Image Processing, Prentice-Hall, 1986, pp. 115–116"),
 }
 GLOBAL_METHODS = ("manual", "otsu", "triangle", "li", "yen", "isodata", "mean", "minimum", "multiotsu")
 LOCAL_METHODS = ("adaptive_mean", "adaptive_gaussian", "sauvola", "niblack")
@@ -101,12 +147,13 @@ class _Recipe:
         Unknown names are ignored (URLs carry other things too) unless ``ignore_unknown`` is false.
         A bad value raises ``ValueError`` naming the parameter and what it accepts.
         """
+        flat = canonical_names(specs_of(cls), flat)
         specs = {spec.name: spec for spec in specs_of(cls)}
         if not ignore_unknown:
             unknown = sorted(set(flat) - set(specs))
             if unknown:
-                raise ValueError(f"unknown parameter(s): {', '.join(unknown)}; "
-                                 f"known: {', '.join(specs)}")
+                raise ParameterError(f"unknown parameter(s): {', '.join(unknown)}; "
+                                     f"known: {', '.join(specs)}")
         return cls(**{name: specs[name].from_text(text) for name, text in flat.items() if name in specs})
 
     # -- JSON -------------------------------------------------------------------------------------
@@ -129,11 +176,18 @@ class _Recipe:
         params = data.get("params", {})
         if not isinstance(params, Mapping):
             raise ValueError("the recipe's \"params\" must be an object")
+        return cls.from_params(**params)
+
+    @classmethod
+    def from_params(cls, **params: Any):
+        """The recipe with these keyword parameters (current or earlier names); the others at their defaults."""
+        params = canonical_names(specs_of(cls), params)
         known = {spec.name for spec in specs_of(cls)}
         unknown = sorted(set(params) - known)
         if unknown:
-            raise ValueError(f"unknown parameter(s) in recipe: {', '.join(unknown)}")
-        return cls(**dict(params))
+            raise ParameterError(f"unknown {cls.kind} parameter(s): {', '.join(unknown)}; "
+                                 f"known: {', '.join(sorted(known))}")
+        return cls(**params)
 
     @classmethod
     def from_json(cls, text: str):
@@ -234,7 +288,7 @@ class ThresholdRecipe(_Recipe):
     def _check_consistency(self) -> None:
         bad = [c for c in self.foreground_classes if c >= self.classes]
         if bad:
-            raise ValueError(f"foreground_classes {list(self.foreground_classes)} must lie between 0 and "
+            raise ParameterError(f"foreground_classes {list(self.foreground_classes)} must lie between 0 and "
                              f"{self.classes - 1} for {self.classes} classes")
 
     @property
@@ -316,22 +370,23 @@ class WatershedRecipe(_Recipe):
         if isinstance(self.foreground, Mapping):
             object.__setattr__(self, "foreground", WATERSHED_FOREGROUND.replace(**self.foreground))
         if not isinstance(self.foreground, ThresholdRecipe):
-            raise ValueError("foreground must be a ThresholdRecipe or a dict of its parameters")
+            raise ParameterError("foreground must be a ThresholdRecipe or a dict of its parameters")
         super().__post_init__()
 
     def _check_consistency(self) -> None:
         if (self.seeds == "intensity_bands" and self.band_low is not None and self.band_high is not None
                 and self.band_low > self.band_high):
-            raise ValueError(f"band_low ({self.band_low}) must not be above band_high ({self.band_high})")
+            raise ParameterError(f"band_low ({self.band_low}) must not be above band_high ({self.band_high})")
 
     @classmethod
     def from_params(cls, **params: Any) -> "WatershedRecipe":
         """Keyword arguments naming either watershed or foreground parameters (flat, as in URLs)."""
+        params = canonical_names(specs_of(cls) + specs_of(ThresholdRecipe), params)
         own = {spec.name for spec in specs_of(cls)} | {"foreground"}
         foreground_names = {spec.name for spec in specs_of(ThresholdRecipe)}
         unknown = sorted(set(params) - own - foreground_names)
         if unknown:
-            raise ValueError(f"unknown watershed parameter(s): {', '.join(unknown)}")
+            raise ParameterError(f"unknown watershed parameter(s): {', '.join(unknown)}")
         foreground = params.pop("foreground", WATERSHED_FOREGROUND)
         if isinstance(foreground, Mapping):
             foreground = WATERSHED_FOREGROUND.replace(**foreground)
@@ -350,12 +405,13 @@ class WatershedRecipe(_Recipe):
 
     @classmethod
     def from_flat(cls, flat: Mapping[str, str], *, ignore_unknown: bool = True) -> "WatershedRecipe":
+        flat = canonical_names(specs_of(cls) + specs_of(ThresholdRecipe), flat)
         fg_specs = {spec.name: spec for spec in specs_of(ThresholdRecipe)}
         own_specs = {spec.name: spec for spec in specs_of(cls)}
         if not ignore_unknown:
             unknown = sorted(set(flat) - set(fg_specs) - set(own_specs))
             if unknown:
-                raise ValueError(f"unknown parameter(s): {', '.join(unknown)}")
+                raise ParameterError(f"unknown parameter(s): {', '.join(unknown)}")
         foreground = WATERSHED_FOREGROUND.replace(
             **{name: fg_specs[name].from_text(text) for name, text in flat.items() if name in fg_specs})
         own = {name: own_specs[name].from_text(text) for name, text in flat.items() if name in own_specs}
