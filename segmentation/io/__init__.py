@@ -5,13 +5,13 @@ Everything here is also exported by :mod:`segmentation`.
 
 from ._read import ImageInfo, load_image
 from ._samples import (
-                       DEFAULT_SAMPLE_THRESHOLD,
-                       DEFAULT_SAMPLE_WATERSHED,
-                       SAMPLES,
-                       Sample,
-                       load_sample,
-                       sample_ground_truth,
-                       sample_path,
+    DEFAULT_SAMPLE_THRESHOLD,
+    DEFAULT_SAMPLE_WATERSHED,
+    SAMPLES,
+    Sample,
+    load_sample,
+    sample_ground_truth,
+    sample_path,
 )
 
 __all__ = ["ImageInfo", "load_image", "DEFAULT_SAMPLE_THRESHOLD", "DEFAULT_SAMPLE_WATERSHED", "SAMPLES", "Sample",

@@ -5,16 +5,16 @@ Everything here is also exported by :mod:`segmentation`.
 
 from ._labels import as_labels, label_objects
 from ._watershed import (
-                         WatershedResult,
-                         distance_map,
-                         distance_peak_seeds,
-                         flood_distance,
-                         flood_gradient,
-                         h_maxima_seeds,
-                         intensity_band_markers,
-                         point_seeds,
-                         seed_every_object,
-                         watershed,
+    WatershedResult,
+    distance_map,
+    distance_peak_seeds,
+    flood_distance,
+    flood_gradient,
+    h_maxima_seeds,
+    intensity_band_markers,
+    point_seeds,
+    seed_every_object,
+    watershed,
 )
 
 __all__ = ["label_objects", "as_labels", "watershed", "WatershedResult", "distance_map", "h_maxima_seeds",

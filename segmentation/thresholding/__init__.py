@@ -7,28 +7,28 @@ also exported by :mod:`segmentation`.
 
 from ._cleanup import clean_mask, remove_small_objects
 from ._global import (
-                      binarize,
-                      isodata_threshold,
-                      li_threshold,
-                      manual_threshold,
-                      mean_threshold,
-                      minimum_threshold,
-                      multiotsu_mask,
-                      multiotsu_thresholds,
-                      otsu_threshold,
-                      triangle_threshold,
-                      yen_threshold,
+    binarize,
+    isodata_threshold,
+    li_threshold,
+    manual_threshold,
+    mean_threshold,
+    minimum_threshold,
+    multiotsu_mask,
+    multiotsu_thresholds,
+    otsu_threshold,
+    triangle_threshold,
+    yen_threshold,
 )
 from ._local import adaptive_threshold_mask, niblack_surface, sauvola_surface
 from ._pipeline import ThresholdResult, threshold
 from ._preprocess import (
-                      Prepared,
-                      background_shrink_factor,
-                      extract_channel,
-                      prepare,
-                      resolve_polarity,
-                      smooth,
-                      subtract_background,
+    Prepared,
+    background_shrink_factor,
+    extract_channel,
+    prepare,
+    resolve_polarity,
+    smooth,
+    subtract_background,
 )
 
 __all__ = ["threshold", "ThresholdResult",
