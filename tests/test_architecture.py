@@ -90,6 +90,36 @@ def test_no_import_cycle_in_the_library():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+_LEAVES = {"_errors", "_checks", "_numeric"}
+#: What each part may import (docs/ARCHITECTURE.md, "What may import what").
+ALLOWED = {
+    "_errors": set(),
+    "_checks": {"_errors"},
+    "_numeric": {"_checks", "_errors"},
+    "recipes": {"_checks", "_errors"},
+    "io": _LEAVES,
+    "thresholding": {"recipes"} | _LEAVES,
+    "regions": {"thresholding", "recipes"} | _LEAVES,
+    "measurement": {"regions"} | _LEAVES,
+    "display": _LEAVES,
+    "export": {"recipes"} | _LEAVES,
+    "batch": set(SUBPACKAGES) - {"batch"} | _LEAVES,
+    "__main__": {"batch"},
+}
+
+
+def _part(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "segmentation"
+
+
+def test_each_part_imports_only_what_the_architecture_allows():
+    broken = sorted(f"{importer} imports {target}" for importer, targets in _graph().items() for target in targets
+                    if _part(importer) != "segmentation" and _part(target) != _part(importer)
+                    and _part(target) not in ALLOWED[_part(importer)])
+    assert not broken
+
+
 def test_the_cycle_finder_finds_cycles():
     assert _find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _find_cycle({"a": {"b"}, "b": set()}) is None
