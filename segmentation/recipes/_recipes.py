@@ -291,10 +291,6 @@ class ThresholdRecipe(_Recipe):
             raise ParameterError(f"foreground_classes {list(self.foreground_classes)} must lie between 0 and "
                              f"{self.classes - 1} for {self.classes} classes")
 
-    @property
-    def is_local(self) -> bool:
-        return self.method in LOCAL_METHODS
-
 
 # ------------------------------------------------------------------------------------------------
 #: The foreground the watershed splits, unless told otherwise: Otsu after a light blur and a top-hat
@@ -422,22 +418,6 @@ class WatershedRecipe(_Recipe):
         data["params"] = {**self.foreground.to_dict()["params"], **data["params"]}
         return data
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "WatershedRecipe":
-        if not isinstance(data, Mapping) or data.get("format") != RECIPE_FORMAT:
-            raise ValueError(f"this is not a Segmentation Studio recipe (expected \"format\": \"{RECIPE_FORMAT}\")")
-        if data.get("kind") != cls.kind:
-            raise ValueError(f"this is a {data.get('kind')!r} recipe, not a {cls.kind!r} recipe")
-        if data.get("version") != 1:
-            raise ValueError(f"unsupported recipe version {data.get('version')!r}; this program reads version 1")
-        params = data.get("params", {})
-        if not isinstance(params, Mapping):
-            raise ValueError("the recipe's \"params\" must be an object")
-        return cls.from_params(**dict(params))
-
-    def values(self) -> dict[str, Any]:
-        return {spec.name: getattr(self, spec.name) for spec in specs_of(self)}
-
     def rescaled(self, factor: float) -> "WatershedRecipe":
         if factor == 1:
             return self
@@ -449,8 +429,53 @@ class WatershedRecipe(_Recipe):
         return self.landscape == "distance" or self.seeds in _DISTANCE_SEEDS
 
 
+def _document_parameters(cls: type) -> None:
+    """Append a numpydoc ``Parameters`` section written from the specs (the one source of the parameters' text)."""
+    lines = ["", "Parameters", "----------"]
+    if cls is WatershedRecipe:
+        lines += ["foreground : ThresholdRecipe or dict", "    How the foreground is thresholded "
+                  "(default :data:`WATERSHED_FOREGROUND`); a dict changes only the parameters it names."]
+    for spec in specs_of(cls):
+        kind = {"choice": "{" + ", ".join(f'"{c}"' for c in spec.choices) + "}",
+                "int_choice": "{" + ", ".join(map(str, spec.choices)) + "}", "int_tuple": "tuple of int",
+                "optional_float": "float or None", "points": "tuple of (row, col)"}.get(spec.kind, spec.kind)
+        lines += [f"{spec.name} : {kind}, default {spec.default!r}", f"    {spec.label}. {spec.help}"]
+    lines += ["", "Raises", "------", "ParameterError",
+              "    If a value is outside its range or choices, or parameters contradict each other."]
+    cls.__doc__ = (cls.__doc__ or "").rstrip() + "\n" + "\n".join(("    " + line) if line else "" for line in lines)
+
+
+_document_parameters(ThresholdRecipe)
+_document_parameters(WatershedRecipe)
+
+
 def recipe_from_json(text: str) -> ThresholdRecipe | WatershedRecipe:
-    """Read a recipe file of either kind."""
+    """Read a recipe file of either kind.
+
+    Parameters
+    ----------
+    text : str or bytes
+        The JSON text of a recipe file (``{"format": "segmentation-studio/recipe", "version": 1, "kind":
+        "threshold" | "watershed", "params": {...}}``), as written by :meth:`ThresholdRecipe.to_json`, the
+        app's *Recipe* download or the command line's ``recipe.json``. Earlier parameter names are accepted.
+
+    Returns
+    -------
+    ThresholdRecipe or WatershedRecipe
+        The recipe of the file's kind.
+
+    Raises
+    ------
+    ValueError
+        If the text is not JSON or not a recipe of a known kind and version.
+    ParameterError
+        If a parameter is unknown or its value is out of range.
+
+    Examples
+    --------
+    >>> recipe_from_json(ThresholdRecipe(method="li").to_json()) == ThresholdRecipe(method="li")
+    True
+    """
     data = _parse_json(text)
     kind = data.get("kind") if isinstance(data, Mapping) else None
     if kind == "threshold":
