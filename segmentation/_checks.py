@@ -13,8 +13,8 @@ import numpy as np
 
 from ._errors import ParameterError
 
-__all__ = ["CHANNEL_DTYPES", "check_channel_image", "check_choice", "check_connectivity", "check_mask",
-           "check_number", "check_polarity"]
+__all__ = ["CHANNEL_DTYPES", "check_channel_image", "check_choice", "check_connectivity", "check_image",
+           "check_mask", "check_number", "check_polarity"]
 
 #: The dtypes a single-channel method takes (what :func:`segmentation.as_image` produces).
 CHANNEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
@@ -94,3 +94,54 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
     if odd and value % 2 == 0:
         raise ParameterError(f"{name} must be an odd number; got {_shown(value)}")
     return value
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """``value`` as a bool if it is ``True`` or ``False`` (numpy's too); 0, 1, None and strings are refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"{name} must be True or False; got {_shown(value)}")
+    return bool(value)
+
+
+def check_label_image(labels: Any, name: str = "labels") -> np.ndarray:
+    """``labels`` as a 2-D ndarray of an integer dtype (bool refused); the values are not scanned (O(1))."""
+    labels = np.asarray(labels)
+    if labels.ndim != 2:
+        raise ParameterError(f"{name} must be a 2-D (H×W) integer label image; got shape {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise ParameterError(f"{name} must hold integer labels (0 = background); got dtype {labels.dtype}")
+    return labels
+
+
+def check_float_map(array: Any, name: str) -> np.ndarray:
+    """``array`` as a 2-D ndarray of a floating-point dtype (a distance map, a landscape); values not scanned."""
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ParameterError(f"{name} must be a 2-D (H×W) float array; got shape {array.shape}")
+    if array.dtype.kind != "f":
+        raise ParameterError(f"{name} must have a float dtype (float32 from segmentation.distance_map); "
+                             f"got {array.dtype}")
+    return array
+
+
+def check_same_shape(name: str, array: np.ndarray, other: str, shape: tuple[int, ...]) -> None:
+    """Refuse ``array`` unless its height and width are ``shape``'s (the other parameter, named ``other``)."""
+    if tuple(array.shape[:2]) != tuple(shape[:2]):
+        raise ParameterError(f"{name} has shape {tuple(array.shape[:2])} but {other} has shape "
+                             f"{tuple(shape[:2])}; they must match")
+
+
+def check_image(image: Any, name: str = "image", *, dtypes=CHANNEL_DTYPES) -> np.ndarray:
+    """``image`` if it is a non-empty H×W or H×W×3 (RGB) ndarray of one of ``dtypes``; else a ParameterError."""
+    if not isinstance(image, np.ndarray):
+        raise ParameterError(f"{name} must be a numpy array; got {type(image).__name__}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ParameterError(f"{name} must be an H×W grayscale or H×W×3 RGB array; got {image.ndim}-D shape "
+                             f"{image.shape}; convert it with segmentation.as_image() first")
+    if image.dtype not in dtypes:
+        names = ", ".join(str(d) for d in dtypes)
+        raise ParameterError(f"{name} must have dtype {names}; got {image.dtype}; convert it with "
+                             f"segmentation.as_image() first")
+    if image.size == 0:
+        raise ParameterError(f"{name} is empty (shape {image.shape})")
+    return image

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 from skimage.segmentation import relabel_sequential
 
+from .._checks import check_choice, check_number
+from .._errors import ParameterError
 from .._numeric import float_exponent, in_float_range
 
 __all__ = ["boundary_overlay", "colorize_labels", "display_image", "downscale", "label_palette", "mask_image"]
@@ -31,35 +33,47 @@ _VALUES = (1.0, 0.85, 0.72, 0.92)
 def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
     image = np.asarray(image)
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ValueError(f"{name} must be H×W grayscale or H×W×3 RGB, got shape {image.shape}")
+        raise ParameterError(f"{name} must be H×W grayscale or H×W×3 RGB, got shape {image.shape}")
     if image.dtype not in (np.uint8, np.uint16) and image.dtype.kind != "f":
-        raise ValueError(f"{name} must be uint8, uint16 or float32, got dtype {image.dtype}")
+        raise ParameterError(f"{name} must be uint8, uint16 or float32, got dtype {image.dtype}")
     if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {image.shape})")
+        raise ParameterError(f"{name} is empty (shape {image.shape})")
     return image
 
 
 def _check_mask(mask: np.ndarray, name: str = "mask") -> np.ndarray:
     mask = np.asarray(mask)
     if mask.dtype != bool or mask.ndim != 2:
-        raise ValueError(f"{name} must be a bool H×W array, got {mask.dtype} of shape {mask.shape}")
+        raise ParameterError(f"{name} must be a bool H×W array, got {mask.dtype} of shape {mask.shape}")
     return mask
 
 
 def _check_labels(labels: np.ndarray, name: str = "labels") -> np.ndarray:
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.dtype.kind not in "iu":
-        raise ValueError(f"{name} must be an integer H×W array, got {labels.dtype} of shape {labels.shape}")
+        raise ParameterError(f"{name} must be an integer H×W array, got {labels.dtype} of shape {labels.shape}")
     if labels.size and not 0 <= labels.min() <= labels.max() <= np.iinfo(np.int32).max:
-        raise ValueError(f"{name} values must be in 0..2**31-1 (0 is background, objects 1..N)")
+        raise ParameterError(f"{name} values must be in 0..2**31-1 (0 is background, objects 1..N)")
     return labels
 
 
 def _check_color(color, name: str) -> tuple[int, int, int]:
-    values = tuple(int(c) for c in np.asarray(color).ravel())
-    if len(values) != 3 or not all(0 <= c <= 255 for c in values):
-        raise ValueError(f"{name} must be three integers in 0..255 (R, G, B), got {color!r}")
-    return values
+    array = np.asarray(color)
+    if (array.dtype.kind not in "iuf" or array.size != 3 or not np.all(np.isfinite(array))
+            or not np.all((array >= 0) & (array <= 255)) or not np.all(array == np.trunc(array))):
+        raise ParameterError(f"{name} must be three integers in 0..255 (R, G, B), got {color!r}")
+    return tuple(int(c) for c in array.ravel())
+
+
+def _check_percentiles(percentiles) -> tuple[float, float]:
+    try:
+        p_lo, p_hi = percentiles
+        p_lo, p_hi = (check_number("percentiles", p, low=0, high=100) for p in (p_lo, p_hi))
+    except (TypeError, ValueError):
+        p_lo = p_hi = None  # not a pair of numbers
+    if p_lo is None or not p_lo < p_hi:
+        raise ParameterError(f"percentiles must be two increasing values in 0..100, got {percentiles!r}")
+    return p_lo, p_hi
 
 
 def _solid(shape: tuple[int, int], color: tuple[int, int, int]) -> np.ndarray:
@@ -102,9 +116,14 @@ def _map_to_uint8(flat: np.ndarray, lo: float, hi: float) -> np.ndarray:
     # and mistake tiny images for "array op array". Scalars elsewhere are plain double arguments.
     row = flat.reshape(1, -1)
     if flat.dtype.kind == "f":
-        row = cv2.threshold(row, hi, 0, cv2.THRESH_TRUNC)[1]  # min(x, hi); +inf -> hi
+        # NaN first: OpenCV's vector and scalar loops order NaN differently, so a NaN pixel given to
+        # THRESH_TRUNC came out as 0 or 255 depending on the array's memory alignment. Subtracting first
+        # (a new array, never the caller's) and clipping at hi - lo in float32 gives the same numbers as
+        # min(x, hi) - lo, because float32 rounding of x - lo is monotonic.
         row = cv2.subtract(row, (lo,) * 4)
-        cv2.patchNaNs(row, 0)
+        cv2.patchNaNs(row, 0)  # NaN -> 0 -> black
+        top = float(np.float32(hi) - np.float32(lo))  # OpenCV compares float32 pixels with float32(thresh)
+        row = cv2.threshold(row, top, 0, cv2.THRESH_TRUNC)[1]  # min(x, hi - lo); +inf -> hi - lo
         row = cv2.threshold(row, 0, 0, cv2.THRESH_TOZERO)[1]  # max(x, 0); -inf -> 0
     else:  # integer subtraction saturates at 0
         row = cv2.subtract(row, (lo,) * 4)
@@ -117,24 +136,31 @@ def display_image(image: np.ndarray, *, stretch: str = "auto", percentiles=(0.5,
 
     Parameters
     ----------
-    image : ndarray
-        H×W grayscale or H×W×3 RGB, ``uint8``, ``uint16`` or float (``float32``; ``float64`` is
-        accepted too). NaN shows as black, +inf as white, -inf as black.
+    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float
+        Grayscale or RGB, in its own units (``float32``; ``float64`` is accepted too). NaN shows as
+        black, +inf as white, -inf as black.
     stretch : {"auto", "always", "never"}
         ``"auto"`` stretches 16-bit and float images, and 8-bit images whose percentile span is
         below 64 grey levels (low contrast), so they are never a black square; an ordinary 8-bit
         image is passed through unchanged. ``"always"`` stretches every image. ``"never"`` maps
         the dtype range to 0..255 (16-bit divided by 257, float 0..1 clipped).
     percentiles : (float, float)
-        The lower and upper percentiles mapped to 0 and 255. RGB channels share one stretch so
-        colours keep their balance.
+        The lower and upper percentiles (in percent, 0 <= low < high <= 100) mapped to 0 and 255.
+        RGB channels share one stretch so colours keep their balance.
 
     Returns
     -------
-    rgb : ndarray
-        H×W×3 ``uint8`` (a new array, never a view of ``image``).
+    rgb : (H, W, 3) ndarray of uint8
+        A new array, never a view of ``image``. Degenerate inputs: a constant 16-bit or float image
+        has no contrast to stretch and is shown mid-grey (128); a constant 8-bit image as it is.
     stretched : bool
         True when a percentile contrast stretch was applied (the app says so under the view).
+
+    Raises
+    ------
+    ParameterError
+        ``image`` is not a non-empty H×W or H×W×3 array of uint8, uint16 or float; ``stretch`` is not
+        one of the three words; ``percentiles`` is not two increasing numbers in 0..100.
 
     Examples
     --------
@@ -144,11 +170,8 @@ def display_image(image: np.ndarray, *, stretch: str = "auto", percentiles=(0.5,
     ((64, 64, 3), dtype('uint8'), True, 0, 255)
     """
     image = _check_image(image)
-    if stretch not in _STRETCH_MODES:
-        raise ValueError(f"stretch must be one of {_STRETCH_MODES}, got {stretch!r}")
-    p_lo, p_hi = (float(p) for p in percentiles)
-    if not 0.0 <= p_lo < p_hi <= 100.0:
-        raise ValueError(f"percentiles must be two increasing values in 0..100, got {percentiles!r}")
+    check_choice("stretch", stretch, _STRETCH_MODES)
+    p_lo, p_hi = _check_percentiles(percentiles)
 
     if image.dtype.kind == "f" and image.dtype != np.float32:
         image = image.astype(np.float32)
@@ -179,6 +202,23 @@ def display_image(image: np.ndarray, *, stretch: str = "auto", percentiles=(0.5,
 
 def mask_image(mask: np.ndarray, *, color=(255, 255, 255), background=(0, 0, 0)) -> np.ndarray:
     """Draw a bool mask as an RGB image: ``color`` where True, ``background`` elsewhere.
+
+    Parameters
+    ----------
+    mask : (H, W) ndarray of bool
+        True = object pixel. An empty (0-pixel) mask gives an empty picture.
+    color, background : (int, int, int)
+        RGB colours (0..255) of the True and the False pixels.
+
+    Returns
+    -------
+    (H, W, 3) ndarray of uint8
+        The picture.
+
+    Raises
+    ------
+    ParameterError
+        ``mask`` is not a 2-D bool array, or a colour is not three whole numbers in 0..255.
 
     Examples
     --------
@@ -211,14 +251,29 @@ def label_palette(n: int) -> np.ndarray:
     ids ~138° apart), saturation and value cycle with coprime periods 3 and 4 so ids whose hues
     come close again differ in brightness.
 
+    Parameters
+    ----------
+    n : int
+        The number of colours, >= 0 (the highest label + 1).
+
+    Returns
+    -------
+    (n, 3) ndarray of uint8
+        RGB colour of each label; row 0 (the background) is black. ``n == 0`` gives a (0, 3) array.
+
+    Raises
+    ------
+    ParameterError
+        ``n`` is not a whole number in 0..2**31.
+
     Examples
     --------
     >>> label_palette(3).shape
     (3, 3)
     """
-    if int(n) != n or n < 0:
-        raise ValueError(f"n must be an integer >= 0, got {n!r}")
-    n = int(n)
+    n = check_number("n", n, low=0, integer=True)
+    if n > 2**31:  # labels are int32: no label image needs more colours
+        raise ParameterError(f"n must be at most 2**31 (labels are int32); got {n}")
     if n == 0:
         return np.zeros((0, 3), np.uint8)
     ids = np.arange(n)
@@ -240,15 +295,21 @@ def colorize_labels(labels: np.ndarray, *, background=(0, 0, 0)) -> np.ndarray:
 
     Parameters
     ----------
-    labels : ndarray
-        Integer H×W, 0 = background.
+    labels : (H, W) ndarray of int
+        0 = background, objects 0 < id <= 2**31 - 1 (gaps allowed). An empty array gives an empty picture.
     background : (int, int, int)
-        Colour of label 0.
+        RGB colour (0..255) of label 0.
 
     Returns
     -------
-    ndarray
-        H×W×3 uint8.
+    (H, W, 3) ndarray of uint8
+        Label ``i`` in ``label_palette(i + 1)[i]``.
+
+    Raises
+    ------
+    ParameterError
+        ``labels`` is not a 2-D integer array or holds values outside 0..2**31-1; ``background`` is not
+        three whole numbers in 0..255.
 
     Examples
     --------
@@ -298,12 +359,12 @@ def boundary_overlay(image: np.ndarray, segmentation: np.ndarray, *, color=(255,
 
     Parameters
     ----------
-    image : ndarray
-        Gray or RGB, any supported dtype; converted with :func:`display_image` (``stretch="auto"``).
-    segmentation : ndarray
-        Bool H×W mask or integer H×W labels, the same height and width as ``image``.
+    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float
+        Gray or RGB; converted with :func:`display_image` (``stretch="auto"``).
+    segmentation : (H, W) ndarray of bool or int
+        A mask or labels (0 = background, ids up to 2**31 - 1), the same height and width as ``image``.
     color : (int, int, int)
-        Boundary colour.
+        Boundary colour, RGB 0..255.
     thickness : int
         Line width in pixels, >= 1.
     fill_opacity : float
@@ -314,8 +375,16 @@ def boundary_overlay(image: np.ndarray, segmentation: np.ndarray, *, color=(255,
 
     Returns
     -------
-    ndarray
-        H×W×3 uint8. Pixels away from objects and boundaries equal ``display_image(image)``.
+    (H, W, 3) ndarray of uint8
+        Pixels away from objects and boundaries equal ``display_image(image)``. A segmentation with
+        no objects gives ``display_image(image)`` itself.
+
+    Raises
+    ------
+    ParameterError
+        ``image`` or ``segmentation`` breaks the shapes and dtypes above or their H×W differ;
+        ``color`` is not three whole numbers in 0..255; ``thickness`` not a whole number >= 1;
+        ``fill_opacity`` not in 0..1; ``fill_colors`` not "labels" or "color".
 
     Examples
     --------
@@ -331,14 +400,12 @@ def boundary_overlay(image: np.ndarray, segmentation: np.ndarray, *, color=(255,
     else:
         segmentation = _check_labels(segmentation, "segmentation")
     if segmentation.shape != image.shape[:2]:
-        raise ValueError(f"segmentation shape {segmentation.shape} does not match the image's {image.shape[:2]}")
+        raise ParameterError(f"segmentation shape {segmentation.shape} does not match the image's "
+                             f"{image.shape[:2]}")
     color = _check_color(color, "color")
-    if int(thickness) != thickness or thickness < 1:
-        raise ValueError(f"thickness must be an integer >= 1, got {thickness!r}")
-    if not 0.0 <= float(fill_opacity) <= 1.0:
-        raise ValueError(f"fill_opacity must be in 0..1, got {fill_opacity!r}")
-    if fill_colors not in _FILL_COLORS:
-        raise ValueError(f"fill_colors must be one of {_FILL_COLORS}, got {fill_colors!r}")
+    thickness = check_number("thickness", thickness, low=1, integer=True)
+    fill_opacity = check_number("fill_opacity", fill_opacity, low=0, high=1)
+    check_choice("fill_colors", fill_colors, _FILL_COLORS)
 
     out, _ = display_image(image)  # a fresh array we may draw on
     shape = segmentation.shape
@@ -364,10 +431,11 @@ def downscale(image: np.ndarray, max_side: int, *, kind: str = "image") -> tuple
 
     Parameters
     ----------
-    image : ndarray
-        An image (``kind="image"``), a bool mask (``"mask"``) or integer labels (``"labels"``).
+    image : (H, W) or (H, W, 3) ndarray
+        An image of uint8, uint16 or float (``kind="image"``), an (H, W) bool mask (``"mask"``) or
+        (H, W) integer labels in 0..2**31-1 (``"labels"``).
     max_side : int
-        The largest allowed height or width, >= 1.
+        The largest allowed height or width in pixels, >= 1.
     kind : {"image", "mask", "labels"}
         Images are averaged (``INTER_AREA``, no aliasing). Masks and labels take the nearest
         pixel (``INTER_NEAREST_EXACT``, OpenCV's pixel-centre-correct nearest), so masks stay
@@ -381,27 +449,31 @@ def downscale(image: np.ndarray, max_side: int, *, kind: str = "image") -> tuple
     scale : float
         The factor applied to lengths, new/old (1.0 when not resized).
 
+    Raises
+    ------
+    ParameterError
+        ``kind`` is not one of the three words, ``max_side`` not a whole number >= 1, or ``image`` is
+        empty or not what ``kind`` says.
+
     Examples
     --------
     >>> small, scale = downscale(np.zeros((3000, 4000), np.uint8), 1000)
     >>> small.shape, scale
     ((750, 1000), 0.25)
     """
-    if kind not in _DOWNSCALE_KINDS:
-        raise ValueError(f"kind must be one of {_DOWNSCALE_KINDS}, got {kind!r}")
-    if int(max_side) != max_side or max_side < 1:
-        raise ValueError(f"max_side must be an integer >= 1, got {max_side!r}")
+    check_choice("kind", kind, _DOWNSCALE_KINDS)
+    max_side = check_number("max_side", max_side, low=1, integer=True)
     if kind == "image":
         image = _check_image(image)
     elif kind == "mask":
-        image = _check_mask(image)
+        image = _check_mask(image, "image")
     else:
-        image = _check_labels(image)
+        image = _check_labels(image, "image")
         if image.dtype != np.int32:  # OpenCV resizes int32 but not int64 / uint32
             image = image.astype(np.int32)
 
     if image.size == 0:
-        raise ValueError(f"{kind} is empty (shape {image.shape})")
+        raise ParameterError(f"image is empty (shape {image.shape}); there is nothing to downscale")
     height, width = image.shape[:2]
     long_side = max(height, width)
     if long_side <= max_side:

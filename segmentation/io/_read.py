@@ -1,4 +1,4 @@
-"""Reading images from anything a person hands us (and, re-exported from ``writers``, writing results).
+"""Reading images from anything a person hands us.
 
 ``load_image`` is the one door through which pixels enter the library. The format comes from
 the content (never the file name), the pixel count from the header before decoding, and every
@@ -109,14 +109,14 @@ def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool 
         The image. File objects are read from the start when seekable (as Pillow does).
         The file name's extension is ignored; the format is detected from the content.
     max_pixels : int, optional
-        Largest accepted width × height, checked from the header before decoding.
+        Largest accepted width × height in pixels, >= 1, checked from the header before decoding.
     with_info : bool, optional
         Also return an :class:`ImageInfo`.
 
     Returns
     -------
     numpy.ndarray or (numpy.ndarray, ImageInfo)
-        ``H×W`` or ``H×W×3`` RGB; uint8, uint16 or float32. Alpha is composited on white (what a
+        (H, W) gray or (H, W, 3) RGB, C-contiguous; uint8, uint16 or float32. Alpha is composited on white (what a
         viewer shows), EXIF orientation applied, palettes and CMYK become RGB, multi-frame files
         give their first frame; ``ImageInfo.notes`` lists every such change.
 
@@ -124,9 +124,14 @@ def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool 
     ------
     ImageLoadError
         Empty, unreadable, damaged, unsupported or too large input.
+    ValueError
+        ``max_pixels`` is not a whole number >= 1.
+    TypeError
+        ``source`` is none of the types above.
 
     Examples
     --------
+    >>> from segmentation import encode_png
     >>> rgb = load_image(encode_png(np.zeros((2, 3, 3), np.uint8)))
     >>> rgb.shape, rgb.dtype.name
     ((2, 3, 3), 'uint8')

@@ -15,7 +15,7 @@ from typing import Literal, Mapping
 import numpy as np
 import tifffile
 
-from .._errors import ImageLoadError
+from .._errors import ImageLoadError, ParameterError
 from ._read import load_image
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
@@ -27,6 +27,23 @@ class Sample:
 
     ``recipe`` holds suggested parameters as strings (the flat URL form of a recipe); an empty
     recipe means "the defaults". Treat it as read-only: copy it with ``dict(sample.recipe)``.
+
+    Attributes
+    ----------
+    name : str
+        The registered name, the key in :data:`SAMPLES` (``"coins"``).
+    title : str
+        A short human title (``"Coins"``).
+    filename : str
+        The image file in ``samples/``.
+    description : str
+        One or two sentences on what the image shows and what it is good for.
+    best_for : {"threshold", "watershed"}
+        The page the sample suits.
+    recipe : dict of str to str
+        Suggested parameters in the flat URL form; empty for the defaults.
+    truth_filename : str or None
+        The file of true instance labels in ``samples/``, if the sample has them.
     """
 
     name: str
@@ -98,12 +115,35 @@ DEFAULT_SAMPLE_WATERSHED = "coins"
 def _lookup(name: object) -> Sample:
     sample = SAMPLES.get(name) if isinstance(name, str) else None
     if sample is None:
-        raise ValueError(f"unknown sample {name!r}; choose one of: {', '.join(SAMPLES)}")
+        raise ParameterError(f"name: unknown sample {name!r}; choose one of: {', '.join(SAMPLES)}")
     return sample
 
 
 def sample_path(name: str) -> Path:
-    """The file of the registered sample ``name``; any other name raises ``ValueError``."""
+    """The file of the registered sample ``name``; any other name raises ``ParameterError``.
+
+    The name is looked up in :data:`SAMPLES`, never joined onto a path, so no other file can be reached.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SAMPLES`, exactly (``"coins"``, ``"camera"``, ``"page"``, ``"text"``, ``"nuclei"``).
+
+    Returns
+    -------
+    pathlib.Path
+        The image file in ``samples/`` (it is not opened; it may be missing from a broken install).
+
+    Raises
+    ------
+    ParameterError
+        ``name`` is not a registered sample name (any other string, a path, or not a string).
+
+    Examples
+    --------
+    >>> sample_path("coins").name
+    'coins.png'
+    """
     return SAMPLES_DIR / _lookup(name).filename
 
 
@@ -115,12 +155,59 @@ def _read(path: Path) -> np.ndarray:
 
 
 def load_sample(name: str) -> np.ndarray:
-    """The pixels of the registered sample ``name`` (grayscale ``H×W``, uint8 or uint16)."""
+    """The pixels of the registered sample ``name`` (grayscale ``H×W``, uint8 or uint16).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SAMPLES`, exactly.
+
+    Returns
+    -------
+    (H, W) ndarray of uint8 or uint16
+        The image as stored (the nuclei sample is 12-bit data in uint16).
+
+    Raises
+    ------
+    ParameterError
+        ``name`` is not a registered sample name.
+    ImageLoadError
+        The bundled file is missing or cannot be read.
+
+    Examples
+    --------
+    >>> image = load_sample("coins")
+    >>> image.shape, image.dtype.name
+    ((303, 384), 'uint8')
+    """
     return _read(sample_path(name))
 
 
 def sample_ground_truth(name: str) -> np.ndarray | None:
-    """True instance labels (``int32``, 0 = background, 1..N) if the sample has them, else ``None``."""
+    """True instance labels (``int32``, 0 = background, 1..N) if the sample has them, else ``None``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`SAMPLES`, exactly.
+
+    Returns
+    -------
+    (H, W) ndarray of int32 or None
+        The labels, of the image's shape; ``None`` for a sample without ground truth.
+
+    Raises
+    ------
+    ParameterError
+        ``name`` is not a registered sample name.
+    ImageLoadError
+        The bundled ground-truth file is missing.
+
+    Examples
+    --------
+    >>> sample_ground_truth("coins") is None, sample_ground_truth("nuclei").dtype.name
+    (True, 'int32')
+    """
     sample = _lookup(name)
     if sample.truth_filename is None:
         return None

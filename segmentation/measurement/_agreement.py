@@ -12,6 +12,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
+from .._checks import check_number
+from .._errors import ParameterError
 from ..regions import as_labels
 
 __all__ = ["mask_agreement", "object_f1", "pairwise_iou"]
@@ -29,7 +31,7 @@ def _ratio(numerator: int, denominator: int, both_empty: bool) -> float:
 def _check_mask(mask: np.ndarray, name: str) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.dtype != bool or mask.ndim != 2:
-        raise ValueError(f"{name} must be a bool H×W mask, got {mask.dtype} of shape {mask.shape}")
+        raise ParameterError(f"{name} must be a bool H×W mask, got {mask.dtype} of shape {mask.shape}")
     return mask
 
 
@@ -38,15 +40,29 @@ def mask_agreement(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
     Parameters
     ----------
-    pred, truth : ndarray
-        Bool H×W masks of the same shape.
+    pred, truth : (H, W) ndarray of bool
+        The predicted and the reference mask (True = object pixel), of the same shape.
 
     Returns
     -------
-    dict
-        ``iou`` (TP / (TP + FP + FN)), ``dice`` (2TP / (2TP + FP + FN)), ``precision``
-        (TP / (TP + FP)) and ``recall`` (TP / (TP + FN)), all floats in [0, 1]. Two empty masks
-        score 1.0 everywhere (see the module docstring).
+    dict of str to float
+        ``iou`` (Jaccard, TP / (TP + FP + FN)), ``dice`` (2TP / (2TP + FP + FN)), ``precision``
+        (TP / (TP + FP)) and ``recall`` (TP / (TP + FN)), all in [0, 1], from pixel counts.
+        Degenerate inputs: a ratio with a zero denominator is 1.0 when both masks are empty (nothing
+        to find, nothing found: perfect agreement) and 0.0 otherwise, so two empty masks score 1.0
+        everywhere and an empty prediction of a non-empty truth scores 0.0.
+
+    Raises
+    ------
+    ParameterError
+        ``pred`` or ``truth`` is not a 2-D bool array, or their shapes differ.
+
+    References
+    ----------
+    .. [1] L. R. Dice, "Measures of the amount of ecologic association between species", *Ecology*
+       26(3):297–302, 1945. doi:10.2307/1932409
+    .. [2] P. Jaccard, "The distribution of the flora in the alpine zone", *New Phytologist*
+       11(2):37–50, 1912. doi:10.1111/j.1469-8137.1912.tb05611.x
 
     Examples
     --------
@@ -58,7 +74,7 @@ def mask_agreement(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     pred = _check_mask(pred, "pred")
     truth = _check_mask(truth, "truth")
     if pred.shape != truth.shape:
-        raise ValueError(f"pred shape {pred.shape} differs from truth shape {truth.shape}")
+        raise ParameterError(f"pred shape {pred.shape} differs from truth shape {truth.shape}")
     tp = int(np.count_nonzero(pred & truth))
     n_pred = int(np.count_nonzero(pred))
     n_truth = int(np.count_nonzero(truth))
@@ -77,16 +93,23 @@ def pairwise_iou(masks: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
 
     Parameters
     ----------
-    masks : dict[str, ndarray]
-        Name -> bool H×W mask, all the same shape.
+    masks : dict of str to (H, W) ndarray of bool
+        Name -> mask, all the same shape.
 
     Returns
     -------
-    names : list[str]
+    names : list of str
         The names in the dict's order.
-    matrix : ndarray
-        ``float64`` ``n×n``, symmetric, 1.0 on the diagonal; ``matrix[i, j]`` is the IoU of
-        ``names[i]`` and ``names[j]`` (two empty masks: 1.0).
+    matrix : (n, n) ndarray of float64
+        Symmetric, 1.0 on the diagonal; ``matrix[i, j]`` is the IoU of ``names[i]`` and ``names[j]``.
+        Degenerate inputs: two empty masks score 1.0 (as in :func:`mask_agreement`); an empty dict
+        gives no names and a 0×0 matrix.
+
+    Raises
+    ------
+    ParameterError
+        ``masks`` is not a dict, a mask is not a 2-D bool array (the message names its key), or the
+        shapes differ.
 
     Examples
     --------
@@ -96,12 +119,12 @@ def pairwise_iou(masks: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
     (['a', 'b', 'c'], [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 0.0, 1.0]])
     """
     if not isinstance(masks, dict):
-        raise ValueError(f"masks must be a dict of name -> bool mask, got {type(masks).__name__}")
+        raise ParameterError(f"masks must be a dict of name -> bool mask, got {type(masks).__name__}")
     names = list(masks)
     checked = [_check_mask(masks[name], f"masks[{name!r}]") for name in names]
     if len({m.shape for m in checked}) > 1:
         shapes = {name: m.shape for name, m in zip(names, checked)}
-        raise ValueError(f"all masks must have the same shape, got {shapes}")
+        raise ParameterError(f"masks: all masks must have the same shape, got {shapes}")
     # Bit-packed masks: each intersection is an AND and a popcount over 1/8 of the bytes.
     packed = [np.packbits(m) for m in checked]
     counts = [int(np.bitwise_count(p).sum()) for p in packed]
@@ -145,17 +168,33 @@ def object_f1(pred_labels: np.ndarray, true_labels: np.ndarray, *, iou_threshold
 
     Parameters
     ----------
-    pred_labels, true_labels : ndarray
-        Integer H×W label images (0 = background, gaps allowed) or bool masks (labelled with
-        8-connectivity), of the same shape.
+    pred_labels, true_labels : (H, W) ndarray of int or bool
+        The predicted and the reference objects: integer label images (0 = background, any
+        positive ids, gaps allowed) or bool masks (labelled with 8-connectivity), of the same shape.
     iou_threshold : float
-        In [0, 1). 0 counts any overlap.
+        In [0, 1): the IoU a pair must exceed to match. 0 counts any overlap.
 
     Returns
     -------
     dict
-        ``f1``, ``precision``, ``recall`` (floats; 1.0 when neither image has objects) and the
-        counts ``tp``, ``fp`` (unmatched predicted objects), ``fn`` (unmatched true objects).
+        ``f1``, ``precision``, ``recall`` (floats in [0, 1]) and the int counts ``tp``, ``fp``
+        (unmatched predicted objects), ``fn`` (unmatched true objects). Degenerate inputs: when
+        neither image has objects the scores are 1.0 (nothing to find, nothing found); when only one
+        has, they are 0.0.
+
+    Raises
+    ------
+    ParameterError
+        A label image is not 2-D, not integer or bool, or holds negative values; the shapes differ;
+        or ``iou_threshold`` is not a number in [0, 1).
+
+    References
+    ----------
+    .. [1] J. C. Caicedo, A. Goodman, K. W. Karhohs et al., "Nucleus segmentation across imaging
+       experiments: the 2018 Data Science Bowl", *Nature Methods* 16:1247–1253, 2019.
+       doi:10.1038/s41592-019-0612-7 (objects matched at an IoU threshold, F1 per threshold)
+    .. [2] U. Schmidt, M. Weigert, C. Broaddus and G. Myers, "Cell detection with star-convex
+       polygons", *MICCAI 2018*, LNCS 11071, pp. 265–273, 2018. doi:10.1007/978-3-030-00934-2_30
 
     Examples
     --------
@@ -167,9 +206,10 @@ def object_f1(pred_labels: np.ndarray, true_labels: np.ndarray, *, iou_threshold
     pred = _as_labels(pred_labels, "pred_labels")
     true = _as_labels(true_labels, "true_labels")
     if pred.shape != true.shape:
-        raise ValueError(f"pred_labels shape {pred.shape} differs from true_labels shape {true.shape}")
-    if not 0.0 <= float(iou_threshold) < 1.0:
-        raise ValueError(f"iou_threshold must be in [0, 1), got {iou_threshold!r}")
+        raise ParameterError(f"pred_labels shape {pred.shape} differs from true_labels shape {true.shape}")
+    iou_threshold = check_number("iou_threshold", iou_threshold)  # a finite number
+    if not 0.0 <= iou_threshold < 1.0:  # no IoU exceeds 1, so at 1 nothing could ever match
+        raise ParameterError(f"iou_threshold must be in [0, 1), got {iou_threshold!r}")
 
     pred_area = np.bincount(pred.ravel()) if pred.size else np.zeros(1, np.int64)
     true_area = np.bincount(true.ravel()) if true.size else np.zeros(1, np.int64)

@@ -34,6 +34,8 @@ import cv2
 import numpy as np
 from skimage.measure import regionprops_table
 
+from .._checks import check_number
+from .._errors import ParameterError
 from .._numeric import float_exponent
 from ..regions import as_labels
 
@@ -50,12 +52,21 @@ class MeasurementTable:
     Attributes
     ----------
     columns : dict[str, ndarray]
-        Column name -> read-only 1-D array, in display order. ``st.dataframe(table.columns)``
+        Column name -> read-only 1-D array of length N (one value per object), in display order:
+        int64 for labels, pixel counts and bounding boxes, float64 for lengths, areas and ratios (the
+        columns and their units are listed under :func:`measure`). ``st.dataframe(table.columns)``
         shows it without pandas.
     unit : str
         The length unit as given (``"µm"``), or ``"px"`` when ``pixel_size`` is None.
     pixel_size : float or None
         Size of one pixel in ``unit``, or None for pixel units.
+    column_names : list of str
+        The column names in order (a property).
+
+    Raises
+    ------
+    ParameterError
+        The columns differ in length.
 
     Examples
     --------
@@ -72,7 +83,7 @@ class MeasurementTable:
     def __post_init__(self):
         lengths = {name: len(values) for name, values in self.columns.items()}
         if len(set(lengths.values())) > 1:
-            raise ValueError(f"all columns must have the same length, got {lengths}")
+            raise ParameterError(f"columns must all have the same length, got {lengths}")
         frozen = {}
         for name, values in self.columns.items():
             array = np.array(values)  # a private copy, so the table cannot change under us
@@ -121,18 +132,34 @@ class MeasurementTable:
 def unit_suffix(unit: str) -> str:
     """The ASCII form of a length unit used in column names (``"µm"`` -> ``"um"``).
 
+    Parameters
+    ----------
+    unit : str
+        A length unit as a person writes it: ``"µm"`` (micro sign or Greek mu), ``"nm"``, ``" mm "``.
+
+    Returns
+    -------
+    str
+        The unit's ASCII letters and digits only (micro becomes ``u``, accents are dropped,
+        spaces and symbols removed).
+
+    Raises
+    ------
+    ParameterError
+        ``unit`` is not a string, is blank, or has no ASCII letter or digit left (``"°"``).
+
     Examples
     --------
     >>> unit_suffix("µm"), unit_suffix("nm"), unit_suffix("mm")
     ('um', 'nm', 'mm')
     """
     if not isinstance(unit, str) or not unit.strip():
-        raise ValueError(f"unit must be a non-empty string such as 'µm', got {unit!r}")
+        raise ParameterError(f"unit must be a non-empty string such as 'µm', got {unit!r}")
     text = unit.strip().replace("\u00b5", "u").replace("\u03bc", "u")  # micro sign, Greek mu
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     text = re.sub(r"[^A-Za-z0-9]", "", text)
     if not text:
-        raise ValueError(f"unit {unit!r} has no letters usable in a column name; use e.g. 'um' or 'nm'")
+        raise ParameterError(f"unit {unit!r} has no letters usable in a column name; use e.g. 'um' or 'nm'")
     return text
 
 
@@ -140,9 +167,9 @@ def unit_suffix(unit: str) -> str:
 def _intensity_from(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     image = np.asarray(image)
     if image.shape[:2] != shape or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
-        raise ValueError(f"image must be H×W or H×W×3 with H×W = labels' {shape}, got {image.shape}")
+        raise ParameterError(f"image must be H×W or H×W×3 with H×W = labels' {shape}, got {image.shape}")
     if image.dtype not in (np.uint8, np.uint16) and image.dtype.kind != "f":
-        raise ValueError(f"image must be uint8, uint16 or float32, got dtype {image.dtype}")
+        raise ParameterError(f"image must be uint8, uint16 or float32, got dtype {image.dtype}")
     if image.ndim == 3:
         # luminance as the pipeline's "luminance" channel computes it (ITU-R 601 via OpenCV),
         # so the numbers match what the threshold saw; uint8/uint16 stay in their own units
@@ -160,31 +187,54 @@ def measure(labels: np.ndarray, image: np.ndarray | None = None, *, pixel_size: 
 
     Parameters
     ----------
-    labels : ndarray
-        Integer H×W labels (0 = background; gaps in the numbering are fine) or a bool mask,
-        which is labelled first with 8-connectivity (``cv2.connectedComponents``).
-    image : ndarray, optional
+    labels : (H, W) ndarray of int or bool
+        Integer labels (0 = background, objects any positive ids; gaps in the numbering are fine)
+        or a bool mask, which is labelled first with 8-connectivity (``cv2.connectedComponents``).
+    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float, optional
         Gray or RGB image of the same H×W for the intensity columns. RGB uses luminance
         (ITU-R 601). Values stay in the image's units: a 16-bit image gives 16-bit min/max.
     pixel_size : float, optional
-        Size of one pixel in ``unit``. When given, areas are in unit² and lengths and centroids
-        in ``unit``; the column names say so (see the module docstring).
+        Size of one pixel in ``unit``, > 0. When given, areas are in unit² and lengths and
+        centroids in ``unit``; the column names say so (see Notes).
     unit : str
-        Name of the physical length unit; used only with ``pixel_size``.
+        Name of the physical length unit (``"µm"``, ``"nm"``, ...); used only with ``pixel_size``.
 
     Returns
     -------
     MeasurementTable
         One row per object in increasing label order; zero rows (same columns) when there are
-        no objects.
+        no objects (an all-zero or empty label image).
+
+    Raises
+    ------
+    ParameterError
+        ``labels`` is not a 2-D integer or bool array or holds negative values; ``image`` is not a
+        uint8, uint16 or float gray or RGB image of the labels' H×W; ``pixel_size`` is not a finite
+        number above 0; ``unit`` is not a string (or, with ``pixel_size``, has no usable letters).
 
     Notes
     -----
+    Columns, in order (in pixels / with ``pixel_size`` and ``unit="µm"``): ``label``; ``area_px`` /
+    ``area_um2`` (pixel count × pixel_size²); ``perimeter_px`` / ``perimeter_um``;
+    ``centroid_row_px``, ``centroid_col_px`` / ``..._um`` (row downwards, then column, from the top-left
+    pixel's centre); ``bbox_min_row``, ``bbox_min_col``, ``bbox_max_row``, ``bbox_max_col`` (pixel
+    indices, max exclusive, never scaled); ``equivalent_diameter_px`` / ``..._um`` (the disc of equal
+    area); ``circularity`` (4πA/P², unitless); ``solidity`` (area / convex hull area, unitless); and
+    with an image ``mean_intensity``, ``min_intensity``, ``max_intensity`` in the image's own units.
+    A unit's column suffix is :func:`unit_suffix` of it (``µm`` -> ``um``), with ``2`` for areas.
+
     Measurements come from ``skimage.measure.regionprops_table``. Perimeter is skimage's
     ``perimeter`` (4-connected contour with diagonal steps weighted √2), which is 0 for objects
     of one or two pixels; their circularity is defined as 1 (as compact as the pixel grid
     allows) instead of dividing by zero. Because the pixelated perimeter is a rough estimate
     for small objects, circularity is clipped to [0, 1].
+
+    References
+    ----------
+    .. [1] S. van der Walt, J. L. Schönberger, J. Nunez-Iglesias et al., "scikit-image: image processing
+       in Python", *PeerJ* 2:e453, 2014. doi:10.7717/peerj.453 (``skimage.measure.regionprops``)
+    .. [2] G. Bradski, "The OpenCV Library", *Dr. Dobb's Journal of Software Tools*, 2000 (connected
+       components and the ITU-R 601 luminance of ``cv2.cvtColor``).
 
     Examples
     --------
@@ -196,11 +246,10 @@ def measure(labels: np.ndarray, image: np.ndarray | None = None, *, pixel_size: 
     labels = as_labels(labels)
     if image is not None:
         image = _intensity_from(image, labels.shape)
+    if not isinstance(unit, str):
+        raise ParameterError(f"unit must be a string such as 'µm', got {unit!r}")
     if pixel_size is not None:
-        number = isinstance(pixel_size, (int, float, np.integer, np.floating)) and not isinstance(pixel_size, bool)
-        if not number or not math.isfinite(pixel_size) or pixel_size <= 0:
-            raise ValueError(f"pixel_size must be a positive number, got {pixel_size!r}")
-        pixel_size = float(pixel_size)
+        pixel_size = check_number("pixel_size", pixel_size, low=0, low_open=True)
         length, area = unit_suffix(unit), unit_suffix(unit) + "2"
     else:
         length = area = "px"

@@ -12,6 +12,10 @@ Seeds (one connected marker per object):
 Landscapes: the inverted distance map, flooded inside the foreground by scikit-image's ``watershed``
 (with compactness, watershed lines and 4/8 connectivity), or the image's gradient, flooded by OpenCV's
 ``cv2.watershed`` on the colour image (8-bit, 3 channels, int32 markers; it always uses 4-connectivity).
+
+Every building block checks its inputs' dtypes, shapes, words and numbers at the top (O(1), no pass
+over the pixels) and raises :class:`~segmentation.ParameterError` naming the parameter. Empty (0-pixel)
+masks, labels and maps give empty results; images must hold at least one pixel.
 """
 
 from __future__ import annotations
@@ -24,7 +28,19 @@ from scipy import ndimage as ndi
 from skimage import feature
 from skimage import segmentation as sk_segmentation
 
-from .._errors import SegmentationError
+from .._checks import (
+    check_channel_image,
+    check_connectivity,
+    check_flag,
+    check_float_map,
+    check_image,
+    check_label_image,
+    check_mask,
+    check_number,
+    check_polarity,
+    check_same_shape,
+)
+from .._errors import ParameterError, SegmentationError
 from .._numeric import as_image, to_uint8
 from ..recipes import WatershedRecipe
 from ..thresholding import ThresholdResult, multiotsu_thresholds, threshold
@@ -40,13 +56,24 @@ class WatershedResult:
 
     Attributes
     ----------
-    labels : int32 ndarray — 0 = background, objects numbered 1..N consecutively.
-    markers : int32 ndarray — the seeds (1..M, 0 elsewhere) the flooding started from.
-    foreground : bool ndarray — the thresholded foreground.
-    distance : float32 ndarray or None — the (smoothed) distance map, when seeds or landscape used it.
-    threshold : ThresholdResult — the foreground's thresholding, with its thresholds and polarity.
+    labels : (H, W) ndarray of int32
+        The objects: 0 = background, objects numbered 1..N consecutively.
+    markers : (H, W) ndarray of int32
+        The seeds the flooding started from: 1..M, 0 elsewhere.
+    foreground : (H, W) ndarray of bool
+        The thresholded foreground (True = object pixel).
+    distance : (H, W) ndarray of float32 or None
+        The (smoothed) Euclidean distance map in pixels, when the seeds or the landscape used it.
+    threshold : ThresholdResult
+        The foreground's thresholding, with its thresholds, polarity and processed channel.
     recipe : WatershedRecipe
+        Every parameter used, including ``seeds="marker_image"`` when a marker image was given.
     notes : tuple of str
+        Plain-English notes on what was done (for example automatic intensity bands).
+    count : int
+        The number of objects N (a property).
+    params : dict
+        The applicable foreground and watershed parameters by name (a property).
     """
 
     labels: np.ndarray
@@ -59,22 +86,62 @@ class WatershedResult:
 
     @property
     def count(self) -> int:
+        """The number of objects (the highest label; 0 when there are none)."""
         return int(self.labels.max(initial=0))
 
     @property
     def params(self) -> dict:
+        """The applicable foreground and watershed parameters by name."""
         return {**self.recipe.foreground.applicable_values(), **self.recipe.applicable_values()}
 
 
 def distance_map(foreground: np.ndarray, *, sigma: float = 0.0) -> np.ndarray:
-    """Euclidean distance of each foreground pixel to the background (OpenCV, exact), optionally blurred."""
+    """Euclidean distance of each foreground pixel to the background (OpenCV, exact), optionally blurred.
+
+    Parameters
+    ----------
+    foreground : (H, W) ndarray of bool
+        True = object pixel.
+    sigma : float
+        Standard deviation in pixels of a Gaussian blur of the map, >= 0; 0 leaves it exact. A light blur
+        merges the tiny ridges a pixelated outline gives the map, so each round object has one dome.
+
+    Returns
+    -------
+    (H, W) ndarray of float32
+        The distance in pixels from each object pixel to the nearest background pixel (0 on the
+        background). Degenerate inputs: an empty (0-pixel) mask gives an empty map; a mask with no
+        background pixel at all has no finite distance, and OpenCV then gives every pixel the same huge
+        value (2**64), a flat map with one dome.
+
+    Raises
+    ------
+    ParameterError
+        ``foreground`` is not a 2-D bool array, or ``sigma`` is negative or not a finite number.
+
+    References
+    ----------
+    .. [1] P. F. Felzenszwalb and D. P. Huttenlocher, "Distance transforms of sampled functions",
+       *Theory of Computing* 8(19):415–428, 2012. doi:10.4086/toc.2012.v008a019 (the exact Euclidean
+       transform OpenCV's ``distanceTransform`` computes with ``DIST_MASK_PRECISE``).
+    .. [2] G. Borgefors, "Distance transformations in digital images", *Computer Vision, Graphics, and
+       Image Processing* 34(3):344–371, 1986. doi:10.1016/S0734-189X(86)80047-0 (OpenCV's approximate
+       chamfer masks, not used here).
+
+    Examples
+    --------
+    >>> fg = np.zeros((5, 7), bool); fg[1:4, 1:6] = True
+    >>> distance_map(fg)[2].tolist()
+    [0.0, 1.0, 2.0, 2.0, 2.0, 1.0, 0.0]
+    """
+    foreground = check_mask(foreground, "foreground")
+    sigma = check_number("sigma", sigma, low=0)
+    if foreground.size == 0:
+        return np.zeros(foreground.shape, np.float32)  # OpenCV returns None for an empty array
     distance = cv2.distanceTransform(foreground.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     if sigma > 0:
         distance = cv2.GaussianBlur(distance, (0, 0), sigmaX=sigma, sigmaY=sigma)
     return distance
-
-
-
 
 
 def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -84,7 +151,7 @@ def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
     iterating OpenCV's 3×3 dilation clipped by the mask until nothing changes. scikit-image sorts every
     pixel first, which takes about 2 s for a 0.6-megapixel distance map here (and grows as N log N);
     the iteration takes a small fraction of that because a distance map converges in about as many
-    steps as its objects are wide.
+    steps as its objects are wide. Private: ``seed`` and ``mask`` are float32 arrays of one shape.
     """
     kernel = np.ones((3, 3), np.uint8)
     current = cv2.min(seed, mask)
@@ -102,13 +169,44 @@ def h_maxima_seeds(distance: np.ndarray, h: float = 1.0) -> np.ndarray:
     A dome's height above the saddle to its neighbour is how deep the "neck" between two touching
     round objects is, so ``h`` is measured in pixels and does not depend on the objects' size — unlike
     a fraction of the maximum distance, which seeds only the largest objects. This is scikit-image's
-    ``h_maxima`` (same float tolerance, same result) with the reconstruction done by
-    :func:`reconstruct_by_dilation` for speed.
+    ``h_maxima`` (same float tolerance, same result) with the reconstruction by dilation done by
+    iterating OpenCV's 3×3 dilation, for speed.
+
+    Parameters
+    ----------
+    distance : (H, W) ndarray of float
+        A distance map in pixels (:func:`distance_map`); computed in float32.
+    h : float
+        The least height in pixels a dome must rise above its saddle, > 0.
+
+    Returns
+    -------
+    (H, W) ndarray of int32
+        The seeds: each dome's top (its connected plateau) numbered 1..M (8-connected), 0 elsewhere.
+        A map flatter than ``h`` (all zero, constant, or empty) has no dome: no seeds, as in scikit-image.
+
+    Raises
+    ------
+    ParameterError
+        ``distance`` is not a 2-D float array, or ``h`` is not a finite number above 0.
 
     References
     ----------
-    P. Soille, *Morphological Image Analysis*, 2nd ed., Springer, 2003, section 6.3.4.
+    .. [1] P. Soille, *Morphological Image Analysis: Principles and Applications*, 2nd ed., Springer,
+       2003, section 6.3.4 (h-maxima). doi:10.1007/978-3-662-05088-0
+    .. [2] L. Vincent, "Morphological grayscale reconstruction in image analysis: applications and
+       efficient algorithms", *IEEE Transactions on Image Processing* 2(2):176–201, 1993.
+       doi:10.1109/83.217222
+
+    Examples
+    --------
+    >>> fg = np.zeros((9, 20), bool); fg[2:7, 2:8] = True; fg[1:8, 11:18] = True
+    >>> seeds = h_maxima_seeds(distance_map(fg), 1.0)
+    >>> int(seeds.max()), seeds[4, 4] > 0, seeds[4, 14] > 0
+    (2, np.True_, np.True_)
     """
+    distance = check_float_map(distance, "distance")
+    h = check_number("h", h, low=0, low_open=True)
     distance = np.asarray(distance, dtype=np.float32)
     if h > float(distance.max(initial=0) - distance.min(initial=0)):
         # No dome can rise h above anything (a flat or empty map): no seeds, as in scikit-image.
@@ -125,12 +223,55 @@ def distance_peak_seeds(distance: np.ndarray, foreground_labels: np.ndarray, *, 
                         peak_fraction: float = 0.0) -> np.ndarray:
     """Local maxima of the distance map, at least ``min_distance`` apart, one label per peak.
 
-    ``peak_fraction`` drops peaks below that fraction of the highest distance *of the same object*
-    (``peak_local_max`` with ``labels`` applies ``threshold_rel`` per label).
+    Parameters
+    ----------
+    distance : (H, W) ndarray of float
+        A distance map in pixels (:func:`distance_map`).
+    foreground_labels : (H, W) ndarray of int
+        The foreground's objects (0 = background): peaks are searched inside objects only, and
+        ``peak_fraction`` applies per object.
+    min_distance : int
+        The least distance in pixels between two peaks (Chebyshev, the size of the search window's
+        half side), >= 1.
+    peak_fraction : float
+        In [0, 1]: drop peaks below that fraction of the highest distance *of the same object*
+        (``peak_local_max`` with ``labels`` applies ``threshold_rel`` per label); 0 keeps every peak.
+
+    Returns
+    -------
+    (H, W) ndarray of int32
+        One single-pixel seed per peak, numbered 1..M, 0 elsewhere. No foreground (or an empty map)
+        gives no seeds. Plateaus can give several peaks closer than ``min_distance``
+        (``peak_local_max`` keeps ties).
+
+    Raises
+    ------
+    ParameterError
+        ``distance`` is not a 2-D float array, ``foreground_labels`` not 2-D integer labels of the same
+        shape, ``min_distance`` not a whole number >= 1, or ``peak_fraction`` outside [0, 1].
+
+    References
+    ----------
+    .. [1] S. van der Walt, J. L. Schönberger, J. Nunez-Iglesias et al., "scikit-image: image processing
+       in Python", *PeerJ* 2:e453, 2014. doi:10.7717/peerj.453 (``skimage.feature.peak_local_max``).
+
+    Examples
+    --------
+    >>> fg = np.zeros((9, 20), bool); fg[2:7, 2:8] = True; fg[1:8, 11:18] = True
+    >>> seeds = distance_peak_seeds(distance_map(fg), label_objects(fg), min_distance=2)
+    >>> np.argwhere(seeds).tolist()
+    [[4, 4], [4, 14]]
     """
+    distance = check_float_map(distance, "distance")
+    foreground_labels = check_label_image(foreground_labels, "foreground_labels")
+    check_same_shape("foreground_labels", foreground_labels, "distance", distance.shape)
+    min_distance = check_number("min_distance", min_distance, low=1, integer=True)
+    peak_fraction = check_number("peak_fraction", peak_fraction, low=0, high=1)
+    seeds = np.zeros(distance.shape, np.int32)
+    if distance.size == 0:
+        return seeds  # peak_local_max cannot reduce an empty array; no pixels, no peaks
     peaks = feature.peak_local_max(distance, min_distance=int(min_distance), labels=foreground_labels,
                                    threshold_rel=peak_fraction or None, exclude_border=False)
-    seeds = np.zeros(distance.shape, np.int32)
     seeds[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
     return seeds
 
@@ -140,7 +281,42 @@ def seed_every_object(seeds: np.ndarray, foreground_labels: np.ndarray, distance
 
     Flooding never reaches an object without a seed, so without this an object smaller than ``h`` (or
     whose peaks were all filtered out) would silently vanish from the result.
+
+    Parameters
+    ----------
+    seeds : (H, W) ndarray of int
+        The seeds so far: 0 = none, each positive value one seed.
+    foreground_labels : (H, W) ndarray of int
+        The foreground's objects, 0 = background, 1..N.
+    distance : (H, W) ndarray of float
+        The distance map (pixels) whose highest point in an object becomes its new seed (the first such
+        pixel in row-major order when there are ties).
+
+    Returns
+    -------
+    (H, W) ndarray of int
+        ``seeds`` itself when every object already has a seed (or there are no objects); otherwise a
+        copy with new single-pixel seeds numbered from ``seeds.max() + 1``.
+
+    Raises
+    ------
+    ParameterError
+        An argument is not 2-D, ``seeds`` or ``foreground_labels`` has no integer dtype, ``distance``
+        no float dtype, or the shapes differ.
+
+    Examples
+    --------
+    >>> objects = np.zeros((3, 6), np.int32); objects[:, :2] = 1; objects[:, 4:] = 2
+    >>> seeds = np.zeros((3, 6), np.int32); seeds[1, 0] = 1
+    >>> dist = np.zeros((3, 6), np.float32); dist[1, 5] = 1.0
+    >>> seed_every_object(seeds, objects, dist)[1].tolist()
+    [1, 0, 0, 0, 0, 2]
     """
+    seeds = check_label_image(seeds, "seeds")
+    foreground_labels = check_label_image(foreground_labels, "foreground_labels")
+    distance = check_float_map(distance, "distance")
+    check_same_shape("foreground_labels", foreground_labels, "seeds", seeds.shape)
+    check_same_shape("distance", distance, "seeds", seeds.shape)
     count = int(foreground_labels.max(initial=0))
     if count == 0:
         return seeds
@@ -163,7 +339,41 @@ def intensity_band_markers(image: np.ndarray, low: float, high: float, polarity:
 
     For bright objects seeds are ``value > high`` and the background is ``value <= low``; dark objects
     swap the roles (seeds ``value <= low``, background ``value > high``).
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        One channel, in its own units (for example the processed channel of a threshold).
+    low, high : float
+        The two band limits in the image's units. ``low <= high`` is expected; when ``low > high`` the
+        pixels in ``(high, low]`` are both seed and background, and the flooding lets the seeds win.
+    polarity : {"bright", "dark"}
+        Whether objects are brighter or darker than the background.
+
+    Returns
+    -------
+    seeds : (H, W) ndarray of int32
+        The 8-connected regions beyond the object band, numbered 1..M, 0 elsewhere.
+    background : (H, W) ndarray of bool
+        The pixels beyond the background band.
+
+    Raises
+    ------
+    ParameterError
+        ``image`` is not a non-empty 2-D uint8, uint16 or float32 array, ``low`` or ``high`` not a finite
+        number, or ``polarity`` not exactly "bright" or "dark".
+
+    Examples
+    --------
+    >>> img = np.array([[0, 50, 200, 200, 50, 210]], np.uint8)
+    >>> seeds, background = intensity_band_markers(img, 20, 150)
+    >>> seeds.tolist(), background.tolist()
+    ([[0, 0, 1, 1, 0, 2]], [[True, False, False, False, False, False]])
     """
+    image = check_channel_image(image, "image")
+    low = check_number("low", low)
+    high = check_number("high", high)
+    polarity = check_polarity(polarity)
     if polarity == "bright":
         objects, background = image > high, image <= low
     else:
@@ -172,18 +382,109 @@ def intensity_band_markers(image: np.ndarray, low: float, high: float, polarity:
 
 
 def point_seeds(shape: tuple[int, int], points) -> np.ndarray:
-    """One seed label per ``(row, col)`` point, numbered in the order given."""
+    """One seed label per ``(row, col)`` point, numbered in the order given.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        The image's ``(H, W)`` in pixels.
+    points : iterable of (int, int)
+        Seed positions as ``(row, col)`` pixel indices (row downwards from the top, column from the left).
+
+    Returns
+    -------
+    (H, W) ndarray of int32
+        Point ``i`` (from 1) is the single pixel of label ``i``; 0 elsewhere. When two points fall on the
+        same pixel the later one wins, so that label is missing.
+
+    Raises
+    ------
+    ParameterError
+        ``shape`` is not two whole numbers >= 0, ``points`` is not a sequence of ``(row, col)`` pairs of
+        whole numbers, or a point lies outside the image (the message gives the point).
+
+    Examples
+    --------
+    >>> point_seeds((2, 3), [(0, 2), (1, 0)]).tolist()
+    [[0, 0, 1], [2, 0, 0]]
+    """
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) != 2:
+        raise ParameterError(f"shape must be (height, width); got {shape!r}")
+    shape = tuple(check_number("shape", side, low=0, integer=True) for side in shape)
+    if isinstance(points, (str, bytes)) or not hasattr(points, "__iter__"):
+        raise ParameterError(f"points must be a sequence of (row, col) pairs; got {points!r}")
     seeds = np.zeros(shape, np.int32)
-    for index, (row, col) in enumerate(points, start=1):
+    for index, point in enumerate(points, start=1):
+        if isinstance(point, (str, bytes)) or not hasattr(point, "__len__") or len(point) != 2:
+            raise ParameterError(f"points[{index - 1}] must be a (row, col) pair; got {point!r}")
+        row, col = (check_number(f"points[{index - 1}]", value, integer=True) for value in point)
         if not (0 <= row < shape[0] and 0 <= col < shape[1]):
-            raise ValueError(f"seed point ({row}, {col}) lies outside the {shape[1]}×{shape[0]} image")
+            raise ParameterError(f"points: seed point ({row}, {col}) lies outside the {shape[1]}×{shape[0]} image")
         seeds[row, col] = index
     return seeds
 
 
 def flood_distance(distance: np.ndarray, seeds: np.ndarray, foreground: np.ndarray, *, compactness: float = 0.0,
                    connectivity: int = 4, watershed_line: bool = False) -> np.ndarray:
-    """Flood the inverted distance map from ``seeds`` inside ``foreground`` (scikit-image)."""
+    """Flood the inverted distance map from ``seeds`` inside ``foreground`` (scikit-image).
+
+    Parameters
+    ----------
+    distance : (H, W) ndarray of float
+        A distance map in pixels (:func:`distance_map`); its domes become basins.
+    seeds : (H, W) ndarray of int
+        The markers: 0 = no seed, each positive value one seed (it may cover several pixels).
+    foreground : (H, W) ndarray of bool
+        Where the flooding may go; everything else stays 0.
+    compactness : float
+        >= 0. 0 is the classic watershed; larger values weigh the distance to the seed against the
+        landscape and give more regular regions (compact watershed).
+    connectivity : {4, 8}
+        The pixel neighbourhood of the flooding.
+    watershed_line : bool
+        Keep a one-pixel line of 0 between touching regions.
+
+    Returns
+    -------
+    (H, W) ndarray of int32
+        Each seed's region with the seed's value, 0 outside ``foreground`` (and on the lines). Degenerate
+        inputs: without seeds, or parts of the foreground no seed reaches, those pixels stay 0.
+
+    Raises
+    ------
+    ParameterError
+        ``distance`` is not a 2-D float array, ``seeds`` not 2-D integers, ``foreground`` not a 2-D bool
+        mask, the shapes differ, ``compactness`` is negative, ``connectivity`` not 4 or 8 (6 is a 3-D
+        neighbourhood), or ``watershed_line`` not a bool.
+
+    References
+    ----------
+    .. [1] S. Beucher and C. Lantuéjoul, "Use of watersheds in contour detection", International
+       Workshop on Image Processing: Real-time Edge and Motion Detection/Estimation, CCETT, Rennes, 1979.
+    .. [2] F. Meyer, "Color image segmentation", *4th International Conference on Image Processing and
+       its Applications*, 1992, pp. 303–306. doi:10.1049/cp:19920006 (flooding by a priority queue).
+    .. [3] P. Neubert and P. Protzel, "Compact watershed and preemptive SLIC: on improving trade-offs of
+       superpixel segmentation algorithms", *22nd International Conference on Pattern Recognition
+       (ICPR)*, 2014, pp. 996–1001. doi:10.1109/ICPR.2014.181 (``compactness``)
+    .. [4] S. van der Walt et al., "scikit-image: image processing in Python", *PeerJ* 2:e453, 2014.
+       doi:10.7717/peerj.453 (``skimage.segmentation.watershed``)
+
+    Examples
+    --------
+    >>> fg = np.zeros((7, 13), bool); fg[1:6, 1:6] = True; fg[1:6, 5:12] = True
+    >>> seeds = np.zeros(fg.shape, np.int32); seeds[3, 3] = 1; seeds[3, 9] = 2
+    >>> labels = flood_distance(distance_map(fg), seeds, fg)
+    >>> labels[3].tolist()
+    [0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 0]
+    """
+    distance = check_float_map(distance, "distance")
+    seeds = check_label_image(seeds, "seeds")
+    foreground = check_mask(foreground, "foreground")
+    check_same_shape("seeds", seeds, "distance", distance.shape)
+    check_same_shape("foreground", foreground, "distance", distance.shape)
+    compactness = check_number("compactness", compactness, low=0)
+    connectivity = check_connectivity(connectivity)
+    watershed_line = check_flag("watershed_line", watershed_line)
     return sk_segmentation.watershed(-distance, seeds, mask=foreground, compactness=compactness,
                                      connectivity=1 if connectivity == 4 else 2,
                                      watershed_line=watershed_line).astype(np.int32, copy=False)
@@ -196,7 +497,52 @@ def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray,
     OpenCV needs an 8-bit, 3-channel image and int32 markers, writes -1 on the lines between regions and
     also on every pixel of the image border. The image is padded by one pixel so that the border artefact
     falls outside, and the lines are given to a neighbouring region unless ``watershed_line`` is set.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float32
+        Grayscale or RGB; mapped linearly from its min..max to 8 bits first.
+    seeds : (H, W) ndarray of int
+        The object markers: 0 = no seed, each positive value one seed.
+    background : (H, W) ndarray of bool
+        Background markers: pixels flooded from here become 0 (seeds win where both are set).
+    watershed_line : bool
+        Keep the one-pixel lines (as 0) between regions instead of giving them to a neighbour.
+
+    Returns
+    -------
+    (H, W) ndarray of int32
+        Each seed's region with the seed's value, 0 on the background. Degenerate inputs: with neither
+        seeds nor background markers OpenCV floods nothing and every pixel is 0.
+
+    Raises
+    ------
+    ParameterError
+        ``image`` is not a non-empty 2-D or ``H×W×3`` uint8, uint16 or float32 array, ``seeds`` not 2-D
+        integers, ``background`` not a 2-D bool mask, the sizes differ, or ``watershed_line`` is not a bool.
+
+    References
+    ----------
+    .. [1] F. Meyer, "Color image segmentation", *4th International Conference on Image Processing and
+       its Applications*, 1992, pp. 303–306. doi:10.1049/cp:19920006 (the algorithm of ``cv2.watershed``).
+    .. [2] S. Beucher and C. Lantuéjoul, "Use of watersheds in contour detection", International
+       Workshop on Image Processing: Real-time Edge and Motion Detection/Estimation, CCETT, Rennes, 1979.
+    .. [3] G. Bradski, "The OpenCV Library", *Dr. Dobb's Journal of Software Tools*, 2000;
+       https://docs.opencv.org/4.x/d3/d47/group__imgproc__segmentation.html
+
+    Examples
+    --------
+    >>> img = np.zeros((5, 9), np.uint8); img[:, 4] = 255  # a bright wall between two halves
+    >>> seeds = np.zeros(img.shape, np.int32); seeds[2, 1] = 1; seeds[2, 7] = 2
+    >>> flood_gradient(img, seeds, np.zeros(img.shape, bool))[2].tolist()
+    [1, 1, 1, 1, 1, 2, 2, 2, 2]
     """
+    image = check_image(image)
+    seeds = check_label_image(seeds, "seeds")
+    background = check_mask(background, "background")
+    check_same_shape("seeds", seeds, "image", image.shape)
+    check_same_shape("background", background, "image", image.shape)
+    watershed_line = check_flag("watershed_line", watershed_line)
     image8, _, _ = to_uint8(image)
     bgr = cv2.cvtColor(image8, cv2.COLOR_GRAY2BGR) if image8.ndim == 2 else cv2.cvtColor(image8, cv2.COLOR_RGB2BGR)
     background_label = int(seeds.max(initial=0)) + 1
@@ -213,37 +559,76 @@ def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray,
     return flooded.astype(np.int32, copy=False)
 
 
+def _marker_seeds(markers, shape: tuple[int, int]) -> np.ndarray:
+    """The user's marker image checked against the image's ``shape``, as given (converted later)."""
+    seeds = np.asarray(markers)
+    if seeds.shape != shape:
+        size = f"{seeds.shape[1]}×{seeds.shape[0]}" if seeds.ndim == 2 else f"of shape {seeds.shape}"
+        raise ParameterError(f"markers: the marker image is {size} but the image is {shape[1]}×{shape[0]}")
+    if not np.issubdtype(seeds.dtype, np.integer) and seeds.dtype != bool:
+        raise ParameterError("markers: the marker image must hold whole numbers (0 = no seed); "
+                             f"got dtype {seeds.dtype}")
+    return seeds
+
+
 def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, markers: np.ndarray | None = None,
               **params) -> WatershedResult:
     """Split touching objects: threshold the foreground, place seeds, flood a landscape.
 
     Parameters
     ----------
-    image : ndarray
-        ``H×W`` grayscale or ``H×W×3`` RGB, 8-bit, 16-bit or float.
+    image : (H, W) or (H, W, 3) ndarray
+        Grayscale or RGB, 8-bit, 16-bit or float (anything :func:`segmentation.as_image` accepts).
     recipe : WatershedRecipe, optional
         Every parameter; the documented defaults when omitted.
-    markers : int ndarray, optional
-        A marker image (0 = no seed, each positive value one seed) used instead of computed seeds.
-    **params
+    markers : (H, W) ndarray of int or bool, optional
+        A marker image (0 = no seed, each positive value one seed; a bool mask's 8-connected regions)
+        used instead of computed seeds. Negative values count as 0.
+    **params : str, int, float, bool or tuple
         Watershed or foreground parameters by name (``seeds="distance_peaks"``, ``min_distance=10``,
-        ``method="li"``, ``min_size=30`` ...), applied on top of ``recipe``.
+        ``method="li"``, ``min_size=30`` ...), applied on top of ``recipe``. Lengths (``h``,
+        ``min_distance``, ``distance_sigma``) are in pixels.
 
     Returns
     -------
     WatershedResult
+        The labels (int32, 0 = background, 1..N) with every intermediate stage. An image with no
+        foreground gives no objects (``count == 0``).
+
+    Raises
+    ------
+    ParameterError
+        ``recipe`` is not a :class:`WatershedRecipe`, a keyword is unknown or out of its range (the
+        message names it), a seed point lies outside the image, or ``markers`` is missing for
+        ``seeds="marker_image"``, of another size than the image or not whole numbers.
+    ValueError
+        ``image`` is not an image :func:`segmentation.as_image` accepts.
+    SegmentationError
+        The threshold method, or the automatic intensity bands, cannot work on this image (for example
+        fewer than three grey levels).
+
+    References
+    ----------
+    .. [1] S. Beucher and C. Lantuéjoul, "Use of watersheds in contour detection", International
+       Workshop on Image Processing: Real-time Edge and Motion Detection/Estimation, CCETT, Rennes, 1979.
+    .. [2] F. Meyer, "Color image segmentation", *4th International Conference on Image Processing and
+       its Applications*, 1992, pp. 303–306. doi:10.1049/cp:19920006 (``cv2.watershed``)
+    .. [3] S. Beucher and F. Meyer, "The morphological approach to segmentation: the watershed
+       transformation", in *Mathematical Morphology in Image Processing*, Marcel Dekker, 1993,
+       pp. 433–481.
+    .. [4] P. Neubert and P. Protzel, "Compact watershed and preemptive SLIC: on improving trade-offs of
+       superpixel segmentation algorithms", ICPR 2014, pp. 996–1001. doi:10.1109/ICPR.2014.181
+    .. [5] P. Soille, *Morphological Image Analysis*, 2nd ed., Springer, 2003.
+       doi:10.1007/978-3-662-05088-0 (h-maxima seeds)
 
     Examples
     --------
     >>> from skimage import data
     >>> watershed(data.coins()).count
     24
-
-    References
-    ----------
-    S. Beucher and F. Meyer, "The morphological approach to segmentation: the watershed transformation",
-    in *Mathematical Morphology in Image Processing*, Marcel Dekker, 1993, pp. 433–481.
     """
+    if recipe is not None and not isinstance(recipe, WatershedRecipe):
+        raise ParameterError(f"recipe must be a WatershedRecipe or None; got {type(recipe).__name__}")
     if recipe is None:
         recipe = WatershedRecipe.from_params(**params)
     elif params:
@@ -251,6 +636,11 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
     if markers is not None:
         recipe = recipe.replace(seeds="marker_image")
     image = as_image(image)
+    if recipe.seeds == "marker_image":
+        # Checked before the threshold so a wrong marker image fails at once.
+        if markers is None:
+            raise ParameterError("seeds='marker_image' needs a marker image: pass markers=...")
+        markers = _marker_seeds(markers, image.shape[:2])
     found = threshold(image, recipe.foreground)
     foreground = found.mask
     notes = list(found.notes)
@@ -284,15 +674,7 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
     elif recipe.seeds == "points":
         seeds = point_seeds(foreground.shape, recipe.points)
     else:
-        if markers is None:
-            raise ValueError("seeds='marker_image' needs a marker image: pass markers=...")
-        seeds = np.asarray(markers)
-        if seeds.shape != foreground.shape:
-            raise ValueError(f"the marker image is {seeds.shape[1]}×{seeds.shape[0]} but the image is "
-                             f"{foreground.shape[1]}×{foreground.shape[0]}")
-        if not np.issubdtype(seeds.dtype, np.integer) and seeds.dtype != bool:
-            raise ValueError("the marker image must hold whole numbers (0 = no seed)")
-        seeds = label_objects(seeds > 0) if seeds.dtype == bool else np.clip(seeds, 0, None).astype(np.int32)
+        seeds = label_objects(markers > 0) if markers.dtype == bool else np.clip(markers, 0, None).astype(np.int32)
 
     if recipe.landscape == "distance":
         labels = flood_distance(distance, seeds, foreground, compactness=recipe.compactness,
