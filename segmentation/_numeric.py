@@ -3,17 +3,34 @@
 Normalising an image array, constant images, exact power-of-two scaling of float images, and the linear
 map to 8 bits.
 
-This module imports nothing else from the library, so any module may import it.
+This module imports nothing else from the library but its errors and input checks (both leaves too), so
+any module may import it.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import cv2
 import numpy as np
 
+from ._checks import CHANNEL_DTYPES, check_number
+from ._errors import ParameterError
+
 __all__ = ["as_image", "is_constant", "float_exponent", "in_float_range", "to_uint8"]
+
+
+def _check_pixels(image: Any, name: str = "image") -> np.ndarray:
+    """``image`` if it is a non-empty ndarray of uint8, uint16 or float32 (any number of dimensions)."""
+    if not isinstance(image, np.ndarray):
+        raise ParameterError(f"{name} must be a numpy array; got {type(image).__name__}")
+    if image.dtype not in CHANNEL_DTYPES:
+        raise ParameterError(f"{name} must have dtype uint8, uint16 or float32; got {image.dtype}; "
+                             f"convert it with segmentation.as_image() first")
+    if image.ndim == 0 or image.size == 0:
+        raise ParameterError(f"{name} must be a non-empty array; got shape {image.shape}")
+    return image
 
 
 def as_image(image) -> np.ndarray:
@@ -25,6 +42,27 @@ def as_image(image) -> np.ndarray:
     ``float32`` otherwise, and alpha is dropped (:func:`segmentation.load_image` composites it first).
     Non-finite float values (NaN, ±inf) are replaced by the smallest finite value so that every method
     sees real numbers; a float image with no finite value at all is refused.
+
+    Parameters
+    ----------
+    image : array_like, (H, W) or (H, W, C) with C in 1..4
+        Pixels of any numeric or bool dtype, in their own units.
+
+    Returns
+    -------
+    ndarray, (H, W) or (H, W, 3), of uint8, uint16 or float32
+        C-contiguous; the input itself when it already qualifies, otherwise a converted copy.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` has another shape, is empty, has an unsupported dtype (complex, text, objects) or,
+        for a float image, holds no finite value at all.
+
+    Examples
+    --------
+    >>> as_image(np.array([[0, 300]])).dtype, as_image(np.ones((2, 2), bool)).max()
+    (dtype('uint16'), np.uint8(255))
     """
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[2] in (1, 2):
@@ -32,9 +70,10 @@ def as_image(image) -> np.ndarray:
     elif array.ndim == 3 and array.shape[2] == 4:
         array = array[:, :, :3]  # RGBA: the alpha is not part of the picture
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] != 3):
-        raise ValueError(f"expected a 2-D grayscale or an H×W×3 colour image; got an array of shape {array.shape}")
+        raise ParameterError(f"image must be a 2-D grayscale or an H×W×3 colour image (H×W×1, H×W×2 and H×W×4 "
+                             f"are accepted too); got an array of shape {array.shape}")
     if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(f"the image is empty ({array.shape[1]}×{array.shape[0]} pixels)")
+        raise ParameterError(f"image is empty ({array.shape[1]}×{array.shape[0]} pixels)")
     if array.dtype == bool:
         return np.ascontiguousarray(array.astype(np.uint8) * np.uint8(255))
     if array.dtype in (np.uint8, np.uint16):
@@ -51,17 +90,39 @@ def as_image(image) -> np.ndarray:
         finite = np.isfinite(array)
         if not finite.all():
             if not finite.any():
-                raise ValueError("the image holds no finite values (all NaN or infinite)")
+                raise ParameterError("image holds no finite values (all NaN or infinite)")
             array = np.where(finite, array, array[finite].min())
         return array
-    raise ValueError(f"unsupported pixel type {array.dtype}; use 8-bit, 16-bit or float images")
+    raise ParameterError(f"image has an unsupported pixel type {array.dtype}; use 8-bit, 16-bit or float images")
 
 
 def is_constant(image: np.ndarray) -> bool:
-    """True when every pixel has the same value (no threshold can separate anything)."""
+    """True when every pixel has the same value (no threshold can separate anything).
+
+    One pass over the image (OpenCV's ``minMaxLoc``).
+
+    Parameters
+    ----------
+    image : ndarray of uint8, uint16 or float32, any shape (H×W or H×W×3 in the library)
+        A non-empty array.
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty ndarray of one of those dtypes.
+
+    Examples
+    --------
+    >>> is_constant(np.full((2, 3), 7, np.uint8)), is_constant(np.eye(2, dtype=np.float32))
+    (True, False)
+    """
+    _check_pixels(image)
     low, high, _, _ = cv2.minMaxLoc(image.reshape(image.shape[0], -1))
     return low == high
-
 
 
 # scikit-image's histogram and local-statistics methods compute in the float32 image's own precision:
@@ -71,28 +132,78 @@ def is_constant(image: np.ndarray) -> bool:
 _FLOAT_EXPONENT_LIMIT = 20
 
 
+def float_extent(image: np.ndarray) -> tuple[int, float, float]:
+    """``(float_exponent(image), min, max)`` of a float32 array from one ``minMaxLoc`` pass (library-internal).
+
+    The methods use the minimum and maximum to notice a constant image without a second pass.
+    """
+    low, high, _, _ = cv2.minMaxLoc(image.reshape(image.shape[0], -1))
+    peak = max(abs(low), abs(high))
+    if peak == 0 or 2.0 ** -_FLOAT_EXPONENT_LIMIT <= peak <= 2.0 ** _FLOAT_EXPONENT_LIMIT:
+        return 0, low, high
+    return math.frexp(peak)[1], low, high
+
+
 def float_exponent(image: np.ndarray) -> int:
     """The power of two that scales a float image's largest magnitude into 0.5..1, or 0 when it needs none.
 
     Float images whose largest magnitude already lies in ``2**-20 .. 2**20`` are left as they are (0..1
-    and 0..65535 data, the usual cases); others are scaled by :func:`in_float_range`.
+    and 0..65535 data, the usual cases); others are scaled by :func:`in_float_range`. Integer images
+    never need scaling (0, without looking at the pixels).
+
+    Parameters
+    ----------
+    image : ndarray of uint8, uint16 or float32, any shape
+        A non-empty array.
+
+    Returns
+    -------
+    int
+        ``e`` such that ``image * 2**-e`` has its largest magnitude in 0.5..1, or 0.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty ndarray of one of those dtypes.
 
     Examples
     --------
     >>> float_exponent(np.array([0.0, 1e30], np.float32)), float_exponent(np.array([0.0, 1.0], np.float32))
     (100, 0)
     """
+    _check_pixels(image)
     if image.dtype != np.float32:
         return 0
-    low, high, _, _ = cv2.minMaxLoc(image.reshape(image.shape[0], -1))
-    peak = max(abs(low), abs(high))
-    if peak == 0 or 2.0 ** -_FLOAT_EXPONENT_LIMIT <= peak <= 2.0 ** _FLOAT_EXPONENT_LIMIT:
-        return 0
-    return math.frexp(peak)[1]
+    return float_extent(image)[0]
 
 
 def in_float_range(image: np.ndarray, exponent: int) -> np.ndarray:
-    """``image * 2**-exponent``: exact in floating point, so ``image > t`` iff ``scaled > t * 2**-exponent``."""
+    """``image * 2**-exponent``: exact in floating point, so ``image > t`` iff ``scaled > t * 2**-exponent``.
+
+    Parameters
+    ----------
+    image : ndarray of uint8, uint16 or float32, any shape
+        A non-empty array (in practice a float32 image; integer images have the exponent 0).
+    exponent : int
+        Usually :func:`float_exponent` of ``image``; 0 returns ``image`` itself.
+
+    Returns
+    -------
+    ndarray
+        ``image`` when ``exponent`` is 0, else a float32 copy scaled by ``2**-exponent``.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty ndarray of one of those dtypes, or ``exponent`` is not a whole number.
+
+    Examples
+    --------
+    >>> in_float_range(np.array([[2.0 ** 40]], np.float32), 41)
+    array([[0.5]], dtype=float32)
+    """
+    _check_pixels(image)
+    check_number("exponent", exponent, integer=True)
     return np.ldexp(image, -exponent).astype(np.float32, copy=False) if exponent else image
 
 
@@ -100,8 +211,32 @@ def to_uint8(image: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Map an image linearly from its min..max to 0..255 for the methods that need 8-bit input.
 
     Returns ``(image8, low, high)``; an 8-bit level ``t`` corresponds to ``low + t * (high - low) / 255``
-    in the input's units. 8-bit images are returned unchanged with ``(0, 255)``.
+    in the input's units. 8-bit images are returned unchanged with ``(0, 255)``; a constant 16-bit or
+    float image maps to zeros with ``low == high`` (its value).
+
+    Parameters
+    ----------
+    image : ndarray of uint8, uint16 or float32, (H, W) or (H, W, 3)
+        A non-empty array; colour images are mapped with one min..max for all channels.
+
+    Returns
+    -------
+    image8 : ndarray of uint8, same shape as ``image``
+    low, high : float
+        The input values mapped to 0 and 255, in the input's units.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty ndarray of one of those dtypes.
+
+    Examples
+    --------
+    >>> image8, low, high = to_uint8(np.array([[1000, 1200, 2020]], np.uint16))
+    >>> image8, low, high
+    (array([[  0,  50, 255]], dtype=uint8), 1000.0, 2020.0)
     """
+    _check_pixels(image)
     if image.dtype == np.uint8:
         return image, 0.0, 255.0
     exponent = float_exponent(image)  # OpenCV's scale factor is a float32: tiny value ranges overflow it

@@ -7,6 +7,8 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage.segmentation import clear_border as _clear_border
 
+from .._checks import check_flag, check_mask, check_number
+
 __all__ = ["clean_mask", "disc", "remove_small_objects"]
 
 
@@ -20,7 +22,33 @@ def remove_small_objects(mask: np.ndarray, min_size: int) -> np.ndarray:
 
     Note the rule is "strictly smaller than ``min_size``", like CellProfiler's size filter and the old
     ``min_size`` of scikit-image (whose newer ``max_size`` removes objects of that size *or smaller*).
+
+    Parameters
+    ----------
+    mask : (H, W) ndarray of bool
+        The objects.
+    min_size : int
+        Smallest object to keep, in pixels, at least 0 (0 and 1 keep every object).
+
+    Returns
+    -------
+    (H, W) ndarray of bool
+        ``mask`` itself when nothing can be removed, else a new mask.
+
+    Raises
+    ------
+    ParameterError
+        When ``mask`` is not a 2-D bool array, or ``min_size`` is not a whole number of at least 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mask = np.zeros((5, 5), bool); mask[0, 0] = True; mask[2:5, 2:5] = True
+    >>> int(remove_small_objects(mask, 2).sum())
+    9
     """
+    mask = check_mask(mask)
+    check_number("min_size", min_size, low=0, integer=True)
     if min_size <= 1 or not mask.any():
         return mask
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8,
@@ -36,16 +64,31 @@ def clean_mask(mask: np.ndarray, *, opening: int = 0, closing: int = 0, iteratio
 
     Parameters
     ----------
-    mask : bool ndarray
+    mask : (H, W) ndarray of bool
+        The raw foreground.
     opening, closing : int
         Diameter in pixels of the disc for the morphological opening (removes specks and thin bridges)
-        and closing (bridges small gaps); 0 skips the step. Both run ``iterations`` times (OpenCV).
+        and closing (bridges small gaps), at least 0; 0 and 1 skip the step. Both run ``iterations`` times
+        (OpenCV).
+    iterations : int
+        How many times the opening and the closing are applied, at least 1.
     fill_holes : bool
         Fill background regions not connected to the image border (SciPy's ``binary_fill_holes``).
     min_size : int
-        Remove objects with fewer pixels than this (8-connected).
+        Remove objects with fewer pixels than this (8-connected), at least 0.
     clear_border : bool
         Remove objects touching the image border (scikit-image's ``clear_border``).
+
+    Returns
+    -------
+    (H, W) ndarray of bool
+        A C-contiguous mask (``mask`` itself when no step applies and it already is one).
+
+    Raises
+    ------
+    ParameterError
+        When ``mask`` is not a 2-D bool array, a size or ``iterations`` is not a whole number in its
+        range, or ``fill_holes`` or ``clear_border`` is not a bool.
 
     Examples
     --------
@@ -54,6 +97,13 @@ def clean_mask(mask: np.ndarray, *, opening: int = 0, closing: int = 0, iteratio
     >>> int(clean_mask(mask, fill_holes=True, min_size=2).sum())
     25
     """
+    mask = check_mask(mask)
+    check_number("opening", opening, low=0, integer=True)
+    check_number("closing", closing, low=0, integer=True)
+    check_number("iterations", iterations, low=1, integer=True)
+    check_flag("fill_holes", fill_holes)
+    check_number("min_size", min_size, low=0, integer=True)
+    check_flag("clear_border", clear_border)
     mask = np.ascontiguousarray(mask, dtype=bool)
     if opening > 1:
         mask = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, disc(opening), iterations=iterations).view(bool)

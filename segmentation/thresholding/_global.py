@@ -4,6 +4,13 @@ Every ``*_threshold`` function takes a single-channel ``uint8``, ``uint16`` or `
 returns the threshold in the image's own units; foreground is ``value > t`` for bright objects and
 ``value <= t`` for dark ones, as in OpenCV and scikit-image (ImageJ's ``lower <= value <= upper`` rule
 differs by the pixels equal to ``t``).
+
+Every function checks its inputs first (dtype, shape and words, all O(1)) and raises
+:class:`~segmentation.ParameterError` naming the parameter. A constant image has one threshold, its value
+(as scikit-image's ``threshold_otsu`` returns), so that ``value > t`` selects nothing; Minimum and
+multi-Otsu, which need two or more histogram peaks or levels, refuse it with
+:class:`~segmentation.SegmentationError`. The constant case is noticed from what each method computes
+anyway, never by an extra pass on the common path.
 """
 
 from __future__ import annotations
@@ -14,80 +21,38 @@ import cv2
 import numpy as np
 from skimage import filters
 
-from .._errors import SegmentationError
-from .._numeric import float_exponent, in_float_range, to_uint8
+from .._checks import check_channel_image, check_number, check_polarity
+from .._errors import ParameterError, SegmentationError
+from .._numeric import float_extent, in_float_range, is_constant, to_uint8
 
 __all__ = ["binarize", "manual_threshold", "otsu_threshold",
            "triangle_threshold", "li_threshold", "yen_threshold", "isodata_threshold", "mean_threshold",
            "minimum_threshold", "multiotsu_thresholds", "multiotsu_mask"]
 
 
-def _computed_in_float_range(method, image: np.ndarray, **params) -> tuple[float, ...]:
+def _extent(image: np.ndarray) -> tuple[int, float | None]:
+    """``(exponent, constant)`` of an image about to be thresholded by scikit-image.
+
+    For a float32 image, one ``minMaxLoc`` pass gives both the power of two that brings its values into
+    float32's comfortable range (see :func:`segmentation.float_exponent`, which made the same pass before)
+    and, when the minimum equals the maximum, the constant value. Integer images cost nothing here: they
+    need no scaling, and ``(0, None)`` leaves their constant case to the method.
+    """
+    if image.dtype != np.float32:
+        return 0, None
+    exponent, low, high = float_extent(image)
+    return exponent, (float(low) if low == high else None)
+
+
+def _computed_in_float_range(method, image: np.ndarray, exponent: int, **params) -> tuple[float, ...]:
     """The threshold(s) of a scikit-image ``method`` in the image's units, for float images of any magnitude.
 
-    A float image with huge or tiny values is scaled by an exact power of two first (see
+    A float image with huge or tiny values is scaled by the exact power of two ``2**-exponent`` first (see
     :func:`segmentation.float_exponent`) and the thresholds scaled back, so the mask they give is
     the one exact arithmetic would give instead of the result of a float32 overflow.
     """
-    exponent = float_exponent(image)
     values = np.atleast_1d(method(in_float_range(image, exponent), **params))
     return tuple(math.ldexp(float(v), exponent) for v in values)
-
-
-def manual_threshold(image: np.ndarray, value: float = 128.0) -> float:
-    """A value the user chose, in the image's units (returned as given)."""
-    return float(value)
-
-
-def otsu_threshold(image: np.ndarray) -> float:
-    """Otsu's threshold: maximises the between-class variance of the histogram.
-
-    Computed by OpenCV (``cv2.threshold`` with ``THRESH_OTSU``) for 8- and 16-bit images, and by
-    scikit-image (``threshold_otsu``) for float images, which OpenCV's Otsu does not accept.
-
-    Examples
-    --------
-    >>> from skimage import data
-    >>> otsu_threshold(data.camera())
-    102.0
-
-    References
-    ----------
-    N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans. Systems, Man and
-    Cybernetics 9(1):62–66, 1979. :DOI:`10.1109/TSMC.1979.4310076`
-    """
-    if image.dtype == np.float32:
-        return _computed_in_float_range(filters.threshold_otsu, image)[0]
-    t, _ = cv2.threshold(image, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
-    return float(t)
-
-
-def triangle_threshold(image: np.ndarray) -> float:
-    """Zack's triangle threshold, computed by OpenCV (``THRESH_TRIANGLE``).
-
-    OpenCV's triangle method takes 8-bit images only: 16-bit and float images are mapped linearly from
-    their min..max to 0..255 (:func:`segmentation.to_uint8`) and the threshold is mapped back
-    to the image's units. OpenCV and scikit-image differ by ±1 level on this method.
-
-    References
-    ----------
-    G. W. Zack, W. E. Rogers and S. A. Latt, "Automatic measurement of sister chromatid exchange
-    frequency", J. Histochem. Cytochem. 25(7):741–753, 1977. :DOI:`10.1177/25.7.70454`
-    """
-    image8, low, high = to_uint8(image)
-    t8, _ = cv2.threshold(image8, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE)
-    return float(t8) if image.dtype == np.uint8 else low + float(t8) * (high - low) / 255.0
-
-
-def li_threshold(image: np.ndarray) -> float:
-    """Li's iterative minimum cross-entropy threshold (scikit-image ``threshold_li``).
-
-    References
-    ----------
-    C. H. Li and P. K. S. Tam, "An iterative algorithm for minimum cross entropy thresholding",
-    Pattern Recognition Letters 19(8):771–776, 1998. :DOI:`10.1016/S0167-8655(98)00057-9`
-    """
-    return _computed_in_float_range(filters.threshold_li, image)[0]
 
 
 def _histogram_input(image: np.ndarray) -> np.ndarray:
@@ -100,79 +65,457 @@ def _histogram_input(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) if image.dtype == np.uint16 else image
 
 
+def manual_threshold(image: np.ndarray, value: float = 128.0) -> float:
+    """A value the user chose, in the image's units (returned as given).
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        The image the value applies to (checked, not read).
+    value : float
+        The threshold, in the image's units (finite).
+
+    Returns
+    -------
+    float
+        ``value``.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes, or ``value`` is not a finite number.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> manual_threshold(np.zeros((2, 2), np.uint8), 40)
+    40.0
+    """
+    check_channel_image(image)
+    check_number("value", value)
+    return float(value)
+
+
+def otsu_threshold(image: np.ndarray) -> float:
+    """Otsu's threshold: maximises the between-class variance of the histogram.
+
+    Computed by OpenCV (``cv2.threshold`` with ``THRESH_OTSU``, one bin per level) for 8- and 16-bit
+    images, and by scikit-image (``threshold_otsu``, 256 bins over min..max) for float images, which
+    OpenCV's Otsu does not accept. A constant image's threshold is its value, as in scikit-image.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+
+    Returns
+    -------
+    float
+        The threshold in the image's units: ``image > t`` are the bright objects.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes (an ``int32`` or an RGB array, say).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skimage import data
+    >>> otsu_threshold(data.camera())
+    102.0
+    >>> otsu_threshold(np.full((4, 4), 7, np.uint8))
+    7.0
+
+    References
+    ----------
+    N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans. Systems, Man and
+    Cybernetics 9(1):62–66, 1979. :DOI:`10.1109/TSMC.1979.4310076`
+    """
+    check_channel_image(image)
+    if image.dtype == np.float32:
+        exponent, constant = _extent(image)
+        if constant is not None:
+            return constant  # what scikit-image's threshold_otsu returns (it would make a second pass to see it)
+        return _computed_in_float_range(filters.threshold_otsu, image, exponent)[0]
+    t, _ = cv2.threshold(image, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    # OpenCV's Otsu finds no split in a one-level histogram and returns 0, which makes "value > 0" select
+    # every pixel of a constant non-zero image. scikit-image returns the constant itself, which selects
+    # none: do the same. Only a result of 0 with a non-zero first pixel needs the (one-pass) check, so
+    # ordinary images pay nothing.
+    if t == 0 and image[0, 0] != 0 and is_constant(image):
+        return float(image[0, 0])
+    return float(t)
+
+
+def triangle_threshold(image: np.ndarray) -> float:
+    """Zack's triangle threshold, computed by OpenCV (``THRESH_TRIANGLE``).
+
+    OpenCV's triangle method takes 8-bit images only: 16-bit and float images are mapped linearly from
+    their min..max to 0..255 (:func:`segmentation.to_uint8`) and the threshold is mapped back
+    to the image's units. OpenCV and scikit-image differ by ±1 level on this method. A constant image's
+    threshold is its value, as in scikit-image (OpenCV's would be one level below it).
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+
+    Returns
+    -------
+    float
+        The threshold in the image's units.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> triangle_threshold(data.camera())
+    43.0
+
+    References
+    ----------
+    G. W. Zack, W. E. Rogers and S. A. Latt, "Automatic measurement of sister chromatid exchange
+    frequency", J. Histochem. Cytochem. 25(7):741–753, 1977. :DOI:`10.1177/25.7.70454`
+    """
+    check_channel_image(image)
+    image8, low, high = to_uint8(image)
+    t8, _ = cv2.threshold(image8, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE)
+    if image.dtype != np.uint8:
+        # A constant 16-bit or float image maps to zeros with low == high, so this is its value.
+        return low + float(t8) * (high - low) / 255.0
+    # On a one-level 8-bit histogram OpenCV returns that level minus 1 (1 for level 0, -1 for level 1),
+    # so "value > t" would select every pixel; scikit-image's threshold_triangle returns the level.
+    # Only a result within 2 of the first pixel can come from a constant image: others skip the check.
+    first = int(image[0, 0])
+    if abs(t8 - first) <= 2 and is_constant(image):
+        return float(first)
+    return float(t8)
+
+
+def li_threshold(image: np.ndarray) -> float:
+    """Li's iterative minimum cross-entropy threshold (scikit-image ``threshold_li``).
+
+    A constant image's threshold is its value (scikit-image's rule, for every dtype).
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+
+    Returns
+    -------
+    float
+        The threshold in the image's units.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> round(li_threshold(data.camera()), 2)
+    78.91
+
+    References
+    ----------
+    C. H. Li and P. K. S. Tam, "An iterative algorithm for minimum cross entropy thresholding",
+    Pattern Recognition Letters 19(8):771–776, 1998. :DOI:`10.1016/S0167-8655(98)00057-9`
+    """
+    check_channel_image(image)
+    exponent, constant = _extent(image)
+    if constant is not None:
+        return constant  # scikit-image returns the constant too (integer images: threshold_li sees to it)
+    return _computed_in_float_range(filters.threshold_li, image, exponent)[0]
+
+
 def yen_threshold(image: np.ndarray) -> float:
     """Yen's maximum-correlation threshold (scikit-image ``threshold_yen``, 256-bin histogram).
+
+    A constant image's threshold is its value.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+
+    Returns
+    -------
+    float
+        The threshold in the image's units.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> yen_threshold(data.camera())
+    146.0
 
     References
     ----------
     J.-C. Yen, F.-J. Chang and S. Chang, "A new criterion for automatic multilevel thresholding",
     IEEE Trans. Image Processing 4(3):370–378, 1995. :DOI:`10.1109/83.366472`
     """
-    return _computed_in_float_range(filters.threshold_yen, _histogram_input(image))[0]
+    check_channel_image(image)
+    histogram_image = _histogram_input(image)
+    exponent, constant = _extent(histogram_image)
+    if constant is not None:
+        # scikit-image 0.26 returns the constant for an integer image, but for a float one (which 16-bit
+        # images become here) divides by zero and returns a value outside the image's range: return the
+        # constant for every dtype, as for 8-bit.
+        return constant
+    return _computed_in_float_range(filters.threshold_yen, histogram_image, exponent)[0]
 
 
 def isodata_threshold(image: np.ndarray) -> float:
     """Ridler–Calvard IsoData threshold (scikit-image ``threshold_isodata``, 256-bin histogram).
+
+    A constant image's threshold is its value.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+
+    Returns
+    -------
+    float
+        The threshold in the image's units.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> isodata_threshold(data.camera())
+    102.0
 
     References
     ----------
     T. W. Ridler and S. Calvard, "Picture thresholding using an iterative selection method",
     IEEE Trans. Systems, Man and Cybernetics 8(8):630–632, 1978. :DOI:`10.1109/TSMC.1978.4310039`
     """
-    return _computed_in_float_range(filters.threshold_isodata, _histogram_input(image))[0]
+    check_channel_image(image)
+    histogram_image = _histogram_input(image)
+    exponent, constant = _extent(histogram_image)
+    if constant is not None:
+        # scikit-image 0.26 returns the constant for an integer image but raises an IndexError for a
+        # float one (which 16-bit images become here): return the constant for every dtype.
+        return constant
+    return _computed_in_float_range(filters.threshold_isodata, histogram_image, exponent)[0]
 
 
 def mean_threshold(image: np.ndarray) -> float:
     """The mean intensity (scikit-image ``threshold_mean``).
+
+    A constant image's threshold is its value, exactly.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+
+    Returns
+    -------
+    float
+        The mean, in the image's units.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> round(mean_threshold(data.camera()), 2)
+    129.06
 
     References
     ----------
     C. A. Glasbey, "An analysis of histogram-based thresholding algorithms", CVGIP: Graphical Models
     and Image Processing 55(6):532–537, 1993. :DOI:`10.1006/cgip.1993.1040`
     """
-    return _computed_in_float_range(filters.threshold_mean, image)[0]
+    check_channel_image(image)
+    exponent, constant = _extent(image)
+    if constant is not None:
+        # scikit-image sums a float32 image in float32, so the "mean" of a constant 1e30 image is 9.9999994e29,
+        # below every pixel, and "value > t" would select them all. The constant itself is the exact mean.
+        # (Integer images are averaged in float64 by numpy: exact, no special case needed.)
+        return constant
+    return _computed_in_float_range(filters.threshold_mean, image, exponent)[0]
+
+
+def _not_bimodal(image: np.ndarray) -> SegmentationError:
+    if is_constant(image):
+        return SegmentationError(f"the Minimum method needs a histogram with two peaks, but this image is "
+                                 f"constant (every pixel is {float(image.flat[0]):g}): it is not bimodal")
+    return SegmentationError("the Minimum method found no valley between two histogram peaks in this "
+                             "image (its histogram is not bimodal); try Otsu or Li instead")
 
 
 def minimum_threshold(image: np.ndarray) -> float:
     """The valley between the two peaks of the smoothed histogram (scikit-image ``threshold_minimum``).
 
-    Raises :class:`SegmentationError` when the histogram never shows two peaks, which is common:
-    the method only suits clearly bimodal images.
+    The histogram (256 bins) is smoothed until it shows exactly two peaks; the threshold is the lowest
+    bin between them. When it never shows two peaks, which is common, the method fails: it only suits
+    clearly bimodal images. A constant image (one peak) fails too, as in scikit-image.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+
+    Returns
+    -------
+    float
+        The threshold in the image's units.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes.
+    SegmentationError
+        When the histogram never shows two peaks (a unimodal or constant image).
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> minimum_threshold(data.camera())
+    85.0
 
     References
     ----------
-    C. A. Glasbey (1993), see :func:`mean_threshold`; J. M. S. Prewitt and M. L. Mendelsohn,
-    "The analysis of cell images", Ann. N. Y. Acad. Sci. 128:1035–1053, 1966.
+    C. A. Glasbey, "An analysis of histogram-based thresholding algorithms", CVGIP: Graphical Models
+    and Image Processing 55(6):532–537, 1993. :DOI:`10.1006/cgip.1993.1040`
+
+    J. M. S. Prewitt and M. L. Mendelsohn, "The analysis of cell images", Ann. N. Y. Acad. Sci.
+    128(3):1035–1053, 1966. :DOI:`10.1111/j.1749-6632.1965.tb11715.x`
     """
+    check_channel_image(image)
+    histogram_image = _histogram_input(image)
+    exponent, constant = _extent(histogram_image)
+    if constant is not None:
+        # One histogram peak: scikit-image raises RuntimeError ("Unable to find two maxima") for every dtype.
+        raise _not_bimodal(image)
     try:
-        return _computed_in_float_range(filters.threshold_minimum, _histogram_input(image))[0]
+        return _computed_in_float_range(filters.threshold_minimum, histogram_image, exponent)[0]
     except RuntimeError:
-        raise SegmentationError("the Minimum method found no valley between two histogram peaks in this "
-                                "image (its histogram is not bimodal); try Otsu or Li instead") from None
+        raise _not_bimodal(image) from None  # a failure path: the one-pass constant check only words the message
 
 
 def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ...]:
     """``classes - 1`` thresholds splitting the histogram into ``classes`` classes (scikit-image).
 
-    With 2 classes this is Otsu's threshold. The search grows steeply with the number of classes: 5 classes
-    take seconds even on an 8-bit image.
+    The thresholds maximise the between-class variance of the 256-bin histogram (scikit-image's
+    ``threshold_multiotsu``, Liao et al.'s fast search). With 2 classes this is Otsu's threshold. The
+    search grows steeply with the number of classes: 5 classes take seconds even on an 8-bit image.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+    classes : int
+        Number of classes, at least 2.
+
+    Returns
+    -------
+    tuple of float
+        ``classes - 1`` increasing thresholds in the image's units.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes, or ``classes`` is not a whole number
+        of at least 2.
+    SegmentationError
+        When the image has fewer distinct grey levels (after binning) than ``classes``; a constant image
+        has one.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> multiotsu_thresholds(data.camera(), classes=3)
+    (87.0, 176.0)
 
     References
     ----------
     P.-S. Liao, T.-S. Chen and P.-C. Chung, "A fast algorithm for multilevel thresholding",
-    J. Inf. Sci. Eng. 17(5):713–727, 2001.
+    J. Inf. Sci. Eng. 17(5):713–727, 2001 (no DOI).
+
+    N. Otsu, "A threshold selection method from gray-level histograms", IEEE Trans. Systems, Man and
+    Cybernetics 9(1):62–66, 1979. :DOI:`10.1109/TSMC.1979.4310076`
     """
+    check_channel_image(image)
+    check_number("classes", classes, low=2, integer=True)
+    histogram_image = _histogram_input(image)
+    exponent, constant = _extent(histogram_image)
+    if constant is not None:
+        # One grey level: scikit-image raises ValueError for every dtype; say it in the image's terms.
+        raise SegmentationError(f"this image is constant (every pixel is {constant:g}): multi-Otsu needs at "
+                                f"least as many distinct grey levels as classes ({classes})")
     try:
-        return _computed_in_float_range(filters.threshold_multiotsu, _histogram_input(image), classes=classes)
+        return _computed_in_float_range(filters.threshold_multiotsu, histogram_image, exponent, classes=classes)
     except ValueError:
         raise SegmentationError(f"this image has too few distinct grey levels for {classes} multi-Otsu "
                                 f"classes; use fewer classes") from None
 
 
 def multiotsu_mask(image: np.ndarray, thresholds: tuple[float, ...], foreground_classes: tuple[int, ...]) -> np.ndarray:
-    """Pixels whose class (0 = darkest, i.e. the number of thresholds strictly below the value) is selected."""
+    """Pixels whose class (0 = darkest, i.e. the number of thresholds strictly below the value) is selected.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image, in the units of ``thresholds``.
+    thresholds : sequence of float
+        Non-decreasing thresholds (:func:`multiotsu_thresholds`); ``len(thresholds) + 1`` classes.
+    foreground_classes : sequence of int
+        The classes (0 .. ``len(thresholds)``) that make the foreground; may be empty.
+
+    Returns
+    -------
+    (H, W) ndarray of bool
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes, ``thresholds`` is empty, not finite
+        or decreasing, or a foreground class is outside 0 .. ``len(thresholds)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> multiotsu_mask(np.array([[10, 100, 200]], np.uint8), (87.0, 176.0), (1, 2))
+    array([[False,  True,  True]])
+    """
+    check_channel_image(image)
+    if not isinstance(thresholds, (tuple, list, np.ndarray)) or len(thresholds) == 0:
+        raise ParameterError(f"thresholds must be a non-empty sequence of numbers; got {thresholds!r:.60}")
+    for t in thresholds:
+        check_number("thresholds", t)
+    if any(b < a for a, b in zip(thresholds[:-1], thresholds[1:])):
+        raise ParameterError(f"thresholds must be in increasing order; got {tuple(thresholds)!r:.60}")
+    if not isinstance(foreground_classes, (tuple, list, np.ndarray)):
+        raise ParameterError(f"foreground_classes must be a sequence of class numbers; "
+                             f"got {foreground_classes!r:.60}")
+    for c in foreground_classes:
+        check_number("foreground_classes", c, low=0, high=len(thresholds), integer=True)
     selected = np.zeros(len(thresholds) + 1, bool)
-    selected[list(foreground_classes)] = True
+    selected[[int(c) for c in foreground_classes]] = True
     if image.dtype == np.uint8:  # a 256-entry lookup table is the fastest way to classify 8-bit pixels
         classes = np.searchsorted(np.asarray(thresholds), np.arange(256), side="left")
         lut = selected[classes].astype(np.uint8)
@@ -181,7 +524,40 @@ def multiotsu_mask(image: np.ndarray, thresholds: tuple[float, ...], foreground_
 
 
 def binarize(image: np.ndarray, t: float, polarity: str = "bright") -> np.ndarray:
-    """``image > t`` (bright objects) or ``image <= t`` (dark objects) as a bool mask."""
+    """``image > t`` (bright objects) or ``image <= t`` (dark objects) as a bool mask.
+
+    8-bit images go through OpenCV's ``cv2.threshold`` (same result, one pass, no conversion).
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image.
+    t : float
+        The threshold, in the image's units (finite).
+    polarity : {"bright", "dark"}
+        Whether the objects are the pixels above ``t`` or those at or below it.
+
+    Returns
+    -------
+    (H, W) ndarray of bool
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes, ``t`` is not a finite number, or
+        ``polarity`` is not exactly ``"bright"`` or ``"dark"`` (``"brigth"`` and ``"Bright"`` are refused).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> binarize(np.array([[10, 50, 90]], np.uint8), 50, "bright")
+    array([[False, False,  True]])
+    >>> binarize(np.array([[10, 50, 90]], np.uint8), 50, "dark")
+    array([[ True,  True, False]])
+    """
+    check_channel_image(image)
+    check_number("t", t)  # only checked: t is used as given (a numpy float64 compares float32 pixels exactly)
+    check_polarity(polarity)
     if image.dtype == np.uint8:
         # OpenCV writes 0/1 bytes, which are valid numpy bools: no extra pass to convert.
         kind = cv2.THRESH_BINARY if polarity == "bright" else cv2.THRESH_BINARY_INV

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from skimage import filters
 
+from .._checks import check_channel_image, check_flag, check_number, check_polarity
 from .._numeric import float_exponent, in_float_range, to_uint8
 from ..recipes import ThresholdRecipe
 
@@ -27,7 +28,33 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
     (OpenCV's ``C`` is ``-offset`` and ``+offset`` respectively). OpenCV needs 8-bit input, so 16-bit and
     float images are first mapped linearly from their min..max to 0..255, and ``offset`` is in those
     8-bit levels. Image borders are replicated (scikit-image's ``threshold_local`` reflects them, so the
-    two libraries differ by a few percent of pixels near edges).
+    two libraries differ by a few percent of pixels near edges). A constant image gives an empty mask
+    for any ``offset`` of at least 0 (no pixel stands out from its neighbourhood).
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+    block_size : int
+        Side of the square neighbourhood, in pixels: odd, at least 3.
+    offset : float
+        How far an object pixel must stand out from its local mean, in 8-bit levels (may be negative).
+    gaussian : bool
+        Gaussian-weighted mean (OpenCV's ``ADAPTIVE_THRESH_GAUSSIAN_C``, sigma from ``block_size``)
+        instead of the plain mean (``ADAPTIVE_THRESH_MEAN_C``).
+    polarity : {"bright", "dark"}
+        Whether objects are brighter or darker than their surroundings.
+
+    Returns
+    -------
+    (H, W) ndarray of bool
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes, ``block_size`` is not an odd whole
+        number of at least 3, ``offset`` is not a finite number, ``gaussian`` is not a bool, or
+        ``polarity`` is not exactly ``"bright"`` or ``"dark"`` (``"Bright"`` is refused).
 
     Examples
     --------
@@ -35,7 +62,23 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
     >>> mask = adaptive_threshold_mask(data.page(), block_size=51, offset=20, polarity="dark")
     >>> mask.dtype, mask.shape
     (dtype('bool'), (191, 384))
+
+    References
+    ----------
+    OpenCV, "Miscellaneous image transformations: adaptiveThreshold", OpenCV 4.x documentation, 2024.
+    https://docs.opencv.org/4.x/d7/d1b/group__imgproc__misc.html
+
+    R. C. Gonzalez and R. E. Woods, *Digital Image Processing*, 4th ed., Pearson, 2018, section 10.3
+    ("Variable thresholding").
+
+    D. Bradley and G. Roth, "Adaptive thresholding using the integral image", Journal of Graphics Tools
+    12(2):13–21, 2007. :DOI:`10.1080/2151237X.2007.10129236`
     """
+    check_channel_image(image)
+    check_number("block_size", block_size, low=3, integer=True, odd=True)
+    check_number("offset", offset)
+    check_flag("gaussian", gaussian)
+    check_polarity(polarity)
     image8, _, _ = to_uint8(image)
     method = cv2.ADAPTIVE_THRESH_GAUSSIAN_C if gaussian else cv2.ADAPTIVE_THRESH_MEAN_C
     kind, c = (cv2.THRESH_BINARY, -offset) if polarity == "bright" else (cv2.THRESH_BINARY_INV, offset)
@@ -46,15 +89,52 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
 def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: float = 0.0) -> np.ndarray:
     """Sauvola's per-pixel threshold ``m * (1 + k * (s / R - 1))`` (scikit-image ``threshold_sauvola``).
 
+    ``m`` and ``s`` are the mean and standard deviation over a ``window`` square around each pixel.
     ``r = 0`` chooses R automatically: half the 8-bit range (scikit-image's default) for 8-bit images,
     and half the image's own value range for 16-bit and float ones, because 12-bit camera data stored in
-    16 bits would otherwise see R = 32767 and a threshold stuck at ``m * (1 - k)``.
+    16 bits would otherwise see R = 32767 and a threshold stuck at ``m * (1 - k)``. On a constant image
+    ``s = 0``, so the surface is ``m * (1 - k)`` as in scikit-image (below every pixel for ``k > 0``;
+    :func:`segmentation.threshold` reports a constant image instead of using it), and an automatic R of
+    a constant 16-bit or float image falls back to scikit-image's default.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+    window : int
+        Side of the square window, in pixels: odd, at least 3.
+    k : float
+        Weight of the local standard deviation (typically 0.2 to 0.5).
+    r : float
+        The dynamic range of the standard deviation, in the image's units, at least 0; 0 = automatic.
+
+    Returns
+    -------
+    (H, W) ndarray of float64
+        The threshold of every pixel, in the image's units: ``image > surface`` are the bright objects.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes, ``window`` is not an odd whole number
+        of at least 3, ``k`` is not a finite number, or ``r`` is negative or not finite.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> surface = sauvola_surface(data.page(), window=25, k=0.2)
+    >>> surface.shape, surface.dtype, int((data.page() <= surface).sum())
+    ((191, 384), dtype('float64'), 9364)
 
     References
     ----------
     J. Sauvola and M. Pietikäinen, "Adaptive document image binarization", Pattern Recognition
     33(2):225–236, 2000. :DOI:`10.1016/S0031-3203(99)00055-2`
     """
+    check_channel_image(image)
+    check_number("window", window, low=3, integer=True, odd=True)
+    check_number("k", k)
+    check_number("r", r, low=0)
     # Huge or tiny float values would overflow float32 squares: work on a copy scaled by a power of two.
     exponent = float_exponent(image)
     scaled = in_float_range(image, exponent)
@@ -69,10 +149,43 @@ def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: f
 def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> np.ndarray:
     """Niblack's per-pixel threshold ``m - k * s`` (scikit-image's sign; Fiji's is ``m + k * s - C``).
 
+    ``m`` and ``s`` are the mean and standard deviation over a ``window`` square around each pixel
+    (scikit-image's ``threshold_niblack``). A constant image's surface is the constant.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+    window : int
+        Side of the square window, in pixels: odd, at least 3.
+    k : float
+        Weight of the local standard deviation (scikit-image's sign: positive ``k`` lowers the threshold).
+
+    Returns
+    -------
+    (H, W) ndarray of float64
+        The threshold of every pixel, in the image's units.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes, ``window`` is not an odd whole number
+        of at least 3, or ``k`` is not a finite number.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> surface = niblack_surface(data.page(), window=25, k=0.2)
+    >>> surface.shape, surface.dtype
+    ((191, 384), dtype('float64'))
+
     References
     ----------
     W. Niblack, *An Introduction to Digital Image Processing*, Prentice-Hall, 1986, pp. 115–116.
     """
+    check_channel_image(image)
+    check_number("window", window, low=3, integer=True, odd=True)
+    check_number("k", k)
     exponent = float_exponent(image)  # as in sauvola_surface: huge or tiny values are scaled first
     surface = filters.threshold_niblack(in_float_range(image, exponent), window_size=int(window), k=float(k))
     return np.ldexp(surface, exponent) if exponent else surface

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .._errors import ParameterError
 from .._numeric import as_image, is_constant
 from ..recipes import LOCAL_METHODS, ThresholdRecipe
 from ._cleanup import clean_mask
@@ -43,14 +44,26 @@ class ThresholdResult:
 
     Attributes
     ----------
-    mask : bool ndarray, H×W — the foreground after clean-up.
-    thresholds : tuple of float — the value(s) used, in the input's units; empty for local methods.
-    polarity : ``"bright"`` or ``"dark"`` — how the mask was taken (``auto`` resolved).
-    recipe : ThresholdRecipe — every parameter.
-    processed : ndarray — the single channel the method saw (after smoothing/background subtraction).
-    raw_mask : bool ndarray — the mask before clean-up.
-    surface : float32 ndarray or None — the per-pixel threshold of Sauvola and Niblack.
-    notes : tuple of str — plain-words remarks (constant image, 8-bit mapping, ...).
+    mask : (H, W) ndarray of bool
+        The foreground after clean-up.
+    thresholds : tuple of float
+        The value(s) used, in the input's units; empty for local methods and constant images.
+    polarity : {"bright", "dark"}
+        How the mask was taken (``auto`` resolved).
+    recipe : ThresholdRecipe
+        Every parameter.
+    processed : (H, W) ndarray of uint8, uint16 or float32
+        The single channel the method saw (after smoothing and background subtraction), in the input's units.
+    raw_mask : (H, W) ndarray of bool
+        The mask before clean-up.
+    surface : (H, W) ndarray of float32, or None
+        The per-pixel threshold of Sauvola and Niblack, in the input's units.
+    notes : tuple of str
+        Plain-words remarks (constant image, 8-bit mapping, ...).
+    params : dict
+        The parameters that apply to the method (:meth:`ThresholdRecipe.applicable_values`).
+    foreground_fraction : float
+        The fraction of the image's pixels in ``mask``, 0 to 1.
     """
 
     mask: np.ndarray
@@ -74,18 +87,36 @@ class ThresholdResult:
 def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **params) -> ThresholdResult:
     """Segment ``image`` by thresholding: pre-processing, the method, then clean-up.
 
+    The image is normalised (:func:`segmentation.as_image`), reduced to one channel, smoothed, its
+    polarity decided and its background subtracted (:func:`prepare`); the method then gives a threshold
+    (global methods, see the per-method functions such as :func:`otsu_threshold`) or a mask (local
+    methods), and :func:`clean_mask` cleans the mask. A constant image (after pre-processing) gives an
+    empty mask, no threshold and a note, whatever the method except ``manual``.
+
     Parameters
     ----------
-    image : ndarray
-        ``H×W`` grayscale or ``H×W×3`` RGB, 8-bit, 16-bit or float.
+    image : array_like, (H, W) or (H, W, 3)
+        Grayscale or RGB, 8-bit, 16-bit or float (any array :func:`segmentation.as_image` accepts).
     method : str or ThresholdRecipe
         One of the names in :data:`segmentation.METHODS`, or a whole recipe.
-    **params
+    **params : ThresholdRecipe parameters
         Any :class:`ThresholdRecipe` parameter (``sigma=2``, ``window=31``, ``min_size=50`` ...).
 
     Returns
     -------
     ThresholdResult
+
+    Raises
+    ------
+    ParameterError
+        When a keyword is not a recipe parameter, or ``image`` is not an image :func:`segmentation.as_image`
+        accepts (wrong shape, empty, unsupported dtype, no finite value).
+    ValueError
+        When a recipe parameter is out of its range or not one of its choices (from
+        :class:`ThresholdRecipe`; the message names the parameter).
+    SegmentationError
+        When the method cannot produce a result on this image (Minimum without two histogram peaks,
+        multi-Otsu with fewer grey levels than classes).
 
     Examples
     --------
@@ -93,11 +124,23 @@ def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **param
     >>> result = threshold(data.camera(), "otsu", polarity="bright")
     >>> result.thresholds
     (102.0,)
+
+    References
+    ----------
+    Each method's own, listed under its function (:func:`otsu_threshold`, :func:`li_threshold`,
+    :func:`sauvola_surface`, ...); the libraries that compute them:
+
+    S. van der Walt, J. L. Schönberger, J. Nunez-Iglesias, F. Boulogne, J. D. Warner, N. Yager,
+    E. Gouillart, T. Yu and the scikit-image contributors, "scikit-image: image processing in Python",
+    PeerJ 2:e453, 2014. :DOI:`10.7717/peerj.453`
+
+    G. Bradski, "The OpenCV Library", Dr. Dobb's Journal of Software Tools 25(11):120–125, 2000.
     """
     known = {spec.name for spec in ThresholdRecipe.specs()}
     unknown = sorted(set(params) - known)
     if unknown:
-        raise ValueError(f"unknown threshold parameter(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ParameterError(f"unknown threshold parameter(s): {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
     if isinstance(method, ThresholdRecipe):
         recipe = method.replace(**params)
     else:

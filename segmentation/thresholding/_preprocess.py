@@ -13,8 +13,10 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
+from .._checks import check_channel_image, check_choice, check_image, check_number, check_polarity
+from .._errors import ParameterError
 from .._numeric import float_exponent, in_float_range, is_constant
-from ..recipes import ThresholdRecipe
+from ..recipes import CHANNELS, ThresholdRecipe
 from ._global import binarize, otsu_threshold
 
 __all__ = ["extract_channel", "smooth", "resolve_polarity", "subtract_background", "background_shrink_factor",
@@ -28,7 +30,34 @@ def extract_channel(image: np.ndarray, channel: str = "luminance") -> np.ndarray
     come from OpenCV's HSV conversion: for 8-bit images the full-range variant (hue 0–255); for 16-bit
     images hue and saturation are scaled to 0–65535 and value is the exact maximum of R, G, B; for float
     images hue is in [0, 1), saturation in [0, 1] and value in the image's units.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float32
+        A grayscale or RGB image (:func:`segmentation.as_image` makes one from any array).
+    channel : str
+        One of :data:`segmentation.CHANNELS`: ``"luminance"``, ``"red"``, ``"green"``, ``"blue"``,
+        ``"hue"``, ``"saturation"`` or ``"value"`` (checked for gray images too).
+
+    Returns
+    -------
+    (H, W) ndarray of the image's dtype
+        ``image`` itself when it is gray, else a new C-contiguous array.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty H×W or H×W×3 array of those dtypes, or ``channel`` is not one of
+        those words.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> extract_channel(data.astronaut(), "red").shape
+    (512, 512)
     """
+    check_image(image)
+    check_choice("channel", channel, CHANNELS)
     if image.ndim == 2:
         return image
     if channel == "luminance":
@@ -36,8 +65,6 @@ def extract_channel(image: np.ndarray, channel: str = "luminance") -> np.ndarray
     index = {"red": 0, "green": 1, "blue": 2}.get(channel)
     if index is not None:
         return np.ascontiguousarray(image[:, :, index])
-    if channel not in ("hue", "saturation", "value"):
-        raise ValueError(f"channel must be luminance, red, green, blue, hue, saturation or value; got {channel!r}")
     if channel == "value":  # V = max(R, G, B) exactly, whatever the dtype
         return np.ascontiguousarray(image.max(axis=2))
     which = 0 if channel == "hue" else 1
@@ -55,16 +82,45 @@ def smooth(image: np.ndarray, method: str = "none", *, sigma: float = 1.0, size:
 
     OpenCV's median filter takes 16-bit and float images only up to a 5×5 window; larger windows on
     those images use SciPy's median filter (same result away from the image border).
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image.
+    method : {"none", "gaussian", "median"}
+        The filter; ``"none"`` returns ``image`` itself.
+    sigma : float
+        Standard deviation of the Gaussian, in pixels: above 0 (checked whatever the method).
+    size : int
+        Side of the square median window, in pixels: odd, at least 3 (checked whatever the method).
+
+    Returns
+    -------
+    (H, W) ndarray of the image's dtype
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes, ``method`` is not one of those words,
+        ``sigma`` is not a finite number above 0, or ``size`` is not an odd whole number of at least 3.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> smooth(np.array([[0, 0, 0], [0, 90, 0], [0, 0, 0]], np.uint8), "median", size=3).max()
+    np.uint8(0)
     """
+    check_channel_image(image)
+    check_choice("method", method, ("none", "gaussian", "median"))
+    check_number("sigma", sigma, low=0, low_open=True)
+    check_number("size", size, low=3, integer=True, odd=True)
     if method == "none":
         return image
     if method == "gaussian":
         return cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma), sigmaY=float(sigma))
-    if method == "median":
-        if image.dtype == np.uint8 or size <= 5:
-            return cv2.medianBlur(image, int(size))
-        return ndi.median_filter(image, size=int(size), mode="reflect")
-    raise ValueError(f"smoothing must be none, gaussian or median; got {method!r}")
+    if image.dtype == np.uint8 or size <= 5:  # method == "median"
+        return cv2.medianBlur(image, int(size))
+    return ndi.median_filter(image, size=int(size), mode="reflect")
 
 
 def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
@@ -72,11 +128,34 @@ def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
 
     Most images people segment show a minority of objects on a background (nuclei, coins, ink on paper),
     so the smaller side of a global split is the better guess. A tie or a constant image counts as bright.
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        The single channel the threshold will be computed on.
+    polarity : {"auto", "bright", "dark"}
+        ``"bright"`` and ``"dark"`` are returned as they are.
+
+    Returns
+    -------
+    str
+        ``"bright"`` or ``"dark"``.
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes, or ``polarity`` is not one of those words.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> resolve_polarity(data.coins()), resolve_polarity(data.page())
+    ('bright', 'dark')
     """
+    check_channel_image(image)
+    check_choice("polarity", polarity, ("auto", "bright", "dark"))
     if polarity in ("bright", "dark"):
         return polarity
-    if polarity != "auto":
-        raise ValueError(f"polarity must be auto, bright or dark; got {polarity!r}")
     return _auto_polarity(image)[0]
 
 
@@ -90,7 +169,29 @@ def _auto_polarity(image: np.ndarray) -> tuple[str, float | None]:
 
 
 def background_shrink_factor(radius: int) -> int:
-    """How much :func:`subtract_background` shrinks the image first (Fiji's rolling-ball rule)."""
+    """How much :func:`subtract_background` shrinks the image first (Fiji's rolling-ball rule).
+
+    Parameters
+    ----------
+    radius : int
+        The background radius in pixels, at least 0.
+
+    Returns
+    -------
+    int
+        1 up to a radius of 10, 2 up to 30, 4 up to 100, 8 beyond.
+
+    Raises
+    ------
+    ParameterError
+        When ``radius`` is not a whole number of at least 0.
+
+    Examples
+    --------
+    >>> [background_shrink_factor(r) for r in (5, 20, 50, 200)]
+    [1, 2, 4, 8]
+    """
+    check_number("radius", radius, low=0, integer=True)
     return 1 if radius <= 10 else 2 if radius <= 30 else 4 if radius <= 100 else 8
 
 
@@ -104,8 +205,45 @@ def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "brig
     by 2, 4 or 8 (by block minimum, or maximum for dark objects, so objects never lift the background)
     and enlarged back with linear interpolation: a disc of radius 50 costs OpenCV ~2,000 times more per
     pixel than one of radius 1, and 24 s on a 12-megapixel image without the shrink (0.2 s with it).
+
+    Parameters
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        A single-channel image.
+    radius : int
+        Radius of the disc in pixels, at least 0 (0 returns ``image`` itself).
+    polarity : {"bright", "dark"}
+        Whether the objects are brighter (opening) or darker (closing) than the background.
+
+    Returns
+    -------
+    (H, W) ndarray of the image's dtype
+        Objects bright on a background near 0, in the image's units (never negative).
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty 2-D array of those dtypes, ``radius`` is not a whole number of at
+        least 0, or ``polarity`` is not exactly ``"bright"`` or ``"dark"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ramp = np.tile(np.arange(50, dtype=np.uint8), (50, 1))  # a background sloping by 1 per pixel
+    >>> ramp[20:25, 20:25] += 40  # a 5×5 bright square, smaller than the disc of radius 5
+    >>> flat = subtract_background(ramp, 5)
+    >>> int(flat[22, 22]), int(flat[5, 30])  # the square about 40 above a background of 0
+    (39, 0)
+
+    References
+    ----------
+    S. R. Sternberg, "Biomedical image processing", Computer 16(1):22–34, 1983.
+    :DOI:`10.1109/MC.1983.1654163`
     """
-    if radius <= 0:
+    check_channel_image(image)
+    radius = check_number("radius", radius, low=0, integer=True)
+    check_polarity(polarity)
+    if radius == 0:
         return image
     shrink = background_shrink_factor(radius)
     bright = polarity == "bright"
@@ -127,7 +265,21 @@ def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "brig
 
 @dataclass(frozen=True)
 class Prepared:
-    """The single channel a method thresholds, and the polarity the mask is taken with."""
+    """The single channel a method thresholds, and the polarity the mask is taken with (:func:`prepare`).
+
+    Attributes
+    ----------
+    image : (H, W) ndarray of uint8, uint16 or float32
+        The channel after smoothing and background subtraction, scaled by ``2**-exponent``.
+    polarity : {"bright", "dark"}
+        How the mask is taken (``"bright"`` after background subtraction, whatever the recipe said).
+    otsu : float or None
+        Otsu's threshold of ``image`` when the automatic polarity computed it (reused by the Otsu method),
+        else None.
+    exponent : int
+        ``image`` is the channel × ``2**-exponent`` (see :func:`segmentation.float_exponent`); 0 for most
+        images.
+    """
 
     image: np.ndarray
     polarity: str
@@ -136,7 +288,37 @@ class Prepared:
 
 
 def prepare(image: np.ndarray, recipe: ThresholdRecipe) -> Prepared:
-    """Channel, smoothing, polarity and background subtraction of ``recipe``, in that order."""
+    """Channel, smoothing, polarity and background subtraction of ``recipe``, in that order.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float32
+        A grayscale or RGB image (:func:`segmentation.as_image` makes one from any array).
+    recipe : ThresholdRecipe
+        Its ``channel``, ``smoothing``, ``sigma``, ``median_size``, ``polarity`` and ``background_radius``
+        are used.
+
+    Returns
+    -------
+    Prepared
+
+    Raises
+    ------
+    ParameterError
+        When ``image`` is not a non-empty H×W or H×W×3 array of those dtypes, or ``recipe`` is not a
+        :class:`~segmentation.ThresholdRecipe`.
+
+    Examples
+    --------
+    >>> from skimage import data
+    >>> from segmentation import ThresholdRecipe
+    >>> prepared = prepare(data.coins(), ThresholdRecipe(smoothing="gaussian", sigma=2))
+    >>> prepared.polarity, prepared.image.shape, prepared.exponent
+    ('bright', (303, 384), 0)
+    """
+    check_image(image)
+    if not isinstance(recipe, ThresholdRecipe):
+        raise ParameterError(f"recipe must be a ThresholdRecipe; got {type(recipe).__name__}")
     channel = extract_channel(image, recipe.channel)
     # A float channel with huge or tiny values is scaled by a power of two (exact) before the steps, whose
     # float32 arithmetic would overflow (a top-hat of ±3e38 is inf) or underflow; the steps are linear.

@@ -1,0 +1,375 @@
+"""The exported thresholding building blocks check their own contract and handle degenerate images.
+
+Every public function refuses a wrong array (int32, RGB where one channel is expected, 4-D, empty, not an
+array) and a wrong word or number with a :class:`segmentation.ParameterError` (a ``ValueError``) whose
+message starts with the parameter's name. A constant image's threshold is its value for every method that
+returns one threshold (scikit-image's rule: its ``threshold_otsu``, ``threshold_li``, ``threshold_mean`` and,
+for integer images, ``threshold_yen`` and ``threshold_isodata`` return it); Minimum and multi-Otsu refuse a
+constant image with a :class:`segmentation.SegmentationError`, as scikit-image raises too. The pipeline's
+own results are covered by ``test_thresholding.py``; a few are repeated here next to the constant rule.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data, filters
+
+import segmentation as seg
+from segmentation import ParameterError, SegmentationError
+
+GRAY = data.camera()[::8, ::8].copy()  # 64×64 uint8
+RGB = data.astronaut()[::8, ::8].copy()  # 64×64×3 uint8
+
+#: Every function that takes one single-channel image first, called with otherwise valid arguments.
+CHANNEL_FUNCTIONS = {
+    "otsu_threshold": seg.otsu_threshold,
+    "triangle_threshold": seg.triangle_threshold,
+    "li_threshold": seg.li_threshold,
+    "yen_threshold": seg.yen_threshold,
+    "isodata_threshold": seg.isodata_threshold,
+    "mean_threshold": seg.mean_threshold,
+    "minimum_threshold": seg.minimum_threshold,
+    "multiotsu_thresholds": lambda image: seg.multiotsu_thresholds(image, 3),
+    "multiotsu_mask": lambda image: seg.multiotsu_mask(image, (50.0, 150.0), (2,)),
+    "manual_threshold": lambda image: seg.manual_threshold(image, 100.0),
+    "binarize": lambda image: seg.binarize(image, 100.0, "bright"),
+    "adaptive_threshold_mask": lambda image: seg.adaptive_threshold_mask(image, block_size=11),
+    "sauvola_surface": lambda image: seg.sauvola_surface(image, window=11),
+    "niblack_surface": lambda image: seg.niblack_surface(image, window=11),
+    "smooth": lambda image: seg.smooth(image, "gaussian", sigma=1.0),
+    "resolve_polarity": lambda image: seg.resolve_polarity(image, "auto"),
+    "subtract_background": lambda image: seg.subtract_background(image, 5),
+}
+#: Functions that take a grayscale or an RGB image.
+IMAGE_FUNCTIONS = {
+    "extract_channel": lambda image: seg.extract_channel(image, "luminance"),
+    "prepare": lambda image: seg.prepare(image, seg.ThresholdRecipe()),
+}
+#: Generic numeric helpers: any shape, but an ndarray of uint8, uint16 or float32.
+NUMERIC_FUNCTIONS = {
+    "to_uint8": seg.to_uint8,
+    "is_constant": seg.is_constant,
+    "float_exponent": seg.float_exponent,
+    "in_float_range": lambda image: seg.in_float_range(image, 0),
+}
+GLOBAL_SINGLE = ("otsu", "triangle", "li", "yen", "isodata", "mean")
+
+
+def _raises_naming(name, func, *args, **kwargs) -> ParameterError:
+    with pytest.raises(ParameterError) as info:
+        func(*args, **kwargs)
+    assert isinstance(info.value, ValueError)
+    assert str(info.value).startswith(name), f"the message does not start with {name!r}: {info.value}"
+    return info.value
+
+
+# --------------------------------------------------------------------------------------- the arrays
+def test_every_exported_function_is_listed():
+    listed = set(CHANNEL_FUNCTIONS) | set(IMAGE_FUNCTIONS) | set(NUMERIC_FUNCTIONS)
+    building_blocks = set(seg.thresholding.__all__) - {"threshold", "ThresholdResult", "Prepared", "clean_mask",
+                                                       "remove_small_objects", "background_shrink_factor"}
+    assert building_blocks <= listed
+
+
+@pytest.mark.parametrize("name", sorted(CHANNEL_FUNCTIONS))
+@pytest.mark.parametrize("bad", ["int32", "float64", "rgb", "4-D", "1-D", "empty", "list"])
+def test_single_channel_functions_refuse_other_arrays_naming_image(name, bad):
+    image = {
+        "int32": GRAY.astype(np.int32),
+        "float64": GRAY.astype(np.float64),
+        "rgb": RGB,
+        "4-D": GRAY.reshape(1, 64, 64, 1),
+        "1-D": GRAY.ravel(),
+        "empty": np.zeros((0, 5), np.uint8),
+        "list": GRAY.tolist(),
+    }[bad]
+    error = _raises_naming("image", CHANNEL_FUNCTIONS[name], image)
+    if bad in ("int32", "rgb", "4-D"):
+        assert "as_image" in str(error) or bad == "4-D"  # says how to convert
+
+
+@pytest.mark.parametrize("name", sorted(CHANNEL_FUNCTIONS))
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_single_channel_functions_take_the_three_dtypes(name, dtype):
+    image = GRAY.astype(dtype) * (257 if dtype == np.uint16 else 1)
+    try:
+        CHANNEL_FUNCTIONS[name](image)
+    except SegmentationError:  # Minimum needs a bimodal histogram; the contract holds
+        assert name == "minimum_threshold"
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_FUNCTIONS))
+@pytest.mark.parametrize("bad", ["int32", "rgba", "4-D", "empty", "none"])
+def test_image_functions_refuse_other_arrays_naming_image(name, bad):
+    image = {
+        "int32": RGB.astype(np.int32),
+        "rgba": np.dstack([RGB, RGB[:, :, :1]]),
+        "4-D": RGB[None],
+        "empty": np.zeros((0, 4, 3), np.uint8),
+        "none": None,
+    }[bad]
+    _raises_naming("image", IMAGE_FUNCTIONS[name], image)
+
+
+@pytest.mark.parametrize("name", sorted(IMAGE_FUNCTIONS))
+@pytest.mark.parametrize("image", [GRAY, RGB, RGB.astype(np.uint16), RGB.astype(np.float32) / 255])
+def test_image_functions_take_gray_and_rgb(name, image):
+    IMAGE_FUNCTIONS[name](image)
+
+
+@pytest.mark.parametrize("name", sorted(NUMERIC_FUNCTIONS))
+@pytest.mark.parametrize("bad", ["int32", "float64", "bool", "empty", "scalar", "list"])
+def test_numeric_helpers_refuse_other_arrays_naming_image(name, bad):
+    image = {
+        "int32": GRAY.astype(np.int32),
+        "float64": GRAY.astype(np.float64),
+        "bool": GRAY > 100,
+        "empty": np.zeros((0, 3), np.float32),
+        "scalar": np.float32(1.0),
+        "list": [[1, 2]],
+    }[bad]
+    _raises_naming("image", NUMERIC_FUNCTIONS[name], image)
+
+
+@pytest.mark.parametrize("name", sorted(NUMERIC_FUNCTIONS))
+def test_numeric_helpers_take_colour_images(name):
+    NUMERIC_FUNCTIONS[name](RGB.astype(np.float32))
+
+
+def test_in_float_range_wants_a_whole_exponent():
+    _raises_naming("exponent", seg.in_float_range, GRAY.astype(np.float32), 1.5)
+
+
+@pytest.mark.parametrize(("image", "words"), [
+    (np.zeros((2, 2, 2, 2), np.uint8), "shape"),
+    (np.zeros((0, 3), np.uint8), "empty"),
+    (np.ones((3, 3), np.complex64), "unsupported"),
+    (np.array([["a", "b"]]), "unsupported"),
+    (np.full((3, 3), np.nan, np.float32), "finite"),
+])
+def test_as_image_raises_a_parameter_error_naming_image(image, words):
+    error = _raises_naming("image", seg.as_image, image)
+    assert words in str(error)
+
+
+def test_threshold_names_an_unknown_parameter():
+    error = _raises_naming("unknown threshold parameter", seg.threshold, GRAY, "otsu", sigam=2)
+    assert "sigam" in str(error)
+
+
+# -------------------------------------------------------------------------------- words and numbers
+@pytest.mark.parametrize("word", ["brigth", "Bright", "BRIGHT", "auto", "", None, 1])
+def test_binarize_refuses_a_polarity_that_is_not_bright_or_dark(word):
+    error = _raises_naming("polarity", seg.binarize, GRAY, 100, word)
+    assert "bright" in str(error) and "dark" in str(error)
+
+
+@pytest.mark.parametrize("word", ["Bright", "brigth", "auto"])
+def test_adaptive_refuses_a_polarity_that_is_not_bright_or_dark(word):
+    _raises_naming("polarity", seg.adaptive_threshold_mask, GRAY, polarity=word)
+
+
+def test_the_issue_examples_no_longer_return_the_dark_mask():
+    dark = seg.binarize(GRAY, 100, "dark")
+    assert np.array_equal(dark, GRAY <= 100)
+    for call in (lambda: seg.binarize(GRAY, 100, "brigth"),
+                 lambda: seg.adaptive_threshold_mask(GRAY, polarity="Bright")):
+        with pytest.raises(ValueError, match="polarity"):
+            call()
+
+
+@pytest.mark.parametrize(("name", "call"), [
+    ("t", lambda: seg.binarize(GRAY, float("nan"))),
+    ("t", lambda: seg.binarize(GRAY, "100")),
+    ("value", lambda: seg.manual_threshold(GRAY, math.inf)),
+    ("classes", lambda: seg.multiotsu_thresholds(GRAY, 1)),
+    ("classes", lambda: seg.multiotsu_thresholds(GRAY, 2.5)),
+    ("classes", lambda: seg.multiotsu_thresholds(GRAY, True)),
+    ("thresholds", lambda: seg.multiotsu_mask(GRAY, (), ())),
+    ("thresholds", lambda: seg.multiotsu_mask(GRAY, (150.0, 50.0), (1,))),
+    ("thresholds", lambda: seg.multiotsu_mask(GRAY, 100.0, (1,))),
+    ("foreground_classes", lambda: seg.multiotsu_mask(GRAY, (50.0, 150.0), (3,))),
+    ("foreground_classes", lambda: seg.multiotsu_mask(GRAY, (50.0, 150.0), (-1,))),
+    ("foreground_classes", lambda: seg.multiotsu_mask(GRAY, (50.0, 150.0), 1)),
+    ("block_size", lambda: seg.adaptive_threshold_mask(GRAY, block_size=4)),
+    ("block_size", lambda: seg.adaptive_threshold_mask(GRAY, block_size=1)),
+    ("offset", lambda: seg.adaptive_threshold_mask(GRAY, offset=math.inf)),
+    ("gaussian", lambda: seg.adaptive_threshold_mask(GRAY, gaussian="yes")),
+    ("window", lambda: seg.sauvola_surface(GRAY, window=10)),
+    ("k", lambda: seg.sauvola_surface(GRAY, k=math.nan)),
+    ("r", lambda: seg.sauvola_surface(GRAY, r=-1.0)),
+    ("window", lambda: seg.niblack_surface(GRAY, window=1)),
+    ("channel", lambda: seg.extract_channel(RGB, "lum")),
+    ("channel", lambda: seg.extract_channel(GRAY, "Red")),
+    ("method", lambda: seg.smooth(GRAY, "gausian")),
+    ("sigma", lambda: seg.smooth(GRAY, "gaussian", sigma=0)),
+    ("sigma", lambda: seg.smooth(GRAY, "gaussian", sigma=-1.0)),
+    ("size", lambda: seg.smooth(GRAY, "median", size=4)),
+    ("size", lambda: seg.smooth(GRAY, "median", size=1)),
+    ("size", lambda: seg.smooth(GRAY, "median", size=5.5)),
+    ("polarity", lambda: seg.resolve_polarity(GRAY, "Auto")),
+    ("radius", lambda: seg.subtract_background(GRAY, -1)),
+    ("radius", lambda: seg.subtract_background(GRAY, 2.5)),
+    ("polarity", lambda: seg.subtract_background(GRAY, 5, polarity="auto")),
+    ("radius", lambda: seg.background_shrink_factor(-3)),
+    ("recipe", lambda: seg.prepare(GRAY, {"method": "otsu"})),
+    ("mask", lambda: seg.clean_mask(GRAY)),
+    ("mask", lambda: seg.clean_mask(np.zeros((2, 2, 2), bool))),
+    ("opening", lambda: seg.clean_mask(GRAY > 0, opening=-1)),
+    ("closing", lambda: seg.clean_mask(GRAY > 0, closing=2.5)),
+    ("iterations", lambda: seg.clean_mask(GRAY > 0, iterations=0)),
+    ("fill_holes", lambda: seg.clean_mask(GRAY > 0, fill_holes=1)),
+    ("min_size", lambda: seg.clean_mask(GRAY > 0, min_size=-5)),
+    ("clear_border", lambda: seg.clean_mask(GRAY > 0, clear_border="no")),
+    ("mask", lambda: seg.remove_small_objects(GRAY, 5)),
+    ("min_size", lambda: seg.remove_small_objects(GRAY > 0, -1)),
+])
+def test_bad_words_and_numbers_raise_naming_the_parameter(name, call):
+    _raises_naming(name, call)
+
+
+def test_valid_edge_values_are_accepted():
+    assert seg.smooth(GRAY, "median", size=3).shape == GRAY.shape
+    assert seg.smooth(GRAY, "none", sigma=0.1, size=99) is GRAY
+    assert seg.subtract_background(GRAY, 0) is GRAY
+    assert seg.background_shrink_factor(0) == 1
+    assert seg.adaptive_threshold_mask(GRAY, block_size=3, offset=-5.0, gaussian=np.True_).shape == GRAY.shape
+    assert seg.multiotsu_mask(GRAY, [100.0], []).sum() == 0
+    assert seg.clean_mask(GRAY > 100, opening=0, closing=0, min_size=0).shape == GRAY.shape
+    assert seg.extract_channel(GRAY, "hue") is GRAY  # a gray image has one channel, whatever the word
+
+
+# ----------------------------------------------------------------------------------- constant images
+CONSTANTS = [
+    (np.uint8, 0), (np.uint8, 1), (np.uint8, 77), (np.uint8, 254), (np.uint8, 255),
+    (np.uint16, 0), (np.uint16, 3000), (np.uint16, 65535),
+    (np.float32, 0.0), (np.float32, 0.3), (np.float32, -2.5), (np.float32, 1e30), (np.float32, 1e-30),
+]
+
+
+def _constant(dtype, value, shape=(30, 40)):
+    return np.full(shape, value, dtype)
+
+
+@pytest.mark.parametrize("method", GLOBAL_SINGLE)
+@pytest.mark.parametrize(("dtype", "value"), CONSTANTS)
+def test_a_constant_image_threshold_is_the_constant(method, dtype, value):
+    image = _constant(dtype, value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division by zero on the way
+        t = getattr(seg, f"{method}_threshold")(image)
+    assert t == float(image[0, 0]) and type(t) is float
+    assert not seg.binarize(image, t, "bright").any()  # so "value > t" selects nothing
+    assert seg.binarize(image, t, "dark").all()
+
+
+def _skimage_defines(method, dtype, value):
+    """Where scikit-image 0.26 returns the constant itself (see the module docstring for the others)."""
+    if method in ("yen", "isodata"):  # a float image makes them divide by zero (yen) or fail (isodata)
+        return dtype != np.float32
+    return not (dtype == np.float32 and abs(value) > 1e20)  # 256 bins over a range of 1e30 + float32 sums
+
+
+@pytest.mark.parametrize("method", GLOBAL_SINGLE)
+@pytest.mark.parametrize(("dtype", "value"), CONSTANTS)
+def test_the_constant_rule_is_scikit_images(method, dtype, value):
+    if not _skimage_defines(method, dtype, value):
+        pytest.skip("scikit-image gives no usable value here; the library returns the constant (documented)")
+    image = _constant(dtype, value)
+    reference = float(getattr(filters, f"threshold_{method}")(image))
+    assert getattr(seg, f"{method}_threshold")(image) == reference == float(image[0, 0])
+
+
+@pytest.mark.parametrize("value", [0, 1, 77, 255])
+def test_opencv_on_a_constant_image_would_select_every_pixel(value):
+    # What the library corrects: OpenCV's Otsu returns 0 and its triangle the level minus one.
+    image = _constant(np.uint8, value)
+    otsu, _ = cv2.threshold(image, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    triangle, _ = cv2.threshold(image, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE)
+    assert otsu == 0 and triangle != value
+    assert seg.otsu_threshold(image) == seg.triangle_threshold(image) == value
+
+
+@pytest.mark.parametrize(("dtype", "value"), CONSTANTS)
+def test_minimum_refuses_a_constant_image_like_scikit_image(dtype, value):
+    image = _constant(dtype, value)
+    with pytest.raises(SegmentationError, match="constant") as info:
+        seg.minimum_threshold(image)
+    assert "Minimum" in str(info.value) and "bimodal" in str(info.value)
+    if abs(value) < 1e20:
+        with pytest.raises(RuntimeError):
+            filters.threshold_minimum(image)
+
+
+@pytest.mark.parametrize(("dtype", "value"), CONSTANTS)
+@pytest.mark.parametrize("classes", [2, 3])
+def test_multiotsu_refuses_a_constant_image_like_scikit_image(dtype, value, classes):
+    image = _constant(dtype, value)
+    with pytest.raises(SegmentationError, match="classes"):
+        seg.multiotsu_thresholds(image, classes)
+    with pytest.raises(ValueError):
+        filters.threshold_multiotsu(image, classes)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 1)])
+@pytest.mark.parametrize("method", GLOBAL_SINGLE)
+def test_a_single_pixel_or_line_is_a_constant_image_too(method, shape):
+    image = _constant(np.uint8, 9, shape)
+    assert getattr(seg, f"{method}_threshold")(image) == 9.0
+
+
+def test_local_methods_on_a_constant_image():
+    image = _constant(np.uint16, 3000)
+    assert not seg.adaptive_threshold_mask(image, offset=0).any()
+    assert np.array_equal(seg.niblack_surface(image, window=5), np.full(image.shape, 3000.0))
+    np.testing.assert_allclose(seg.sauvola_surface(_constant(np.uint8, 100), window=5, k=0.2), 80.0)
+
+
+# ---------------------------------------------------------- near-constant images keep their methods' values
+def test_otsu_of_two_levels_is_still_opencvs():
+    # OpenCV's Otsu returns 0 on a two-level 0/1 image too: that is its real threshold, not the constant case.
+    image = np.zeros((20, 20), np.uint8)
+    image[::3] = 1
+    image[0, 0] = 1  # a non-zero first pixel reaches the constant check, which must say "not constant"
+    assert seg.otsu_threshold(image) == cv2.threshold(image, 0, 1, cv2.THRESH_OTSU)[0] == 0.0
+
+
+@pytest.mark.parametrize("value", [0, 1, 2, 100, 254, 255])
+@pytest.mark.parametrize("step", [1, 3])
+def test_triangle_of_an_almost_constant_image_is_still_opencvs(value, step):
+    image = _constant(np.uint8, value)
+    image[5:9, 5:9] = (value + step) % 256
+    expected, _ = cv2.threshold(image, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE)
+    assert seg.triangle_threshold(image) == expected
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_the_pipeline_keeps_its_own_constant_image_rule(dtype):
+    image = _constant(dtype, 7)
+    for method in ("otsu", "triangle", "li", "minimum", "multiotsu", "sauvola"):
+        result = seg.threshold(image, method)
+        assert result.thresholds == () and not result.mask.any()
+        assert any("constant" in note for note in result.notes)
+
+
+# -------------------------------------------------------------------- the methods' values are unchanged
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_per_method_functions_give_the_pipelines_thresholds(dtype):
+    image = data.coins().astype(dtype) * (257 if dtype == np.uint16 else 1)
+    for method in ("otsu", "triangle", "li", "yen", "isodata", "mean", "minimum"):
+        expected = seg.threshold(image, method, polarity="bright")
+        t = getattr(seg, f"{method}_threshold")(image)
+        assert expected.thresholds == (t,)
+        assert np.array_equal(expected.raw_mask, seg.binarize(image, t, "bright"))
+    assert seg.threshold(image, "multiotsu", classes=3).thresholds == seg.multiotsu_thresholds(image, 3)
+
+
+def test_otsu_on_real_images_equals_opencv_and_scikit_image():
+    for image in (data.camera(), data.coins(), data.moon()):
+        t = seg.otsu_threshold(image)
+        assert t == cv2.threshold(image, 0, 1, cv2.THRESH_OTSU)[0] == filters.threshold_otsu(image)
