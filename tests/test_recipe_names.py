@@ -121,3 +121,11 @@ def test_generated_script_credits_the_method():
     script = seg.to_python(seg.ThresholdRecipe(method="yen"))
     comments = " ".join(line.strip().removeprefix("# ") for line in script.splitlines() if line.strip().startswith("#"))
     assert seg.METHODS["yen"].source in comments
+
+
+def test_threshold_and_watershed_keywords_with_an_earlier_name(renamed):
+    page = skimage.data.page()
+    assert np.array_equal(seg.threshold(page, "sauvola", old_window=31).mask,
+                          seg.threshold(page, "sauvola", window=31).mask)
+    coins = skimage.data.coins()
+    assert np.array_equal(seg.watershed(coins, old_h=2.0).labels, seg.watershed(coins, h=2.0).labels)

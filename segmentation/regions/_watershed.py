@@ -72,8 +72,6 @@ class WatershedResult:
         Plain-English notes on what was done (for example automatic intensity bands).
     count : int
         The number of objects N (a property).
-    params : dict
-        The applicable foreground and watershed parameters by name (a property).
     """
 
     labels: np.ndarray
@@ -88,11 +86,6 @@ class WatershedResult:
     def count(self) -> int:
         """The number of objects (the highest label; 0 when there are none)."""
         return int(self.labels.max(initial=0))
-
-    @property
-    def params(self) -> dict:
-        """The applicable foreground and watershed parameters by name."""
-        return {**self.recipe.foreground.applicable_values(), **self.recipe.applicable_values()}
 
 
 def distance_map(foreground: np.ndarray, *, sigma: float = 0.0) -> np.ndarray:

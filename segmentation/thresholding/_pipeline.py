@@ -10,7 +10,7 @@ import numpy as np
 
 from .._errors import ParameterError
 from .._numeric import as_image, is_constant
-from ..recipes import LOCAL_METHODS, ThresholdRecipe
+from ..recipes import LOCAL_METHODS, ThresholdRecipe, canonical_names
 from ._cleanup import clean_mask
 from ._global import (
     binarize,
@@ -60,8 +60,6 @@ class ThresholdResult:
         The per-pixel threshold of Sauvola and Niblack, in the input's units.
     notes : tuple of str
         Plain-words remarks (constant image, 8-bit mapping, ...).
-    params : dict
-        The parameters that apply to the method (:meth:`ThresholdRecipe.applicable_values`).
     foreground_fraction : float
         The fraction of the image's pixels in ``mask``, 0 to 1.
     """
@@ -74,10 +72,6 @@ class ThresholdResult:
     raw_mask: np.ndarray
     surface: np.ndarray | None = None
     notes: tuple[str, ...] = ()
-
-    @property
-    def params(self) -> dict:
-        return self.recipe.applicable_values()
 
     @property
     def foreground_fraction(self) -> float:
@@ -136,6 +130,7 @@ def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **param
 
     G. Bradski, "The OpenCV Library", Dr. Dobb's Journal of Software Tools 25(11):120–125, 2000.
     """
+    params = canonical_names(ThresholdRecipe.specs(), params)  # earlier names of renamed parameters
     known = {spec.name for spec in ThresholdRecipe.specs()}
     unknown = sorted(set(params) - known)
     if unknown:
