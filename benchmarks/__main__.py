@@ -45,15 +45,12 @@ def _profile(quick: bool) -> int:
 
 
 def _load(quick: bool) -> int:
-    try:
-        from . import load_test
-    except ImportError as error:
-        print(f"load benchmark unavailable: {error}", file=sys.stderr)
-        return 2
-    if not hasattr(load_test, "main"):
-        print("benchmarks/load_test.py has no main(); skipped", file=sys.stderr)
-        return 2
-    return load_test.main(["--sessions", "4", "--moves", "2"] if quick else [])
+    from . import load_test
+    from .common import RESULTS
+
+    # A smoke run writes load_test_quick.json, so that it never replaces a full run's figures.
+    quick_args = ["--sessions", "4", "--moves", "2", "--out", str(RESULTS / "load_test_quick.json")]
+    return load_test.main(quick_args if quick else [])
 
 
 def _met(name: str) -> bool:

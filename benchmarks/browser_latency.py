@@ -39,7 +39,6 @@ from .common import (
     RESULTS,
     ROOT,
     SIZES,
-    StreamlitServer,
     make_image,
     percentile,
     stop_on_sigterm,
@@ -48,10 +47,10 @@ from .common import (
     write_image_file,
     write_results,
 )
+from .harness import CHROMIUM_ARGS, INSTALL_HINT, StreamlitServer, find_chromium
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+#: Options of both apps' servers (the 12-MP PNGs are bigger than Streamlit's default upload limit).
+SERVER_ARGS = ("--server.maxUploadSize", "200")
 VIEWPORT = {"width": 1600, "height": 1000}
 TARGET_MS = 250.0
 TARGET_SPEEDUP = 4.0
@@ -132,20 +131,30 @@ class AppUnderTest:
     """One app in one browser page: served fresh, opened, given the image, with its slider found."""
 
     def __init__(self, name: str, browser, task: str, image_path: Path, timeout_s: float):
-        self.name, self.browser, self.task, self.image_path = name, browser, task, image_path
+        self.name, self.browser, self.image_path = name, browser, image_path
         self.timeout_ms = timeout_s * 1000
         _, _, ours_path, naive_query, self.label, self.must_change, self.choice = TASKS[task]
         self.path = ours_path if name == "ours" else naive_query
         root = OURS_ROOT if name == "ours" else ROOT
-        self.server = StreamlitServer(root / APPS[name].relative_to(ROOT), cwd=root)
+        self.server = StreamlitServer(root / APPS[name].relative_to(ROOT), *SERVER_ARGS, cwd=root, log_dir=RESULTS,
+                                      keep_log=False)
+        self.context = None
         self.moves: list[dict] = []
 
     def __enter__(self):
-        self.server.__enter__()
+        self.server.start()
+        try:
+            self._open()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _open(self) -> None:
         self.context = self.browser.new_context(viewport=VIEWPORT)
         self.page = self.context.new_page()
         self.page.set_default_timeout(self.timeout_ms)
-        self.page.goto(self.server.url + self.path)
+        self.page.goto(self.server.base_url + self.path)
         self.page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]')
         self.page.wait_for_function(IDLE, arg=[0, None], polling=50)
         start = time.perf_counter()
@@ -160,14 +169,13 @@ class AppUnderTest:
         self.slider = self.widget.get_by_role("slider")
         self.slider.wait_for()
         self.page.wait_for_function(IDLE, arg=[3, self.image_path.name], polling=50)
-        return self
 
     def _choose(self, box_label: str, options: tuple[str, ...]) -> None:
         """Pick the first option shown under any of ``options`` (the box may show names or labels)."""
         box = self.page.get_by_test_id("stSelectbox").filter(has=self.page.get_by_text(box_label, exact=True))
         pattern = re.compile("^(" + "|".join(map(re.escape, options)) + ")$")
         wanted = self.page.get_by_role("option", name=pattern)
-        for attempt in range(5):
+        for _ in range(5):
             self.page.wait_for_function(IDLE, arg=[0, None], polling=50)
             box.click()
             try:
@@ -183,9 +191,12 @@ class AppUnderTest:
 
     def __exit__(self, *exc):
         try:
-            self.context.close()
+            if self.context is not None:
+                self.context.close()
         finally:
-            self.server.__exit__(*exc)
+            self.server.stop()
+            if self.server.traceback():
+                print(f"    the {self.name} server logged a Traceback: see {self.server.log_path}", file=sys.stderr)
 
     def move(self, key: str = "ArrowRight") -> dict:
         """One slider step; returns the timings (ms from the keydown) of its stages."""
@@ -197,8 +208,9 @@ class AppUnderTest:
         raw = self.page.evaluate(READ_RESULT)
         t0 = raw["t0"]
         since = lambda key: None if raw.get(key) is None else raw[key] - t0  # noqa: E731
-        return {"total_ms": since("shown"), "rerun_started_ms": since("running"), "result_arrived_ms": since("srcChanged"),
-                "script_done_ms": since("notRunning"), "image_ready_ms": since("ready"),
+        return {"total_ms": since("shown"), "rerun_started_ms": since("running"),
+                "result_arrived_ms": since("srcChanged"), "script_done_ms": since("notRunning"),
+                "image_ready_ms": since("ready"),
                 "mask_changed": raw["srcChanged"] is not None, "mask_fetch_ms": raw["fetch_ms"],
                 "mask_bytes": raw["bytes"], "shown_sizes": raw["images"],
                 "value": self.widget.get_by_test_id("stSliderThumbValue").inner_text()}
@@ -247,8 +259,8 @@ def run_cell(browser, task: str, size: tuple[str, int, int], moves: int, warmup:
     return cell
 
 
-def run(quick: bool = False, sizes: tuple[str, ...] = (), tasks: tuple[str, ...] = (), moves: int | None = None,
-        timeout_s: float = 900.0, max_load: float = 4.0) -> dict:
+def run(chromium: str, quick: bool = False, sizes: tuple[str, ...] = (), tasks: tuple[str, ...] = (),
+        moves: int | None = None, timeout_s: float = 900.0, max_load: float = 4.0) -> dict:
     from playwright.sync_api import sync_playwright
 
     chosen_sizes = [s for s in SIZES if (sizes and s[0] in sizes) or (not sizes and (not quick or s[0] == "1MP"))]
@@ -257,7 +269,7 @@ def run(quick: bool = False, sizes: tuple[str, ...] = (), tasks: tuple[str, ...]
     cells = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="studio-bench-") as tmp, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             for task in tasks or tuple(TASKS):
                 for size in chosen_sizes:
@@ -271,7 +283,8 @@ def run(quick: bool = False, sizes: tuple[str, ...] = (), tasks: tuple[str, ...]
         if cell["size"] == "12MP":
             if cell["task"] == "threshold":
                 targets["threshold_12MP_median_below_250ms"] = cell["ours"]["median_ms"] < TARGET_MS
-            targets[f"{cell['task']}_12MP_at_least_4x_faster_than_naive"] = cell["ratio_naive_over_ours"] >= TARGET_SPEEDUP
+            faster = cell["ratio_naive_over_ours"] >= TARGET_SPEEDUP
+            targets[f"{cell['task']}_12MP_at_least_4x_faster_than_naive"] = faster
     return {"quick": quick, "ours_root": str(OURS_ROOT), "moves_per_cell": moves, "warmup_moves": warmup,
             "target_ms": TARGET_MS,
             "target_speedup": TARGET_SPEEDUP, "cells": cells, "targets": targets,
@@ -298,7 +311,8 @@ def report(results: dict) -> str:
             rows.append([c["task"], c["size"], name, fmt(p["rerun_started_ms"]), fmt(p["result_arrived_ms"]),
                          fmt(p["script_done_ms"]), fmt(p["image_ready_ms"]), f"{c[name]['median_ms']:.0f}",
                          fmt(p["mask_fetch_ms"]), "-" if p["mask_bytes"] is None else f"{p['mask_bytes'] / 1e3:.0f}"])
-    out += ["", "Median stages (ms after keydown): rerun started, new mask URL arrived, script done, image loaded, shown",
+    out += ["", "Median stages (ms after keydown): rerun started, new mask URL arrived, script done, image loaded, "
+                "shown",
             table(rows, ["task", "size", "app", "started", "mask URL", "script done", "img loaded", "shown",
                          "mask fetch ms", "mask kB"])]
     out += [""] + [f"target {name}: {'met' if ok else 'NOT met'}" for name, ok in results["targets"].items()]
@@ -316,7 +330,8 @@ STAGES = {
     "preview downscale": [("studio_ui/source.py", "preview_of")],
     "widgets": [("studio_ui/widgets.py", "recipe_widgets"), ("studio_ui/views.py", "display_settings")],
     "compute (library)": [("studio_ui/compute.py", "run_threshold"), ("studio_ui/compute.py", "run_watershed"),
-                          ("segmentation/thresholding.py", "threshold"), ("segmentation/watershed.py", "watershed")],
+                          ("segmentation/thresholding/_pipeline.py", "threshold"),
+                          ("segmentation/regions/_watershed.py", "watershed")],
     "object count": [("studio_ui/compute.py", "count_objects")],
     "render + encode views": [("studio_ui/compute.py", "result_views"), ("studio_ui/compute.py", "original_view"),
                               ("segmentation/display/_render.py", "boundary_overlay"),
@@ -435,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--moves", type=int, help="timed moves per app and cell (default 10; quick 3)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds one move may take (naive 12 MP!)")
     parser.add_argument("--output", help="results file name without .json (default: browser_latency, or "
-                                         "browser_latency_quick with --quick, so a smoke run never replaces a full one)")
+                                         "browser_latency_quick with --quick, so a smoke run never replaces a full "
+                                         "one)")
     parser.add_argument("--profile", action="store_true",
                         help="instead: break one server-side rerun down by stage (default 12 MP; writes "
                              "rerun_profile.json)")
@@ -456,7 +472,11 @@ def main(argv: list[str] | None = None) -> int:
         print(profile_report(results))
         print(f"\nwrote {write_results('rerun_profile', results)}")
         return 0
-    results = run(args.quick, tuple(args.sizes or ()), tuple(args.tasks or ()), args.moves, args.timeout,
+    chromium = find_chromium()
+    if chromium is None:
+        print(f"no Chromium found; {INSTALL_HINT}", file=sys.stderr)
+        return 2
+    results = run(chromium, args.quick, tuple(args.sizes or ()), tuple(args.tasks or ()), args.moves, args.timeout,
                   args.max_load)
     print(report(results))
     print(f"\nwrote {write_results(args.output, results)}")

@@ -1,4 +1,6 @@
-"""Shared pieces of the benchmarks: test images, interleaved timing, memory peaks, servers, results.
+"""Shared pieces of the benchmarks: test images, interleaved timing, memory peaks, results.
+
+Servers, ports and Chromium are in ``harness.py`` (shared with the browser tests).
 
 Everything here measures *ratios within one run* (library / bare calls, naive app / our app): the
 machines these run on are small and noisy, so absolute milliseconds only mean something next to the
@@ -12,13 +14,10 @@ import json
 import math
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
@@ -169,73 +168,6 @@ def stop_on_sigterm() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-
-
-# -- servers ------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class StreamlitServer:
-    """``streamlit run SCRIPT`` on a free port, headless, stopped (its process group only) on exit."""
-
-    def __init__(self, script: str | Path, *, cwd: Path = ROOT, max_upload_mb: int = 200,
-                 extra_args: tuple[str, ...] = (), env: dict | None = None):
-        self.script, self.cwd, self.port = str(script), cwd, free_port()
-        self.args = [sys.executable, "-m", "streamlit", "run", self.script, "--server.port", str(self.port),
-                     "--server.address", "127.0.0.1", "--server.headless", "true",
-                     "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-                     "--server.maxUploadSize", str(max_upload_mb), *extra_args]
-        self.env = {**os.environ, **(env or {})}
-        self.env["PYTHONPATH"] = str(cwd) + os.pathsep + self.env.get("PYTHONPATH", "")
-        self.process: subprocess.Popen | None = None
-        self.log_path = RESULTS / f"server-{Path(self.script).stem}-{self.port}.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> "StreamlitServer":
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(self.args, cwd=self.cwd, env=self.env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited early; see {self.log_path}")
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        self._healthy = True
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.__exit__(None, None, None)
-        raise RuntimeError(f"streamlit did not become healthy in 60 s; see {self.log_path}")
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    def __exit__(self, *exc) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, 15)  # the group we started (start_new_session), nothing else
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, 9)
-                self.process.wait(5)
-        if getattr(self, "_log", None):
-            self._log.close()
-        if getattr(self, "_healthy", False):
-            try:
-                self.log_path.unlink()  # keep the log only when the server failed to start
-            except OSError:
-                pass
 
 
 # -- results ------------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def _reconstruct(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
             return current
 
 
-def bare_watershed(image: np.ndarray, recipe=None) -> np.ndarray:
+def bare_watershed(image: np.ndarray) -> np.ndarray:
     """The library's default watershed (bright objects) written directly, step by step.
 
     The parameters come from the recipe (so a change of defaults is followed); the algorithm is written
@@ -132,7 +132,7 @@ def bare_watershed(image: np.ndarray, recipe=None) -> np.ndarray:
     its blur, h-maxima (scikit-image's definition, reconstruction by iterated 3×3 dilation as the
     library does it), a seed for every unseeded object, scikit-image's watershed, relabelling.
     """
-    recipe = recipe or WATERSHED_RECIPE
+    recipe = WATERSHED_RECIPE
     fg = recipe.foreground
     gray = _gray(image)
     blurred = cv2.GaussianBlur(gray, (0, 0), sigmaX=fg.sigma, sigmaY=fg.sigma)
@@ -281,7 +281,8 @@ def run(quick: bool = False, sizes: tuple[str, ...] | None = None, methods: tupl
                 if method == "watershed" and kind != "gray":
                     continue  # the watershed's default is tuned for grayscale micrographs (coins)
                 # A 12-MP watershed takes a minute or more per call on a 2-core machine: 3 pairs.
-                slow = (method == "watershed" and label != "1MP") or (method in ("sauvola", "niblack") and label == "12MP")
+                slow = ((method == "watershed" and label != "1MP")
+                        or (method in ("sauvola", "niblack") and label == "12MP"))
                 pairs = 3 if slow else min_pairs
                 print(f"  {label:>4} {kind:<4} {method:<17}", end="", flush=True, file=sys.stderr)
                 if method == "watershed":
@@ -299,8 +300,8 @@ def run(quick: bool = False, sizes: tuple[str, ...] | None = None, methods: tupl
                 cells.append(cell)
                 if kind == "gray":
                     explicit_ms = cell.get("library_ms")
-                    auto = auto_cell(method, image, budget, min_pairs if explicit_ms is None or explicit_ms < 2000 else 3,
-                                     explicit_ms, slow_ms=2000 if quick else 10000)
+                    auto_pairs = min_pairs if explicit_ms is None or explicit_ms < 2000 else 3
+                    auto = auto_cell(method, image, budget, auto_pairs, explicit_ms, slow_ms=2000 if quick else 10000)
                     auto.update({"size": label, "image": kind, "method": method})
                     auto_cells.append(auto)
     return {"quick": quick, "target_ratio": TARGET_RATIO, "polarity": POLARITY, "cells": cells,
@@ -372,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="*", choices=[*seg.METHODS, "watershed"], help="methods (default: all)")
     parser.add_argument("--kinds", nargs="*", choices=["gray", "rgb"], default=["gray", "rgb"])
     parser.add_argument("--output", help="results file name without .json (default: library_overhead, or "
-                                         "library_overhead_quick with --quick, so a smoke run never replaces a full one)")
+                                         "library_overhead_quick with --quick, so a smoke run never replaces a full "
+                                         "one)")
     parser.add_argument("--update", action="store_true",
                         help="merge into the existing results file: re-measured cells replace the old ones")
     args = parser.parse_args(argv)

@@ -11,8 +11,8 @@ Run as a script (writes ``benchmarks/results/load_test.json``)::
 
     python -m benchmarks.load_test [--sessions 12] [--moves 4]
 
-or import :func:`run_load` (an ``async`` function driving an already running server) and
-:func:`serve` (a context manager starting one), as ``tests/browser/test_load.py`` does.
+or import :func:`run_load` (an ``async`` function driving an already running
+:class:`benchmarks.harness.StreamlitServer`), as ``tests/browser/test_load.py`` does.
 """
 
 from __future__ import annotations
@@ -22,26 +22,18 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
-import psutil
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "results" / "load_test.json"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+from .common import RESULTS
+from .harness import CHROMIUM_ARGS, IDLE_JS, INSTALL_HINT, PAGE_INIT_JS, StreamlitServer, find_chromium, track_requests
 
 # Sessions whose websocket is gone are kept for reconnection for server.disconnectedSessionTTL seconds
 # (Streamlit's default: 120 s) and only then release their session state (here: the uploaded bytes) and
@@ -106,66 +98,8 @@ def write_disc_images(folder: Path, counts: list[int]) -> list[tuple[Path, int]]
 
 
 # ----------------------------------------------------------------------------------------------
-# Server process and its memory
+# The server's memory
 # ----------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def server_command(port: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-            "--server.address", "127.0.0.1", "--server.headless", "true",
-            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *extra]
-
-
-def wait_healthy(base_url: str, proc: subprocess.Popen | None = None, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"the Streamlit server exited with code {proc.returncode} before it was healthy")
-        try:
-            with urllib.request.urlopen(base_url + "/_stcore/health", timeout=2) as response:
-                if response.read().decode().strip() == "ok":
-                    return
-        except OSError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"{base_url}/_stcore/health did not answer 'ok' within {timeout:.0f} s")
-
-
-def stop_process_group(proc: subprocess.Popen, timeout: float = 10.0) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout)
-
-
-@contextlib.contextmanager
-def serve(log_path: Path | None = None, *extra: str, env: dict[str, str] | None = None
-          ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start ``streamlit run app.py`` on a free port (own process group); yield (base URL, process)."""
-    port = free_port()
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen(server_command(port, *extra), cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, start_new_session=True)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base_url, proc)
-        yield base_url, proc
-    finally:
-        stop_process_group(proc)
-        if log_path:
-            log.close()
-
-
 def media_storage_bytes(base_url: str) -> int | None:
     """Bytes held by Streamlit's in-memory media storage (the images sessions are shown), from
     ``/_stcore/metrics``; ``None`` if the endpoint does not report it."""
@@ -180,57 +114,9 @@ def media_storage_bytes(base_url: str) -> int | None:
     return None
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of the process and all its children, in MB."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += proc.memory_info().rss
-    return total / 2**20
-
-
 # ----------------------------------------------------------------------------------------------
 # Browser side
 # ----------------------------------------------------------------------------------------------
-# Streamlit flips data-test-script-state to notRunning a little *before* React has drawn the last
-# elements (on a first load up to ~1 s before), so "idle" also requires the DOM to have been quiet for a
-# moment. The observer is installed in every document of the context.
-MUTATION_WATCH_JS = """
-(() => {
-  window.__studioLastMutation = performance.now();
-  new MutationObserver(() => { window.__studioLastMutation = performance.now(); })
-    .observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
-})();
-"""
-IDLE_JS = """(settle) => {
-  const app = document.querySelector('[data-testid=stApp]');
-  if (!app || app.dataset.testConnectionState !== 'CONNECTED' || app.dataset.testScriptState !== 'notRunning')
-    return false;
-  // A script that died shows an exception box (and maybe no title): idle too, so the caller reports it.
-  const crashed = !!document.querySelector('[data-testid=stException]');
-  if (!crashed && !document.querySelector('[data-testid=stMain] h1')) return false;
-  if (document.querySelector('[data-testid=stSkeleton]')) return false;  // an element still loading its code
-  if (Array.from(document.images).some(img => !img.complete)) return false;
-  return performance.now() - (window.__studioLastMutation || 0) >= settle;
-}"""
-
-
-def track_requests(page):
-    """Count the page's HTTP requests in flight (Streamlit loads each widget's code on first use)."""
-    if not hasattr(page, "studio_pending"):
-        page.studio_pending = set()
-        pending = page.studio_pending
-        page.on("request", lambda request: pending.add(request))
-        page.on("requestfinished", lambda request: pending.discard(request))
-        page.on("requestfailed", lambda request: pending.discard(request))
-    return page
-
-
 async def wait_idle_async(page, settle_ms: int = 500, timeout_ms: int = 180_000) -> None:
     """Script finished, DOM quiet for ``settle_ms``, images loaded, no request in flight."""
     deadline = time.monotonic() + timeout_ms / 1000
@@ -266,7 +152,8 @@ class SessionReport:
 
 
 async def _metric(page, label: str) -> str:
-    metric = page.get_by_test_id("stMetric").filter(has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True))
+    label_box = page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
+    metric = page.get_by_test_id("stMetric").filter(has=label_box)
     return (await metric.get_by_test_id("stMetricValue").inner_text()).strip()
 
 
@@ -294,7 +181,7 @@ async def _one_session(browser, base_url: str, index: int, image: Path, count: i
     clock = [started]
     context = await browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(120_000)
-    await context.add_init_script(MUTATION_WATCH_JS)
+    await context.add_init_script(PAGE_INIT_JS)
     try:
         page = track_requests(await context.new_page())
         await start_gate.wait()
@@ -348,27 +235,19 @@ async def _one_session(browser, base_url: str, index: int, image: Path, count: i
     return report
 
 
-async def _sample_memory(pid: int, stop: asyncio.Event, samples: list[float], period: float = 0.2) -> None:
+async def _sample_memory(server: StreamlitServer, stop: asyncio.Event, samples: list[float],
+                         period: float = 0.2) -> None:
     while not stop.is_set():
-        samples.append(rss_mb(pid))
+        samples.append(server.rss_mb())
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), period)
 
 
-def find_chromium() -> str | None:
-    """STUDIO_CHROMIUM, /usr/bin/chromium, chromium/chromium-browser/google-chrome on PATH (the tests'
-    ``tests/browser/conftest.py`` also looks for Playwright's own download)."""
-    env = os.environ.get("STUDIO_CHROMIUM")
-    candidates = [env] if env else []
-    candidates += ["/usr/bin/chromium", *filter(None, map(shutil.which, ("chromium", "chromium-browser",
-                                                                         "google-chrome")))]
-    return next((c for c in candidates if c and os.path.isfile(c) and os.access(c, os.X_OK)), None)
-
-
-async def run_load(base_url: str, server_pid: int, *, sessions: int = 12, moves: int = 4,
-                   image_dir: Path | None = None, chromium: str | None = None,
-                   settle_after_close: float | None = None) -> dict:
+async def run_load(server: StreamlitServer, *, sessions: int = 12, moves: int = 4, image_dir: Path,
+                   chromium: str) -> dict:
     """Drive ``sessions`` concurrent browser sessions against a running server; return the figures.
+
+    ``image_dir`` receives the sessions' images; ``chromium`` is the browser (``harness.find_chromium()``).
 
     The server should run with ``--server.disconnectedSessionTTL`` = :data:`DISCONNECTED_SESSION_TTL`
     (closed sessions are then released during the measurement; the final RSS is taken after that) and
@@ -376,28 +255,26 @@ async def run_load(base_url: str, server_pid: int, *, sessions: int = 12, moves:
     """
     from playwright.async_api import async_playwright
 
-    chromium = chromium or find_chromium()
-    image_dir = image_dir or Path(tempfile.mkdtemp(prefix="studio-load-"))
+    base_url = server.base_url
     images = write_disc_images(image_dir, [3 + i for i in range(sessions)])
-    settle = DISCONNECTED_SESSION_TTL + 4 if settle_after_close is None else settle_after_close
 
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             # Start: the server has served one page (imports done, the default sample decoded), then idles.
             warm = await browser.new_context()
-            await warm.add_init_script(MUTATION_WATCH_JS)
+            await warm.add_init_script(PAGE_INIT_JS)
             page = track_requests(await warm.new_page())
             await page.goto(base_url + "/")
             await wait_idle_async(page)
             await warm.close()
             await asyncio.sleep(1.0)
-            start_rss = rss_mb(server_pid)
+            start_rss = server.rss_mb()
             media_start = await asyncio.to_thread(media_storage_bytes, base_url)
 
             samples: list[float] = [start_rss]
             stop = asyncio.Event()
-            sampler = asyncio.create_task(_sample_memory(server_pid, stop, samples))
+            sampler = asyncio.create_task(_sample_memory(server, stop, samples))
             gate = asyncio.Event()
             began = time.perf_counter()
             tasks = [asyncio.create_task(_one_session(browser, base_url, i, path, count, moves, gate))
@@ -408,20 +285,20 @@ async def run_load(base_url: str, server_pid: int, *, sessions: int = 12, moves:
             stop.set()
             await sampler
             peak_rss = max(samples)
-            after_close_rss = rss_mb(server_pid)
+            after_close_rss = server.rss_mb()
             media_after_close = await asyncio.to_thread(media_storage_bytes, base_url)
 
             # Let the closed sessions expire, then open and close one short session: storing a session
             # makes the session store drop the expired ones (TTLCache expiry happens on mutation).
-            await asyncio.sleep(settle)
+            await asyncio.sleep(DISCONNECTED_SESSION_TTL + 4)
             probe = await browser.new_context()
-            await probe.add_init_script(MUTATION_WATCH_JS)
+            await probe.add_init_script(PAGE_INIT_JS)
             page = track_requests(await probe.new_page())
             await page.goto(base_url + "/")
             await wait_idle_async(page)
             await probe.close()
             await asyncio.sleep(DISCONNECTED_SESSION_TTL + 2)
-            final_rss = rss_mb(server_pid)
+            final_rss = server.rss_mb()
             media_final = await asyncio.to_thread(media_storage_bytes, base_url)
         finally:
             await browser.close()
@@ -466,22 +343,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=12)
     parser.add_argument("--moves", type=int, default=4, help="slider moves per session")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=RESULTS / "load_test.json")
     parser.add_argument("--default-malloc", action="store_true",
                         help="run the server without SERVER_ENV (RSS then stays at its peak; no bound checked)")
     args = parser.parse_args(argv)
     chromium = find_chromium()
     if chromium is None:
-        print("no Chromium found: set STUDIO_CHROMIUM or install chromium (apt-get install chromium)",
-              file=sys.stderr)
+        print(f"no Chromium found; {INSTALL_HINT}", file=sys.stderr)
         return 2
+    env = {} if args.default_malloc else SERVER_ENV
     with tempfile.TemporaryDirectory(prefix="studio-load-") as tmp:
-        log = Path(tmp) / "server.log"
-        env = {} if args.default_malloc else SERVER_ENV
-        with serve(log, "--server.disconnectedSessionTTL", str(DISCONNECTED_SESSION_TTL), env=env) as (base_url, proc):
-            figures = asyncio.run(run_load(base_url, proc.pid, sessions=args.sessions, moves=args.moves,
+        with StreamlitServer("app.py", "--server.disconnectedSessionTTL", str(DISCONNECTED_SESSION_TTL),
+                             env=env, log_dir=Path(tmp)) as server:
+            figures = asyncio.run(run_load(server, sessions=args.sessions, moves=args.moves,
                                            image_dir=Path(tmp) / "images", chromium=chromium))
-        server_log = log.read_text(errors="replace")
+        server_log = server.log_text()
     figures["server_tracebacks"] = server_log.count("Traceback")
     figures["server_env"] = env
     figures["within_memory_bound"] = args.default_malloc or figures["rss_final_mb"] <= figures["memory_bound_mb"]

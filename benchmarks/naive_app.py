@@ -8,8 +8,8 @@ What makes it "usual" (and slow on big images), on purpose:
   which encodes each with PIL (JPEG quality 100) and, being wider than 1460 px, decodes, resizes and
   re-encodes it.
 
-The views are drawn with the studio's own render helpers (``segmentation.render``), so the comparison
-measures the app's structure, not different drawing code.
+The views are drawn with the studio's own render helpers (``seg.colorize_labels``,
+``seg.boundary_overlay``), so the comparison measures the app's structure, not different drawing code.
 
 Run: ``streamlit run benchmarks/naive_app.py`` and open ``/?mode=threshold`` (manual threshold slider)
 or ``/?mode=watershed`` (h slider). The image comes from the file uploader, or from the path in the

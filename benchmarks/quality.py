@@ -28,9 +28,9 @@ from skimage.segmentation import relabel_sequential
 import segmentation as seg
 from segmentation import load_image, load_sample, mask_agreement, object_f1, sample_ground_truth
 
-ROOT = Path(__file__).resolve().parent.parent
+from .common import RESULTS, ROOT
+
 DEFAULT_DEVDATA = ROOT.parent / "shared" / "devdata"
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def otsu_components(image: np.ndarray) -> np.ndarray:

@@ -120,7 +120,9 @@ def test_watershed_jobs_1_and_2_give_identical_outputs(tmp_path):
     for name in names:
         if name != "summary.csv":
             assert (one / name).read_bytes() == (two / name).read_bytes(), name
-    drop_seconds = lambda rows: {k: {c: v for c, v in r.items() if c != "seconds"} for k, r in rows.items()}
+    def drop_seconds(rows):
+        return {k: {c: v for c, v in r.items() if c != "seconds"} for k, r in rows.items()}
+
     assert drop_seconds(summary(one)) == drop_seconds(summary(two))
     recipe = seg.WatershedRecipe(h=2.0)
     for name in IMAGES:

@@ -298,7 +298,8 @@ def test_white_is_zero_tiff_is_inverted_so_bright_is_high(dtype):
 
 def test_image_info_is_frozen():
     _, info = load_image(encode_png(np.zeros((2, 3), np.uint8)), with_info=True)
-    assert (info.format, info.width, info.height, info.mode, info.dtype, info.n_frames) == ("PNG", 3, 2, "L", "uint8", 1)
+    shown = (info.format, info.width, info.height, info.mode, info.dtype, info.n_frames)
+    assert shown == ("PNG", 3, 2, "L", "uint8", 1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         info.width = 5
 

@@ -1,8 +1,11 @@
 """Fixtures for the real-browser tests: Chromium, real Streamlit servers, pages, artifacts.
 
-* ``find_chromium()``: STUDIO_CHROMIUM, /usr/bin/chromium, chromium / chromium-browser / google-chrome on
-  PATH, then a Chromium downloaded by ``playwright install``. Without one the tests are skipped, except
-  in CI (``CI=true``) where they fail: a CI run must never pass by skipping its browser tests.
+Servers, ports, Chromium and the idle test come from ``benchmarks/harness.py`` (shared with the benchmarks).
+
+* ``chromium_path``: ``harness.find_chromium()`` (STUDIO_CHROMIUM, /usr/bin/chromium, chromium /
+  chromium-browser / google-chrome on PATH, then a Chromium downloaded by ``playwright install``). Without
+  one the tests are skipped, except in CI (``CI=true``) where they fail: a CI run must never pass by
+  skipping its browser tests.
 * ``server``: one ``streamlit run app.py`` for the whole session; ``server_factory``: a *fresh* server
   (nothing has been requested from it but its health check) for share links and deep links.
   Every server's output goes to a log file in the artifacts folder; a test fails when a server logs a
@@ -17,49 +20,42 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
+if str(REPO_ROOT) not in sys.path:  # ``pytest`` (unlike ``python -m pytest``) does not put it there
     sys.path.insert(0, str(REPO_ROOT))
 
-# The idle test and request tracking are shared with the load benchmark, which drives the same pages.
-from benchmarks.load_test import IDLE_JS, track_requests  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    CHROMIUM_ARGS,
+    IDLE_JS,
+    INSTALL_HINT,
+    PAGE_INIT_JS,
+    StreamlitServer,
+    find_chromium,
+    safe_name,
+    track_requests,
+)
 
 IN_CI = os.environ.get("CI") == "true"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1400, "height": 1000}
-HEALTH_TIMEOUT_S = 60.0
-INSTALL_HINT = ("install one with `apt-get install chromium` (Debian/Ubuntu) or `python -m playwright install "
-                "chromium`, or point STUDIO_CHROMIUM at a Chromium/Chrome executable")
 
 
 # ---------------------------------------------------------------------------------------------
 # Artifacts
 # ---------------------------------------------------------------------------------------------
 def artifacts_dir() -> Path:
-    folder = Path(os.environ.get("STUDIO_ARTIFACTS") or Path(tempfile.gettempdir()) / "segmentation-studio-artifacts")
+    folder = Path(os.environ.get("STUDIO_ARTIFACTS")
+                  or Path(tempfile.gettempdir()) / "segmentation-studio-artifacts")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:120]
 
 
 # Lines shown at the end of the run whatever the capture mode (the load figures add theirs).
@@ -71,7 +67,7 @@ def pytest_report_header(config) -> str:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if StudioServer.all_started or SUMMARY_LINES:
+    if SERVERS or SUMMARY_LINES:
         terminalreporter.section("browser tests")
         terminalreporter.write_line(f"artifacts (screenshots, server logs, load_test.json): {artifacts_dir()}")
         for line in SUMMARY_LINES:
@@ -81,40 +77,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
 # ---------------------------------------------------------------------------------------------
 # Chromium
 # ---------------------------------------------------------------------------------------------
-def _executable(path: str | os.PathLike | None) -> str | None:
-    if path and os.path.isfile(path) and os.access(path, os.X_OK):
-        return str(path)
-    return None
-
-
-def _playwright_downloads() -> list[str]:
-    """Chromium builds downloaded by ``playwright install`` (newest first)."""
-    roots = [os.environ.get("PLAYWRIGHT_BROWSERS_PATH"), Path.home() / ".cache" / "ms-playwright",
-             Path.home() / "Library" / "Caches" / "ms-playwright",
-             Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local")) / "ms-playwright"]
-    patterns = ["chromium-*/chrome-linux*/chrome", "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
-                "chromium-*/chrome-mac*/Google Chrome for Testing.app/Contents/MacOS/Google Chrome for Testing",
-                "chromium-*/chrome-win*/chrome.exe",
-                "chromium_headless_shell-*/chrome-*/headless_shell", "chromium_headless_shell-*/chrome-*/headless_shell.exe"]
-    found: list[str] = []
-    for root in filter(None, roots):
-        for pattern in patterns:
-            found += sorted(glob.glob(str(Path(root) / pattern)), reverse=True)
-    return found
-
-
-def find_chromium() -> str | None:
-    """The Chromium to drive: STUDIO_CHROMIUM, /usr/bin/chromium, chromium / chromium-browser /
-    google-chrome on PATH, then Playwright's own download. ``None`` when there is none."""
-    env = os.environ.get("STUDIO_CHROMIUM")
-    if env:
-        # An explicit choice that does not exist is an error, not a reason to pick another browser.
-        return _executable(env) or _executable(shutil.which(env))
-    candidates = ["/usr/bin/chromium", *(shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome"))]
-    candidates += _playwright_downloads()
-    return next((path for path in map(_executable, candidates) if path), None)
-
-
 def unavailable(message: str) -> None:
     """Fail in CI (a CI run must not go green by skipping its browser tests), skip elsewhere."""
     if IN_CI:
@@ -136,84 +98,15 @@ def chromium_path() -> str:
 # ---------------------------------------------------------------------------------------------
 # Real Streamlit servers
 # ---------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+# Every server this run started (stopped ones included): their logs are watched for tracebacks.
+SERVERS: list[StreamlitServer] = []
 
 
-class StudioServer:
-    """``streamlit run app.py`` on a free port, in its own process group, output logged to a file."""
-
-    all_started: list["StudioServer"] = []
-
-    def __init__(self, name: str, *extra_args: str, env: dict[str, str] | None = None) -> None:
-        self.env = dict(env or {})
-        self.port = _free_port()
-        self.name = name
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = artifacts_dir() / f"server-{_safe_name(name)}-{self.port}.log"
-        self.command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
-                        "--server.address", "127.0.0.1", "--server.headless", "true",
-                        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *extra_args]
-        self.proc: subprocess.Popen | None = None
-        self._log = None
-
-    def start(self) -> "StudioServer":
-        self.log_path.write_bytes(b"")
-        self._log = open(self.log_path, "ab")  # append mode: the log is read (and may be added to) meanwhile
-        self.proc = subprocess.Popen(self.command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True,
-                                     env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
-        StudioServer.all_started.append(self)
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"the Streamlit server exited with code {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.base_url + "/_stcore/health", timeout=2) as response:
-                    if response.read().decode().strip() == "ok":
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.25)
-        self.stop()
-        raise RuntimeError(f"{self.base_url}/_stcore/health did not answer 'ok' within {HEALTH_TIMEOUT_S:.0f} s:\n"
-                           f"{self.log_tail()}")
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def stop(self) -> None:
-        """Terminate the whole process group (SIGTERM, then SIGKILL after 10 s)."""
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-        if self._log is not None and not self._log.closed:
-            self._log.close()
-
-    def log_size(self) -> int:
-        return self.log_path.stat().st_size if self.log_path.exists() else 0
-
-    def log_text(self, offset: int = 0) -> str:
-        if not self.log_path.exists():
-            return ""
-        with open(self.log_path, "rb") as f:
-            f.seek(offset)
-            return f.read().decode("utf-8", errors="replace")
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_text()[-chars:]
+def start_server(name: str, *extra_args: str, env: dict[str, str] | None = None) -> StreamlitServer:
+    """``streamlit run app.py`` (``harness.StreamlitServer``), logging to the artifacts folder."""
+    server = StreamlitServer("app.py", *extra_args, name=name, env=env, log_dir=artifacts_dir())
+    SERVERS.append(server)
+    return server.start()
 
 
 class ServerTraceback(Exception):
@@ -225,18 +118,13 @@ class ExceptionBox(Exception):
     """The page shows an exception box (same reasoning as :class:`ServerTraceback`)."""
 
 
-def traceback_excerpt(text: str) -> str | None:
-    index = text.find("Traceback")
-    return None if index < 0 else text[max(0, index - 200): index + 2500]
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
     """Fail the test when any server logged a Traceback while it ran."""
-    offsets = {id(s): s.log_size() for s in StudioServer.all_started}
+    offsets = {id(s): s.log_size() for s in SERVERS}
     outcome = yield
-    for server in StudioServer.all_started:
-        excerpt = traceback_excerpt(server.log_text(offsets.get(id(server), 0)))
+    for server in SERVERS:
+        excerpt = server.traceback(offsets.get(id(server), 0))
         if excerpt:
             message = f"the server {server.name} ({server.log_path}) logged a Traceback during this test:\n{excerpt}"
             if outcome.excinfo is not None:
@@ -246,23 +134,23 @@ def pytest_runtest_call(item):
 
 
 @pytest.fixture(scope="session")
-def server(chromium_path) -> Iterator[StudioServer]:
+def server(chromium_path) -> Iterator[StreamlitServer]:
     """One real server for the whole session."""
     print(f"\nbrowser test artifacts (screenshots, server logs): {artifacts_dir()}")
-    srv = StudioServer("session").start()
+    srv = start_server("session")
     yield srv
     srv.stop()
-    excerpt = traceback_excerpt(srv.log_text())
+    excerpt = srv.traceback()
     assert excerpt is None, f"the session server logged a Traceback ({srv.log_path}):\n{excerpt}"
 
 
 @pytest.fixture
-def server_factory(request, chromium_path) -> Iterator[Callable[..., StudioServer]]:
+def server_factory(request, chromium_path) -> Iterator[Callable[..., StreamlitServer]]:
     """Start FRESH servers (nothing but the health check has been requested from them); stopped at the end."""
-    started: list[StudioServer] = []
+    started: list[StreamlitServer] = []
 
-    def start(*extra_args: str, env: dict[str, str] | None = None) -> StudioServer:
-        srv = StudioServer(f"fresh-{request.node.name}", *extra_args, env=env).start()
+    def start(*extra_args: str, env: dict[str, str] | None = None) -> StreamlitServer:
+        srv = start_server(f"fresh-{request.node.name}", *extra_args, env=env)
         started.append(srv)
         return srv
 
@@ -270,33 +158,13 @@ def server_factory(request, chromium_path) -> Iterator[Callable[..., StudioServe
     for srv in started:
         srv.stop()
     for srv in started:  # including what it logged while shutting down
-        excerpt = traceback_excerpt(srv.log_text())
+        excerpt = srv.traceback()
         assert excerpt is None, f"the fresh server logged a Traceback ({srv.log_path}):\n{excerpt}"
 
 
 # ---------------------------------------------------------------------------------------------
 # Browser, contexts, pages
 # ---------------------------------------------------------------------------------------------
-# Streamlit sets data-test-script-state=notRunning slightly *before* React has drawn the last elements
-# (on a first load up to ~1 s before, measured), so idle also requires the DOM to have been quiet for a
-# moment and every image to have loaded. The observer also records every exception box that appears, on
-# every page the context visits, through an exposed binding.
-PAGE_INIT_JS = """
-(() => {
-  window.__studioLastMutation = performance.now();
-  const reported = new WeakSet();
-  new MutationObserver(() => {
-    window.__studioLastMutation = performance.now();
-    for (const box of document.querySelectorAll('[data-testid=stException]')) {
-      if (reported.has(box)) continue;
-      reported.add(box);
-      if (window.studioSawException) window.studioSawException(location.href, box.innerText);
-    }
-  }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
-})();
-"""
-
-
 def wait_idle(page, settle_ms: int = 500, timeout_ms: int = 90_000) -> None:
     """Connected, script finished, page drawn: no DOM change for ``settle_ms``, every image loaded and no
     request in flight (the script state flips to notRunning while React still fetches the code of the
@@ -330,7 +198,7 @@ def assert_no_exception(page) -> None:
 
 
 def screenshot(page, name: str) -> Path:
-    path = artifacts_dir() / f"{_safe_name(name)}.png"
+    path = artifacts_dir() / f"{safe_name(name)}.png"
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")
     return path
@@ -389,6 +257,6 @@ def pytest_runtest_makereport(item, call):
         page = item.funcargs.get("page")
         if page is not None:
             with contextlib.suppress(Exception):
-                path = artifacts_dir() / f"FAILED-{_safe_name(item.name)}.png"
+                path = artifacts_dir() / f"FAILED-{safe_name(item.name)}.png"
                 page.screenshot(path=str(path), full_page=True)
                 report.sections.append(("screenshot", str(path)))

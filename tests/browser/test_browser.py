@@ -7,21 +7,16 @@ leaking between pages and samples, sidebar sections closing on an upload error).
 from __future__ import annotations
 
 import re
-import sys
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import cv2
 import numpy as np
 import pytest
+from make_bad_inputs import build_corpus  # tests/ is on sys.path (pytest's rootdir-based import mode)
 
-from .conftest import REPO_ROOT, assert_no_exception, new_context, new_page, screenshot, wait_idle
+from benchmarks.load_test import disc_image  # the repository root is put on sys.path by conftest.py
 
-for _folder in (REPO_ROOT, REPO_ROOT / "tests"):  # benchmarks.load_test, make_bad_inputs
-    if str(_folder) not in sys.path:
-        sys.path.insert(0, str(_folder))
-from make_bad_inputs import build_corpus  # noqa: E402
-
-from benchmarks.load_test import disc_image  # noqa: E402
+from .conftest import assert_no_exception, new_context, new_page, screenshot, wait_idle
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -108,21 +103,24 @@ def press_slider(page, label: str, key: str, times: int = 1) -> str:
 WIDGETS_JS = """() => {
   const out = {};
   const label = el => {
-    const w = el.closest('[data-testid]:is(.stSelectbox,.stSlider,.stCheckbox,.stNumberInput,.stTextInput,.stRadio,.stMultiSelect,.stSelectSlider,.stColorPicker,.stToggle)')
+    const w = el.closest('[data-testid]:is(.stSelectbox,.stSlider,.stCheckbox,.stNumberInput,.stTextInput,'
+                         + '.stRadio,.stMultiSelect,.stSelectSlider,.stColorPicker,.stToggle)')
            || el.closest('[data-testid^=st]');
     const l = w && w.querySelector('[data-testid=stWidgetLabel]');
     return (el.getAttribute('aria-label') || (l && l.innerText) || (w && w.innerText) || '?').trim();
   };
   const root = document;
   for (const el of root.querySelectorAll('input[role=combobox]')) out['select: ' + label(el)] = el.value;
-  for (const el of root.querySelectorAll('input[type=range]')) out['slider: ' + label(el)] = el.getAttribute('aria-valuetext');
+  for (const el of root.querySelectorAll('input[type=range]'))
+    out['slider: ' + label(el)] = el.getAttribute('aria-valuetext');
   for (const el of root.querySelectorAll('input[type=checkbox]')) {
     const w = el.closest('[data-testid=stCheckbox]') || el.closest('label');
     out['check: ' + ((w && w.innerText) || label(el)).trim()] = el.checked;
   }
   for (const el of root.querySelectorAll('input[type=number]')) out['number: ' + label(el)] = el.value;
   for (const el of root.querySelectorAll('[data-testid=stTextInput] input')) out['text: ' + label(el)] = el.value;
-  for (const el of root.querySelectorAll('[data-testid=stRadio] input[type=radio]:checked')) out['radio: ' + label(el)] = el.value;
+  for (const el of root.querySelectorAll('[data-testid=stRadio] input[type=radio]:checked'))
+    out['radio: ' + label(el)] = el.value;
   const tab = root.querySelector('[role=tab][aria-selected=true]');
   if (tab) out['tab'] = tab.innerText.trim();
   return out;
@@ -362,7 +360,8 @@ def test_hostile_corpus_uploads(server, page, tmp_path):
             if missing:
                 problems.append(f"{case.name}: error box {message!r} lacks {missing}")
             if not caption.startswith(shown_name + " "):
-                problems.append(f"{case.name}: after the error the previous image {shown_name} is not shown: {caption!r}")
+                problems.append(f"{case.name}: after the error the previous image {shown_name} is not shown: "
+                                f"{caption!r}")
             # A widget still works after the error: the overlay follows the outline thickness.
             overlay_before = page.locator(MAIN_IMAGES).nth(2).get_attribute("src")
             open_expander(page, "Display")  # the error box above it re-creates (closes) the expander
@@ -496,7 +495,8 @@ def test_clicking_the_image_places_watershed_seeds(server, page):
     centres = [np.argwhere(coins.labels == label).mean(axis=0) for label in (1, 5)]
     for clicks, (row, col) in enumerate(centres, start=1):
         page.mouse.click(box["x"] + box["width"] * (col + 0.5) / width, box["y"] + box["height"] * (row + 0.5) / height)
-        page.wait_for_function(f"() => new URL(location.href).searchParams.get('points')?.split(';').length === {clicks}")
+        page.wait_for_function("(clicks) => new URL(location.href).searchParams.get('points')?.split(';').length"
+                               " === clicks", arg=clicks)
         wait_idle(page)
         assert metrics(page)["Objects"] == str(clicks)
     points = seg.WatershedRecipe.from_flat({"points": query(page)["points"][0]}).points

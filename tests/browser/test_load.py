@@ -3,8 +3,9 @@
 Drives ``benchmarks.load_test.run_load`` (Playwright's async API, one Chromium, one context per session)
 on a fresh server started with a short ``server.disconnectedSessionTTL`` (closed sessions are released
 within the test) and ``load_test.SERVER_ENV`` (glibc returns freed memory, so RSS follows what the app
-holds; the bound and the measurements behind it are documented in ``benchmarks/load_test.py``). The figures are printed (run pytest with ``-s`` to see them live; they are
-also in the captured output of a failure) and written to ``load_test.json`` in the artifacts folder.
+holds; the bound and the measurements behind it are documented in ``benchmarks/load_test.py``).
+The figures are printed (run pytest with ``-s`` to see them live; they are also in the captured output
+of a failure) and written to ``load_test.json`` in the artifacts folder.
 ``python -m benchmarks.load_test`` runs the same measurement outside pytest and writes
 ``benchmarks/results/load_test.json``.
 """
@@ -14,16 +15,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import threading
 
 import pytest
 
-from .conftest import REPO_ROOT, SUMMARY_LINES, artifacts_dir
+from benchmarks import load_test  # the repository root is put on sys.path by conftest.py
 
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-from benchmarks import load_test  # noqa: E402
+from .conftest import SUMMARY_LINES, artifacts_dir
 
 SESSIONS = int(os.environ.get("STUDIO_LOAD_SESSIONS", "10"))
 SLIDER_MOVES = int(os.environ.get("STUDIO_LOAD_MOVES", "3"))
@@ -54,8 +52,7 @@ def test_concurrent_sessions_are_isolated_and_memory_returns(server_factory, chr
     server = server_factory("--server.disconnectedSessionTTL", str(load_test.DISCONNECTED_SESSION_TTL),
                             env=load_test.SERVER_ENV)
     figures = _run_in_thread(lambda: load_test.run_load(
-        server.base_url, server.pid, sessions=SESSIONS, moves=SLIDER_MOVES, image_dir=tmp_path / "images",
-        chromium=chromium_path))
+        server, sessions=SESSIONS, moves=SLIDER_MOVES, image_dir=tmp_path / "images", chromium=chromium_path))
 
     out = artifacts_dir() / "load_test.json"
     out.write_text(json.dumps(figures, indent=2) + "\n")
