@@ -48,6 +48,7 @@ from .recipes import (
     ParamSpec,
     ThresholdRecipe,
     WatershedRecipe,
+    alias_table,
     canonical_names,
     recipe_from_json,
     specs_of,
@@ -103,7 +104,7 @@ __all__ = [
     "ImageLoadError", "ParameterError", "SegmentationError",
     # recipes
     "METHODS", "MethodInfo", "GLOBAL_METHODS", "LOCAL_METHODS", "CHANNELS", "RECIPE_FORMAT", "WATERSHED_FOREGROUND",
-    "ThresholdRecipe", "WatershedRecipe", "recipe_from_json", "ParamSpec", "specs_of", "canonical_names",
+    "ThresholdRecipe", "WatershedRecipe", "recipe_from_json", "ParamSpec", "specs_of", "canonical_names", "alias_table",
     # reading
     "load_image", "ImageInfo", "SAMPLES", "Sample", "load_sample", "sample_path", "sample_ground_truth",
     "DEFAULT_SAMPLE_THRESHOLD", "DEFAULT_SAMPLE_WATERSHED",

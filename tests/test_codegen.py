@@ -22,6 +22,7 @@ import pytest
 import skimage.data
 import tifffile
 
+import segmentation as seg
 from segmentation import (
     LOCAL_METHODS,
     METHODS,
@@ -350,7 +351,7 @@ def test_marker_image_seeds_are_refused():
 
 
 def test_other_objects_are_refused():
-    with pytest.raises(TypeError):
+    with pytest.raises(seg.ParameterError, match="^recipe"):
         to_python({"method": "otsu"})
 
 

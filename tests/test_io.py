@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageFile, ImageOps
 
+import segmentation as seg
 from segmentation import ImageInfo, ImageLoadError, encode_labels, encode_png, load_image, write_bytes_atomic
 
 try:
@@ -316,7 +317,7 @@ def test_source_problems_are_explained(tmp_path):
     text.write_text("hello")
     with open(text) as handle, pytest.raises(ImageLoadError, match="binary"):
         load_image(handle)
-    with pytest.raises(TypeError):
+    with pytest.raises(seg.ParameterError, match="^source"):
         load_image(12345)
 
 

@@ -1,4 +1,4 @@
-"""Tests for segmentation.metrics: pixel agreement, pairwise IoU and object F1."""
+"""Tests for the agreement scores (segmentation.measurement): pixel agreement, pairwise IoU and object F1."""
 
 import numpy as np
 import pytest

@@ -129,3 +129,45 @@ def test_threshold_and_watershed_keywords_with_an_earlier_name(renamed):
                           seg.threshold(page, "sauvola", window=31).mask)
     coins = skimage.data.coins()
     assert np.array_equal(seg.watershed(coins, old_h=2.0).labels, seg.watershed(coins, h=2.0).labels)
+
+
+def test_an_ambiguous_earlier_name_is_refused_in_every_input_form(monkeypatch):
+    """An alias equal to another parameter's name would silently set the wrong parameter: refused, and said."""
+    specs = tuple(dataclasses.replace(s, aliases=("block_size",)) if s.name == "window" else s
+                  for s in seg.ThresholdRecipe.specs())
+    monkeypatch.setattr(seg.ThresholdRecipe, "_specs_cache", specs)
+    with pytest.raises(ValueError, match="'block_size' of window is ambiguous"):
+        seg.ThresholdRecipe.from_flat({"method": "adaptive_mean", "block_size": "31"})
+    with pytest.raises(ValueError, match="ambiguous"):
+        seg.batch.build_parser()
+    with pytest.raises(ValueError, match="ambiguous"):
+        seg.alias_table(seg.ThresholdRecipe.specs() + seg.WatershedRecipe.specs())
+
+
+def test_the_real_specs_have_no_ambiguous_earlier_names():
+    table = seg.alias_table(seg.ThresholdRecipe.specs() + seg.WatershedRecipe.specs())
+    assert not set(table) & {s.name for s in seg.ThresholdRecipe.specs() + seg.WatershedRecipe.specs()}
+
+
+def test_replace_and_the_foreground_mapping_honour_earlier_names(renamed):
+    recipe = seg.ThresholdRecipe(method="sauvola")
+    assert recipe.replace(old_window=21).window == 21
+    with pytest.raises(seg.ParameterError, match="windw"):
+        recipe.replace(windw=21)
+    assert seg.WatershedRecipe(foreground={"method": "sauvola", "old_window": 21}).foreground.window == 21
+    assert seg.WatershedRecipe.from_params(foreground={"old_window": 25}).foreground.window == 25
+
+
+def test_numpy_scalars_are_accepted_like_python_numbers():
+    image = skimage.data.camera().astype(np.float32) / 255
+    assert seg.threshold(image, "manual", value=image.mean()).recipe.value == float(image.mean())
+    recipe = seg.ThresholdRecipe(method="sauvola", window=np.int64(31), fill_holes=np.True_)
+    assert recipe == seg.ThresholdRecipe(method="sauvola", window=31, fill_holes=True)
+    assert type(recipe.window) is int and type(recipe.fill_holes) is bool
+    assert seg.WatershedRecipe(connectivity=np.int64(4)).connectivity == 4
+
+
+def test_a_message_names_the_parameter_once():
+    with pytest.raises(seg.ParameterError) as caught:
+        seg.WatershedRecipe(connectivity=6)
+    assert str(caught.value).startswith("connectivity must be one of 4, 8")

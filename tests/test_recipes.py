@@ -330,9 +330,14 @@ def test_watershed_and_threshold_keywords():
         seg.threshold(image, "otsu2")
 
 
-def test_applicable_values_follow_the_when_conditions():
-    values = ThresholdRecipe(method="sauvola").applicable_values()
-    assert {"window", "k", "r"} <= set(values)
-    assert not {"block_size", "offset", "classes", "value", "sigma", "median_size"} & set(values)
-    values = WatershedRecipe(seeds="points", landscape="gradient").applicable_values()
-    assert "points" in values and not {"h", "min_distance", "compactness", "connectivity"} & set(values)
+def _applicable(recipe) -> set[str]:
+    values = recipe.values()
+    return {spec.name for spec in recipe.specs() if spec.applies(values)}
+
+
+def test_parameters_apply_as_their_when_conditions_say():
+    applicable = _applicable(ThresholdRecipe(method="sauvola"))
+    assert {"window", "k", "r"} <= applicable
+    assert not {"block_size", "offset", "classes", "value", "sigma", "median_size"} & applicable
+    applicable = _applicable(WatershedRecipe(seeds="points", landscape="gradient"))
+    assert "points" in applicable and not {"h", "min_distance", "compactness", "connectivity"} & applicable

@@ -1,4 +1,4 @@
-"""Tests for segmentation.render: display conversion, mask and label images, overlays, resizing, encoding."""
+"""Tests for the display images (segmentation.display): stretch, masks, labels, overlays, resizing, encoding."""
 
 import cv2
 import numpy as np

@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import skimage
 
-from ..recipes import RECIPE_FORMAT, WATERSHED_FOREGROUND, ParamSpec, ThresholdRecipe, WatershedRecipe
+from ..recipes import RECIPE_FORMAT, WATERSHED_FOREGROUND, ParamSpec, ThresholdRecipe, WatershedRecipe, alias_table
 
 __all__ = ["build_parser", "option_name", "add_recipe_options", "recipe_from_args", "IMAGE_SUFFIXES",
            "DEFAULT_OUT"]
@@ -80,6 +80,8 @@ def _add(group: argparse._ArgumentGroup, spec: ParamSpec, default: Any) -> None:
 
 def add_recipe_options(parser: argparse.ArgumentParser, kind: str) -> None:
     """Add one option per parameter of a ``"threshold"`` or ``"watershed"`` recipe, grouped as in the app."""
+    # An ambiguous earlier name would make argparse refuse the whole parser: say which one instead.
+    alias_table(ThresholdRecipe.specs() + (WatershedRecipe.specs() if kind == "watershed" else ()))
     if kind == "threshold":
         sections = [("", ThresholdRecipe.specs(), ThresholdRecipe())]
     else:

@@ -30,6 +30,7 @@ import numpy as np
 import scipy
 import skimage
 
+from .._errors import ParameterError
 from ..recipes import ThresholdRecipe, WatershedRecipe
 from . import _script_steps as steps
 from ._script_watershed import watershed_steps
@@ -52,21 +53,21 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
 
     Raises
     ------
-    ValueError
-        For a watershed seeded by a marker image (it cannot be written into a script).
-    TypeError
-        When ``recipe`` is not a recipe.
+    ParameterError
+        When ``recipe`` is not a recipe, or is a watershed seeded by a marker image (an array cannot be
+        written into a script).
     """
     if isinstance(recipe, WatershedRecipe):
         if recipe.seeds == "marker_image":
-            raise ValueError("a watershed seeded by a marker image cannot be exported as a script: the markers "
-                             "are an array, not a parameter; choose h_maxima, distance_peaks, intensity_bands "
-                             "or points seeds, or call segmentation.watershed(image, markers=...) instead")
+            raise ParameterError("seeds: a watershed seeded by a marker image cannot be exported as a script: "
+                                 "the markers are an array, not a parameter; choose h_maxima, distance_peaks, "
+                                 "intensity_bands or points seeds, or call segmentation.watershed(image, "
+                                 "markers=...) instead")
         foreground, watershed = recipe.foreground, True
     elif isinstance(recipe, ThresholdRecipe):
         foreground, watershed = recipe, False
     else:
-        raise TypeError(f"to_python needs a ThresholdRecipe or a WatershedRecipe, not {type(recipe).__name__}")
+        raise ParameterError(f"recipe must be a ThresholdRecipe or a WatershedRecipe; got {type(recipe).__name__}")
 
     script = steps.Script()
     script.use("as_image")

@@ -31,7 +31,7 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from .._errors import ImageLoadError
+from .._errors import ImageLoadError, ParameterError
 
 __all__ = ["ImageInfo", "load_image"]
 
@@ -124,10 +124,8 @@ def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool 
     ------
     ImageLoadError
         Empty, unreadable, damaged, unsupported or too large input.
-    ValueError
-        ``max_pixels`` is not a whole number >= 1.
-    TypeError
-        ``source`` is none of the types above.
+    ParameterError
+        ``max_pixels`` is not a whole number >= 1, or ``source`` is none of the types above.
 
     Examples
     --------
@@ -137,7 +135,7 @@ def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool 
     ((2, 3, 3), 'uint8')
     """
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
-        raise ValueError(f"max_pixels must be a positive whole number, not {max_pixels!r}")
+        raise ParameterError(f"max_pixels must be a whole number of at least 1; got {max_pixels!r}")
     data = _read_source(source)
     if not data:
         raise ImageLoadError("this file is empty")
@@ -182,7 +180,7 @@ def _read_source(source: Source) -> bytes:
         if isinstance(data, str):
             raise ImageLoadError("the file was opened as text; open it in binary mode ('rb')")
         return bytes(data)
-    raise TypeError(f"load_image needs a path, bytes or a binary file object, not {type(source).__name__}")
+    raise ParameterError(f"source must be a path, bytes or a binary file object; got {type(source).__name__}")
 
 
 def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, ImageInfo]:

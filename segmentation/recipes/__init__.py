@@ -4,7 +4,7 @@
 how it scales on a downscaled preview. Everything here is also exported by :mod:`segmentation`.
 """
 
-from ._params import ParamSpec, canonical_names, specs_of
+from ._params import ParamSpec, alias_table, canonical_names, specs_of
 from ._recipes import (
     CHANNELS,
     GLOBAL_METHODS,
@@ -18,6 +18,6 @@ from ._recipes import (
     recipe_from_json,
 )
 
-__all__ = ["ParamSpec", "specs_of", "canonical_names", "CHANNELS", "GLOBAL_METHODS", "LOCAL_METHODS", "METHODS",
-           "MethodInfo", "RECIPE_FORMAT", "WATERSHED_FOREGROUND", "ThresholdRecipe", "WatershedRecipe",
+__all__ = ["ParamSpec", "specs_of", "canonical_names", "alias_table", "CHANNELS", "GLOBAL_METHODS", "LOCAL_METHODS",
+           "METHODS", "MethodInfo", "RECIPE_FORMAT", "WATERSHED_FOREGROUND", "ThresholdRecipe", "WatershedRecipe",
            "recipe_from_json"]

@@ -12,9 +12,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
+
 from .._errors import ParameterError
 
-__all__ = ["ParamSpec", "param", "specs_of", "Points", "canonical_names"]
+__all__ = ["ParamSpec", "param", "specs_of", "Points", "canonical_names", "alias_table"]
 
 Points = tuple[tuple[int, int], ...]
 
@@ -86,6 +88,8 @@ class ParamSpec:
     def check(self, value: Any) -> Any:
         """Return ``value`` converted to this parameter's type, or raise a ``ParameterError`` naming it."""
         kind = self.kind
+        if isinstance(value, np.generic):  # numpy scalars (an image's mean, an np.int64 size) as Python ones
+            value = value.item()
         if kind == "bool":
             if isinstance(value, (bool, int)) and value in (0, 1):
                 return bool(value)
@@ -154,7 +158,9 @@ class ParamSpec:
         shown = repr(value) if not isinstance(value, str) else f"'{value}'"
         if len(shown) > 60:
             shown = shown[:57] + "..."
-        return ParameterError(f"{self.name} ({self.label.lower()}) must be {allowed}; got {shown}")
+        label = self.label.lower()
+        named = self.name if label in (self.name, self.name.replace("_", " ")) else f"{self.name} ({label})"
+        return ParameterError(f"{named} must be {allowed}; got {shown}")
 
     # -- text form (URLs, command line) -----------------------------------------------------------
     def to_text(self, value: Any) -> str:
@@ -252,8 +258,8 @@ def specs_of(cls_or_obj: Any) -> tuple[ParamSpec, ...]:
 
     Raises
     ------
-    TypeError
-        If ``cls_or_obj`` is not a dataclass.
+    ParameterError
+        If ``cls_or_obj`` is not a recipe class or recipe.
 
     Examples
     --------
@@ -262,6 +268,8 @@ def specs_of(cls_or_obj: Any) -> tuple[ParamSpec, ...]:
     ['method', 'channel', 'smoothing']
     """
     cls = cls_or_obj if isinstance(cls_or_obj, type) else type(cls_or_obj)
+    if not dataclasses.is_dataclass(cls):
+        raise ParameterError(f"cls_or_obj must be a recipe class or a recipe; got {cls.__name__}")
     cached = cls.__dict__.get("_specs_cache")
     if cached is None:
         cached = tuple(
@@ -293,7 +301,7 @@ def canonical_names(specs: tuple[ParamSpec, ...], values: Mapping[str, Any]) -> 
     ParameterError
         If a parameter is given under two of its names.
     """
-    renamed = {alias: spec.name for spec in specs for alias in spec.aliases}
+    renamed = alias_table(specs)
     if not renamed or not renamed.keys() & values.keys():
         return dict(values)
     result: dict[str, Any] = {}
@@ -305,6 +313,37 @@ def canonical_names(specs: tuple[ParamSpec, ...], values: Mapping[str, Any]) -> 
                                  f"({', '.join(g for g in given if g != name)} is its earlier name)")
         result[name] = value
     return result
+
+
+def alias_table(specs: tuple[ParamSpec, ...]) -> dict[str, str]:
+    """``{earlier name: current name}`` for ``specs``, refusing earlier names that would be ambiguous.
+
+    Parameters
+    ----------
+    specs : tuple of ParamSpec
+        Parameters that share one namespace (a watershed's own and its foreground's share URLs and JSON).
+
+    Returns
+    -------
+    dict of str to str
+        Every alias mapped to its parameter's current name.
+
+    Raises
+    ------
+    ValueError
+        If an alias is also a current name, or two parameters claim the same alias (a mistake in the specs,
+        not in a user's input: such an alias would silently set the wrong parameter).
+    """
+    names = {spec.name for spec in specs}
+    table: dict[str, str] = {}
+    for spec in specs:
+        for alias in spec.aliases:
+            if alias in names or table.get(alias, spec.name) != spec.name:
+                other = alias if alias in names else table[alias]
+                raise ValueError(f"the earlier name {alias!r} of {spec.name} is ambiguous: it is also "
+                                 f"{'the name' if alias in names else 'an earlier name'} of {other}")
+            table[alias] = spec.name
+    return table
 
 
 def _is_int(value: Any) -> bool:

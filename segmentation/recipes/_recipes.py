@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
 from .._errors import ParameterError
-from ._params import ParamSpec, Points, canonical_names, param, specs_of
+from ._params import ParamSpec, Points, alias_table, canonical_names, param, specs_of
 
 __all__ = ["ThresholdRecipe", "WatershedRecipe", "recipe_from_json", "METHODS", "GLOBAL_METHODS",
            "LOCAL_METHODS", "RECIPE_FORMAT", "CHANNELS", "WATERSHED_FOREGROUND", "MethodInfo"]
@@ -124,12 +124,14 @@ class _Recipe:
         """Every parameter's value, keyed by its name (typed, not text)."""
         return {spec.name: getattr(self, spec.name) for spec in specs_of(self)}
 
-    def applicable_values(self) -> dict[str, Any]:
-        """Only the parameters that matter for this method/seed choice."""
-        values = self.values()
-        return {spec.name: values[spec.name] for spec in specs_of(self) if spec.applies(values)}
-
     def replace(self, **changes: Any):
+        """A copy with some parameters changed (current or earlier names); unknown names raise ParameterError."""
+        changes = canonical_names(specs_of(self), changes)
+        known = {spec.name for spec in specs_of(self)} | ({"foreground"} if self.kind == "watershed" else set())
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise ParameterError(f"unknown {self.kind} parameter(s): {', '.join(unknown)}; "
+                                 f"known: {', '.join(sorted(known))}")
         return dataclasses.replace(self, **changes)
 
     # -- flat dict of strings (URL query parameters, command-line options) ------------------------
@@ -447,6 +449,8 @@ def _document_parameters(cls: type) -> None:
 
 _document_parameters(ThresholdRecipe)
 _document_parameters(WatershedRecipe)
+# Both kinds share one namespace in URLs, JSON and the watershed's options: no earlier name may be ambiguous.
+alias_table(specs_of(ThresholdRecipe) + specs_of(WatershedRecipe))
 
 
 def recipe_from_json(text: str) -> ThresholdRecipe | WatershedRecipe:
