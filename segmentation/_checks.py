@@ -1,7 +1,8 @@
 """Input checks shared by the exported building blocks: each raises :class:`ParameterError` naming the parameter.
 
 This module imports nothing else from the library but its errors, so any module may import it. The checks
-are O(1) in the image size (dtype, shape, words, numbers), so they cost nothing on the hot path.
+are O(1) in the image size (dtype, shape, words, numbers), so they cost nothing on the hot path, except
+:func:`check_finite`, which makes one fast pass over a float32 image (integer images cost nothing).
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+import cv2
 import numpy as np
 
 from ._errors import ParameterError
 
-__all__ = ["CHANNEL_DTYPES", "check_channel_image", "check_choice", "check_connectivity", "check_image",
-           "check_mask", "check_number", "check_polarity"]
+__all__ = ["CHANNEL_DTYPES", "all_finite", "check_channel_image", "check_choice", "check_connectivity", "check_finite",
+           "check_image", "check_mask", "check_number", "check_polarity"]
 
 #: The dtypes a single-channel method takes (what :func:`segmentation.as_image` produces).
 CHANNEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
@@ -24,8 +26,16 @@ _CONVERT_HINT = ("convert it with segmentation.as_image() (and segmentation.extr
 
 
 def _shown(value: Any) -> str:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and abs(int(value)) >= 10**50:
+        # repr() of an integer of more than 4300 digits raises ValueError (Python's conversion limit)
+        return f"an integer of about {int(int(value).bit_length() * math.log10(2)) + 1} digits"
     text = f"'{value}'" if isinstance(value, str) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bound(value: float) -> str:
+    """A range limit as the message shows it: whole limits in full (``1000000000``, not ``1e+09``)."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e16 else f"{value:g}"
 
 
 def check_channel_image(image: Any, name: str = "image", *, dtypes=CHANNEL_DTYPES) -> np.ndarray:
@@ -75,25 +85,40 @@ def check_connectivity(value: Any, name: str = "connectivity") -> int:
 
 def check_number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
                  integer: bool = False, odd: bool = False, low_open: bool = False) -> float | int:
-    """A finite number within ``[low, high]`` (``(low, high]`` with ``low_open``), optionally whole and odd."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+    """A finite number within ``[low, high]`` (``(low, high]`` with ``low_open``), optionally whole and odd.
+
+    Returns an ``int`` when ``integer`` is set, else a ``float``. Python and numpy integers are taken
+    exactly (never through a float), so ``10**30`` is a whole number that is compared with the range as
+    it is; a float parameter given an integer too large for a float (``10**400``) is not a finite number.
+    NaN, infinities, bools and non-numbers are refused; every message starts with ``name``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ParameterError(f"{name} must be a number; got {_shown(value)}")
-    if not math.isfinite(value):
-        raise ParameterError(f"{name} must be finite; got {_shown(value)}")
-    if integer:
-        if float(value) != int(value):
-            raise ParameterError(f"{name} must be a whole number; got {_shown(value)}")
-        value = int(value)
+    if isinstance(value, (int, np.integer)):
+        number: int | float = int(value)  # exact, whatever its size
     else:
-        value = float(value)
-    too_low = low is not None and (value <= low if low_open else value < low)
-    if too_low or (high is not None and value > high):
-        lower = "" if low is None else (f"above {low:g}" if low_open else f"at least {low:g}")
-        upper = "" if high is None else f"at most {high:g}"
+        number = float(value)  # exact for float16/32/64 (a longdouble beyond float64 becomes ±inf: refused)
+        if not math.isfinite(number):
+            raise ParameterError(f"{name} must be a finite number; got {_shown(value)}")
+    if integer:
+        if isinstance(number, float):
+            if not number.is_integer():
+                raise ParameterError(f"{name} must be a whole number; got {_shown(value)}")
+            number = int(number)
+    elif isinstance(number, int):
+        try:
+            float(number)
+        except OverflowError:  # beyond float64's range (about 1.8e308)
+            raise ParameterError(f"{name} must be a finite number; got {_shown(value)}") from None
+    # Python compares an int with a float exactly, so no rounding can move a value into the range.
+    too_low = low is not None and (number <= low if low_open else number < low)
+    if too_low or (high is not None and number > high):
+        lower = "" if low is None else (f"above {_bound(low)}" if low_open else f"at least {_bound(low)}")
+        upper = "" if high is None else f"at most {_bound(high)}"
         raise ParameterError(f"{name} must be {' and '.join(t for t in (lower, upper) if t)}; got {_shown(value)}")
-    if odd and value % 2 == 0:
+    if odd and number % 2 == 0:
         raise ParameterError(f"{name} must be an odd number; got {_shown(value)}")
-    return value
+    return number if integer else float(number)
 
 
 def check_flag(name: str, value: Any) -> bool:
@@ -145,3 +170,29 @@ def check_image(image: Any, name: str = "image", *, dtypes=CHANNEL_DTYPES) -> np
     if image.size == 0:
         raise ParameterError(f"{name} is empty (shape {image.shape})")
     return image
+
+
+def all_finite(image: np.ndarray) -> bool:
+    """Whether every pixel of ``image`` is finite (always True for integer dtypes, without a pass).
+
+    One pass over a float array: OpenCV's ``sumElems`` adds the pixels in float64, where finite float32
+    values can never overflow, so the sum is finite exactly when every pixel is (NaN and infinities
+    propagate). Measured on a 12-megapixel float32 image: 4 ms, as fast as ``minMaxLoc``, where
+    ``np.isfinite(image).all()`` takes 7 ms and ``cv2.checkRange`` 17–20 ms.
+    """
+    if image.dtype != np.float32 or image.size == 0:
+        return True
+    return math.isfinite(sum(cv2.sumElems(image.reshape(image.shape[0], -1))))
+
+
+def check_finite(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """``image`` unless it is a float32 array holding NaN or ±inf pixels (one pass, see :func:`all_finite`).
+
+    Integer images are not looked at. Only a refused image is counted, for the message.
+    """
+    if all_finite(image):
+        return image
+    bad = image.size - int(np.count_nonzero(np.isfinite(image)))
+    raise ParameterError(f"{name} has {bad} pixel{'s' if bad != 1 else ''} that {'are' if bad != 1 else 'is'} not "
+                         f"finite (NaN or ±inf) out of {image.size}; segmentation.as_image() replaces them by the "
+                         f"smallest finite value")

@@ -15,20 +15,22 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ._checks import CHANNEL_DTYPES, check_number
+from ._checks import CHANNEL_DTYPES, check_finite, check_number
 from ._errors import ParameterError
 
 __all__ = ["as_image", "is_constant", "float_exponent", "in_float_range", "to_uint8"]
 
 
 def _check_pixels(image: Any, name: str = "image") -> np.ndarray:
-    """``image`` if it is a non-empty ndarray of uint8, uint16 or float32 (any number of dimensions)."""
+    """``image`` if it is a non-empty H×W or H×W×C ndarray of uint8, uint16 or float32."""
     if not isinstance(image, np.ndarray):
         raise ParameterError(f"{name} must be a numpy array; got {type(image).__name__}")
     if image.dtype not in CHANNEL_DTYPES:
         raise ParameterError(f"{name} must have dtype uint8, uint16 or float32; got {image.dtype}; "
                              f"convert it with segmentation.as_image() first")
-    if image.ndim == 0 or image.size == 0:
+    if image.ndim not in (2, 3):
+        raise ParameterError(f"{name} must be an H×W or H×W×C image; got {image.ndim}-D shape {image.shape}")
+    if image.size == 0:
         raise ParameterError(f"{name} must be a non-empty array; got shape {image.shape}")
     return image
 
@@ -103,7 +105,7 @@ def is_constant(image: np.ndarray) -> bool:
 
     Parameters
     ----------
-    image : ndarray of uint8, uint16 or float32, any shape (H×W or H×W×3 in the library)
+    image : ndarray of uint8, uint16 or float32, (H, W) or (H, W, C)
         A non-empty array.
 
     Returns
@@ -113,7 +115,7 @@ def is_constant(image: np.ndarray) -> bool:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty ndarray of one of those dtypes.
+        When ``image`` is not a non-empty 2-D or 3-D ndarray of one of those dtypes.
 
     Examples
     --------
@@ -130,6 +132,9 @@ def is_constant(image: np.ndarray) -> bool:
 # overflows), Sauvola and Niblack from about 1e19 (squares overflow), and all of them when the values are
 # about 1e-30 (differences underflow to 0). Values up to 2**24 were checked to give the same masks as 0..1.
 _FLOAT_EXPONENT_LIMIT = 20
+# The largest |exponent| in_float_range takes: far beyond float32's (and float64's) exponents, small enough
+# for np.ldexp's C int.
+_EXPONENT_BOUND = 1000
 
 
 def float_extent(image: np.ndarray) -> tuple[int, float, float]:
@@ -153,7 +158,7 @@ def float_exponent(image: np.ndarray) -> int:
 
     Parameters
     ----------
-    image : ndarray of uint8, uint16 or float32, any shape
+    image : ndarray of uint8, uint16 or float32, (H, W) or (H, W, C)
         A non-empty array.
 
     Returns
@@ -164,11 +169,11 @@ def float_exponent(image: np.ndarray) -> int:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty ndarray of one of those dtypes.
+        When ``image`` is not a non-empty 2-D or 3-D ndarray of one of those dtypes.
 
     Examples
     --------
-    >>> float_exponent(np.array([0.0, 1e30], np.float32)), float_exponent(np.array([0.0, 1.0], np.float32))
+    >>> float_exponent(np.array([[0.0, 1e30]], np.float32)), float_exponent(np.array([[0.0, 1.0]], np.float32))
     (100, 0)
     """
     _check_pixels(image)
@@ -182,10 +187,11 @@ def in_float_range(image: np.ndarray, exponent: int) -> np.ndarray:
 
     Parameters
     ----------
-    image : ndarray of uint8, uint16 or float32, any shape
+    image : ndarray of uint8, uint16 or float32, (H, W) or (H, W, C)
         A non-empty array (in practice a float32 image; integer images have the exponent 0).
     exponent : int
-        Usually :func:`float_exponent` of ``image``; 0 returns ``image`` itself.
+        Usually :func:`float_exponent` of ``image``; 0 returns ``image`` itself. A whole number from -1000
+        to 1000 (float32's exponents span -149..127; beyond them every value becomes 0 or ±inf anyway).
 
     Returns
     -------
@@ -195,7 +201,8 @@ def in_float_range(image: np.ndarray, exponent: int) -> np.ndarray:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty ndarray of one of those dtypes, or ``exponent`` is not a whole number.
+        When ``image`` is not a non-empty 2-D or 3-D ndarray of one of those dtypes, or ``exponent`` is not
+        a whole number from -1000 to 1000.
 
     Examples
     --------
@@ -203,7 +210,8 @@ def in_float_range(image: np.ndarray, exponent: int) -> np.ndarray:
     array([[0.5]], dtype=float32)
     """
     _check_pixels(image)
-    check_number("exponent", exponent, integer=True)
+    # The checked int is the one used: np.ldexp refuses a float exponent such as 3.0.
+    exponent = check_number("exponent", exponent, low=-_EXPONENT_BOUND, high=_EXPONENT_BOUND, integer=True)
     return np.ldexp(image, -exponent).astype(np.float32, copy=False) if exponent else image
 
 
@@ -216,8 +224,9 @@ def to_uint8(image: np.ndarray) -> tuple[np.ndarray, float, float]:
 
     Parameters
     ----------
-    image : ndarray of uint8, uint16 or float32, (H, W) or (H, W, 3)
-        A non-empty array; colour images are mapped with one min..max for all channels.
+    image : ndarray of uint8, uint16 or float32, (H, W) or (H, W, C)
+        A non-empty array; colour images are mapped with one min..max for all channels. A float image
+        must hold finite values only (:func:`segmentation.as_image` replaces NaN and ±inf).
 
     Returns
     -------
@@ -228,7 +237,8 @@ def to_uint8(image: np.ndarray) -> tuple[np.ndarray, float, float]:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty ndarray of one of those dtypes.
+        When ``image`` is not a non-empty 2-D or 3-D ndarray of one of those dtypes, or is a float image
+        with NaN or infinite pixels (an infinite maximum would map every other pixel to 0).
 
     Examples
     --------
@@ -239,6 +249,7 @@ def to_uint8(image: np.ndarray) -> tuple[np.ndarray, float, float]:
     _check_pixels(image)
     if image.dtype == np.uint8:
         return image, 0.0, 255.0
+    check_finite(image)
     exponent = float_exponent(image)  # OpenCV's scale factor is a float32: tiny value ranges overflow it
     scaled = in_float_range(image, exponent)
     low, high, _, _ = cv2.minMaxLoc(scaled.reshape(scaled.shape[0], -1))

@@ -294,3 +294,149 @@ def test_downscale_never_enlarges_and_returns_the_input():
     image = np.zeros((10, 20), np.uint8)
     small, scale = seg.downscale(image, 50)
     assert small is image and scale == 1.0
+
+
+# ------------------------------------------------------------ size parameters: the recipe's own ranges
+W_SPECS = {spec.name: spec for spec in seg.WatershedRecipe.specs()}
+FG = np.zeros((12, 14), bool)
+FG[2:10, 3:11] = True
+
+#: (parameter in the message, the recipe parameter it implements, function, call with a value)
+REGION_BOUNDS = [
+    ("sigma", "distance_sigma", seg.distance_map, lambda v: seg.distance_map(FG, sigma=v)),
+    ("h", "h", seg.h_maxima_seeds, lambda v: seg.h_maxima_seeds(seg.distance_map(FG), v)),
+    ("min_distance", "min_distance", seg.distance_peak_seeds,
+     lambda v: seg.distance_peak_seeds(seg.distance_map(FG), seg.label_objects(FG), min_distance=v)),
+]
+
+
+@pytest.mark.parametrize(("name", "recipe_name", "function", "call"), REGION_BOUNDS,
+                         ids=[case[2].__name__ for case in REGION_BOUNDS])
+def test_region_sizes_have_the_recipes_upper_bound(name, recipe_name, function, call):
+    spec = W_SPECS[recipe_name]
+    call(spec.max)  # the recipe's largest value works
+    for too_large in (spec.max + (1 if spec.kind == "int" else 1e-6 * spec.max), 10**9, 10**30, 1e30):
+        with pytest.raises(seg.ParameterError, match=rf"^{name} must .*at most {int(spec.max)}"):
+            call(too_large)
+    assert f"{int(spec.max)}" in function.__doc__, "the docstring gives the range"
+
+
+def test_the_issue_examples_of_huge_region_and_display_sizes_are_refused_at_once():
+    for name, call in [
+        ("sigma", lambda: seg.distance_map(FG, sigma=1e6)),
+        ("min_distance", lambda: seg.distance_peak_seeds(Z, L, min_distance=10**9)),
+        ("thickness", lambda: seg.boundary_overlay(U8, M, thickness=10**6)),
+    ]:
+        with pytest.raises(seg.ParameterError, match=f"^{name} "):
+            call()
+
+
+def test_boundary_thickness_is_at_most_100():
+    image = np.zeros(FG.shape, np.uint8)
+    assert seg.boundary_overlay(image, FG, thickness=100)[FG].any()
+    for thickness in (101, 10**6):
+        with pytest.raises(seg.ParameterError, match="^thickness .*at most 100"):
+            seg.boundary_overlay(image, FG, thickness=thickness)
+    assert "100" in seg.boundary_overlay.__doc__
+
+
+def test_label_ids_up_to_int32_are_coloured_without_a_table_of_every_id():
+    labels = np.zeros((6, 8), np.int32)
+    labels[1, 1], labels[2, 2], labels[3, 3] = 2**31 - 1, 300, 5
+    rgb = seg.colorize_labels(labels, background=(1, 2, 3))
+    palette = seg.label_palette(301)
+    assert rgb[2, 2].tolist() == palette[300].tolist() and rgb[3, 3].tolist() == palette[5].tolist()
+    assert rgb[0, 0].tolist() == [1, 2, 3] and rgb[1, 1].any()
+    assert seg.boundary_overlay(np.zeros((6, 8), np.uint8), labels, fill_opacity=0.5).shape == (6, 8, 3)
+    # the same colours as the table of every id, where that table is small
+    small = np.array([[0, 300, 5], [7, 300, 0]], np.int32)
+    expected = palette[small]
+    expected[small == 0] = 0
+    assert np.array_equal(seg.colorize_labels(small), expected)
+
+
+# ----------------------------------------------------------------------- the checked value is the one used
+def test_whole_floats_and_numpy_scalars_work_like_ints_in_regions_and_display():
+    distance = seg.distance_map(FG)
+    objects = seg.label_objects(FG)
+    assert np.array_equal(seg.distance_peak_seeds(distance, objects, min_distance=2.0),
+                          seg.distance_peak_seeds(distance, objects, min_distance=2))
+    assert np.array_equal(seg.h_maxima_seeds(distance, np.float32(1.0)), seg.h_maxima_seeds(distance, 1.0))
+    image = np.zeros(FG.shape, np.uint8)
+    assert np.array_equal(seg.boundary_overlay(image, FG, thickness=2.0), seg.boundary_overlay(image, FG, thickness=2))
+    assert np.array_equal(seg.boundary_overlay(image, FG, thickness=np.int64(2), fill_opacity=np.float32(0.5)),
+                          seg.boundary_overlay(image, FG, thickness=2, fill_opacity=0.5))
+    big = np.zeros((30, 40), np.uint8)
+    assert seg.downscale(big, 10.0)[0].shape == seg.downscale(big, 10)[0].shape == (8, 10)
+    assert seg.downscale(big, 10**400)[0] is big  # an int of any size is exact: never enlarges
+    assert seg.downscale(big, 2**53 + 1)[0] is big
+    assert np.array_equal(seg.label_palette(3.0), seg.label_palette(3))
+
+
+# ------------------------------------------------------------------- thresholds far outside, NaN pixels
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize(("low", "high"), [(-1e10, 1e10), (3e9, 2**31), (-1, 255), (254.5, 0), (-3e9, -1)])
+def test_intensity_bands_are_numpys_comparisons_whatever_the_limits(dtype, low, high):
+    image = np.arange(256, dtype=np.uint8).reshape(16, 16).astype(dtype)
+    for polarity in ("bright", "dark"):
+        seeds, background = seg.intensity_band_markers(image, low, high, polarity)
+        objects, expected = (image > high, image <= low) if polarity == "bright" else (image <= low, image > high)
+        assert np.array_equal(seeds > 0, objects) and np.array_equal(background, expected)
+
+
+def test_nan_pixels_are_neither_seed_nor_background():
+    image = np.linspace(0, 10, 48, dtype=np.float32).reshape(6, 8)
+    image[0, 0] = image[5, 7] = np.nan
+    for polarity in ("bright", "dark"):
+        seeds, background = seg.intensity_band_markers(image, 3.0, 6.0, polarity)
+        assert seeds[0, 0] == seeds[5, 7] == 0 and not background[0, 0] and not background[5, 7]
+
+
+def test_flood_gradient_refuses_non_finite_pixels_naming_image():
+    image = np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)
+    image[2, 3] = np.inf
+    with pytest.raises(seg.ParameterError, match=r"^image has 1 pixel that is not finite.*as_image"):
+        seg.flood_gradient(image, L, M)
+    seg.flood_gradient(seg.as_image(image), L, M)
+
+
+# --------------------------------------------------------------- float dtypes: what the text says is what runs
+@pytest.mark.parametrize("dtype", [np.float16, np.float64, np.longdouble])
+def test_display_takes_every_float_dtype_as_float32(dtype):
+    rng = np.random.default_rng(3)
+    for shape in ((20, 30), (20, 30, 3)):
+        image = (rng.random(shape) * 200 - 50).astype(dtype)
+        image.flat[5] = np.nan
+        expected = seg.display_image(image.astype(np.float32))
+        shown = seg.display_image(image)
+        assert np.array_equal(shown[0], expected[0]) and shown[1] == expected[1]
+        mask = np.zeros((20, 30), bool)
+        mask[4:15, 6:20] = True
+        assert np.array_equal(seg.boundary_overlay(image, mask, fill_opacity=0.3),
+                              seg.boundary_overlay(image.astype(np.float32), mask, fill_opacity=0.3))
+    assert "float16" in seg.display_image.__doc__ and "float64" in seg.display_image.__doc__
+
+
+def test_downscale_takes_the_dtypes_opencv_resizes_and_says_so():
+    for dtype in (np.uint8, np.uint16, np.float32, np.float64):
+        assert seg.downscale(np.ones((40, 60), dtype), 30)[0].dtype == dtype
+    for dtype in (np.float16, np.longdouble):
+        with pytest.raises(seg.ParameterError, match="^image must be uint8, uint16, float32 or float64"):
+            seg.downscale(np.ones((40, 60), dtype), 30)
+
+
+def test_measure_takes_float32_and_float64_and_refuses_float16():
+    labels = np.zeros((6, 8), np.int32)
+    labels[1:4, 1:5] = 1
+    labels[4:6, 5:8] = 2
+    image = np.linspace(0, 1, 48).reshape(6, 8)
+    gray64 = seg.measure(labels, image)["mean_intensity"]
+    assert np.allclose(gray64, [image[labels == k].mean() for k in (1, 2)], rtol=0, atol=1e-15)
+    rgb = np.dstack([image] * 3)
+    assert np.array_equal(seg.measure(labels, rgb)["mean_intensity"],
+                          seg.measure(labels, rgb.astype(np.float32))["mean_intensity"])
+    for dtype in (np.float16, np.longdouble):
+        for array in (image.astype(dtype), rgb.astype(dtype)):
+            with pytest.raises(seg.ParameterError, match=r"^image must be uint8, uint16, float32 or float64.*as_image"):
+                seg.measure(labels, array)
+    assert "float32 or float64" in seg.measure.__doc__

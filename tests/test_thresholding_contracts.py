@@ -390,3 +390,306 @@ def test_otsu_on_real_images_equals_opencv_and_scikit_image():
     for image in (data.camera(), data.coins(), data.moon()):
         t = seg.otsu_threshold(image)
         assert t == cv2.threshold(image, 0, 1, cv2.THRESH_OTSU)[0] == filters.threshold_otsu(image)
+
+
+# ------------------------------------------------------------------ thresholds far outside the image's range
+#: Thresholds OpenCV's 8-bit code would overflow (it floors them into a C int) and ordinary ones around it.
+FAR_THRESHOLDS = [-1e10, -1, 0, 254.5, 255, 1e10, 3e9, 2**31]
+
+
+def _every_level(dtype):
+    """An image of every 8-bit level, plus values around 255 and far beyond for the wider dtypes."""
+    if dtype == np.uint8:
+        return np.arange(256, dtype=np.uint8).reshape(16, 16)
+    extra = [256, 1000, 65535] if dtype == np.uint16 else [-2.5, 255.5, 1e9, 4e9, -5e9, 3e38]
+    values = np.concatenate([np.arange(256), extra, np.zeros(512 - 256 - len(extra))])
+    return values.astype(dtype).reshape(16, 32)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("t", FAR_THRESHOLDS)
+def test_binarize_is_numpys_comparison_whatever_the_threshold(dtype, t):
+    image = _every_level(dtype)
+    assert np.array_equal(seg.binarize(image, t, "bright"), image > t)
+    assert np.array_equal(seg.binarize(image, t, "dark"), image <= t)
+
+
+def test_the_issue_examples_of_huge_thresholds():
+    image = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    for t in (3e9, 1e10, 2**31):
+        assert seg.binarize(image, t, "bright").sum() == 0
+        assert seg.binarize(image, -t, "dark").sum() == 0
+    assert seg.threshold(image, "manual", value=3e9).foreground_fraction == 0.0
+    assert seg.threshold(image, "manual", value=-3e9, polarity="bright").foreground_fraction == 1.0
+
+
+@pytest.mark.parametrize("offset", [256, 1000, 3e9, 2**31, 1e10])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_adaptive_offsets_beyond_the_8_bit_range_select_all_or_nothing(offset, dtype):
+    image = GRAY.astype(dtype)
+    for sign in (1, -1):
+        for polarity in ("bright", "dark"):
+            mask = seg.adaptive_threshold_mask(image, block_size=11, offset=sign * offset, polarity=polarity)
+            # bright: value > mean + offset; dark: value <= mean - offset (8-bit values differ by <= 255)
+            assert mask.all() if sign < 0 else not mask.any(), (sign, polarity)
+            assert np.array_equal(mask, seg.adaptive_threshold_mask(image, block_size=11, offset=sign * 256,
+                                                                     polarity=polarity))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("thresholds", [(3e9, 1e10), (-1e10, 2**31), (-1, 254.5), (0, 255), (10**30, 10**31)])
+def test_multiotsu_mask_is_numpys_class_count_whatever_the_thresholds(dtype, thresholds):
+    image = _every_level(dtype)
+    classes = sum((image > t).astype(int) for t in thresholds)  # thresholds strictly below the value
+    for chosen in [(0,), (1,), (2,), (0, 2)]:
+        assert np.array_equal(seg.multiotsu_mask(image, thresholds, chosen), np.isin(classes, chosen))
+
+
+# ------------------------------------------------------------------------------ NaN and ±inf float pixels
+#: Every function that computes from the pixels' histogram or statistics: each refuses non-finite pixels.
+NON_FINITE_REFUSED = {
+    "otsu_threshold": seg.otsu_threshold,
+    "triangle_threshold": seg.triangle_threshold,
+    "li_threshold": seg.li_threshold,
+    "yen_threshold": seg.yen_threshold,
+    "isodata_threshold": seg.isodata_threshold,
+    "mean_threshold": seg.mean_threshold,
+    "minimum_threshold": seg.minimum_threshold,
+    "multiotsu_thresholds": lambda image: seg.multiotsu_thresholds(image, 3),
+    "adaptive_threshold_mask": lambda image: seg.adaptive_threshold_mask(image, block_size=11),
+    "sauvola_surface": lambda image: seg.sauvola_surface(image, window=11),
+    "niblack_surface": lambda image: seg.niblack_surface(image, window=11),
+    "resolve_polarity": lambda image: seg.resolve_polarity(image, "auto"),
+    "subtract_background": lambda image: seg.subtract_background(image, 5),
+    "smooth gaussian": lambda image: seg.smooth(image, "gaussian", sigma=1.0),
+    "smooth median": lambda image: seg.smooth(image, "median", size=7),
+    "to_uint8": seg.to_uint8,
+}
+
+
+def _with(values, positions, image=None):
+    image = (GRAY.astype(np.float32) / 255) if image is None else image.copy()
+    for value, position in zip(values, positions):
+        image.flat[position] = value
+    return image
+
+
+def test_every_statistics_function_is_listed():
+    functions = set(seg.thresholding.__all__) - {"threshold", "ThresholdResult", "Prepared", "prepare", "clean_mask",
+                                                 "remove_small_objects", "background_shrink_factor", "binarize",
+                                                 "manual_threshold", "multiotsu_mask", "extract_channel", "smooth"}
+    assert functions <= set(NON_FINITE_REFUSED)
+
+
+@pytest.mark.parametrize("name", sorted(NON_FINITE_REFUSED))
+@pytest.mark.parametrize(("values", "positions"), [
+    ((np.nan,), (0,)), ((np.inf,), (2000,)), ((-np.inf,), (4095,)), ((np.nan, np.inf, -np.inf), (7, 8, 9)),
+])
+def test_statistics_refuse_non_finite_pixels_saying_how_many_and_what_to_do(name, values, positions):
+    error = _raises_naming("image", NON_FINITE_REFUSED[name], _with(values, positions))
+    count = len(values)
+    assert f"{count} pixel{'s' if count > 1 else ''} that" in str(error)
+    assert "not finite" in str(error) and "segmentation.as_image" in str(error)
+
+
+@pytest.mark.parametrize("name", ["resolve_polarity", "otsu_threshold", "li_threshold", "mean_threshold"])
+def test_a_nan_in_an_otherwise_constant_image_is_refused_too(name):
+    image = _with((np.nan,), (100,), np.full((20, 30), 5.0, np.float32))
+    _raises_naming("image", NON_FINITE_REFUSED[name], image)
+
+
+@pytest.mark.parametrize("name", sorted(NON_FINITE_REFUSED))
+def test_statistics_after_as_image_work(name):
+    image = seg.as_image(_with((np.nan, np.inf, -np.inf), (7, 8, 9)))
+    try:
+        NON_FINITE_REFUSED[name](image)
+    except SegmentationError:
+        assert name == "minimum_threshold"
+
+
+def test_binarize_never_selects_nan_and_orders_infinities():
+    image = _with((np.nan, np.inf, -np.inf), (0, 1, 2))
+    for t in (-1e10, 0.5, 1e10):
+        bright, dark = seg.binarize(image, t, "bright"), seg.binarize(image, t, "dark")
+        assert np.array_equal(bright, image > t) and np.array_equal(dark, image <= t)
+        assert not bright.flat[0] and not dark.flat[0]  # NaN: never foreground
+        assert bright.flat[1] and dark.flat[2]  # +inf is bright, -inf dark
+
+
+def test_multiotsu_mask_never_selects_nan():
+    image = _with((np.nan, np.inf, -np.inf), (0, 1, 2))
+    for chosen in [(0,), (2,), (0, 1, 2)]:
+        mask = seg.multiotsu_mask(image, (0.3, 0.6), chosen)
+        assert not mask.flat[0]
+        finite = np.isfinite(image)
+        classes = (image > np.float64(0.3)).astype(int) + (image > np.float64(0.6))  # compared in float64
+        assert np.array_equal(mask[finite], np.isin(classes, chosen)[finite])
+    assert mask.flat[1] and mask.flat[2]
+
+
+def test_functions_that_do_not_read_the_pixels_take_non_finite_ones():
+    image = _with((np.nan,), (0,))
+    assert seg.manual_threshold(image, 0.5) == 0.5
+    assert seg.smooth(image, "none") is image
+    assert seg.subtract_background(image, 0) is image
+    assert seg.resolve_polarity(image, "dark") == "dark"
+
+
+def test_integer_images_are_not_scanned_for_non_finite_values():
+    assert seg.otsu_threshold(GRAY) == seg.otsu_threshold(GRAY.astype(np.uint16))
+
+
+# --------------------------------------------------------------- size parameters: the recipe's own ranges
+T_SPECS = {spec.name: spec for spec in seg.ThresholdRecipe.specs()}
+FLAT = np.zeros((6, 7), np.uint8)
+
+#: (parameter in the message, the recipe parameter it implements, function, call with a value)
+SIZE_BOUNDS = [
+    ("sigma", "sigma", seg.smooth, lambda v: seg.smooth(GRAY, "gaussian", sigma=v)),
+    ("size", "median_size", seg.smooth, lambda v: seg.smooth(GRAY, "median", size=v)),
+    ("block_size", "block_size", seg.adaptive_threshold_mask,
+     lambda v: seg.adaptive_threshold_mask(FLAT, block_size=v)),
+    ("window", "window", seg.sauvola_surface, lambda v: seg.sauvola_surface(FLAT, window=v)),
+    ("window", "window", seg.niblack_surface, lambda v: seg.niblack_surface(FLAT, window=v)),
+    ("radius", "background_radius", seg.subtract_background, lambda v: seg.subtract_background(GRAY, v)),
+    ("radius", "background_radius", seg.background_shrink_factor, lambda v: seg.background_shrink_factor(v)),
+    ("opening", "opening", seg.clean_mask, lambda v: seg.clean_mask(GRAY > 100, opening=v)),
+    ("closing", "closing", seg.clean_mask, lambda v: seg.clean_mask(GRAY > 100, closing=v)),
+    ("iterations", "iterations", seg.clean_mask, lambda v: seg.clean_mask(GRAY > 100, opening=3, iterations=v)),
+    ("min_size", "min_size", seg.clean_mask, lambda v: seg.clean_mask(GRAY > 100, min_size=v)),
+    ("min_size", "min_size", seg.remove_small_objects, lambda v: seg.remove_small_objects(GRAY > 100, v)),
+    ("classes", "classes", seg.multiotsu_thresholds,
+     lambda v: seg.multiotsu_thresholds(np.arange(42, dtype=np.uint8).reshape(6, 7) % 7, v)),
+]
+
+
+def _step(spec):
+    return 2 if spec.odd else 1 if spec.kind == "int" else 1e-6 * spec.max
+
+
+@pytest.mark.parametrize(("name", "recipe_name", "function", "call"), SIZE_BOUNDS,
+                         ids=[f"{case[2].__name__}-{case[0]}" for case in SIZE_BOUNDS])
+def test_size_parameters_have_the_recipes_upper_bound(name, recipe_name, function, call):
+    spec = T_SPECS[recipe_name]
+    call(spec.max)  # the recipe's largest value works
+    error = _raises_naming(name, call, spec.max + _step(spec))
+    assert "at most" in str(error)
+    for huge in (10**9 + 1, 10**30, 1e30):
+        _raises_naming(name, call, huge)
+    forms = {str(int(spec.max)), f"10**{round(math.log10(spec.max))}" if spec.max >= 1e6 else "?"}
+    assert any(form in function.__doc__ for form in forms), f"the docstring does not give {spec.max:g}"
+
+
+def test_the_issue_examples_of_huge_sizes_are_refused_at_once():
+    for name, call in [
+        ("sigma", lambda: seg.smooth(GRAY, "gaussian", sigma=1e30)),
+        ("sigma", lambda: seg.smooth(GRAY, "gaussian", sigma=1e6)),
+        ("size", lambda: seg.smooth(GRAY, "median", size=10**6 + 1)),
+        ("block_size", lambda: seg.adaptive_threshold_mask(GRAY, block_size=10**9 + 1)),
+        ("window", lambda: seg.sauvola_surface(GRAY, window=10**9 + 1)),
+        ("radius", lambda: seg.subtract_background(GRAY, 10**9)),
+        ("opening", lambda: seg.clean_mask(GRAY > 0, opening=10**9)),
+        ("closing", lambda: seg.clean_mask(GRAY > 0, closing=10**5)),
+        ("classes", lambda: seg.multiotsu_thresholds(GRAY, 6)),
+    ]:
+        _raises_naming(name, call)
+
+
+# ------------------------------------------------------------------------- the checked value is the one used
+def test_whole_floats_and_numpy_scalars_work_like_ints():
+    image = np.arange(42, dtype=np.uint8).reshape(6, 7) % 7
+    assert seg.multiotsu_thresholds(image, classes=3.0) == seg.multiotsu_thresholds(image, classes=3)
+    assert seg.multiotsu_thresholds(image, classes=np.int64(3)) == seg.multiotsu_thresholds(image, 3)
+    mask = GRAY > 100
+    for kwargs in ({"opening": 3.0, "closing": 3.0, "iterations": 2.0}, {"min_size": 5.0},
+                   {"opening": np.int32(3), "iterations": np.float64(2), "fill_holes": np.True_}):
+        expected = seg.clean_mask(mask, **{k: (bool(v) if isinstance(v, np.bool_) else int(v))
+                                           for k, v in kwargs.items()})
+        assert np.array_equal(seg.clean_mask(mask, **kwargs), expected)
+    assert np.array_equal(seg.remove_small_objects(mask, 5.0), seg.remove_small_objects(mask, 5))
+    assert np.array_equal(seg.smooth(GRAY, "median", size=7.0), seg.smooth(GRAY, "median", size=7))
+    assert np.array_equal(seg.smooth(GRAY.astype(np.float32), "median", size=np.float32(7)),
+                          seg.smooth(GRAY.astype(np.float32), "median", size=7))
+    assert np.array_equal(seg.subtract_background(GRAY, 15.0), seg.subtract_background(GRAY, 15))
+    assert np.array_equal(seg.adaptive_threshold_mask(GRAY, block_size=11.0, offset=np.int64(5)),
+                          seg.adaptive_threshold_mask(GRAY, block_size=11, offset=5))
+    assert np.array_equal(seg.sauvola_surface(GRAY, window=11.0, k=np.float32(0.25)),
+                          seg.sauvola_surface(GRAY, window=11, k=float(np.float32(0.25))))
+    assert np.array_equal(seg.niblack_surface(GRAY, window=np.int16(11)), seg.niblack_surface(GRAY, window=11))
+    assert seg.background_shrink_factor(50.0) == 4
+    assert np.array_equal(seg.multiotsu_mask(GRAY, [np.float32(50), 150], [1.0, np.int8(2)]),
+                          seg.multiotsu_mask(GRAY, (50.0, 150.0), (1, 2)))
+    image32 = GRAY.astype(np.float32)
+    assert np.array_equal(seg.in_float_range(image32, 3.0), seg.in_float_range(image32, 3))
+    _raises_naming("exponent", seg.in_float_range, image32, 10**6)
+
+
+# ------------------------------------------------------------------- the numeric helpers take images only
+@pytest.mark.parametrize("name", sorted(NUMERIC_FUNCTIONS))
+@pytest.mark.parametrize("shape", [(7,), (2, 3, 4, 1), (1, 2, 3, 4, 5)])
+def test_numeric_helpers_refuse_1d_and_4d_arrays(name, shape):
+    for dtype in (np.uint8, np.uint16, np.float32):
+        error = _raises_naming("image", NUMERIC_FUNCTIONS[name], np.ones(shape, dtype))
+        assert f"{len(shape)}-D" in str(error)
+
+
+@pytest.mark.parametrize("name", sorted(NUMERIC_FUNCTIONS))
+@pytest.mark.parametrize("channels", [1, 2, 4])
+def test_numeric_helpers_take_any_number_of_channels(name, channels):
+    NUMERIC_FUNCTIONS[name](np.ones((4, 5, channels), np.float32))
+
+
+# ---------------------------------------------------------------------------- huge integers and NaN numbers
+def test_a_float_parameter_given_an_integer_beyond_float_is_not_a_finite_number():
+    for call, name in [(lambda v: seg.binarize(GRAY, v), "t"), (lambda v: seg.manual_threshold(GRAY, v), "value"),
+                       (lambda v: seg.sauvola_surface(GRAY, k=v), "k")]:
+        for value in (10**400, -(10**400), 10**5000):
+            error = _raises_naming(name, call, value)
+            assert "finite number" in str(error)
+    assert seg.manual_threshold(GRAY, 10**300) == 1e300  # within float's range: taken
+
+
+def test_integers_are_whole_numbers_whatever_their_size():
+    error = _raises_naming("min_size", seg.remove_small_objects, GRAY > 0, 10**30)
+    assert "whole" not in str(error) and "at most 1000000000" in str(error)
+    for huge in (2**53 + 1, np.uint64(2**64 - 1), 1e30, 10**400):
+        error = _raises_naming("min_size", seg.remove_small_objects, GRAY > 0, huge)
+        assert "at most" in str(error)
+    assert seg.remove_small_objects(GRAY > 0, 10**9).sum() == 0  # the largest value: exact, not rounded
+    _raises_naming("min_size", seg.remove_small_objects, GRAY > 0, 10**9 + 1)
+
+
+@pytest.mark.parametrize(("name", "call"), [
+    ("t", lambda v: seg.binarize(GRAY, v)),
+    ("value", lambda v: seg.manual_threshold(GRAY, v)),
+    ("min_size", lambda v: seg.remove_small_objects(GRAY > 0, v)),
+    ("sigma", lambda v: seg.smooth(GRAY, "gaussian", sigma=v)),
+    ("classes", lambda v: seg.multiotsu_thresholds(GRAY, v)),
+    ("thresholds", lambda v: seg.multiotsu_mask(GRAY, (v,), ())),
+    ("offset", lambda v: seg.adaptive_threshold_mask(GRAY, offset=v)),
+])
+@pytest.mark.parametrize("nan", [math.nan, np.float32("nan"), np.float64("nan"), np.float16("nan")])
+def test_nan_numbers_are_refused_naming_the_parameter(name, call, nan):
+    error = _raises_naming(name, call, nan)
+    assert "finite number" in str(error)
+
+
+# ------------------------------------------------------------------ multi-Otsu words a constant image alike
+@pytest.mark.parametrize("classes", [2, 3, 5])
+def test_multiotsu_says_constant_for_every_dtype(classes):
+    messages = set()
+    for dtype in (np.uint8, np.uint16, np.float32):
+        with pytest.raises(SegmentationError) as info:
+            seg.multiotsu_thresholds(_constant(dtype, 7), classes)
+        messages.add(str(info.value))
+    assert len(messages) == 1
+    (message,) = messages
+    assert "constant" in message and "every pixel is 7" in message and f"({classes})" in message
+
+
+def test_multiotsu_too_few_levels_is_not_called_constant():
+    two_levels = np.zeros((10, 10), np.uint8)
+    two_levels[5:] = 200
+    with pytest.raises(SegmentationError, match="too few distinct grey levels") as info:
+        seg.multiotsu_thresholds(two_levels, 4)
+    assert "constant" not in str(info.value)

@@ -25,17 +25,27 @@ _FILL_COLORS = ("labels", "color")
 _LOW_CONTRAST_SPAN = 64
 # Percentiles of larger images come from a sample of rows (display only).
 _PERCENTILE_SAMPLE = 1 << 20
+#: The widest boundary line :func:`boundary_overlay` draws, in pixels: its erosion by a disc of that radius
+#: already takes seconds on a 12-megapixel image (a million would exhaust OpenCV's memory).
+_MAX_THICKNESS = 100
 _GOLDEN = 0.618033988749895
 _SATURATIONS = (0.95, 0.65, 0.8)
 _VALUES = (1.0, 0.85, 0.72, 0.92)
 
 
-def _check_image(image: np.ndarray, name: str = "image") -> np.ndarray:
+def _check_image(image: np.ndarray, name: str = "image", *, any_float: bool = True) -> np.ndarray:
+    """An H×W or H×W×3 image of uint8, uint16 or float: any float dtype, or float32/float64 only.
+
+    :func:`display_image` converts every float dtype to float32 itself, so it takes them all (float16,
+    float64, longdouble); OpenCV's resize in :func:`downscale` takes float32 and float64 only.
+    """
     image = np.asarray(image)
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ParameterError(f"{name} must be H×W grayscale or H×W×3 RGB, got shape {image.shape}")
-    if image.dtype not in (np.uint8, np.uint16) and image.dtype.kind != "f":
-        raise ParameterError(f"{name} must be uint8, uint16 or float32, got dtype {image.dtype}")
+    floats = image.dtype.kind == "f" if any_float else image.dtype in (np.float32, np.float64)
+    if image.dtype not in (np.uint8, np.uint16) and not floats:
+        allowed = "uint8, uint16 or a float dtype" if any_float else "uint8, uint16, float32 or float64"
+        raise ParameterError(f"{name} must be {allowed}, got dtype {image.dtype}")
     if image.shape[0] == 0 or image.shape[1] == 0:
         raise ParameterError(f"{name} is empty (shape {image.shape})")
     return image
@@ -136,8 +146,9 @@ def display_image(image: np.ndarray, *, stretch: str = "auto", percentiles=(0.5,
 
     Parameters
     ----------
-    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float
-        Grayscale or RGB, in its own units (``float32``; ``float64`` is accepted too). NaN shows as
+    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or any float dtype
+        Grayscale or RGB, in its own units. Float images are shown as float32: ``float16``, ``float64``
+        and ``longdouble`` are converted first (values beyond float32's range become ±inf). NaN shows as
         black, +inf as white, -inf as black.
     stretch : {"auto", "always", "never"}
         ``"auto"`` stretches 16-bit and float images, and 8-bit images whose percentile span is
@@ -159,8 +170,8 @@ def display_image(image: np.ndarray, *, stretch: str = "auto", percentiles=(0.5,
     Raises
     ------
     ParameterError
-        ``image`` is not a non-empty H×W or H×W×3 array of uint8, uint16 or float; ``stretch`` is not
-        one of the three words; ``percentiles`` is not two increasing numbers in 0..100.
+        ``image`` is not a non-empty H×W or H×W×3 array of uint8, uint16 or a float dtype; ``stretch``
+        is not one of the three words; ``percentiles`` is not two increasing numbers in 0..100.
 
     Examples
     --------
@@ -170,7 +181,7 @@ def display_image(image: np.ndarray, *, stretch: str = "auto", percentiles=(0.5,
     ((64, 64, 3), dtype('uint8'), True, 0, 255)
     """
     image = _check_image(image)
-    check_choice("stretch", stretch, _STRETCH_MODES)
+    stretch = check_choice("stretch", stretch, _STRETCH_MODES)
     p_lo, p_hi = _check_percentiles(percentiles)
 
     if image.dtype.kind == "f" and image.dtype != np.float32:
@@ -276,14 +287,18 @@ def label_palette(n: int) -> np.ndarray:
         raise ParameterError(f"n must be at most 2**31 (labels are int32); got {n}")
     if n == 0:
         return np.zeros((0, 3), np.uint8)
-    ids = np.arange(n)
-    hsv = np.empty((1, n, 3), np.float32)
+    return _colors_of(np.arange(n))
+
+
+def _colors_of(ids: np.ndarray) -> np.ndarray:
+    """The :func:`label_palette` colours of the label ids ``ids`` (a 1-D int64 array), id 0 black."""
+    hsv = np.empty((1, len(ids), 3), np.float32)
     hsv[0, :, 0] = np.mod(ids * _GOLDEN, 1.0) * 360.0
     hsv[0, :, 1] = np.take(_SATURATIONS, ids % len(_SATURATIONS))
     hsv[0, :, 2] = np.take(_VALUES, ids % len(_VALUES))
     rgb = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0]
     palette = np.rint(rgb * 255.0).astype(np.uint8)
-    palette[0] = 0
+    palette[ids == 0] = 0
     return palette
 
 
@@ -323,6 +338,13 @@ def colorize_labels(labels: np.ndarray, *, background=(0, 0, 0)) -> np.ndarray:
     if labels.size == 0:  # nothing to colour; keep the shape contract
         return np.zeros((*labels.shape, 3), np.uint8)
     top = int(labels.max())
+    if top >= labels.size:
+        # Ids far above the pixel count (up to 2**31 - 1): a table of every id up to the highest would
+        # take gigabytes, so colour only the ids present (each gets the colour label_palette gives it).
+        ids, index = np.unique(labels, return_inverse=True)
+        colors = _colors_of(ids.astype(np.int64))
+        colors[ids == 0] = background
+        return colors[index.reshape(labels.shape)]
     colors = label_palette(top + 1)
     colors[0] = background
     if top < 256:  # the common case: OpenCV LUTs beat the numpy gather below
@@ -359,14 +381,15 @@ def boundary_overlay(image: np.ndarray, segmentation: np.ndarray, *, color=(255,
 
     Parameters
     ----------
-    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float
+    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or any float dtype
         Gray or RGB; converted with :func:`display_image` (``stretch="auto"``).
     segmentation : (H, W) ndarray of bool or int
         A mask or labels (0 = background, ids up to 2**31 - 1), the same height and width as ``image``.
     color : (int, int, int)
         Boundary colour, RGB 0..255.
     thickness : int
-        Line width in pixels, >= 1.
+        Line width in pixels, from 1 to 100 (the erosion behind it grows with the square of the
+        width).
     fill_opacity : float
         0..1; above 0 objects are tinted. 0 draws outlines only.
     fill_colors : {"labels", "color"}
@@ -383,7 +406,7 @@ def boundary_overlay(image: np.ndarray, segmentation: np.ndarray, *, color=(255,
     ------
     ParameterError
         ``image`` or ``segmentation`` breaks the shapes and dtypes above or their H×W differ;
-        ``color`` is not three whole numbers in 0..255; ``thickness`` not a whole number >= 1;
+        ``color`` is not three whole numbers in 0..255; ``thickness`` not a whole number from 1 to 100;
         ``fill_opacity`` not in 0..1; ``fill_colors`` not "labels" or "color".
 
     Examples
@@ -403,9 +426,9 @@ def boundary_overlay(image: np.ndarray, segmentation: np.ndarray, *, color=(255,
         raise ParameterError(f"segmentation shape {segmentation.shape} does not match the image's "
                              f"{image.shape[:2]}")
     color = _check_color(color, "color")
-    thickness = check_number("thickness", thickness, low=1, integer=True)
+    thickness = check_number("thickness", thickness, low=1, high=_MAX_THICKNESS, integer=True)
     fill_opacity = check_number("fill_opacity", fill_opacity, low=0, high=1)
-    check_choice("fill_colors", fill_colors, _FILL_COLORS)
+    fill_colors = check_choice("fill_colors", fill_colors, _FILL_COLORS)
 
     out, _ = display_image(image)  # a fresh array we may draw on
     shape = segmentation.shape
@@ -418,7 +441,7 @@ def boundary_overlay(image: np.ndarray, segmentation: np.ndarray, *, color=(255,
         objects = np.greater(values, 0).view(np.uint8)
         cv2.copyTo(blended, objects, out)
 
-    size = 2 * int(thickness) + 1  # radius `thickness`; the 3×3 ellipse is a cross (1-px lines)
+    size = 2 * thickness + 1  # radius `thickness`; the 3×3 ellipse is a cross (1-px lines)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
     # erode's default border is +max, so the image edge itself is not drawn as a boundary
     boundary = cv2.compare(cv2.erode(values, kernel), values, cv2.CMP_LT)
@@ -432,8 +455,8 @@ def downscale(image: np.ndarray, max_side: int, *, kind: str = "image") -> tuple
     Parameters
     ----------
     image : (H, W) or (H, W, 3) ndarray
-        An image of uint8, uint16 or float (``kind="image"``), an (H, W) bool mask (``"mask"``) or
-        (H, W) integer labels in 0..2**31-1 (``"labels"``).
+        An image of uint8, uint16, float32 or float64 (``kind="image"``; OpenCV cannot resize float16),
+        an (H, W) bool mask (``"mask"``) or (H, W) integer labels in 0..2**31-1 (``"labels"``).
     max_side : int
         The largest allowed height or width in pixels, >= 1.
     kind : {"image", "mask", "labels"}
@@ -461,10 +484,10 @@ def downscale(image: np.ndarray, max_side: int, *, kind: str = "image") -> tuple
     >>> small.shape, scale
     ((750, 1000), 0.25)
     """
-    check_choice("kind", kind, _DOWNSCALE_KINDS)
-    max_side = check_number("max_side", max_side, low=1, integer=True)
+    kind = check_choice("kind", kind, _DOWNSCALE_KINDS)
+    max_side = check_number("max_side", max_side, low=1, integer=True)  # any size: it never enlarges
     if kind == "image":
-        image = _check_image(image)
+        image = _check_image(image, any_float=False)
     elif kind == "mask":
         image = _check_mask(image, "image")
     else:
@@ -478,7 +501,7 @@ def downscale(image: np.ndarray, max_side: int, *, kind: str = "image") -> tuple
     long_side = max(height, width)
     if long_side <= max_side:
         return image, 1.0
-    scale = int(max_side) / long_side
+    scale = max_side / long_side
     size = (max(1, round(width * scale)), max(1, round(height * scale)))  # OpenCV wants (w, h)
     if kind == "image":
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA), scale

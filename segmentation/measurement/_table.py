@@ -42,7 +42,6 @@ from ..regions import as_labels
 __all__ = ["MeasurementTable", "measure", "unit_suffix"]
 
 _BBOX = ("bbox_min_row", "bbox_min_col", "bbox_max_row", "bbox_max_col")
-_INTENSITY = ("mean_intensity", "min_intensity", "max_intensity")
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,8 +167,10 @@ def _intensity_from(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     image = np.asarray(image)
     if image.shape[:2] != shape or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ParameterError(f"image must be H×W or H×W×3 with H×W = labels' {shape}, got {image.shape}")
-    if image.dtype not in (np.uint8, np.uint16) and image.dtype.kind != "f":
-        raise ParameterError(f"image must be uint8, uint16 or float32, got dtype {image.dtype}")
+    if image.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        # float16 would give means rounded to 3 digits (numpy returns a float16 mean); as_image converts it
+        raise ParameterError(f"image must be uint8, uint16, float32 or float64, got dtype {image.dtype}; "
+                             f"convert it with segmentation.as_image() first")
     if image.ndim == 3:
         # luminance as the pipeline's "luminance" channel computes it (ITU-R 601 via OpenCV),
         # so the numbers match what the threshold saw; uint8/uint16 stay in their own units
@@ -190,9 +191,10 @@ def measure(labels: np.ndarray, image: np.ndarray | None = None, *, pixel_size: 
     labels : (H, W) ndarray of int or bool
         Integer labels (0 = background, objects any positive ids; gaps in the numbering are fine)
         or a bool mask, which is labelled first with 8-connectivity (``cv2.connectedComponents``).
-    image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float, optional
+    image : (H, W) or (H, W, 3) ndarray of uint8, uint16, float32 or float64, optional
         Gray or RGB image of the same H×W for the intensity columns. RGB uses luminance
-        (ITU-R 601). Values stay in the image's units: a 16-bit image gives 16-bit min/max.
+        (ITU-R 601; a float64 RGB image is converted to float32 first, as the pipeline's channel is).
+        Values stay in the image's units: a 16-bit image gives 16-bit min/max.
     pixel_size : float, optional
         Size of one pixel in ``unit``, > 0. When given, areas are in unit² and lengths and
         centroids in ``unit``; the column names say so (see Notes).
@@ -209,8 +211,9 @@ def measure(labels: np.ndarray, image: np.ndarray | None = None, *, pixel_size: 
     ------
     ParameterError
         ``labels`` is not a 2-D integer or bool array or holds negative values; ``image`` is not a
-        uint8, uint16 or float gray or RGB image of the labels' H×W; ``pixel_size`` is not a finite
-        number above 0; ``unit`` is not a string (or, with ``pixel_size``, has no usable letters).
+        uint8, uint16, float32 or float64 gray or RGB image of the labels' H×W (float16 is refused);
+        ``pixel_size`` is not a finite number above 0; ``unit`` is not a string (or, with ``pixel_size``,
+        has no usable letters).
 
     Notes
     -----

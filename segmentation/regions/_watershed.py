@@ -49,6 +49,9 @@ from ._labels import label_objects
 __all__ = ["watershed", "WatershedResult", "distance_map", "h_maxima_seeds", "distance_peak_seeds",
            "intensity_band_markers", "point_seeds", "seed_every_object", "flood_distance", "flood_gradient"]
 
+#: The recipe's parameters, the one source of the ranges the building blocks share with them.
+_SPECS = {spec.name: spec for spec in WatershedRecipe.specs()}
+
 
 @dataclass(frozen=True, eq=False)
 class WatershedResult:
@@ -96,8 +99,9 @@ def distance_map(foreground: np.ndarray, *, sigma: float = 0.0) -> np.ndarray:
     foreground : (H, W) ndarray of bool
         True = object pixel.
     sigma : float
-        Standard deviation in pixels of a Gaussian blur of the map, >= 0; 0 leaves it exact. A light blur
-        merges the tiny ridges a pixelated outline gives the map, so each round object has one dome.
+        Standard deviation in pixels of a Gaussian blur of the map, from 0 to 50 (the recipe's
+        ``distance_sigma`` range); 0 leaves it exact. A light blur merges the tiny ridges a pixelated
+        outline gives the map, so each round object has one dome.
 
     Returns
     -------
@@ -110,7 +114,7 @@ def distance_map(foreground: np.ndarray, *, sigma: float = 0.0) -> np.ndarray:
     Raises
     ------
     ParameterError
-        ``foreground`` is not a 2-D bool array, or ``sigma`` is negative or not a finite number.
+        ``foreground`` is not a 2-D bool array, or ``sigma`` is not a number from 0 to 50.
 
     References
     ----------
@@ -128,7 +132,7 @@ def distance_map(foreground: np.ndarray, *, sigma: float = 0.0) -> np.ndarray:
     [0.0, 1.0, 2.0, 2.0, 2.0, 1.0, 0.0]
     """
     foreground = check_mask(foreground, "foreground")
-    sigma = check_number("sigma", sigma, low=0)
+    sigma = check_number("sigma", sigma, low=0, high=_SPECS["distance_sigma"].max)
     if foreground.size == 0:
         return np.zeros(foreground.shape, np.float32)  # OpenCV returns None for an empty array
     distance = cv2.distanceTransform(foreground.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
@@ -170,7 +174,8 @@ def h_maxima_seeds(distance: np.ndarray, h: float = 1.0) -> np.ndarray:
     distance : (H, W) ndarray of float
         A distance map in pixels (:func:`distance_map`); computed in float32.
     h : float
-        The least height in pixels a dome must rise above its saddle, > 0.
+        The least height in pixels a dome must rise above its saddle, above 0 and at most 1000 (the
+        recipe's range).
 
     Returns
     -------
@@ -181,7 +186,7 @@ def h_maxima_seeds(distance: np.ndarray, h: float = 1.0) -> np.ndarray:
     Raises
     ------
     ParameterError
-        ``distance`` is not a 2-D float array, or ``h`` is not a finite number above 0.
+        ``distance`` is not a 2-D float array, or ``h`` is not a number above 0 and at most 1000.
 
     References
     ----------
@@ -199,7 +204,7 @@ def h_maxima_seeds(distance: np.ndarray, h: float = 1.0) -> np.ndarray:
     (2, np.True_, np.True_)
     """
     distance = check_float_map(distance, "distance")
-    h = check_number("h", h, low=0, low_open=True)
+    h = check_number("h", h, low=0, low_open=True, high=_SPECS["h"].max)
     distance = np.asarray(distance, dtype=np.float32)
     if h > float(distance.max(initial=0) - distance.min(initial=0)):
         # No dome can rise h above anything (a flat or empty map): no seeds, as in scikit-image.
@@ -225,7 +230,7 @@ def distance_peak_seeds(distance: np.ndarray, foreground_labels: np.ndarray, *, 
         ``peak_fraction`` applies per object.
     min_distance : int
         The least distance in pixels between two peaks (Chebyshev, the size of the search window's
-        half side), >= 1.
+        half side), from 1 to 1000 (the recipe's range).
     peak_fraction : float
         In [0, 1]: drop peaks below that fraction of the highest distance *of the same object*
         (``peak_local_max`` with ``labels`` applies ``threshold_rel`` per label); 0 keeps every peak.
@@ -241,7 +246,7 @@ def distance_peak_seeds(distance: np.ndarray, foreground_labels: np.ndarray, *, 
     ------
     ParameterError
         ``distance`` is not a 2-D float array, ``foreground_labels`` not 2-D integer labels of the same
-        shape, ``min_distance`` not a whole number >= 1, or ``peak_fraction`` outside [0, 1].
+        shape, ``min_distance`` not a whole number from 1 to 1000, or ``peak_fraction`` outside [0, 1].
 
     References
     ----------
@@ -258,12 +263,12 @@ def distance_peak_seeds(distance: np.ndarray, foreground_labels: np.ndarray, *, 
     distance = check_float_map(distance, "distance")
     foreground_labels = check_label_image(foreground_labels, "foreground_labels")
     check_same_shape("foreground_labels", foreground_labels, "distance", distance.shape)
-    min_distance = check_number("min_distance", min_distance, low=1, integer=True)
+    min_distance = check_number("min_distance", min_distance, low=1, high=_SPECS["min_distance"].max, integer=True)
     peak_fraction = check_number("peak_fraction", peak_fraction, low=0, high=1)
     seeds = np.zeros(distance.shape, np.int32)
     if distance.size == 0:
         return seeds  # peak_local_max cannot reduce an empty array; no pixels, no peaks
-    peaks = feature.peak_local_max(distance, min_distance=int(min_distance), labels=foreground_labels,
+    peaks = feature.peak_local_max(distance, min_distance=min_distance, labels=foreground_labels,
                                    threshold_rel=peak_fraction or None, exclude_border=False)
     seeds[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
     return seeds
@@ -348,7 +353,9 @@ def intensity_band_markers(image: np.ndarray, low: float, high: float, polarity:
     seeds : (H, W) ndarray of int32
         The 8-connected regions beyond the object band, numbered 1..M, 0 elsewhere.
     background : (H, W) ndarray of bool
-        The pixels beyond the background band.
+        The pixels beyond the background band. A NaN pixel of a float image is neither a seed nor
+        background (IEEE comparisons); ``low`` and ``high`` may lie anywhere, far outside the image's range
+        too (compared by numpy, so no OpenCV integer overflow).
 
     Raises
     ------
@@ -511,8 +518,9 @@ def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray,
     Raises
     ------
     ParameterError
-        ``image`` is not a non-empty 2-D or ``H×W×3`` uint8, uint16 or float32 array, ``seeds`` not 2-D
-        integers, ``background`` not a 2-D bool mask, the sizes differ, or ``watershed_line`` is not a bool.
+        ``image`` is not a non-empty 2-D or ``H×W×3`` uint8, uint16 or float32 array (or is a float one
+        with NaN or infinite pixels, which have no place on the 8-bit scale), ``seeds`` not 2-D integers,
+        ``background`` not a 2-D bool mask, the sizes differ, or ``watershed_line`` is not a bool.
 
     References
     ----------

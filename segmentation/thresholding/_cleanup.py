@@ -8,8 +8,12 @@ from scipy import ndimage as ndi
 from skimage.segmentation import clear_border as _clear_border
 
 from .._checks import check_flag, check_mask, check_number
+from ..recipes import ThresholdRecipe
 
 __all__ = ["clean_mask", "disc", "remove_small_objects"]
+
+#: The recipe's parameters, the one source of the ranges the building blocks share with them.
+_SPECS = {spec.name: spec for spec in ThresholdRecipe.specs()}
 
 
 def disc(diameter: int) -> np.ndarray:
@@ -28,7 +32,7 @@ def remove_small_objects(mask: np.ndarray, min_size: int) -> np.ndarray:
     mask : (H, W) ndarray of bool
         The objects.
     min_size : int
-        Smallest object to keep, in pixels, at least 0 (0 and 1 keep every object).
+        Smallest object to keep, in pixels, from 0 to 10**9 (the recipe's range; 0 and 1 keep every object).
 
     Returns
     -------
@@ -38,7 +42,7 @@ def remove_small_objects(mask: np.ndarray, min_size: int) -> np.ndarray:
     Raises
     ------
     ParameterError
-        When ``mask`` is not a 2-D bool array, or ``min_size`` is not a whole number of at least 0.
+        When ``mask`` is not a 2-D bool array, or ``min_size`` is not a whole number from 0 to 10**9.
 
     Examples
     --------
@@ -48,7 +52,7 @@ def remove_small_objects(mask: np.ndarray, min_size: int) -> np.ndarray:
     9
     """
     mask = check_mask(mask)
-    check_number("min_size", min_size, low=0, integer=True)
+    min_size = check_number("min_size", min_size, low=0, high=_SPECS["min_size"].max, integer=True)
     if min_size <= 1 or not mask.any():
         return mask
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.view(np.uint8), connectivity=8,
@@ -68,14 +72,14 @@ def clean_mask(mask: np.ndarray, *, opening: int = 0, closing: int = 0, iteratio
         The raw foreground.
     opening, closing : int
         Diameter in pixels of the disc for the morphological opening (removes specks and thin bridges)
-        and closing (bridges small gaps), at least 0; 0 and 1 skip the step. Both run ``iterations`` times
-        (OpenCV).
+        and closing (bridges small gaps), from 0 to 201 (the recipe's range); 0 and 1 skip the step. Both
+        run ``iterations`` times (OpenCV).
     iterations : int
-        How many times the opening and the closing are applied, at least 1.
+        How many times the opening and the closing are applied, from 1 to 20 (the recipe's range).
     fill_holes : bool
         Fill background regions not connected to the image border (SciPy's ``binary_fill_holes``).
     min_size : int
-        Remove objects with fewer pixels than this (8-connected), at least 0.
+        Remove objects with fewer pixels than this (8-connected), from 0 to 10**9.
     clear_border : bool
         Remove objects touching the image border (scikit-image's ``clear_border``).
 
@@ -88,7 +92,7 @@ def clean_mask(mask: np.ndarray, *, opening: int = 0, closing: int = 0, iteratio
     ------
     ParameterError
         When ``mask`` is not a 2-D bool array, a size or ``iterations`` is not a whole number in its
-        range, or ``fill_holes`` or ``clear_border`` is not a bool.
+        range above, or ``fill_holes`` or ``clear_border`` is not a bool.
 
     Examples
     --------
@@ -98,12 +102,13 @@ def clean_mask(mask: np.ndarray, *, opening: int = 0, closing: int = 0, iteratio
     25
     """
     mask = check_mask(mask)
-    check_number("opening", opening, low=0, integer=True)
-    check_number("closing", closing, low=0, integer=True)
-    check_number("iterations", iterations, low=1, integer=True)
-    check_flag("fill_holes", fill_holes)
-    check_number("min_size", min_size, low=0, integer=True)
-    check_flag("clear_border", clear_border)
+    # The checked values are the ones used: OpenCV refuses iterations=2.0 and a float padding.
+    opening = check_number("opening", opening, low=0, high=_SPECS["opening"].max, integer=True)
+    closing = check_number("closing", closing, low=0, high=_SPECS["closing"].max, integer=True)
+    iterations = check_number("iterations", iterations, low=1, high=_SPECS["iterations"].max, integer=True)
+    fill_holes = check_flag("fill_holes", fill_holes)
+    min_size = check_number("min_size", min_size, low=0, high=_SPECS["min_size"].max, integer=True)
+    clear_border = check_flag("clear_border", clear_border)
     mask = np.ascontiguousarray(mask, dtype=bool)
     if opening > 1:
         mask = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, disc(opening), iterations=iterations).view(bool)

@@ -6,11 +6,15 @@ returns the threshold in the image's own units; foreground is ``value > t`` for 
 differs by the pixels equal to ``t``).
 
 Every function checks its inputs first (dtype, shape and words, all O(1)) and raises
-:class:`~segmentation.ParameterError` naming the parameter. A constant image has one threshold, its value
-(as scikit-image's ``threshold_otsu`` returns), so that ``value > t`` selects nothing; Minimum and
-multi-Otsu, which need two or more histogram peaks or levels, refuse it with
-:class:`~segmentation.SegmentationError`. The constant case is noticed from what each method computes
-anyway, never by an extra pass on the common path.
+:class:`~segmentation.ParameterError` naming the parameter. The functions that compute a threshold from
+the pixels' histogram or statistics also refuse a float image holding NaN or ±inf pixels (one fast pass,
+float32 images only): :func:`segmentation.as_image` replaces them. :func:`binarize` and
+:func:`multiotsu_mask` take such images: a NaN pixel is never foreground.
+
+A constant image has one threshold, its value (as scikit-image's ``threshold_otsu`` returns), so that
+``value > t`` selects nothing; Minimum and multi-Otsu, which need two or more histogram peaks or levels,
+refuse it with :class:`~segmentation.SegmentationError`. The constant case is noticed from what each
+method computes anyway, never by an extra pass on the common path.
 """
 
 from __future__ import annotations
@@ -21,13 +25,17 @@ import cv2
 import numpy as np
 from skimage import filters
 
-from .._checks import check_channel_image, check_number, check_polarity
+from .._checks import all_finite, check_channel_image, check_finite, check_number, check_polarity
 from .._errors import ParameterError, SegmentationError
 from .._numeric import float_extent, in_float_range, is_constant, to_uint8
+from ..recipes import ThresholdRecipe
 
 __all__ = ["binarize", "manual_threshold", "otsu_threshold",
            "triangle_threshold", "li_threshold", "yen_threshold", "isodata_threshold", "mean_threshold",
            "minimum_threshold", "multiotsu_thresholds", "multiotsu_mask"]
+
+#: The recipe's parameters, the one source of the ranges the building blocks share with them.
+_SPECS = {spec.name: spec for spec in ThresholdRecipe.specs()}
 
 
 def _extent(image: np.ndarray) -> tuple[int, float | None]:
@@ -92,8 +100,7 @@ def manual_threshold(image: np.ndarray, value: float = 128.0) -> float:
     40.0
     """
     check_channel_image(image)
-    check_number("value", value)
-    return float(value)
+    return check_number("value", value)
 
 
 def otsu_threshold(image: np.ndarray) -> float:
@@ -116,7 +123,8 @@ def otsu_threshold(image: np.ndarray) -> float:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes (an ``int32`` or an RGB array, say).
+        When ``image`` is not a non-empty 2-D array of those dtypes (an ``int32`` or an RGB array, say), or
+        is a float image with NaN or infinite pixels (:func:`segmentation.as_image` replaces them).
 
     Examples
     --------
@@ -134,6 +142,7 @@ def otsu_threshold(image: np.ndarray) -> float:
     """
     check_channel_image(image)
     if image.dtype == np.float32:
+        check_finite(image)
         exponent, constant = _extent(image)
         if constant is not None:
             return constant  # what scikit-image's threshold_otsu returns (it would make a second pass to see it)
@@ -169,7 +178,8 @@ def triangle_threshold(image: np.ndarray) -> float:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes.
+        When ``image`` is not a non-empty 2-D array of those dtypes, or is a float image with NaN or
+        infinite pixels (:func:`segmentation.as_image` replaces them).
 
     Examples
     --------
@@ -183,7 +193,7 @@ def triangle_threshold(image: np.ndarray) -> float:
     frequency", J. Histochem. Cytochem. 25(7):741–753, 1977. :DOI:`10.1177/25.7.70454`
     """
     check_channel_image(image)
-    image8, low, high = to_uint8(image)
+    image8, low, high = to_uint8(image)  # refuses a float image with NaN or ±inf pixels, naming image
     t8, _ = cv2.threshold(image8, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE)
     if image.dtype != np.uint8:
         # A constant 16-bit or float image maps to zeros with low == high, so this is its value.
@@ -215,7 +225,8 @@ def li_threshold(image: np.ndarray) -> float:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes.
+        When ``image`` is not a non-empty 2-D array of those dtypes, or is a float image with NaN or
+        infinite pixels (:func:`segmentation.as_image` replaces them).
 
     Examples
     --------
@@ -229,6 +240,7 @@ def li_threshold(image: np.ndarray) -> float:
     Pattern Recognition Letters 19(8):771–776, 1998. :DOI:`10.1016/S0167-8655(98)00057-9`
     """
     check_channel_image(image)
+    check_finite(image)
     exponent, constant = _extent(image)
     if constant is not None:
         return constant  # scikit-image returns the constant too (integer images: threshold_li sees to it)
@@ -253,7 +265,8 @@ def yen_threshold(image: np.ndarray) -> float:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes.
+        When ``image`` is not a non-empty 2-D array of those dtypes, or is a float image with NaN or
+        infinite pixels (:func:`segmentation.as_image` replaces them).
 
     Examples
     --------
@@ -267,6 +280,7 @@ def yen_threshold(image: np.ndarray) -> float:
     IEEE Trans. Image Processing 4(3):370–378, 1995. :DOI:`10.1109/83.366472`
     """
     check_channel_image(image)
+    check_finite(image)
     histogram_image = _histogram_input(image)
     exponent, constant = _extent(histogram_image)
     if constant is not None:
@@ -295,7 +309,8 @@ def isodata_threshold(image: np.ndarray) -> float:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes.
+        When ``image`` is not a non-empty 2-D array of those dtypes, or is a float image with NaN or
+        infinite pixels (:func:`segmentation.as_image` replaces them).
 
     Examples
     --------
@@ -309,6 +324,7 @@ def isodata_threshold(image: np.ndarray) -> float:
     IEEE Trans. Systems, Man and Cybernetics 8(8):630–632, 1978. :DOI:`10.1109/TSMC.1978.4310039`
     """
     check_channel_image(image)
+    check_finite(image)
     histogram_image = _histogram_input(image)
     exponent, constant = _extent(histogram_image)
     if constant is not None:
@@ -336,7 +352,8 @@ def mean_threshold(image: np.ndarray) -> float:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes.
+        When ``image`` is not a non-empty 2-D array of those dtypes, or is a float image with NaN or
+        infinite pixels (:func:`segmentation.as_image` replaces them).
 
     Examples
     --------
@@ -350,6 +367,7 @@ def mean_threshold(image: np.ndarray) -> float:
     and Image Processing 55(6):532–537, 1993. :DOI:`10.1006/cgip.1993.1040`
     """
     check_channel_image(image)
+    check_finite(image)
     exponent, constant = _extent(image)
     if constant is not None:
         # scikit-image sums a float32 image in float32, so the "mean" of a constant 1e30 image is 9.9999994e29,
@@ -387,7 +405,8 @@ def minimum_threshold(image: np.ndarray) -> float:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes.
+        When ``image`` is not a non-empty 2-D array of those dtypes, or is a float image with NaN or
+        infinite pixels (:func:`segmentation.as_image` replaces them).
     SegmentationError
         When the histogram never shows two peaks (a unimodal or constant image).
 
@@ -406,6 +425,7 @@ def minimum_threshold(image: np.ndarray) -> float:
     128(3):1035–1053, 1966. :DOI:`10.1111/j.1749-6632.1965.tb11715.x`
     """
     check_channel_image(image)
+    check_finite(image)
     histogram_image = _histogram_input(image)
     exponent, constant = _extent(histogram_image)
     if constant is not None:
@@ -429,7 +449,9 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
     image : (H, W) ndarray of uint8, uint16 or float32
         A single-channel image (:func:`segmentation.extract_channel` of a colour one).
     classes : int
-        Number of classes, at least 2.
+        Number of classes, a whole number from 2 to 5 (the recipe's ``classes`` range: the search tries
+        every placement of ``classes - 1`` thresholds among 256 bins, about 50 times more for 6 classes
+        than for 5).
 
     Returns
     -------
@@ -439,11 +461,12 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes, or ``classes`` is not a whole number
-        of at least 2.
+        When ``image`` is not a non-empty 2-D array of those dtypes or is a float image with NaN or
+        infinite pixels (:func:`segmentation.as_image` replaces them), or ``classes`` is not a whole number
+        from 2 to 5.
     SegmentationError
-        When the image has fewer distinct grey levels (after binning) than ``classes``; a constant image
-        has one.
+        When the image has fewer distinct grey levels (after binning) than ``classes``; the message says
+        when the image is constant (one level), whatever its dtype.
 
     Examples
     --------
@@ -460,18 +483,28 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
     Cybernetics 9(1):62–66, 1979. :DOI:`10.1109/TSMC.1979.4310076`
     """
     check_channel_image(image)
-    check_number("classes", classes, low=2, integer=True)
+    # The checked int is the one passed on: scikit-image refuses classes=3.0.
+    classes = check_number("classes", classes, low=2, high=_SPECS["classes"].max, integer=True)
+    check_finite(image)
     histogram_image = _histogram_input(image)
     exponent, constant = _extent(histogram_image)
     if constant is not None:
         # One grey level: scikit-image raises ValueError for every dtype; say it in the image's terms.
-        raise SegmentationError(f"this image is constant (every pixel is {constant:g}): multi-Otsu needs at "
-                                f"least as many distinct grey levels as classes ({classes})")
+        raise _multiotsu_constant(constant, classes)
     try:
         return _computed_in_float_range(filters.threshold_multiotsu, histogram_image, exponent, classes=classes)
     except ValueError:
+        # An 8-bit image is not scanned for the constant case beforehand (_extent looks at float images
+        # only): on this failure path one pass words the message as for the other dtypes.
+        if is_constant(image):
+            raise _multiotsu_constant(float(image[0, 0]), classes) from None
         raise SegmentationError(f"this image has too few distinct grey levels for {classes} multi-Otsu "
                                 f"classes; use fewer classes") from None
+
+
+def _multiotsu_constant(value: float, classes: int) -> SegmentationError:
+    return SegmentationError(f"this image is constant (every pixel is {value:g}): multi-Otsu needs at "
+                             f"least as many distinct grey levels as classes ({classes})")
 
 
 def multiotsu_mask(image: np.ndarray, thresholds: tuple[float, ...], foreground_classes: tuple[int, ...]) -> np.ndarray:
@@ -489,6 +522,7 @@ def multiotsu_mask(image: np.ndarray, thresholds: tuple[float, ...], foreground_
     Returns
     -------
     (H, W) ndarray of bool
+        A NaN pixel of a float image is in no class, so never selected (as in :func:`binarize`).
 
     Raises
     ------
@@ -505,35 +539,41 @@ def multiotsu_mask(image: np.ndarray, thresholds: tuple[float, ...], foreground_
     check_channel_image(image)
     if not isinstance(thresholds, (tuple, list, np.ndarray)) or len(thresholds) == 0:
         raise ParameterError(f"thresholds must be a non-empty sequence of numbers; got {thresholds!r:.60}")
-    for t in thresholds:
-        check_number("thresholds", t)
-    if any(b < a for a, b in zip(thresholds[:-1], thresholds[1:])):
+    # The checked values are the ones used, as float64: a list of huge Python ints would otherwise make an
+    # object array, and numpy float32 thresholds compare exactly in float64 too.
+    limits = np.array([check_number("thresholds", t) for t in thresholds], np.float64)
+    if np.any(limits[1:] < limits[:-1]):
         raise ParameterError(f"thresholds must be in increasing order; got {tuple(thresholds)!r:.60}")
     if not isinstance(foreground_classes, (tuple, list, np.ndarray)):
         raise ParameterError(f"foreground_classes must be a sequence of class numbers; "
                              f"got {foreground_classes!r:.60}")
-    for c in foreground_classes:
-        check_number("foreground_classes", c, low=0, high=len(thresholds), integer=True)
-    selected = np.zeros(len(thresholds) + 1, bool)
-    selected[[int(c) for c in foreground_classes]] = True
+    chosen = [check_number("foreground_classes", c, low=0, high=len(limits), integer=True)
+              for c in foreground_classes]
+    selected = np.zeros(len(limits) + 1, bool)
+    selected[chosen] = True
     if image.dtype == np.uint8:  # a 256-entry lookup table is the fastest way to classify 8-bit pixels
-        classes = np.searchsorted(np.asarray(thresholds), np.arange(256), side="left")
+        classes = np.searchsorted(limits, np.arange(256), side="left")
         lut = selected[classes].astype(np.uint8)
         return cv2.LUT(image, lut).view(bool)
-    return selected[np.searchsorted(np.asarray(thresholds), image, side="left")]
+    mask = selected[np.searchsorted(limits, image, side="left")]
+    if not all_finite(image):  # float32 only; searchsorted puts NaN above every threshold, in the top class
+        mask &= ~np.isnan(image)
+    return mask
 
 
 def binarize(image: np.ndarray, t: float, polarity: str = "bright") -> np.ndarray:
     """``image > t`` (bright objects) or ``image <= t`` (dark objects) as a bool mask.
 
-    8-bit images go through OpenCV's ``cv2.threshold`` (same result, one pass, no conversion).
+    8-bit images go through OpenCV's ``cv2.threshold`` (same result, one pass, no conversion). Float
+    images may hold NaN or ±inf pixels: IEEE comparisons make a NaN pixel neither ``> t`` nor ``<= t``, so
+    it is never foreground, whatever the polarity; +inf is bright and -inf dark.
 
     Parameters
     ----------
     image : (H, W) ndarray of uint8, uint16 or float32
         A single-channel image.
     t : float
-        The threshold, in the image's units (finite).
+        The threshold, in the image's units (any finite number, far outside the image's range too).
     polarity : {"bright", "dark"}
         Whether the objects are the pixels above ``t`` or those at or below it.
 
@@ -559,7 +599,11 @@ def binarize(image: np.ndarray, t: float, polarity: str = "bright") -> np.ndarra
     check_number("t", t)  # only checked: t is used as given (a numpy float64 compares float32 pixels exactly)
     check_polarity(polarity)
     if image.dtype == np.uint8:
+        # OpenCV floors the threshold into a C int for 8-bit images, which overflows for |t| >= 2**31 (3e9
+        # became "every pixel is > t"). Clamped to [-1, 255] first: for 8-bit values, "value > t" and
+        # "value <= t" are the same for t and its clamp (below 0 selects all, 255 and above none).
+        level = float(min(max(t, -1), 255))
         # OpenCV writes 0/1 bytes, which are valid numpy bools: no extra pass to convert.
         kind = cv2.THRESH_BINARY if polarity == "bright" else cv2.THRESH_BINARY_INV
-        return cv2.threshold(image, t, 1, kind)[1].view(bool)
+        return cv2.threshold(image, level, 1, kind)[1].view(bool)
     return np.greater(image, t) if polarity == "bright" else np.less_equal(image, t)

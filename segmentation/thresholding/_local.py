@@ -12,11 +12,14 @@ import cv2
 import numpy as np
 from skimage import filters
 
-from .._checks import check_channel_image, check_flag, check_number, check_polarity
+from .._checks import check_channel_image, check_finite, check_flag, check_number, check_polarity
 from .._numeric import float_exponent, in_float_range, to_uint8
 from ..recipes import ThresholdRecipe
 
 __all__ = ["adaptive_threshold_mask", "sauvola_surface", "niblack_surface", "local_mask"]
+
+#: The recipe's parameters, the one source of the ranges the building blocks share with them.
+_SPECS = {spec.name: spec for spec in ThresholdRecipe.specs()}
 
 
 def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: float = 20.0,
@@ -36,9 +39,10 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
     image : (H, W) ndarray of uint8, uint16 or float32
         A single-channel image (:func:`segmentation.extract_channel` of a colour one).
     block_size : int
-        Side of the square neighbourhood, in pixels: odd, at least 3.
+        Side of the square neighbourhood, in pixels: odd, from 3 to 1001 (the recipe's range).
     offset : float
-        How far an object pixel must stand out from its local mean, in 8-bit levels (may be negative).
+        How far an object pixel must stand out from its local mean, in 8-bit levels (any finite number,
+        negative too; beyond ±255 every pixel or none qualifies).
     gaussian : bool
         Gaussian-weighted mean (OpenCV's ``ADAPTIVE_THRESH_GAUSSIAN_C``, sigma from ``block_size``)
         instead of the plain mean (``ADAPTIVE_THRESH_MEAN_C``).
@@ -52,8 +56,9 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes, ``block_size`` is not an odd whole
-        number of at least 3, ``offset`` is not a finite number, ``gaussian`` is not a bool, or
+        When ``image`` is not a non-empty 2-D array of those dtypes or is a float image with NaN or
+        infinite pixels (:func:`segmentation.as_image` replaces them), ``block_size`` is not an odd whole
+        number from 3 to 1001, ``offset`` is not a finite number, ``gaussian`` is not a bool, or
         ``polarity`` is not exactly ``"bright"`` or ``"dark"`` (``"Bright"`` is refused).
 
     Examples
@@ -75,15 +80,19 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
     12(2):13–21, 2007. :DOI:`10.1080/2151237X.2007.10129236`
     """
     check_channel_image(image)
-    check_number("block_size", block_size, low=3, integer=True, odd=True)
-    check_number("offset", offset)
-    check_flag("gaussian", gaussian)
-    check_polarity(polarity)
-    image8, _, _ = to_uint8(image)
+    block_size = check_number("block_size", block_size, low=3, high=_SPECS["block_size"].max, integer=True, odd=True)
+    offset = check_number("offset", offset)
+    gaussian = check_flag("gaussian", gaussian)
+    polarity = check_polarity(polarity)
+    image8, _, _ = to_uint8(image)  # refuses a float image with NaN or ±inf pixels, naming image
+    # OpenCV rounds C into a C int, which overflows for |C| >= 2**31 (an offset of 3e9 selected every
+    # pixel). An 8-bit pixel differs from its local mean by at most 255, so clamping the offset to ±256
+    # changes no pixel's "value - mean > offset" (or "<= -offset").
+    offset = min(max(offset, -256.0), 256.0)
     method = cv2.ADAPTIVE_THRESH_GAUSSIAN_C if gaussian else cv2.ADAPTIVE_THRESH_MEAN_C
     kind, c = (cv2.THRESH_BINARY, -offset) if polarity == "bright" else (cv2.THRESH_BINARY_INV, offset)
     # maxValue 1 writes 0/1 bytes, which numpy can view as bool without a copy.
-    return cv2.adaptiveThreshold(image8, 1, method, kind, int(block_size), float(c)).view(bool)
+    return cv2.adaptiveThreshold(image8, 1, method, kind, block_size, c).view(bool)
 
 
 def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: float = 0.0) -> np.ndarray:
@@ -102,7 +111,7 @@ def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: f
     image : (H, W) ndarray of uint8, uint16 or float32
         A single-channel image (:func:`segmentation.extract_channel` of a colour one).
     window : int
-        Side of the square window, in pixels: odd, at least 3.
+        Side of the square window, in pixels: odd, from 3 to 1001 (the recipe's range).
     k : float
         Weight of the local standard deviation (typically 0.2 to 0.5).
     r : float
@@ -116,8 +125,9 @@ def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: f
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes, ``window`` is not an odd whole number
-        of at least 3, ``k`` is not a finite number, or ``r`` is negative or not finite.
+        When ``image`` is not a non-empty 2-D array of those dtypes or is a float image with NaN or
+        infinite pixels (:func:`segmentation.as_image` replaces them), ``window`` is not an odd whole number
+        from 3 to 1001, ``k`` is not a finite number, or ``r`` is negative or not finite.
 
     Examples
     --------
@@ -132,17 +142,18 @@ def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: f
     33(2):225–236, 2000. :DOI:`10.1016/S0031-3203(99)00055-2`
     """
     check_channel_image(image)
-    check_number("window", window, low=3, integer=True, odd=True)
-    check_number("k", k)
-    check_number("r", r, low=0)
+    window = check_number("window", window, low=3, high=_SPECS["window"].max, integer=True, odd=True)
+    k = check_number("k", k)
+    r = check_number("r", r, low=0)
+    check_finite(image)
     # Huge or tiny float values would overflow float32 squares: work on a copy scaled by a power of two.
     exponent = float_exponent(image)
     scaled = in_float_range(image, exponent)
     if r == 0 and image.dtype != np.uint8:
         r_scaled = 0.5 * float(scaled.max() - scaled.min())
     else:
-        r_scaled = math.ldexp(float(r), -exponent)
-    surface = filters.threshold_sauvola(scaled, window_size=int(window), k=float(k), r=(r_scaled or None))
+        r_scaled = math.ldexp(r, -exponent)
+    surface = filters.threshold_sauvola(scaled, window_size=window, k=k, r=(r_scaled or None))
     return np.ldexp(surface, exponent) if exponent else surface
 
 
@@ -157,7 +168,7 @@ def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> n
     image : (H, W) ndarray of uint8, uint16 or float32
         A single-channel image (:func:`segmentation.extract_channel` of a colour one).
     window : int
-        Side of the square window, in pixels: odd, at least 3.
+        Side of the square window, in pixels: odd, from 3 to 1001 (the recipe's range).
     k : float
         Weight of the local standard deviation (scikit-image's sign: positive ``k`` lowers the threshold).
 
@@ -169,8 +180,9 @@ def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> n
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes, ``window`` is not an odd whole number
-        of at least 3, or ``k`` is not a finite number.
+        When ``image`` is not a non-empty 2-D array of those dtypes or is a float image with NaN or
+        infinite pixels (:func:`segmentation.as_image` replaces them), ``window`` is not an odd whole number
+        from 3 to 1001, or ``k`` is not a finite number.
 
     Examples
     --------
@@ -184,10 +196,11 @@ def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> n
     W. Niblack, *An Introduction to Digital Image Processing*, Prentice-Hall, 1986, pp. 115–116.
     """
     check_channel_image(image)
-    check_number("window", window, low=3, integer=True, odd=True)
-    check_number("k", k)
+    window = check_number("window", window, low=3, high=_SPECS["window"].max, integer=True, odd=True)
+    k = check_number("k", k)
+    check_finite(image)
     exponent = float_exponent(image)  # as in sauvola_surface: huge or tiny values are scaled first
-    surface = filters.threshold_niblack(in_float_range(image, exponent), window_size=int(window), k=float(k))
+    surface = filters.threshold_niblack(in_float_range(image, exponent), window_size=window, k=k)
     return np.ldexp(surface, exponent) if exponent else surface
 
 

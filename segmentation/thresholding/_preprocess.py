@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from .._checks import check_channel_image, check_choice, check_image, check_number, check_polarity
+from .._checks import check_channel_image, check_choice, check_finite, check_image, check_number, check_polarity
 from .._errors import ParameterError
 from .._numeric import float_exponent, in_float_range, is_constant
 from ..recipes import CHANNELS, ThresholdRecipe
@@ -21,6 +21,9 @@ from ._global import binarize, otsu_threshold
 
 __all__ = ["extract_channel", "smooth", "resolve_polarity", "subtract_background", "background_shrink_factor",
            "prepare", "Prepared"]
+
+#: The recipe's parameters, the one source of the ranges the building blocks share with them.
+_SPECS = {spec.name: spec for spec in ThresholdRecipe.specs()}
 
 
 def extract_channel(image: np.ndarray, channel: str = "luminance") -> np.ndarray:
@@ -86,13 +89,16 @@ def smooth(image: np.ndarray, method: str = "none", *, sigma: float = 1.0, size:
     Parameters
     ----------
     image : (H, W) ndarray of uint8, uint16 or float32
-        A single-channel image.
+        A single-channel image; a float one must hold finite values only when it is filtered (NaN and
+        ±inf would spread over the filter's window; :func:`segmentation.as_image` replaces them).
     method : {"none", "gaussian", "median"}
         The filter; ``"none"`` returns ``image`` itself.
     sigma : float
-        Standard deviation of the Gaussian, in pixels: above 0 (checked whatever the method).
+        Standard deviation of the Gaussian, in pixels: above 0 and at most 50, the recipe's ``sigma``
+        range (checked whatever the method).
     size : int
-        Side of the square median window, in pixels: odd, at least 3 (checked whatever the method).
+        Side of the square median window, in pixels: odd, from 3 to 99, the recipe's ``median_size``
+        range (checked whatever the method).
 
     Returns
     -------
@@ -101,8 +107,9 @@ def smooth(image: np.ndarray, method: str = "none", *, sigma: float = 1.0, size:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes, ``method`` is not one of those words,
-        ``sigma`` is not a finite number above 0, or ``size`` is not an odd whole number of at least 3.
+        When ``image`` is not a non-empty 2-D array of those dtypes (or, unless ``method`` is ``"none"``, is
+        a float image with NaN or infinite pixels), ``method`` is not one of those words, ``sigma`` is not a
+        number above 0 and at most 50, or ``size`` is not an odd whole number from 3 to 99.
 
     Examples
     --------
@@ -111,16 +118,17 @@ def smooth(image: np.ndarray, method: str = "none", *, sigma: float = 1.0, size:
     np.uint8(0)
     """
     check_channel_image(image)
-    check_choice("method", method, ("none", "gaussian", "median"))
-    check_number("sigma", sigma, low=0, low_open=True)
-    check_number("size", size, low=3, integer=True, odd=True)
+    method = check_choice("method", method, ("none", "gaussian", "median"))
+    sigma = check_number("sigma", sigma, low=0, low_open=True, high=_SPECS["sigma"].max)
+    size = check_number("size", size, low=3, high=_SPECS["median_size"].max, integer=True, odd=True)
     if method == "none":
         return image
+    check_finite(image)
     if method == "gaussian":
-        return cv2.GaussianBlur(image, (0, 0), sigmaX=float(sigma), sigmaY=float(sigma))
+        return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
     if image.dtype == np.uint8 or size <= 5:  # method == "median"
-        return cv2.medianBlur(image, int(size))
-    return ndi.median_filter(image, size=int(size), mode="reflect")
+        return cv2.medianBlur(image, size)
+    return ndi.median_filter(image, size=size, mode="reflect")
 
 
 def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
@@ -132,9 +140,10 @@ def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
     Parameters
     ----------
     image : (H, W) ndarray of uint8, uint16 or float32
-        The single channel the threshold will be computed on.
+        The single channel the threshold will be computed on; for ``"auto"`` a float one must hold finite
+        values only (:func:`segmentation.as_image` replaces NaN and ±inf).
     polarity : {"auto", "bright", "dark"}
-        ``"bright"`` and ``"dark"`` are returned as they are.
+        ``"bright"`` and ``"dark"`` are returned as they are (the pixels are not read).
 
     Returns
     -------
@@ -144,7 +153,8 @@ def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes, or ``polarity`` is not one of those words.
+        When ``image`` is not a non-empty 2-D array of those dtypes (or, for ``"auto"``, is a float image
+        with NaN or infinite pixels), or ``polarity`` is not one of those words.
 
     Examples
     --------
@@ -161,6 +171,7 @@ def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
 
 def _auto_polarity(image: np.ndarray) -> tuple[str, float | None]:
     """The automatic polarity and the Otsu threshold it was decided with (reused when the method is Otsu)."""
+    check_finite(image)  # before is_constant, which NaN pixels could fool
     if is_constant(image):
         return "bright", None
     t = otsu_threshold(image)
@@ -174,7 +185,7 @@ def background_shrink_factor(radius: int) -> int:
     Parameters
     ----------
     radius : int
-        The background radius in pixels, at least 0.
+        The background radius in pixels, from 0 to 1000 (the recipe's ``background_radius`` range).
 
     Returns
     -------
@@ -184,14 +195,14 @@ def background_shrink_factor(radius: int) -> int:
     Raises
     ------
     ParameterError
-        When ``radius`` is not a whole number of at least 0.
+        When ``radius`` is not a whole number from 0 to 1000.
 
     Examples
     --------
     >>> [background_shrink_factor(r) for r in (5, 20, 50, 200)]
     [1, 2, 4, 8]
     """
-    check_number("radius", radius, low=0, integer=True)
+    radius = check_number("radius", radius, low=0, high=_SPECS["background_radius"].max, integer=True)
     return 1 if radius <= 10 else 2 if radius <= 30 else 4 if radius <= 100 else 8
 
 
@@ -209,9 +220,11 @@ def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "brig
     Parameters
     ----------
     image : (H, W) ndarray of uint8, uint16 or float32
-        A single-channel image.
+        A single-channel image; a float one must hold finite values only when ``radius`` is above 0
+        (:func:`segmentation.as_image` replaces NaN and ±inf).
     radius : int
-        Radius of the disc in pixels, at least 0 (0 returns ``image`` itself).
+        Radius of the disc in pixels, from 0 to 1000, the recipe's ``background_radius`` range (0
+        returns ``image`` itself).
     polarity : {"bright", "dark"}
         Whether the objects are brighter (opening) or darker (closing) than the background.
 
@@ -223,8 +236,9 @@ def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "brig
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes, ``radius`` is not a whole number of at
-        least 0, or ``polarity`` is not exactly ``"bright"`` or ``"dark"``.
+        When ``image`` is not a non-empty 2-D array of those dtypes (or, with a ``radius`` above 0, is a
+        float image with NaN or infinite pixels), ``radius`` is not a whole number from 0 to 1000, or
+        ``polarity`` is not exactly ``"bright"`` or ``"dark"``.
 
     Examples
     --------
@@ -241,10 +255,11 @@ def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "brig
     :DOI:`10.1109/MC.1983.1654163`
     """
     check_channel_image(image)
-    radius = check_number("radius", radius, low=0, integer=True)
-    check_polarity(polarity)
+    radius = check_number("radius", radius, low=0, high=_SPECS["background_radius"].max, integer=True)
+    polarity = check_polarity(polarity)
     if radius == 0:
         return image
+    check_finite(image)
     shrink = background_shrink_factor(radius)
     bright = polarity == "bright"
     small = image
