@@ -301,8 +301,10 @@ def canonical_names(specs: tuple[ParamSpec, ...], values: Mapping[str, Any]) -> 
     ParameterError
         If a parameter is given under two of its names.
     """
+    if not any(spec.aliases for spec in specs):  # the usual case: nothing was ever renamed
+        return dict(values)
     renamed = alias_table(specs)
-    if not renamed or not renamed.keys() & values.keys():
+    if not renamed.keys() & values.keys():
         return dict(values)
     result: dict[str, Any] = {}
     for key, value in values.items():
