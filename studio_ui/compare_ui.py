@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 import segmentation as seg
-from segmentation import ImageLoadError, as_image, extract_channel, load_image, mask_agreement, pairwise_iou
+from segmentation import as_image, extract_channel, load_image, mask_agreement, pairwise_iou
 
 from . import compute
 from .page import sample_defaults
@@ -90,7 +90,7 @@ def truth_upload(shape: tuple[int, int]) -> np.ndarray | None:
     data = uploaded.getvalue()
     try:
         mask = _decode_truth(hashlib.blake2b(data, digest_size=16).hexdigest(), data)
-    except ImageLoadError as error:
+    except ValueError as error:  # ImageLoadError, or ParameterError for pixels no method can use
         st.sidebar.error(f"{uploaded.name}: {error}")
         return None
     if mask.shape != tuple(shape):

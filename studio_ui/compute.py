@@ -87,7 +87,8 @@ def default_manual_value(image_key: str, _image: np.ndarray) -> float:
 
     A constant image's Otsu threshold is its value (the library handles that case), inside the slider's range.
     """
-    return float(round(seg.otsu_threshold(seg.extract_channel(_image, "luminance")), 4))
+    # as_image first: an upload keeps its NaN/inf pixels, which the methods refuse (the pipeline replaces them).
+    return float(round(seg.otsu_threshold(seg.extract_channel(seg.as_image(_image), "luminance")), 4))
 
 
 @st.cache_data(max_entries=8, ttl=1800, show_spinner=False)

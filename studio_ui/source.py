@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from segmentation import SAMPLES, ImageInfo, ImageLoadError, downscale, load_image, sample_path
+import segmentation as seg
+from segmentation import SAMPLES, ImageInfo, downscale, load_image, sample_path
 
 SOURCE_KEY = "studio_source"        # {"kind": "sample"|"upload", "name": ..., "digest": ...}
 UPLOAD_BYTES_KEY = "studio_upload"  # (digest, bytes) of the current upload, to re-decode after eviction
@@ -58,6 +59,7 @@ def _load_sample(name: str) -> tuple[np.ndarray, ImageInfo]:
 def _decode_upload(digest: str, _data: bytes) -> tuple[np.ndarray, ImageInfo]:
     # Keyed by the content digest only: the bytes themselves are not hashed on every rerun.
     image, info = load_image(_data, with_info=True)
+    seg.as_image(image)  # refuses, in plain words, an image no method can use (not one finite pixel)
     return _readonly(image), info
 
 
@@ -98,7 +100,7 @@ def _handle_upload() -> None:
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     try:
         _decode_upload(digest, data)
-    except ImageLoadError as error:
+    except ValueError as error:  # ImageLoadError, or ParameterError for pixels no method can use
         st.session_state[SEEN_UPLOAD_KEY] = (uploaded.file_id, f"{uploaded.name}: {error}")
         return
     except Exception as error:  # noqa: BLE001 - a visitor's file must never crash the page
