@@ -440,3 +440,12 @@ def test_measure_takes_float32_and_float64_and_refuses_float16():
             with pytest.raises(seg.ParameterError, match=r"^image must be uint8, uint16, float32 or float64.*as_image"):
                 seg.measure(labels, array)
     assert "float32 or float64" in seg.measure.__doc__
+
+
+def test_label_palette_is_bounded_and_colorize_still_colours_huge_ids():
+    with pytest.raises(seg.ParameterError, match="^n "):
+        seg.label_palette(10**9)
+    labels = np.zeros((4, 4), np.int32)
+    labels[0, 0], labels[3, 3] = 2**31 - 1, 5
+    shown = seg.colorize_labels(labels)
+    assert (shown[3, 3] == seg.label_palette(6)[5]).all() and shown[0, 0].any() and not shown[1, 1].any()

@@ -171,3 +171,39 @@ def test_a_message_names_the_parameter_once():
     with pytest.raises(seg.ParameterError) as caught:
         seg.WatershedRecipe(connectivity=6)
     assert str(caught.value).startswith("connectivity must be one of 4, 8")
+
+
+def test_huge_integers_in_float_parameters_are_parameter_errors(tmp_path):
+    with pytest.raises(seg.ParameterError, match="^value"):
+        seg.ThresholdRecipe(value=10**309)
+    with pytest.raises(seg.ParameterError, match="^h must be a finite number"):
+        seg.recipe_from_json(_recipe_file("watershed", {"h": 10**400}))
+    (tmp_path / "r.json").write_text(_recipe_file("watershed", {"h": 10**400}))
+    (tmp_path / "in.png").write_bytes(seg.encode_png(skimage.data.coins()))
+    with pytest.raises(SystemExit) as exited:  # a usage error: argparse's exit status 2, a plain message
+        main(["apply", "--recipe", str(tmp_path / "r.json"), str(tmp_path / "in.png"),
+              "--out", str(tmp_path / "out"), "--no-progress"])
+    assert exited.value.code == 2
+
+
+def test_numpy_integers_inside_list_parameters():
+    points = np.argwhere(skimage.data.coins() == 255)[:2]  # what people pass: numpy ints
+    assert seg.WatershedRecipe(seeds="points", points=points.tolist()).points == tuple(map(tuple, points.tolist()))
+    assert seg.WatershedRecipe(seeds="points", points=[tuple(p) for p in points]).points \
+        == tuple(map(tuple, points.tolist()))
+    assert seg.ThresholdRecipe(method="multiotsu", foreground_classes=(np.int64(1),)).foreground_classes == (1,)
+
+
+def test_watershed_with_a_recipe_and_an_earlier_keyword_name(renamed):
+    coins = skimage.data.coins()
+    recipe = seg.WatershedRecipe(h=1.0)
+    assert np.array_equal(seg.watershed(coins, recipe, old_h=2.0).labels, seg.watershed(coins, h=2.0).labels)
+
+
+def test_command_line_refuses_a_parameter_under_both_names(renamed, tmp_path, monkeypatch, capsys):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "page.png").write_bytes(seg.encode_png(skimage.data.page()))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["threshold", "in", "--method", "sauvola", "--window", "21", "--old-window", "23", "--out", "out"])
+    assert exited.value.code == 2 and "window is given twice" in capsys.readouterr().err

@@ -68,14 +68,16 @@ def _help(spec: ParamSpec, default: Any) -> str:
 
 
 def _add(group: argparse._ArgumentGroup, spec: ParamSpec, default: Any) -> None:
-    common = dict(dest=PREFIX + spec.name, default=argparse.SUPPRESS, help=_help(spec, default))
-    # A parameter's earlier names stay accepted as options (same destination), so old command lines work.
-    names = [option_name(spec.name), *(option_name(alias) for alias in spec.aliases)]
-    if spec.kind == "bool":
-        group.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
-    else:
-        metavar = spec.name.upper() if spec.kind == "choice" else _METAVARS.get(spec.kind, "VALUE")
-        group.add_argument(*names, type=_parser_for(spec), metavar=metavar, **common)
+    # A parameter's earlier names stay accepted as (unlisted) options of their own, so old command lines work
+    # and giving both names is refused like in every other input form (canonical_names, in recipe_from_args).
+    for name in (spec.name, *spec.aliases):
+        common = dict(dest=PREFIX + name, default=argparse.SUPPRESS,
+                      help=_help(spec, default) if name == spec.name else argparse.SUPPRESS)
+        if spec.kind == "bool":
+            group.add_argument(option_name(name), action=argparse.BooleanOptionalAction, **common)
+        else:
+            metavar = spec.name.upper() if spec.kind == "choice" else _METAVARS.get(spec.kind, "VALUE")
+            group.add_argument(option_name(name), type=_parser_for(spec), metavar=metavar, **common)
 
 
 def add_recipe_options(parser: argparse.ArgumentParser, kind: str) -> None:
@@ -102,7 +104,7 @@ def recipe_from_args(kind: str, args: argparse.Namespace) -> ThresholdRecipe | W
     """The recipe the parsed options describe; raises ``ValueError`` naming a parameter if inconsistent."""
     values = {key[len(PREFIX):]: value for key, value in vars(args).items() if key.startswith(PREFIX)}
     if kind == "threshold":
-        return ThresholdRecipe(**values)
+        return ThresholdRecipe.from_params(**values)
     return WatershedRecipe.from_params(**values)
 
 

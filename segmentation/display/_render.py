@@ -255,6 +255,9 @@ def _lut_rgb(index: np.ndarray, colors: np.ndarray) -> np.ndarray:
     return cv2.merge([cv2.LUT(index, np.ascontiguousarray(lut[:, c])) for c in range(3)])
 
 
+_PALETTE_LIMIT = 2**26
+
+
 def label_palette(n: int) -> np.ndarray:
     """The colours of labels ``0..n-1`` as an ``(n, 3)`` uint8 array (label 0 is black).
 
@@ -275,16 +278,16 @@ def label_palette(n: int) -> np.ndarray:
     Raises
     ------
     ParameterError
-        ``n`` is not a whole number in 0..2**31.
+        ``n`` is not a whole number in 0..2**26 (67 million colours, 200 MB: more than a label image within
+        the 64-megapixel upload limit can use; :func:`colorize_labels` colours only the ids present beyond it).
 
     Examples
     --------
     >>> label_palette(3).shape
     (3, 3)
     """
-    n = check_number("n", n, low=0, integer=True)
-    if n > 2**31:  # labels are int32: no label image needs more colours
-        raise ParameterError(f"n must be at most 2**31 (labels are int32); got {n}")
+    # A table of a billion colours takes minutes and gigabytes; no label image within the limits needs it.
+    n = check_number("n", n, low=0, high=_PALETTE_LIMIT, integer=True)
     if n == 0:
         return np.zeros((0, 3), np.uint8)
     return _colors_of(np.arange(n))
@@ -338,7 +341,7 @@ def colorize_labels(labels: np.ndarray, *, background=(0, 0, 0)) -> np.ndarray:
     if labels.size == 0:  # nothing to colour; keep the shape contract
         return np.zeros((*labels.shape, 3), np.uint8)
     top = int(labels.max())
-    if top >= labels.size:
+    if top >= labels.size or top >= _PALETTE_LIMIT:
         # Ids far above the pixel count (up to 2**31 - 1): a table of every id up to the highest would
         # take gigabytes, so colour only the ids present (each gets the colour label_palette gives it).
         ids, index = np.unique(labels, return_inverse=True)

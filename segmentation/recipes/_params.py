@@ -111,9 +111,10 @@ class ParamSpec:
                 raise self._error(value, "an odd number" + self._range_text())
             return value
         if kind == "float" or (kind == "optional_float" and value is not None):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            number = _finite_float(value)
+            if number is None:
                 raise self._error(value, "a finite number" + self._range_text())
-            value = float(value)
+            value = number
             self._check_range(value)
             return value
         if kind == "optional_float":
@@ -159,7 +160,8 @@ class ParamSpec:
         if len(shown) > 60:
             shown = shown[:57] + "..."
         label = self.label.lower()
-        named = self.name if label in (self.name, self.name.replace("_", " ")) else f"{self.name} ({label})"
+        same = label.split(" (")[0] in (self.name, self.name.replace("_", " "))  # "h (px)" says nothing new
+        named = self.name if same else f"{self.name} ({label})"
         return ParameterError(f"{named} must be {allowed}; got {shown}")
 
     # -- text form (URLs, command line) -----------------------------------------------------------
@@ -349,11 +351,22 @@ def alias_table(specs: tuple[ParamSpec, ...]) -> dict[str, str]:
 
 
 def _is_int(value: Any) -> bool:
-    if isinstance(value, bool):
+    if isinstance(value, (bool, np.bool_)):
         return False
-    if isinstance(value, int):
+    if isinstance(value, (int, np.integer)):  # numpy ints too: points often come from np.argwhere
         return True
-    return isinstance(value, float) and math.isfinite(value) and value.is_integer()
+    return isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer()
+
+
+def _finite_float(value: Any) -> float | None:
+    """``value`` as a finite float, or None (not a number, a bool, NaN, infinite, or an int beyond float64)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:  # an int of more than about 309 digits (JSON integers can be that long)
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _float_text(value: float) -> str:

@@ -42,7 +42,7 @@ from .._checks import (
 )
 from .._errors import ParameterError, SegmentationError
 from .._numeric import as_image, to_uint8
-from ..recipes import WatershedRecipe
+from ..recipes import ThresholdRecipe, WatershedRecipe, canonical_names
 from ..thresholding import ThresholdResult, multiotsu_thresholds, threshold
 from ._labels import label_objects
 
@@ -633,6 +633,8 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
     if recipe is None:
         recipe = WatershedRecipe.from_params(**params)
     elif params:
+        # Earlier names become current ones first, so they replace the recipe's values instead of clashing.
+        params = canonical_names(WatershedRecipe.specs() + ThresholdRecipe.specs(), params)
         recipe = WatershedRecipe.from_params(**{**recipe.foreground.values(), **recipe.values(), **params})
     if markers is not None:
         recipe = recipe.replace(seeds="marker_image")

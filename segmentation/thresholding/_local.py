@@ -31,8 +31,9 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
     (OpenCV's ``C`` is ``-offset`` and ``+offset`` respectively). OpenCV needs 8-bit input, so 16-bit and
     float images are first mapped linearly from their min..max to 0..255, and ``offset`` is in those
     8-bit levels. Image borders are replicated (scikit-image's ``threshold_local`` reflects them, so the
-    two libraries differ by a few percent of pixels near edges). A constant image gives an empty mask
-    for any ``offset`` of at least 0 (no pixel stands out from its neighbourhood).
+    two libraries differ by a few percent of pixels near edges). On a constant image every pixel equals its
+    local mean: bright objects give an empty mask for any ``offset`` of at least 0, dark objects a full mask
+    at ``offset`` 0 (``value <= mean``) and an empty one above it.
 
     Parameters
     ----------
