@@ -266,3 +266,20 @@ def test_intensities_of_huge_float_values_do_not_overflow(coins):
     np.testing.assert_allclose(result.columns["mean_intensity"], reference.columns["mean_intensity"] * 2.0 ** 127,
                                rtol=1e-6)
     assert np.array_equal(result.columns["max_intensity"], reference.columns["max_intensity"] * 2.0 ** 127)
+
+
+def test_sparse_huge_label_ids_are_measured_with_their_own_ids():
+    """One object numbered 2**31 - 1 must not need a table of 2**31 entries (it used to raise MemoryError)."""
+    labels = np.zeros((40, 50), np.int64)
+    labels[2:10, 3:12], labels[20:30, 20:35] = 2**31 - 1, 7
+    table = measure(labels)
+    assert list(table["label"]) == [7, 2**31 - 1]
+    small = labels.copy()
+    small[small == 2**31 - 1] = 9
+    reference = measure(small)
+    for column in table.column_names:
+        if column != "label":
+            assert np.array_equal(table[column], reference[column]), column
+    no_background = np.full((4, 4), 10**9, np.int64)
+    no_background[0, 0] = 10**12
+    assert list(measure(no_background)["label"]) == [10**9, 10**12]

@@ -201,3 +201,13 @@ def test_object_f1_matches_brute_force(pair, threshold):
     tp, fp, fn = result["tp"], result["fp"], result["fn"]
     if tp + fp + fn:
         assert result["f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+
+
+def test_object_f1_with_sparse_huge_ids_equals_the_compact_numbering():
+    pred = np.zeros((30, 30), np.int64)
+    pred[2:10, 2:10], pred[15:25, 15:25] = 2**31 - 1, 3
+    truth = np.zeros((30, 30), np.int64)
+    truth[2:10, 2:11], truth[15:24, 15:25] = 1, 10**12
+    compact_pred, compact_truth = (pred > 0) * (1 + (pred == 3)), (truth > 0) * (1 + (truth == 1))
+    assert object_f1(pred, truth) == object_f1(compact_pred, compact_truth)
+    assert object_f1(pred, truth)["tp"] == 2

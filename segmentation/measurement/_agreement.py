@@ -15,6 +15,7 @@ from scipy.sparse.csgraph import maximum_bipartite_matching
 from .._checks import check_number
 from .._errors import ParameterError
 from ..regions import as_labels
+from ._table import compact_ids
 
 __all__ = ["mask_agreement", "object_f1", "pairwise_iou"]
 
@@ -138,7 +139,7 @@ def pairwise_iou(masks: dict[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
 
 
 def _as_labels(labels: np.ndarray, name: str) -> np.ndarray:
-    labels = as_labels(labels, name)
+    labels = compact_ids(as_labels(labels, name))[0]  # scores do not depend on the ids, tables do on the highest
     return labels.astype(np.int64) if labels.dtype == np.uint64 else labels  # bincount needs intp
 
 

@@ -246,7 +246,7 @@ def measure(labels: np.ndarray, image: np.ndarray | None = None, *, pixel_size: 
     >>> len(t), t["area_um2"].tolist()
     (2, [10.0, 6.25])
     """
-    labels = as_labels(labels)
+    labels, original_ids = compact_ids(as_labels(labels))
     if image is not None:
         image = _intensity_from(image, labels.shape)
     if not isinstance(unit, str):
@@ -272,7 +272,8 @@ def measure(labels: np.ndarray, image: np.ndarray | None = None, *, pixel_size: 
     with np.errstate(divide="ignore", invalid="ignore"):
         circularity = np.where(perimeter_px > 0, 4.0 * np.pi * area_px / perimeter_px**2, 1.0)
     columns: dict[str, np.ndarray] = {
-        "label": np.asarray(props["label"], np.int64),
+        "label": (np.asarray(props["label"], np.int64) if original_ids is None
+                  else original_ids[np.asarray(props["label"], np.int64)].astype(np.int64)),
         f"area_{area}": area_px.astype(np.int64) if pixel_size is None else area_px * scale**2,
         f"perimeter_{length}": perimeter_px * scale,
         f"centroid_row_{length}": np.asarray(props["centroid-0"], np.float64) * scale,
@@ -290,6 +291,23 @@ def measure(labels: np.ndarray, image: np.ndarray | None = None, *, pixel_size: 
         columns["min_intensity"] = np.asarray(props["intensity_min"]).astype(extreme_dtype)
         columns["max_intensity"] = np.asarray(props["intensity_max"]).astype(extreme_dtype)
     return MeasurementTable(columns, unit="px" if pixel_size is None else unit.strip(), pixel_size=pixel_size)
+
+
+def compact_ids(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels renumbered 1..N when their ids run beyond the pixel count, and the original ids (or None).
+
+    Tables indexed by id (scipy's ``find_objects`` under ``regionprops``, ``bincount``) grow with the highest
+    id, not with the number of objects: one object numbered 2**31 - 1 would need gigabytes. Ids above the
+    pixel count always leave gaps, so renumbering them (order kept, 0 stays background) loses nothing.
+    """
+    if labels.size == 0 or int(labels.max()) < labels.size:
+        return labels, None
+    ids, inverse = np.unique(labels, return_inverse=True)
+    compact = inverse.reshape(labels.shape).astype(np.int64)
+    if ids[0] != 0:  # no background pixel: the smallest id became 0, shift so every object stays >= 1
+        compact += 1
+        ids = np.concatenate(([0], ids))
+    return compact, ids
 
 
 def _raw_names(with_intensity: bool) -> list[str]:
