@@ -448,20 +448,11 @@ def test_multiotsu_mask_is_numpys_class_count_whatever_the_thresholds(dtype, thr
 # ------------------------------------------------------------------------------ NaN and ±inf float pixels
 #: Every function that computes from the pixels' histogram or statistics: each refuses non-finite pixels.
 NON_FINITE_REFUSED = {
-    "otsu_threshold": seg.otsu_threshold,
-    "triangle_threshold": seg.triangle_threshold,
-    "li_threshold": seg.li_threshold,
-    "yen_threshold": seg.yen_threshold,
-    "isodata_threshold": seg.isodata_threshold,
-    "mean_threshold": seg.mean_threshold,
-    "minimum_threshold": seg.minimum_threshold,
-    "multiotsu_thresholds": lambda image: seg.multiotsu_thresholds(image, 3),
-    "adaptive_threshold_mask": lambda image: seg.adaptive_threshold_mask(image, block_size=11),
-    "sauvola_surface": lambda image: seg.sauvola_surface(image, window=11),
-    "niblack_surface": lambda image: seg.niblack_surface(image, window=11),
-    "resolve_polarity": lambda image: seg.resolve_polarity(image, "auto"),
-    "subtract_background": lambda image: seg.subtract_background(image, 5),
-    "smooth gaussian": lambda image: seg.smooth(image, "gaussian", sigma=1.0),
+    **{name: CHANNEL_FUNCTIONS[name] for name in (
+        "otsu_threshold", "triangle_threshold", "li_threshold", "yen_threshold", "isodata_threshold",
+        "mean_threshold", "minimum_threshold", "multiotsu_thresholds", "adaptive_threshold_mask",
+        "sauvola_surface", "niblack_surface", "resolve_polarity", "subtract_background")},
+    "smooth gaussian": CHANNEL_FUNCTIONS["smooth"],
     "smooth median": lambda image: seg.smooth(image, "median", size=7),
     "to_uint8": seg.to_uint8,
 }
