@@ -36,7 +36,16 @@ from .io import (
     sample_ground_truth,
     sample_path,
 )
-from .measurement import MeasurementTable, mask_agreement, measure, object_f1, pairwise_iou, unit_suffix
+from .measurement import (
+    MeasurementTable,
+    ObjectScores,
+    mask_agreement,
+    measure,
+    object_f1,
+    pairwise_iou,
+    score_objects,
+    unit_suffix,
+)
 from .recipes import (
     CHANNELS,
     GLOBAL_METHODS,
@@ -121,7 +130,8 @@ __all__ = [
     "distance_peak_seeds", "intensity_band_markers", "point_seeds", "seed_every_object", "flood_distance",
     "flood_gradient",
     # measuring and scoring
-    "measure", "MeasurementTable", "unit_suffix", "mask_agreement", "pairwise_iou", "object_f1",
+    "measure", "MeasurementTable", "unit_suffix", "mask_agreement", "pairwise_iou", "object_f1", "score_objects",
+    "ObjectScores",
     # display
     "display_image", "mask_image", "colorize_labels", "label_palette", "boundary_overlay", "downscale",
     # export
