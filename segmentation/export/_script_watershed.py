@@ -96,13 +96,15 @@ def point_seeds(s: Script, w: WatershedRecipe, pol: str | None) -> None:
     wrapped = textwrap.wrap(text, 96, break_on_hyphens=False) or [""]
     points = ["points = [" + wrapped[0], *("          " + line for line in wrapped[1:])]
     points[-1] += "]"
-    s.section("Seeds: one per point (row, col), numbered in this order.", points + [
+    s.section("Seeds: one per point (row, col), numbered in this order; a point on the background is "
+              "ignored (seeds grow only inside the foreground).", points + [
         "seeds = np.zeros(foreground.shape, np.int32)",
         "for index, (row, col) in enumerate(points, start=1):",
         "    if not (0 <= row < seeds.shape[0] and 0 <= col < seeds.shape[1]):",
         '        raise ValueError(f"seed point ({row}, {col}) lies outside the image "',
         '                         f"({seeds.shape[1]}×{seeds.shape[0]} pixels)")',
-        "    seeds[row, col] = index"])
+        "    seeds[row, col] = index",
+        "seeds[~foreground] = 0"])
 
 
 SEED_STEPS = {"h_maxima": h_maxima_seeds, "distance_peaks": distance_peak_seeds,

@@ -52,6 +52,51 @@ __all__ = ["watershed", "WatershedResult", "distance_map", "h_maxima_seeds", "di
 #: The recipe's parameters, the one source of the ranges the building blocks share with them.
 _SPECS = {spec.name: spec for spec in WatershedRecipe.specs()}
 
+#: The most distinct seeds a flooding can number: the labels are int32, and OpenCV's gradient flooding needs
+#: one more int32 label for its background markers.
+_MAX_SEEDS = int(np.iinfo(np.int32).max) - 1
+
+
+def _numbered_seeds(seeds: np.ndarray, name: str, inside: np.ndarray | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Seeds of any integer dtype as int32 1..M in increasing order of their ids, and those ids (sorted).
+
+    Only positive values are seeds (0 and negative values are none); with ``inside`` (a bool mask of the
+    same shape) only the seed pixels where it is True count. The ids are compared as they are, never cast
+    first: an int32 cast wraps uint32 ids from 2**31 on to negative values and int64 ids modulo 2**32
+    (2**40 becomes 0, no seed at all, so its object merges into its neighbour's), hence the cast only
+    after the ids are numbered 1..M. Seeds already numbered 1..M keep their numbers.
+    Private: ``seeds`` is a 2-D integer (or bool) array; ``name`` is the parameter the error names.
+    """
+    if seeds.dtype == bool:
+        seeds = seeds.view(np.uint8)  # a bool array would index as a mask below
+    where = seeds > 0
+    if inside is not None:
+        where &= inside
+    ids = seeds[where]
+    numbered = np.zeros(seeds.shape, np.int32)
+    if ids.size == 0:
+        return numbered, ids
+    top = int(ids.max())
+    if top <= max(ids.size, 1 << 16):
+        # Small ids (the usual case, and the library's own seeds 1..M): a lookup table, no sort.
+        present = np.zeros(top + 1, bool)
+        present[ids] = True
+        distinct = np.flatnonzero(present).astype(seeds.dtype)
+        inverse = None
+    else:
+        distinct, inverse = np.unique(ids, return_inverse=True)
+    if distinct.size > _MAX_SEEDS:
+        raise ParameterError(f"{name}: {distinct.size} distinct seeds are more than the {_MAX_SEEDS} an int32 "
+                             "label image can number")
+    if inverse is None:
+        table = np.zeros(top + 1, np.int32)
+        table[distinct] = np.arange(1, distinct.size + 1, dtype=np.int32)
+        numbered[where] = table[ids]
+    else:
+        numbered[where] = (inverse + 1).astype(np.int32)
+    return numbered, distinct
+
 
 @dataclass(frozen=True, eq=False)
 class WatershedResult:
@@ -62,7 +107,10 @@ class WatershedResult:
     labels : (H, W) ndarray of int32
         The objects: 0 = background, objects numbered 1..N consecutively.
     markers : (H, W) ndarray of int32
-        The seeds the flooding started from: 1..M, 0 elsewhere.
+        The seeds the flooding started from, as used: 1..M, 0 elsewhere. For a marker image or seed
+        points these are the seed pixels inside the foreground, numbered 1..M consecutively in
+        increasing order of the given ids (for points, in the order given), so object ``k`` of ``labels``
+        is the one grown from seed ``k``; seeds wholly on the background are left out.
     foreground : (H, W) ndarray of bool
         The thresholded foreground (True = object pixel).
     distance : (H, W) ndarray of float32 or None
@@ -282,8 +330,8 @@ def seed_every_object(seeds: np.ndarray, foreground_labels: np.ndarray, distance
 
     Parameters
     ----------
-    seeds : (H, W) ndarray of int
-        The seeds so far: 0 = none, each positive value one seed.
+    seeds : (H, W) ndarray of any integer dtype
+        The seeds so far: each positive value one seed (ids of any size); 0 and negative values are none.
     foreground_labels : (H, W) ndarray of int
         The foreground's objects, 0 = background, 1..N.
     distance : (H, W) ndarray of float
@@ -294,7 +342,10 @@ def seed_every_object(seeds: np.ndarray, foreground_labels: np.ndarray, distance
     -------
     (H, W) ndarray of int
         ``seeds`` itself when every object already has a seed (or there are no objects); otherwise a
-        copy with new single-pixel seeds numbered from ``seeds.max() + 1``.
+        copy with new single-pixel seeds numbered from ``seeds.max() + 1``, in ``seeds``' dtype or, when
+        the new numbers do not fit it, the smallest wider integer dtype (uint8 seeds up to 255 become
+        uint16). Only when no integer dtype holds them (uint64 ids near 2**64) are the seeds first
+        renumbered 1..M as int32, in increasing order of their ids (negative values become 0).
 
     Raises
     ------
@@ -324,8 +375,16 @@ def seed_every_object(seeds: np.ndarray, foreground_labels: np.ndarray, distance
     if missing.size == 0:
         return seeds
     positions = ndi.maximum_position(distance, foreground_labels, missing)
-    seeds = seeds.copy()
-    next_label = int(seeds.max(initial=0)) + 1
+    # The new numbers are exact Python ints; the result's dtype is widened to hold them instead of letting
+    # numpy refuse (uint8 seeds at 255) or wrap them.
+    last = int(seeds.max(initial=0)) + len(positions)
+    dtype = np.promote_types(seeds.dtype, np.min_scalar_type(last))
+    if dtype.kind in "iu":
+        seeds = seeds.astype(dtype)
+        next_label = last - len(positions) + 1
+    else:  # beyond every integer dtype (uint64 ids near 2**64): number the seeds 1..M first
+        seeds, distinct = _numbered_seeds(seeds, "seeds")
+        next_label = distinct.size + 1
     for offset, (row, col) in enumerate(positions):
         seeds[row, col] = next_label + offset
     return seeds
@@ -395,13 +454,15 @@ def point_seeds(shape: tuple[int, int], points) -> np.ndarray:
     -------
     (H, W) ndarray of int32
         Point ``i`` (from 1) is the single pixel of label ``i``; 0 elsewhere. When two points fall on the
-        same pixel the later one wins, so that label is missing.
+        same pixel the later one wins, so that label is missing. Every point is placed, on the background
+        too: :func:`watershed` then ignores the ones on the background (see its ``markers``).
 
     Raises
     ------
     ParameterError
         ``shape`` is not two whole numbers >= 0, ``points`` is not a sequence of ``(row, col)`` pairs of
-        whole numbers, or a point lies outside the image (the message gives the point).
+        whole numbers (any Python or numpy integer type, or whole floats), a point lies outside the image
+        (the message gives the point), or there are more points than int32 labels can number.
 
     Examples
     --------
@@ -417,6 +478,8 @@ def point_seeds(shape: tuple[int, int], points) -> np.ndarray:
     for index, point in enumerate(points, start=1):
         if isinstance(point, (str, bytes)) or not hasattr(point, "__len__") or len(point) != 2:
             raise ParameterError(f"points[{index - 1}] must be a (row, col) pair; got {point!r}")
+        if index > _MAX_SEEDS:  # seeds are int32; assigning a larger index would wrap it
+            raise ParameterError(f"points: more than {_MAX_SEEDS} seed points; int32 labels cannot number them")
         row, col = (check_number(f"points[{index - 1}]", value, integer=True) for value in point)
         if not (0 <= row < shape[0] and 0 <= col < shape[1]):
             raise ParameterError(f"points: seed point ({row}, {col}) lies outside the {shape[1]}×{shape[0]} image")
@@ -432,8 +495,11 @@ def flood_distance(distance: np.ndarray, seeds: np.ndarray, foreground: np.ndarr
     ----------
     distance : (H, W) ndarray of float
         A distance map in pixels (:func:`distance_map`); its domes become basins.
-    seeds : (H, W) ndarray of int
-        The markers: 0 = no seed, each positive value one seed (it may cover several pixels).
+    seeds : (H, W) ndarray of any integer dtype
+        The markers: each positive value one seed (it may cover several pixels); ids of any size (uint64
+        near 2**64, int64 beyond 2**31) and gaps are fine. 0 and negative values are no seed. Seed pixels
+        outside ``foreground`` are ignored (as scikit-image does with a mask): a seed wholly outside it
+        floods nothing.
     foreground : (H, W) ndarray of bool
         Where the flooding may go; everything else stays 0.
     compactness : float
@@ -447,15 +513,18 @@ def flood_distance(distance: np.ndarray, seeds: np.ndarray, foreground: np.ndarr
     Returns
     -------
     (H, W) ndarray of int32
-        Each seed's region with the seed's value, 0 outside ``foreground`` (and on the lines). Degenerate
-        inputs: without seeds, or parts of the foreground no seed reaches, those pixels stay 0.
+        Each seed's region, numbered 1..M in increasing order of the ids of the seeds inside
+        ``foreground`` (seeds already numbered 1..M, as every seed function here gives, keep their
+        numbers); 0 outside ``foreground`` (and on the lines). Degenerate inputs: without seeds, or parts
+        of the foreground no seed reaches, those pixels stay 0.
 
     Raises
     ------
     ParameterError
         ``distance`` is not a 2-D float array, ``seeds`` not 2-D integers, ``foreground`` not a 2-D bool
         mask, the shapes differ, ``compactness`` is negative, ``connectivity`` not 4 or 8 (6 is a 3-D
-        neighbourhood), or ``watershed_line`` not a bool.
+        neighbourhood), ``watershed_line`` not a bool, or there are more distinct seeds than int32 labels
+        can number (2**31 - 2).
 
     References
     ----------
@@ -485,6 +554,9 @@ def flood_distance(distance: np.ndarray, seeds: np.ndarray, foreground: np.ndarr
     compactness = check_number("compactness", compactness, low=0)
     connectivity = check_connectivity(connectivity)
     watershed_line = check_flag("watershed_line", watershed_line)
+    # Numbered 1..M (int32) before scikit-image sees them: it floods from negative values too and returns the
+    # seeds' own dtype, which the int32 labels could not hold for ids beyond 2**31.
+    seeds, _ = _numbered_seeds(seeds, "seeds", inside=foreground)
     return sk_segmentation.watershed(-distance, seeds, mask=foreground, compactness=compactness,
                                      connectivity=1 if connectivity == 4 else 2,
                                      watershed_line=watershed_line).astype(np.int32, copy=False)
@@ -502,8 +574,9 @@ def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray,
     ----------
     image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float32
         Grayscale or RGB; mapped linearly from its min..max to 8 bits first.
-    seeds : (H, W) ndarray of int
-        The object markers: 0 = no seed, each positive value one seed.
+    seeds : (H, W) ndarray of any integer dtype
+        The object markers: each positive value one seed (ids of any size, gaps allowed); 0 and negative
+        values are no seed.
     background : (H, W) ndarray of bool
         Background markers: pixels flooded from here become 0 (seeds win where both are set).
     watershed_line : bool
@@ -512,15 +585,17 @@ def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray,
     Returns
     -------
     (H, W) ndarray of int32
-        Each seed's region with the seed's value, 0 on the background. Degenerate inputs: with neither
-        seeds nor background markers OpenCV floods nothing and every pixel is 0.
+        Each seed's region, numbered 1..M in increasing order of the seed ids (seeds already numbered
+        1..M keep their numbers), 0 on the background. Degenerate inputs: with neither seeds nor
+        background markers OpenCV floods nothing and every pixel is 0.
 
     Raises
     ------
     ParameterError
         ``image`` is not a non-empty 2-D or ``H×W×3`` uint8, uint16 or float32 array (or is a float one
         with NaN or infinite pixels, which have no place on the 8-bit scale), ``seeds`` not 2-D integers,
-        ``background`` not a 2-D bool mask, the sizes differ, or ``watershed_line`` is not a bool.
+        ``background`` not a 2-D bool mask, the sizes differ, ``watershed_line`` is not a bool, or there
+        are more distinct seeds than int32 labels can number (2**31 - 2).
 
     References
     ----------
@@ -544,10 +619,13 @@ def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray,
     check_same_shape("seeds", seeds, "image", image.shape)
     check_same_shape("background", background, "image", image.shape)
     watershed_line = check_flag("watershed_line", watershed_line)
+    # OpenCV takes int32 markers and reads -1 as a line: the ids are numbered 1..M before that cast (a uint32
+    # id of 3e9 would become negative, an int64 one of 2**40 zero), leaving M + 1 for the background.
+    seeds, distinct = _numbered_seeds(seeds, "seeds")
     image8, _, _ = to_uint8(image)
     bgr = cv2.cvtColor(image8, cv2.COLOR_GRAY2BGR) if image8.ndim == 2 else cv2.cvtColor(image8, cv2.COLOR_RGB2BGR)
-    background_label = int(seeds.max(initial=0)) + 1
-    markers = np.where(background & (seeds == 0), background_label, seeds).astype(np.int32)
+    background_label = distinct.size + 1
+    markers = np.where(background & (seeds == 0), np.int32(background_label), seeds)
     bgr = cv2.copyMakeBorder(bgr, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
     markers = cv2.copyMakeBorder(markers, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     flooded = cv2.watershed(bgr, markers)[1:-1, 1:-1]
@@ -561,7 +639,7 @@ def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray,
 
 
 def _marker_seeds(markers, shape: tuple[int, int]) -> np.ndarray:
-    """The user's marker image checked against the image's ``shape``, as given (converted later)."""
+    """The user's marker image checked against the image's ``shape``, as given (numbered after the threshold)."""
     seeds = np.asarray(markers)
     if seeds.shape != shape:
         size = f"{seeds.shape[1]}×{seeds.shape[0]}" if seeds.ndim == 2 else f"of shape {seeds.shape}"
@@ -570,6 +648,21 @@ def _marker_seeds(markers, shape: tuple[int, int]) -> np.ndarray:
         raise ParameterError("markers: the marker image must hold whole numbers (0 = no seed); "
                              f"got dtype {seeds.dtype}")
     return seeds
+
+
+def _seeds_in_foreground(seeds: np.ndarray, foreground: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The seed pixels inside ``foreground`` numbered 1..M (int32), and the ids of the seeds wholly outside it.
+
+    The numbers keep the order of the ids; the ids wholly on the background (sorted) flood nothing.
+    Why a seed on the background is dropped rather than flooded: scikit-image's watershed ignores markers
+    outside its mask, but OpenCV's gradient flooding would grow such a seed (seeds win over the background
+    markers), giving an object outside the foreground; dropping them first makes both landscapes give the
+    objects scikit-image gives on the same foreground. A seed partly in the foreground keeps that part.
+    """
+    numbered, used = _numbered_seeds(seeds, name, inside=foreground)
+    outside = seeds[(seeds > 0) & ~foreground]
+    lost = np.setdiff1d(outside, used) if outside.size else outside
+    return numbered, lost
 
 
 def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, markers: np.ndarray | None = None,
@@ -582,9 +675,15 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
         Grayscale or RGB, 8-bit, 16-bit or float (anything :func:`segmentation.as_image` accepts).
     recipe : WatershedRecipe, optional
         Every parameter; the documented defaults when omitted.
-    markers : (H, W) ndarray of int or bool, optional
-        A marker image (0 = no seed, each positive value one seed; a bool mask's 8-connected regions)
-        used instead of computed seeds. Negative values count as 0.
+    markers : (H, W) ndarray of any integer dtype or bool, optional
+        A marker image used instead of computed seeds: each positive value one seed (int8 to int64,
+        uint8 to uint64, ids of any size, gaps allowed: 3e9 in uint32 or 2**40 in int64 stay distinct
+        seeds), 0 and negative values no seed; a bool mask seeds one object per 8-connected region. The
+        seeds are numbered 1..M in increasing order of their ids (``WatershedResult.markers``). A seed
+        pixel on the background (outside the thresholded foreground) is ignored and a seed wholly on the
+        background gives no object, on both landscapes (a note says so): a seed grows only inside the
+        foreground, as in ``skimage.segmentation.watershed(..., mask=foreground)``. Seed points
+        (``seeds="points"``) follow the same rule.
     **params : str, int, float, bool or tuple
         Watershed or foreground parameters by name (``seeds="distance_peaks"``, ``min_distance=10``,
         ``method="li"``, ``min_size=30`` ...), applied on top of ``recipe``. Lengths (``h``,
@@ -600,8 +699,9 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
     ------
     ParameterError
         ``recipe`` is not a :class:`WatershedRecipe`, a keyword is unknown or out of its range (the
-        message names it), a seed point lies outside the image, or ``markers`` is missing for
-        ``seeds="marker_image"``, of another size than the image or not whole numbers.
+        message names it), a seed point lies outside the image, ``markers`` is missing for
+        ``seeds="marker_image"``, of another size than the image or not whole numbers, or there are more
+        distinct seeds than int32 labels can number (2**31 - 2).
     ValueError
         ``image`` is not an image :func:`segmentation.as_image` accepts.
     SegmentationError
@@ -675,9 +775,18 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
             notes.append(f"intensity bands from multi-Otsu: low {low:g}, high {high:g}")
         seeds, background = intensity_band_markers(found.processed, low, high, found.polarity)
     elif recipe.seeds == "points":
-        seeds = point_seeds(foreground.shape, recipe.points)
+        seeds, lost = _seeds_in_foreground(point_seeds(foreground.shape, recipe.points), foreground, "points")
+        if lost.size:
+            shown = ", ".join(f"({recipe.points[i - 1][0]}, {recipe.points[i - 1][1]})" for i in lost[:5])
+            notes.append(f"{lost.size} seed point{'s' if lost.size > 1 else ''} on the background ignored "
+                         f"(seeds grow only inside the foreground): {shown}{', ...' if lost.size > 5 else ''}")
     else:
-        seeds = label_objects(markers > 0) if markers.dtype == bool else np.clip(markers, 0, None).astype(np.int32)
+        # Never cast before numbering: see _numbered_seeds (ids beyond int32 would wrap or merge).
+        given = label_objects(markers) if markers.dtype == bool else markers
+        seeds, lost = _seeds_in_foreground(given, foreground, "markers")
+        if lost.size:
+            notes.append(f"{lost.size} marker seed{'s' if lost.size > 1 else ''} wholly on the background "
+                         "ignored (seeds grow only inside the foreground)")
 
     if recipe.landscape == "distance":
         labels = flood_distance(distance, seeds, foreground, compactness=recipe.compactness,
