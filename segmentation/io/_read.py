@@ -9,7 +9,14 @@ Output: ``H×W`` gray or ``H×W×3`` RGB (never BGR), C-contiguous, uint8 (8-bit
 Who decodes what: Pillow reads headers, EXIF, palettes and CMYK and decodes 8-bit images. OpenCV
 decodes 16-bit PNGs (Pillow reduces 16-bit RGB to 8 bits). tifffile decodes TIFFs deeper than
 8 bits or with signed/float samples (Pillow reduces 16-bit RGB to 8 bits, cannot open float RGB),
+and 8-bit RGB TIFFs with associated alpha (Pillow un-premultiplies them in 8 bits, which rounds),
 with OpenCV as fallback for compressions (LZW, JPEG) tifffile needs ``imagecodecs`` for.
+
+TIFF extra samples (the ExtraSamples tag, TIFF 6.0) follow one rule whichever decoder reads them:
+a sample the file marks as alpha is composited on white (associated alpha: colour + (1 - alpha) ×
+white, the colour being already multiplied by alpha; unassociated alpha: (colour - white) × alpha +
+white), and any other extra sample ("unspecified", or not described at all) is left out, never
+taken as alpha; a note names every channel left out.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Sequence, Union
 
 import cv2
 import numpy as np
@@ -57,6 +64,16 @@ _UNSUPPORTED_MAGIC = (
     (b"PK\x03\x04", "this file is not an image (it looks like a ZIP archive or an Office document)"),
     (b"\x1f\x8b", "this file is not an image (it is gzip-compressed; an .svgz drawing? export it as PNG)"),
 )
+# TIFF 6.0 ExtraSamples values (tifffile.EXTRASAMPLE): 0 unspecified data, 1 associated alpha (the
+# colour samples are already multiplied by alpha), 2 unassociated alpha.
+_ASSOCIATED, _UNASSOCIATED = int(tifffile.EXTRASAMPLE.ASSOCALPHA), int(tifffile.EXTRASAMPLE.UNASSALPHA)
+_EXTRA_WORDS = {int(tifffile.EXTRASAMPLE.UNSPECIFIED): "unspecified data, not alpha",
+                None: "not described by the file's ExtraSamples tag, so not taken as alpha"}
+# Colour samples per pixel by photometric interpretation (the others have one) and their name in notes.
+_P = tifffile.PHOTOMETRIC
+_COLOUR_SAMPLES = {int(_P.RGB): 3, int(_P.YCBCR): 3, int(_P.CIELAB): 3, int(_P.ICCLAB): 3, int(_P.ITULAB): 3,
+                   int(_P.LOGLUV): 3, int(_P.SEPARATED): 4}
+_COLOUR_NAMES = {int(_P.RGB): "RGB", int(_P.PALETTE): "palette", int(_P.SEPARATED): "CMYK", int(_P.YCBCR): "YCbCr"}
 # EXIF orientation -> (how to show the stored pixels upright, words for the note).
 # Checked against Pillow's ImageOps.exif_transpose in the tests.
 _ORIENTATIONS = {
@@ -100,6 +117,61 @@ class ImageInfo:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class _Extras:
+    """How a TIFF page's samples divide: colour first, then the alpha to composite and samples left out."""
+
+    n_samples: int
+    n_colour: int
+    colour_name: str
+    alpha: int | None = None  # index of the sample composited as alpha
+    associated: bool = False  # that alpha is associated (premultiplied)
+    left_out: tuple[tuple[int, str], ...] = ()  # (index, what it is) of every extra sample left out
+
+
+def _tiff_extras(photometric: int | None, n_samples: int, kinds: Sequence[int]) -> _Extras:
+    """The TIFF 6.0 reading of a page's ExtraSamples values (``kinds``, one per extra sample).
+
+    Only a sample marked as alpha is alpha; the first one is composited. Every other extra sample
+    (unspecified data, a second alpha, a value TIFF 6.0 does not define, or one the tag does not
+    describe at all) is left out.
+    """
+    photometric = 1 if photometric is None else int(photometric)
+    n_samples = max(int(n_samples), 1)
+    n_colour = min(n_samples, _COLOUR_SAMPLES.get(photometric, 1))
+    name = _COLOUR_NAMES.get(photometric, "gray" if n_colour == 1 else "colour")
+    kinds = [int(kind) for kind in kinds]
+    alpha, associated, left_out = None, False, []
+    for index in range(n_colour, n_samples):
+        kind = kinds[index - n_colour] if index - n_colour < len(kinds) else None
+        if kind in (_ASSOCIATED, _UNASSOCIATED) and alpha is None:
+            alpha, associated = index, kind == _ASSOCIATED
+        elif kind in (_ASSOCIATED, _UNASSOCIATED):
+            left_out.append((index, "a second alpha channel"))
+        else:
+            left_out.append((index, _EXTRA_WORDS.get(kind, f"ExtraSamples value {kind}, which TIFF 6.0 does not "
+                                                           "define, so not taken as alpha")))
+    return _Extras(n_samples, n_colour, name, alpha, associated, tuple(left_out))
+
+
+def _pillow_tiff_extras(im: Image.Image) -> _Extras:
+    kinds = im.tag_v2.get(338, ())
+    return _tiff_extras(im.tag_v2.get(262, 1), im.tag_v2.get(277, 1), np.atleast_1d(kinds).tolist())
+
+
+def _pillow_reads(im: Image.Image, extras: _Extras) -> bool:
+    """Whether Pillow's decoding of this 8-bit TIFF holds the samples the extra-sample rule needs, as stored.
+
+    Pillow drops unspecified samples itself, returns gray + associated alpha as stored ("La"), but
+    un-premultiplies RGB + associated alpha into 8-bit RGBA, which rounds: tifffile reads that one.
+    """
+    if extras.alpha is None:
+        return True
+    if extras.alpha != extras.n_colour:
+        return False
+    return im.mode == "La" if extras.associated else im.mode in ("LA", "PA", "RGBA")
+
+
 def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool = False):
     """Load an image as a numpy array, refusing anything that is not a sane image.
 
@@ -117,8 +189,9 @@ def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool 
     -------
     numpy.ndarray or (numpy.ndarray, ImageInfo)
         (H, W) gray or (H, W, 3) RGB, C-contiguous; uint8, uint16 or float32. Alpha is composited on white (what a
-        viewer shows), EXIF orientation applied, palettes and CMYK become RGB, multi-frame files
-        give their first frame; ``ImageInfo.notes`` lists every such change.
+        viewer shows; a TIFF's extra channels count as alpha only where its ExtraSamples tag says so, associated or
+        unassociated, and any other extra channel is left out), EXIF orientation applied, palettes and CMYK
+        become RGB, multi-frame files give their first frame; ``ImageInfo.notes`` lists every such change.
 
     Raises
     ------
@@ -210,10 +283,11 @@ def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
             fmt = "JPEG" if im.format == "MPO" else im.format
             if fmt == "PNG" and data[24] == 16:  # IHDR bit depth
                 array, mode = _read_png16(data, notes)
-            elif fmt == "TIFF" and (_is_deep_tiff(im) or _pillow_would_object(*im.size)):
+            elif fmt == "TIFF" and (_is_deep_tiff(im) or _pillow_would_object(*im.size)
+                                    or not _pillow_reads(im, extras := _pillow_tiff_extras(im))):
                 array, mode, _, _, upright = _read_tiff(data, max_pixels, notes)
             else:
-                array, mode = _from_pillow(im, notes), im.mode
+                array, mode = _from_pillow(im, notes, extras if fmt == "TIFF" else None), im.mode
                 # Pillow turns TIFFs upright while decoding, and then removes the tag.
                 upright = orientation != 1 and _orientation(im, [], data) == 1
     if n_frames > 1:
@@ -306,7 +380,8 @@ def _orientation(im: Image.Image, notes: list[str], data: bytes = b"") -> int:
     return value if value in _ORIENTATIONS else 1
 
 
-def _from_pillow(im: Image.Image, notes: list[str]) -> np.ndarray:
+def _from_pillow(im: Image.Image, notes: list[str], extras: _Extras | None = None) -> np.ndarray:
+    """Decode with Pillow; ``extras``: a TIFF's extra samples (see ``_pillow_reads``)."""
     mode, transparent = im.mode, "transparency" in im.info
     if im.format == "TIFF" and im.tag_v2.get(262) == 0:  # Pillow inverts white-is-zero silently
         notes.append("white-is-zero TIFF inverted so that bright is high")
@@ -319,27 +394,41 @@ def _from_pillow(im: Image.Image, notes: list[str]) -> np.ndarray:
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         notes.append(f"{mode} converted to RGB")
         im = im.convert("RGB")
-    elif mode in ("La", "RGBa"):  # premultiplied alpha -> straight alpha before compositing
+    elif mode in ("La", "RGBa") and extras is None:  # premultiplied alpha -> straight alpha before compositing
         im = im.convert(mode[:-1] + "A")
     elif mode in ("L", "RGB") and transparent:  # a tRNS key colour is a 1-bit alpha channel
         im = im.convert(mode[0] + "A")
     array = np.array(im)  # decodes; a copy, so it outlives the file
     if array.dtype.byteorder == ">":  # Pillow's "I;16B"
         array = array.astype(array.dtype.newbyteorder("="))
-    return _normalise(array, notes)
+    if extras is None:
+        return _normalise(array, notes)
+    # A TIFF: Pillow gave the colour, plus its alpha for these modes ("La" as stored, premultiplied).
+    with_alpha = im.mode in ("LA", "La", "RGBA")
+    colour = _supported_dtype(array[..., :-1] if with_alpha else array, notes)
+    alpha = array[..., -1] if with_alpha and extras.alpha is not None else None
+    return _normalise(_resolve_extras(colour, alpha, extras, notes), notes, alpha=False)
 
 
-def _normalise(array: np.ndarray, notes: list[str], has_alpha: bool = True) -> np.ndarray:
-    """Bring a decoded H×W[×C] array, channels already in RGB order, to the convention."""
+def _supported_dtype(array: np.ndarray, notes: list[str]) -> np.ndarray:
     if array.dtype == np.bool_:
-        array = array.astype(np.uint8) * 255
-    elif array.dtype not in (np.uint8, np.uint16, np.float32):
+        return array.astype(np.uint8) * 255
+    if array.dtype not in (np.uint8, np.uint16, np.float32):
         notes.append(f"{array.dtype} pixel values converted to float32")
-        array = array.astype(np.float32)
+        return array.astype(np.float32)
+    return array
+
+
+def _normalise(array: np.ndarray, notes: list[str], alpha: bool = True) -> np.ndarray:
+    """Bring a decoded H×W[×C] array, channels already in RGB order, to the convention.
+
+    ``alpha``: a 2nd or 4th channel is alpha (False for TIFFs, whose extra samples are resolved before).
+    """
+    array = _supported_dtype(array, notes)
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[..., 0]
     channels = 1 if array.ndim == 2 else array.shape[2]
-    if channels == 2 or (channels == 4 and has_alpha):
+    if alpha and channels in (2, 4):
         return _composite_on_white(array, notes)
     if channels not in (1, 3):
         raise ImageLoadError(f"images with {channels} channels per pixel are not supported; "
@@ -349,20 +438,93 @@ def _normalise(array: np.ndarray, notes: list[str], has_alpha: bool = True) -> n
 
 def _composite_on_white(array: np.ndarray, notes: list[str]) -> np.ndarray:
     """Gray+alpha or RGB+alpha (alpha last) -> gray or RGB as shown on a white page."""
-    if array.dtype == np.float32:  # float data has no "white": keep the values
-        notes.append("alpha channel dropped")
-        return array[..., 0] if array.shape[2] == 2 else array[..., :3]
     *planes, alpha = cv2.split(array)  # contiguous planes: float maths on strided views is slow
-    top = np.iinfo(array.dtype).max
-    if alpha.min() == top:
-        notes.append("alpha channel dropped (the image is fully opaque)")
+    return _composite(planes, alpha, notes)
+
+
+def _composite(planes: list[np.ndarray], alpha: np.ndarray, notes: list[str], *, associated: bool = False,
+               premultiplied: bool | None = None, what: str = "alpha channel") -> np.ndarray:
+    """Colour planes and their alpha (same dtype; 0..1 for float) -> the colour as shown on a white page.
+
+    ``associated``: the file says the colour is already multiplied by alpha (TIFF 6.0 associated
+    alpha), so the page shows colour + (1 - alpha) × white: alpha is not applied a second time.
+    ``premultiplied`` (default ``associated``): the stored colour is multiplied by alpha, which
+    libtiff also does to unassociated alpha in 8 bits (OpenCV's reading). Float data has no
+    "white": the alpha is dropped (an associated colour is divided by alpha first).
+    """
+    premultiplied = associated if premultiplied is None else premultiplied
+    dtype = planes[0].dtype
+    if dtype not in (np.uint8, np.uint16):
+        if premultiplied:  # back to the colour itself; exact where alpha is 1 (opaque)
+            weight = alpha.astype(np.float32)
+            planes = [np.divide(p, weight, out=p.astype(np.float32), where=weight > 0) for p in planes]
+            notes.append(f"{what}: float colour divided by alpha where alpha > 0 (un-premultiplied), then the "
+                         "alpha dropped (float data has no white to composite on)")
+        else:
+            notes.append(f"{what} dropped (float data has no white to composite on; values kept)")
+    elif alpha.min() == np.iinfo(dtype).max:
+        notes.append(f"{what} dropped (the image is fully opaque)")
+    elif premultiplied:
+        # colour + (1 - alpha) × white = colour + (white - alpha) in the file's own units: exact integers
+        # (the same as un-premultiplying and then compositing, without the rounding in between).
+        top = np.iinfo(dtype).max
+        room = (top - alpha).astype(np.int32)
+        planes = [np.minimum(p.astype(np.int32) + room, top).astype(dtype) for p in planes]
+        if associated:
+            notes.append(f"{what} composited on white directly as colour + (1 - alpha) × white: the stored colour "
+                         "is already multiplied by alpha, so it is not multiplied again (no un-premultiplying; "
+                         "transparent areas became white)")
+        else:  # libtiff premultiplied it: the same pixels as (colour - white) × alpha + white
+            notes.append(f"{what} composited on white (transparent areas became white)")
     else:
         # (colour - white) * alpha + white in float32 (24-bit mantissa: fine for 16-bit), written
         # exactly as the generated scripts do it (segmentation.to_python) so both give equal pixels.
+        top = np.iinfo(dtype).max
         weight = alpha.astype(np.float32) / top
-        planes = [np.rint((p.astype(np.float32) - top) * weight + top).astype(array.dtype) for p in planes]
-        notes.append("alpha channel composited on white (transparent areas became white)")
-    return cv2.merge(planes) if len(planes) == 3 else planes[0]
+        planes = [np.rint((p.astype(np.float32) - top) * weight + top).astype(dtype) for p in planes]
+        notes.append(f"{what} composited on white (transparent areas became white)")
+    return planes[0] if len(planes) == 1 else np.ascontiguousarray(np.stack(planes, axis=-1))
+
+
+def _resolve_extras(colour: np.ndarray, alpha: np.ndarray | None, extras: _Extras, notes: list[str], *,
+                    premultiplied: bool | None = None) -> np.ndarray:
+    """A TIFF's colour samples (H×W or H×W×C, supported dtype) with its extra samples applied (see ``_Extras``).
+
+    ``alpha``: the sample ``extras.alpha`` in the file's units (None when there is none).
+    """
+    if extras.left_out:
+        channels = {}
+        for index, words in extras.left_out:
+            channels.setdefault(words, []).append(str(index + 1))
+        left = " and ".join(f"{', '.join(numbers)} ({words})" for words, numbers in channels.items())
+        kept = "channel 1" if extras.n_colour == 1 else f"channels 1–{extras.n_colour}"
+        notes.append(f"extra TIFF channel{'s' if len(extras.left_out) > 1 else ''} {left} of {extras.n_samples} "
+                     f"left out; the image is {kept} ({extras.colour_name})")
+    if extras.alpha is None:
+        return colour
+    if alpha is None:  # the decoder lost it: never show the colour as if it were opaque
+        raise ImageLoadError("the alpha channel of this TIFF could not be read; save it uncompressed or with "
+                             "ZIP (Deflate) compression")
+    planes = [colour] if colour.ndim == 2 else [np.ascontiguousarray(colour[..., i]) for i in range(colour.shape[2])]
+    what = (f"{'associated (premultiplied)' if extras.associated else 'unassociated'} alpha "
+            f"(TIFF channel {extras.alpha + 1} of {extras.n_samples})")
+    return _composite(planes, _alpha_like(alpha, colour.dtype), notes, associated=extras.associated,
+                      premultiplied=premultiplied, what=what)
+
+
+def _alpha_like(alpha: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Alpha samples on the colour's scale: its integer range (uint8/uint16), else 0..1."""
+    if alpha.dtype == np.bool_:
+        alpha = alpha.astype(np.uint8) * 255
+    top = np.iinfo(alpha.dtype).max if alpha.dtype.kind in "iu" else None
+    if dtype in (np.uint8, np.uint16):
+        if alpha.dtype == dtype:
+            return np.ascontiguousarray(alpha)
+        if alpha.dtype == np.uint8 and dtype == np.uint16:  # an 8-bit alpha beside 16-bit palette colours
+            return alpha.astype(np.uint16) * 257  # exact: a / 255 == 257a / 65535
+        unit = np.clip(alpha / top, 0, 1) if top else np.clip(alpha, 0, 1)
+        return np.rint(unit * np.iinfo(dtype).max).astype(dtype)
+    return (alpha / np.float32(top)).astype(np.float32) if top else alpha.astype(np.float32)
 
 
 def _cv_decode(data: bytes) -> np.ndarray:
@@ -403,23 +565,65 @@ def _read_tiff(data: bytes, max_pixels: int, notes: list[str]) -> tuple[np.ndarr
         mode, orientation = f"{photometric.name} {page.dtype}", int(page.tags.valueof(274, 1))
         if photometric == tifffile.PHOTOMETRIC.SEPARATED:
             raise ImageLoadError("this CMYK TIFF cannot be read; save it as RGB")
-        has_alpha = photometric == tifffile.PHOTOMETRIC.RGB or bool(page.extrasamples)
+        extras = _tiff_extras(photometric, page.samplesperpixel, page.extrasamples)
         try:
             array = page.asarray()
-        except Exception:  # usually a compression (LZW, JPEG) tifffile needs imagecodecs for
+        except Exception as exc:  # usually a compression (LZW, JPEG) tifffile needs imagecodecs for
             # OpenCV's TIFF reader applies the Orientation tag itself, whatever the flags.
-            return _normalise(_cv_decode(data), notes, has_alpha), mode, n_pages, orientation, True
+            return (_read_tiff_with_opencv(data, page, extras, exc, notes), mode, n_pages, orientation, True)
         # A single page can still have extra axes (planar "SYX", volumetric "ZYX"): keep Y, X, S.
         array = array[tuple(slice(None) if axis in "YXS" else 0 for axis in axes)]
         axes = "".join(axis for axis in axes if axis in "YXS")
         array = array.transpose([axes.index(axis) for axis in "YXS" if axis in axes])
+        colour = array if array.ndim == 2 else array[..., :extras.n_colour]
+        alpha = None if extras.alpha is None or array.ndim == 2 else array[..., extras.alpha]
+        if colour.ndim == 3 and colour.shape[2] == 1:
+            colour = colour[..., 0]
         if photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
             notes.append("palette image converted to RGB")
-            array = np.moveaxis(page.colormap[:, array], 0, -1)
-        elif photometric == tifffile.PHOTOMETRIC.MINISWHITE and array.dtype.kind == "u":
+            colour = np.moveaxis(page.colormap[:, colour], 0, -1)
+        elif photometric == tifffile.PHOTOMETRIC.MINISWHITE and colour.dtype.kind == "u":
             notes.append("white-is-zero TIFF inverted so that bright is high")
-            array = np.iinfo(array.dtype).max - array
-        return _normalise(array, notes, has_alpha), mode, n_pages, orientation, False
+            colour = np.iinfo(colour.dtype).max - colour
+        array = _resolve_extras(_supported_dtype(colour, notes), alpha, extras, notes)
+        return _normalise(array, notes, alpha=False), mode, n_pages, orientation, False
+
+
+def _read_tiff_with_opencv(data: bytes, page: tifffile.TiffPage, extras: _Extras, error: Exception,
+                           notes: list[str]) -> np.ndarray:
+    """A TIFF tifffile could not decode, read by OpenCV, with the same extra-sample rule.
+
+    OpenCV gives deeper samples as stored (up to 4 per pixel). 8-bit samples go through libtiff's
+    RGBA interface: the colour, plus the first extra sample of RGB + 1, premultiplied by libtiff
+    when it is unassociated alpha. Anything else it returns for extra samples cannot be trusted.
+    """
+    if extras.n_samples == extras.n_colour:  # no extra samples: as it always was
+        return _normalise(_cv_decode(data), notes, alpha=False)
+    n_extra = extras.n_samples - extras.n_colour
+    refusal = ImageLoadError(f"this {extras.colour_name} TIFF with {n_extra} extra channel{'s' if n_extra > 1 else ''} "
+                             f"uses {page.compression.name} compression, which cannot be decoded here with extra "
+                             "channels; save it uncompressed or with ZIP (Deflate) compression")
+    try:
+        array = _cv_decode(data)
+    except Exception:
+        if "imagecodecs" in str(error):
+            raise refusal from error
+        raise
+    got = 1 if array.ndim == 2 else array.shape[2]
+    if page.dtype != np.uint8:
+        if got != extras.n_samples or array.dtype != page.dtype:
+            raise refusal from error
+        premultiplied = None  # all samples as stored (OpenCV's BGR order already undone)
+    elif got == extras.n_colour and extras.alpha is None:
+        premultiplied = None  # the colour alone: the extra samples, all left out, were dropped by libtiff
+    elif got == 4 and extras.n_colour == 3 and extras.alpha in (None, 3):
+        premultiplied = True  # libtiff's RGBA interface: associated alpha as stored, unassociated premultiplied
+    else:
+        raise refusal from error
+    colour = array if array.ndim == 2 else array[..., :extras.n_colour]
+    alpha = None if extras.alpha is None or got <= extras.alpha else array[..., extras.alpha]
+    array = _resolve_extras(_supported_dtype(colour, notes), alpha, extras, notes, premultiplied=premultiplied)
+    return _normalise(array, notes, alpha=False)
 
 
 def _format_name(data: bytes) -> str | None:
