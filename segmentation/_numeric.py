@@ -14,8 +14,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy import ndimage as ndi
 
-from ._checks import CHANNEL_DTYPES, check_finite, check_number
+from ._checks import CHANNEL_DTYPES, all_finite, check_number
 from ._errors import ParameterError
 
 __all__ = ["as_image", "is_constant", "float_exponent", "in_float_range", "to_uint8"]
@@ -42,8 +43,9 @@ def as_image(image) -> np.ndarray:
     any numeric or bool dtype. Returns ``H×W`` or ``H×W×3`` as ``uint8``, ``uint16`` or ``float32``:
     bool becomes 0/255, other integers keep their values when they fit in 8 or 16 bits and become
     ``float32`` otherwise, and alpha is dropped (:func:`segmentation.load_image` composites it first).
-    Non-finite float values (NaN, ±inf) are replaced by the smallest finite value so that every method
-    sees real numbers; a float image with no finite value at all is refused.
+    Non-finite float values (NaN, ±inf) are kept: every method computes its thresholds from the finite
+    pixels and compares by IEEE rules (NaN is never foreground, +inf is above every finite threshold and
+    -inf below); a float image with no finite value at all is refused.
 
     Parameters
     ----------
@@ -89,19 +91,17 @@ def as_image(image) -> np.ndarray:
         return np.ascontiguousarray(array.astype(np.float32))
     if np.issubdtype(array.dtype, np.floating):
         array = np.ascontiguousarray(array.astype(np.float32))
-        finite = np.isfinite(array)
-        if not finite.all():
-            if not finite.any():
-                raise ParameterError("image holds no finite values (all NaN or infinite)")
-            array = np.where(finite, array, array[finite].min())
+        if not all_finite(array) and not np.isfinite(array).any():
+            raise ParameterError("image holds no finite values (all NaN or infinite)")
         return array
     raise ParameterError(f"image has an unsupported pixel type {array.dtype}; use 8-bit, 16-bit or float images")
 
 
 def is_constant(image: np.ndarray) -> bool:
-    """True when every pixel has the same value (no threshold can separate anything).
+    """True when every finite pixel has the same value (no threshold can separate anything).
 
-    One pass over the image (OpenCV's ``minMaxLoc``).
+    One pass over the image (OpenCV's ``minMaxLoc``); a float image with NaN or ±inf pixels is judged on
+    its finite pixels (thresholds are computed from them).
 
     Parameters
     ----------
@@ -123,7 +123,10 @@ def is_constant(image: np.ndarray) -> bool:
     (True, False)
     """
     _check_pixels(image)
-    low, high, _, _ = cv2.minMaxLoc(image.reshape(image.shape[0], -1))
+    values = finite_pixels(image, required=False)  # NaN would fool minMaxLoc; ±inf are not a population
+    if values is None:
+        return True  # no finite value at all: nothing to separate either
+    low, high, _, _ = cv2.minMaxLoc(values.reshape(values.shape[0], -1))
     return low == high
 
 
@@ -154,7 +157,7 @@ def float_exponent(image: np.ndarray) -> int:
 
     Float images whose largest magnitude already lies in ``2**-20 .. 2**20`` are left as they are (0..1
     and 0..65535 data, the usual cases); others are scaled by :func:`in_float_range`. Integer images
-    never need scaling (0, without looking at the pixels).
+    never need scaling (0, without looking at the pixels). NaN and ±inf pixels are not looked at.
 
     Parameters
     ----------
@@ -179,7 +182,8 @@ def float_exponent(image: np.ndarray) -> int:
     _check_pixels(image)
     if image.dtype != np.float32:
         return 0
-    return float_extent(image)[0]
+    values = finite_pixels(image, required=False)
+    return 0 if values is None else float_extent(values)[0]  # all NaN/±inf: nothing to scale
 
 
 def in_float_range(image: np.ndarray, exponent: int) -> np.ndarray:
@@ -225,8 +229,8 @@ def to_uint8(image: np.ndarray) -> tuple[np.ndarray, float, float]:
     Parameters
     ----------
     image : ndarray of uint8, uint16 or float32, (H, W) or (H, W, C)
-        A non-empty array; colour images are mapped with one min..max for all channels. A float image
-        must hold finite values only (:func:`segmentation.as_image` replaces NaN and ±inf).
+        A non-empty array; colour images are mapped with one min..max for all channels. In a float image
+        the min..max are those of the finite pixels; NaN and -inf map to 0, +inf to 255.
 
     Returns
     -------
@@ -237,8 +241,7 @@ def to_uint8(image: np.ndarray) -> tuple[np.ndarray, float, float]:
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D or 3-D ndarray of one of those dtypes, or is a float image
-        with NaN or infinite pixels (an infinite maximum would map every other pixel to 0).
+        When ``image`` is not a non-empty 2-D or 3-D ndarray of one of those dtypes.
 
     Examples
     --------
@@ -249,12 +252,69 @@ def to_uint8(image: np.ndarray) -> tuple[np.ndarray, float, float]:
     _check_pixels(image)
     if image.dtype == np.uint8:
         return image, 0.0, 255.0
-    check_finite(image)
+    values = finite_pixels(image, required=False)
+    if values is None:  # all NaN/±inf: no range to map; the IEEE rule below decides every pixel
+        values = np.zeros((1, 1), np.float32)
     exponent = float_exponent(image)  # OpenCV's scale factor is a float32: tiny value ranges overflow it
-    scaled = in_float_range(image, exponent)
-    low, high, _, _ = cv2.minMaxLoc(scaled.reshape(scaled.shape[0], -1))
+    low, high, _, _ = cv2.minMaxLoc(in_float_range(values, exponent).reshape(values.shape[0], -1))
     if high <= low:
-        return np.zeros(image.shape, np.uint8), math.ldexp(low, exponent), math.ldexp(low, exponent)
-    scale = 255.0 / (high - low)
-    image8 = cv2.convertScaleAbs(scaled, alpha=scale, beta=-low * scale)
-    return image8, math.ldexp(low, exponent), math.ldexp(high, exponent)
+        image8 = np.zeros(image.shape, np.uint8)
+    else:
+        scale = 255.0 / (high - low)
+        image8 = cv2.convertScaleAbs(in_float_range(image, exponent), alpha=scale, beta=-low * scale)
+    if values is not image:
+        # OpenCV's saturating cast turns NaN into 0 on some builds and not others: set the rule explicitly.
+        image8[np.isnan(image)] = 0
+        image8[image == np.inf] = 255
+        image8[image == -np.inf] = 0
+    return image8, math.ldexp(low, exponent), math.ldexp(high if high > low else low, exponent)
+
+
+def finite_pixels(image: np.ndarray, *, required: bool = True) -> np.ndarray | None:
+    """``image`` itself when every pixel is finite (integer images always), else its finite pixels as a 1×N row.
+
+    Library-internal: the methods compute thresholds and statistics from these. One float64 ``sumElems``
+    pass decides (see :func:`segmentation._checks.all_finite`); the 1-D copy is made only for images that
+    hold NaN or ±inf.
+
+    Raises
+    ------
+    ParameterError
+        When a float image holds no finite pixel at all and ``required`` (else None is returned).
+    """
+    if image.dtype.kind != "f" or all_finite(image):
+        return image
+    values = image[np.isfinite(image)]
+    if values.size == 0:
+        if not required:
+            return None
+        raise ParameterError("image holds no finite values (all NaN or infinite)")
+    return values[np.newaxis]  # 2-D, so that every single-channel function takes it
+
+
+def fill_nonfinite(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(filled, nonfinite)``: NaN and ±inf pixels replaced by the value of the nearest finite pixel.
+
+    Library-internal. Filters (smoothing, background subtraction, local statistics) need a value at every
+    pixel; a NaN would spread over each window it falls in and an infinity would make every window mean
+    infinite. Filling with the nearest finite value treats a "no data" area as the image border is treated
+    (replicated), so the pixels around it keep their own statistics. The caller puts the non-finite values
+    back (``nonfinite`` marks them) before comparing, so that IEEE rules decide them. ``(image, None)``
+    when every pixel is finite (no copy, one ``sumElems`` pass for float images).
+
+    Raises
+    ------
+    ParameterError
+        When a float image holds no finite pixel at all.
+    """
+    if image.dtype.kind != "f" or all_finite(image):
+        return image, None
+    nonfinite = ~np.isfinite(image)
+    if nonfinite.all():
+        raise ParameterError("image holds no finite values (all NaN or infinite)")
+    # Index of the nearest finite pixel for every pixel (exact Euclidean distance transform, SciPy).
+    if image.ndim == 2:
+        nearest = ndi.distance_transform_edt(nonfinite, return_distances=False, return_indices=True)
+        return image[tuple(nearest)], nonfinite
+    planes = [fill_nonfinite(np.ascontiguousarray(image[:, :, c]))[0] for c in range(image.shape[2])]
+    return np.ascontiguousarray(np.stack(planes, axis=-1)), nonfinite

@@ -392,12 +392,12 @@ def test_nan_pixels_are_neither_seed_nor_background():
         assert seeds[0, 0] == seeds[5, 7] == 0 and not background[0, 0] and not background[5, 7]
 
 
-def test_flood_gradient_refuses_non_finite_pixels_naming_image():
+def test_flood_gradient_puts_non_finite_pixels_on_the_8bit_scale_by_ieee_rules():
     image = np.linspace(0, 1, 48, dtype=np.float32).reshape(6, 8)
-    image[2, 3] = np.inf
-    with pytest.raises(seg.ParameterError, match=r"^image has 1 pixel that is not finite.*as_image"):
-        seg.flood_gradient(image, L, M)
-    seg.flood_gradient(seg.as_image(image), L, M)
+    image[2, 3], image[4, 5] = np.inf, np.nan
+    expected = image.copy()
+    expected[2, 3], expected[4, 5] = 1.0, 0.0  # +inf on top of the scale (255), NaN at its bottom (0)
+    assert np.array_equal(seg.flood_gradient(image, L, M), seg.flood_gradient(expected, L, M))
 
 
 # --------------------------------------------------------------- float dtypes: what the text says is what runs

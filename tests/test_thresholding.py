@@ -167,6 +167,16 @@ def test_multiotsu_too_few_levels_is_a_readable_value_error():
 
 
 # ------------------------------------------------------------------------------------- 16-bit, float
+@pytest.mark.parametrize("method", ["yen", "isodata"])
+def test_16bit_images_with_many_levels_use_256_bins(method):
+    # Thousands of levels: the histogram methods see 16-bit images as float32 (256 bins over min..max, as
+    # documented) instead of scikit-image's one bin per integer value.
+    coins16 = COINS.astype(np.uint16) * 257 + np.random.default_rng(0).integers(0, 200, COINS.shape).astype(np.uint16)
+    assert len(np.unique(coins16)) > 256
+    reference = float(SKIMAGE_GLOBAL[method](coins16.astype(np.float32)))
+    assert seg.threshold(coins16, method, polarity="bright").thresholds == (reference,)
+
+
 def test_16bit_otsu_keeps_16bit_units_and_the_8bit_mask():
     coins16 = COINS.astype(np.uint16) * 257
     result = seg.threshold(coins16, "otsu", polarity="bright")
@@ -180,17 +190,15 @@ def test_16bit_otsu_keeps_16bit_units_and_the_8bit_mask():
 @pytest.mark.parametrize("method", ["li", "yen", "isodata", "mean"])
 def test_16bit_thresholds_equal_scikit_image_in_16bit_units(method):
     coins16 = COINS.astype(np.uint16) * 257
-    # Histogram methods see 16-bit images as float32 (256 bins over min..max, as documented) instead of
-    # scikit-image's one bin per integer value.
-    histogram_method = method in ("yen", "isodata")
-    reference = float(SKIMAGE_GLOBAL[method](coins16.astype(np.float32) if histogram_method else coins16))
+    # 256 distinct values: every method sees the exact integer array, as scikit-image does.
+    reference = float(SKIMAGE_GLOBAL[method](coins16))
     result = seg.threshold(coins16, method, polarity="bright")
     assert result.thresholds == (reference,)
     assert reference > 255  # really in 16-bit units
     assert np.array_equal(result.mask, coins16 > reference)
     # the split of the picture is the same as on the 8-bit original (within a histogram bin)
     mask8 = seg.threshold(COINS, method, polarity="bright").mask
-    if histogram_method:
+    if method in ("yen", "isodata"):
         assert seg.mask_agreement(result.mask, mask8)["iou"] > 0.97
     else:
         assert np.array_equal(result.mask, mask8)

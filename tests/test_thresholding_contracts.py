@@ -17,6 +17,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
+from scipy import ndimage as ndi
 from skimage import data, filters
 
 import segmentation as seg
@@ -446,16 +447,23 @@ def test_multiotsu_mask_is_numpys_class_count_whatever_the_thresholds(dtype, thr
 
 
 # ------------------------------------------------------------------------------ NaN and ±inf float pixels
-#: Every function that computes from the pixels' histogram or statistics: each refuses non-finite pixels.
-NON_FINITE_REFUSED = {
-    **{name: CHANNEL_FUNCTIONS[name] for name in (
-        "otsu_threshold", "triangle_threshold", "li_threshold", "yen_threshold", "isodata_threshold",
-        "mean_threshold", "minimum_threshold", "multiotsu_thresholds", "adaptive_threshold_mask",
-        "sauvola_surface", "niblack_surface", "resolve_polarity", "subtract_background")},
+#: Every function that computes a threshold from the pixels' histogram or statistics: from the finite ones.
+THRESHOLD_FUNCTIONS = {name: CHANNEL_FUNCTIONS[name] for name in (
+    "otsu_threshold", "triangle_threshold", "li_threshold", "yen_threshold", "isodata_threshold",
+    "mean_threshold", "minimum_threshold", "multiotsu_thresholds")}
+#: Every function that filters or looks at neighbourhoods: "no data" counts as its nearest finite pixel.
+FILTER_FUNCTIONS = {
+    **{name: CHANNEL_FUNCTIONS[name] for name in ("adaptive_threshold_mask", "sauvola_surface", "niblack_surface",
+                                                 "subtract_background")},
     "smooth gaussian": CHANNEL_FUNCTIONS["smooth"],
     "smooth median": lambda image: seg.smooth(image, "median", size=7),
-    "to_uint8": seg.to_uint8,
 }
+#: Every function that reads the pixels, with the helpers resolve_polarity and to_uint8.
+NON_FINITE_ALLOWED = {**THRESHOLD_FUNCTIONS, **FILTER_FUNCTIONS,
+                      "resolve_polarity": CHANNEL_FUNCTIONS["resolve_polarity"], "to_uint8": seg.to_uint8}
+NON_FINITE_CASES = [
+    ((np.nan,), (0,)), ((np.inf,), (2000,)), ((-np.inf,), (4095,)), ((np.nan, np.inf, -np.inf), (7, 8, 9)),
+]
 
 
 def _with(values, positions, image=None):
@@ -465,37 +473,105 @@ def _with(values, positions, image=None):
     return image
 
 
+def _nearest_fill(image):
+    """Every non-finite pixel given the value of the nearest finite one (SciPy's exact distance transform,
+    whose choice among equally near pixels the library shares)."""
+    indices = ndi.distance_transform_edt(~np.isfinite(image), return_distances=False, return_indices=True)
+    return image[tuple(indices)]
+
+
 def test_every_statistics_function_is_listed():
     functions = set(seg.thresholding.__all__) - {"threshold", "ThresholdResult", "Prepared", "prepare", "clean_mask",
                                                  "remove_small_objects", "background_shrink_factor", "binarize",
                                                  "manual_threshold", "multiotsu_mask", "extract_channel", "smooth"}
-    assert functions <= set(NON_FINITE_REFUSED)
+    assert functions <= set(NON_FINITE_ALLOWED)
 
 
-@pytest.mark.parametrize("name", sorted(NON_FINITE_REFUSED))
-@pytest.mark.parametrize(("values", "positions"), [
-    ((np.nan,), (0,)), ((np.inf,), (2000,)), ((-np.inf,), (4095,)), ((np.nan, np.inf, -np.inf), (7, 8, 9)),
-])
-def test_statistics_refuse_non_finite_pixels_saying_how_many_and_what_to_do(name, values, positions):
-    error = _raises_naming("image", NON_FINITE_REFUSED[name], _with(values, positions))
-    count = len(values)
-    assert f"{count} pixel{'s' if count > 1 else ''} that" in str(error)
-    assert "not finite" in str(error) and "segmentation.as_image" in str(error)
+@pytest.mark.parametrize("name", sorted(THRESHOLD_FUNCTIONS))
+@pytest.mark.parametrize(("values", "positions"), NON_FINITE_CASES)
+def test_thresholds_come_from_the_finite_pixels(name, values, positions):
+    image = _with(values, positions)
+    finite_row = image[np.isfinite(image)][np.newaxis]
+    try:
+        expected = THRESHOLD_FUNCTIONS[name](finite_row)
+    except SegmentationError:
+        with pytest.raises(SegmentationError):
+            THRESHOLD_FUNCTIONS[name](image)
+        return
+    assert THRESHOLD_FUNCTIONS[name](image) == expected
+
+
+@pytest.mark.parametrize(("values", "positions"), NON_FINITE_CASES)
+def test_scikit_image_thresholds_of_the_finite_pixels(values, positions):
+    image = _with(values, positions)
+    finite = image[np.isfinite(image)]
+    assert seg.otsu_threshold(image) == pytest.approx(float(filters.threshold_otsu(finite)))
+    assert seg.li_threshold(image) == pytest.approx(float(filters.threshold_li(finite)))
+    assert seg.yen_threshold(image) == pytest.approx(float(filters.threshold_yen(finite)))
+    assert seg.mean_threshold(image) == pytest.approx(float(filters.threshold_mean(finite)))
+    assert seg.multiotsu_thresholds(image, 3) == pytest.approx(tuple(filters.threshold_multiotsu(finite, 3)))
+
+
+@pytest.mark.parametrize("name", sorted(FILTER_FUNCTIONS))
+@pytest.mark.parametrize(("values", "positions"), NON_FINITE_CASES)
+def test_filters_see_no_data_as_the_nearest_finite_pixel(name, values, positions):
+    image = _with(values, positions)
+    nonfinite = ~np.isfinite(image)
+    result = np.asarray(FILTER_FUNCTIONS[name](image))
+    reference = np.asarray(FILTER_FUNCTIONS[name](_nearest_fill(image)))
+    assert np.array_equal(result[~nonfinite], reference[~nonfinite])
+    original = image[nonfinite]
+    if name.startswith("smooth"):
+        assert np.array_equal(result[nonfinite], original, equal_nan=True)  # "no data" stays as it was
+    elif name == "subtract_background":  # bright objects: +inf stays above everything, -inf is background 0
+        assert np.array_equal(result[nonfinite], np.where(original == -np.inf, 0, original), equal_nan=True)
+    elif name == "adaptive_threshold_mask":  # IEEE: NaN never, +inf bright
+        assert np.array_equal(result[nonfinite], original == np.inf)
+
+
+def test_background_subtraction_of_dark_objects_turns_their_infinity_bright():
+    image = _with((np.nan, np.inf, -np.inf), (7, 8, 9))
+    flat = seg.subtract_background(image, 5, polarity="dark")
+    assert np.isnan(flat.flat[7]) and flat.flat[8] == 0 and flat.flat[9] == np.inf
+
+
+@pytest.mark.parametrize(("values", "positions"), NON_FINITE_CASES)
+def test_automatic_polarity_counts_the_sides_by_ieee_rules(values, positions):
+    image = _with(values, positions)
+    t = seg.otsu_threshold(image)
+    above, below = np.count_nonzero(image > t), np.count_nonzero(image <= t)
+    assert seg.resolve_polarity(image) == ("bright" if above <= below else "dark")
+
+
+def test_to_uint8_maps_the_finite_range_and_orders_infinities():
+    image = np.array([[np.nan, np.inf, -np.inf, 10.0, 20.0, 15.0]], np.float32)
+    image8, low, high = seg.to_uint8(image)
+    assert (low, high) == (10.0, 20.0)
+    assert image8.tolist() == [[0, 255, 0, 0, 255, 128]]
+    assert seg.to_uint8(np.full((2, 2), np.nan, np.float32))[0].tolist() == [[0, 0], [0, 0]]
+
+
+@pytest.mark.parametrize("name", sorted(NON_FINITE_ALLOWED))
+def test_an_image_without_a_finite_pixel_is_refused_naming_image(name):
+    image = np.full((20, 30), np.nan, np.float32)
+    image[0, :3] = (np.inf, -np.inf, np.nan)
+    if name == "resolve_polarity":  # nothing to decide: a constant image counts as bright
+        assert seg.resolve_polarity(image) == "bright"
+        return
+    if name == "to_uint8":  # display helper: every pixel by the IEEE rule
+        assert seg.to_uint8(image)[0].sum() == 255 and seg.to_uint8(image)[0][0, 0] == 255
+        return
+    error = _raises_naming("image", NON_FINITE_ALLOWED[name], image)
+    assert "no finite values" in str(error)
 
 
 @pytest.mark.parametrize("name", ["resolve_polarity", "otsu_threshold", "li_threshold", "mean_threshold"])
-def test_a_nan_in_an_otherwise_constant_image_is_refused_too(name):
+def test_a_nan_in_an_otherwise_constant_image_is_a_constant_image(name):
     image = _with((np.nan,), (100,), np.full((20, 30), 5.0, np.float32))
-    _raises_naming("image", NON_FINITE_REFUSED[name], image)
-
-
-@pytest.mark.parametrize("name", sorted(NON_FINITE_REFUSED))
-def test_statistics_after_as_image_work(name):
-    image = seg.as_image(_with((np.nan, np.inf, -np.inf), (7, 8, 9)))
-    try:
-        NON_FINITE_REFUSED[name](image)
-    except SegmentationError:
-        assert name == "minimum_threshold"
+    assert seg.is_constant(image)
+    result = NON_FINITE_ALLOWED[name](image)
+    assert result == ("bright" if name == "resolve_polarity" else 5.0)
+    assert seg.threshold(image, name.split("_")[0] if name != "resolve_polarity" else "otsu").mask.sum() == 0
 
 
 def test_binarize_never_selects_nan_and_orders_infinities():

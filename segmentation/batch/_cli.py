@@ -165,7 +165,7 @@ def process_image(task: dict) -> dict:
             write_bytes_atomic(Path(task["out_dir"], task["names"][role]), data)
         row.update(objects=len(table), foreground_fraction=f"{np.count_nonzero(mask) / mask.size:.6f}",
                    thresholds=" ".join(_number(t) for t in found.thresholds),
-                   message="; ".join(dict.fromkeys((*info.notes, *result.notes))))
+                   message="; ".join(_notes(info.notes, result.notes)))
     except MemoryError:
         row.update(status="error", message="there is not enough memory to segment this image")
     except OSError as error:
@@ -344,3 +344,9 @@ def main(argv: list[str] | None = None) -> int:
           f"in {time.perf_counter() - started:.1f} s; results in {out_dir}"
           + (f" (see {SUMMARY})" if counts["error"] else ""))
     return 1 if counts["error"] else 0
+
+
+def _notes(read: tuple[str, ...], computed: tuple[str, ...]) -> list[str]:
+    """The reader's and the segmentation's notes once each (the count of non-finite pixels is in both)."""
+    said = any("not finite" in note for note in computed)
+    return list(dict.fromkeys([*(n for n in read if not (said and "not finite" in n)), *computed]))

@@ -225,6 +225,15 @@ def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool 
     return (array, info) if with_info else array
 
 
+def _nonfinite_words(array: np.ndarray) -> str:
+    """How many pixels are not finite, of which kind (the segmentation keeps them: see as_image)."""
+    kinds = [(int(np.count_nonzero(np.isnan(array))), "NaN"), (int(np.count_nonzero(array == np.inf)), "+inf"),
+             (int(np.count_nonzero(array == -np.inf)), "-inf")]
+    total = sum(n for n, _ in kinds)
+    detail = ", ".join(f"{n:,} {word}" for n, word in kinds if n)
+    return f"{total:,} pixel{'s' if total != 1 else ''} not finite ({detail}): treated as no data (NaN) or as ±∞"
+
+
 def _read_source(source: Source) -> bytes:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source)
@@ -299,7 +308,7 @@ def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
         array = array if upright else turn(array)
         notes.append(f"EXIF orientation applied ({words})")
     if array.dtype == np.float32 and not np.isfinite(array).all():
-        notes.append(f"{int((~np.isfinite(array)).sum())} pixels are NaN or infinite")
+        notes.append(_nonfinite_words(array))
     array = np.ascontiguousarray(array)  # the flips and rotations above are views
     info = ImageInfo(format=fmt, width=array.shape[1], height=array.shape[0], mode=mode,
                      dtype=array.dtype.name, n_frames=n_frames, notes=tuple(notes))

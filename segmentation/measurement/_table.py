@@ -18,7 +18,8 @@ Columns, in order (pixels / with ``pixel_size`` and ``unit="µm"``):
 - ``circularity``: 4πA/P², clipped to [0, 1]; unitless.
 - ``solidity``: area / convex hull area; unitless.
 - ``mean_intensity``, ``min_intensity``, ``max_intensity`` (only with an image): in the image's
-  own units, no suffix.
+  own units, no suffix; over each object's non-NaN pixels (NaN is "no data", ±inf are values; an object
+  with NaN pixels only has NaN there).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from scipy import ndimage as ndi
 from skimage.measure import regionprops_table
 
-from .._checks import check_number
+from .._checks import all_finite, check_number
 from .._errors import ParameterError
 from .._numeric import float_exponent
 from ..regions import as_labels
@@ -290,7 +292,25 @@ def measure(labels: np.ndarray, image: np.ndarray | None = None, *, pixel_size: 
         columns["mean_intensity"] = np.asarray(props["intensity_mean"], np.float64)
         columns["min_intensity"] = np.asarray(props["intensity_min"]).astype(extreme_dtype)
         columns["max_intensity"] = np.asarray(props["intensity_max"]).astype(extreme_dtype)
+        if image.dtype.kind == "f" and len(area_px) and not all_finite(image):
+            _intensity_without_nan(columns, labels, image, np.asarray(props["label"], np.int64))
     return MeasurementTable(columns, unit="px" if pixel_size is None else unit.strip(), pixel_size=pixel_size)
+
+
+def _intensity_without_nan(columns: dict, labels: np.ndarray, image: np.ndarray, ids: np.ndarray) -> None:
+    """The intensity columns over each object's non-NaN pixels (NaN is "no data"; ±inf are values).
+
+    regionprops' ``np.mean`` would make an object touching one NaN pixel NaN; an object with only NaN pixels
+    keeps NaN (no value to report). +inf and -inf stay values, as IEEE arithmetic says (a mean with +inf is
+    +inf). SciPy's labelled sums, one pass each.
+    """
+    nan = np.isnan(image)
+    counts = ndi.sum_labels(~nan, labels, ids)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        columns["mean_intensity"] = np.where(counts > 0, ndi.sum_labels(np.where(nan, 0.0, image.astype(np.float64)),
+                                                                        labels, ids) / np.maximum(counts, 1), np.nan)
+    columns["min_intensity"] = np.where(counts > 0, ndi.minimum(np.where(nan, np.inf, image), labels, ids), np.nan)
+    columns["max_intensity"] = np.where(counts > 0, ndi.maximum(np.where(nan, -np.inf, image), labels, ids), np.nan)
 
 
 def compact_ids(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

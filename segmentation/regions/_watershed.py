@@ -573,7 +573,8 @@ def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray,
     Parameters
     ----------
     image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float32
-        Grayscale or RGB; mapped linearly from its min..max to 8 bits first.
+        Grayscale or RGB; mapped linearly from its min..max to 8 bits first (:func:`segmentation.to_uint8`:
+        the finite pixels' min..max; NaN and -inf become 0, +inf 255).
     seeds : (H, W) ndarray of any integer dtype
         The object markers: each positive value one seed (ids of any size, gaps allowed); 0 and negative
         values are no seed.
@@ -592,8 +593,7 @@ def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray,
     Raises
     ------
     ParameterError
-        ``image`` is not a non-empty 2-D or ``H×W×3`` uint8, uint16 or float32 array (or is a float one
-        with NaN or infinite pixels, which have no place on the 8-bit scale), ``seeds`` not 2-D integers,
+        ``image`` is not a non-empty 2-D or ``H×W×3`` uint8, uint16 or float32 array, ``seeds`` not 2-D integers,
         ``background`` not a 2-D bool mask, the sizes differ, ``watershed_line`` is not a bool, or there
         are more distinct seeds than int32 labels can number (2**31 - 2).
 

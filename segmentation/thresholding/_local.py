@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 from skimage import filters
 
-from .._checks import check_channel_image, check_finite, check_flag, check_number, check_polarity
-from .._numeric import float_exponent, in_float_range, to_uint8
+from .._checks import check_channel_image, check_flag, check_number, check_polarity
+from .._numeric import fill_nonfinite, float_exponent, in_float_range, to_uint8
 from ..recipes import ThresholdRecipe
 
 __all__ = ["adaptive_threshold_mask", "sauvola_surface", "niblack_surface", "local_mask"]
@@ -38,7 +38,8 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
     Parameters
     ----------
     image : (H, W) ndarray of uint8, uint16 or float32
-        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one). NaN and ±inf pixels
+        of a float image count as their nearest finite pixel in the local statistics.
     block_size : int
         Side of the square neighbourhood, in pixels: odd, from 3 to 1001 (the recipe's range).
     offset : float
@@ -57,8 +58,8 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes or is a float image with NaN or
-        infinite pixels (:func:`segmentation.as_image` replaces them), ``block_size`` is not an odd whole
+        When ``image`` is not a non-empty 2-D array of those dtypes or is a float image without a finite
+        pixel, ``block_size`` is not an odd whole
         number from 3 to 1001, ``offset`` is not a finite number, ``gaussian`` is not a bool, or
         ``polarity`` is not exactly ``"bright"`` or ``"dark"`` (``"Bright"`` is refused).
 
@@ -85,7 +86,8 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
     offset = check_number("offset", offset)
     gaussian = check_flag("gaussian", gaussian)
     polarity = check_polarity(polarity)
-    image8, _, _ = to_uint8(image)  # refuses a float image with NaN or ±inf pixels, naming image
+    filled, nonfinite = fill_nonfinite(image)  # the local means see "no data" as its nearest finite pixel
+    image8, _, _ = to_uint8(filled)
     # OpenCV rounds C into a C int, which overflows for |C| >= 2**31 (an offset of 3e9 selected every
     # pixel). An 8-bit pixel differs from its local mean by at most 255, so clamping the offset to ±256
     # changes no pixel's "value - mean > offset" (or "<= -offset").
@@ -93,7 +95,10 @@ def adaptive_threshold_mask(image: np.ndarray, *, block_size: int = 51, offset: 
     method = cv2.ADAPTIVE_THRESH_GAUSSIAN_C if gaussian else cv2.ADAPTIVE_THRESH_MEAN_C
     kind, c = (cv2.THRESH_BINARY, -offset) if polarity == "bright" else (cv2.THRESH_BINARY_INV, offset)
     # maxValue 1 writes 0/1 bytes, which numpy can view as bool without a copy.
-    return cv2.adaptiveThreshold(image8, 1, method, kind, block_size, c).view(bool)
+    mask = cv2.adaptiveThreshold(image8, 1, method, kind, block_size, c).view(bool)
+    if nonfinite is not None:  # IEEE rules: NaN never, +inf bright, -inf dark
+        mask[nonfinite] = image[nonfinite] == (np.inf if polarity == "bright" else -np.inf)
+    return mask
 
 
 def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: float = 0.0) -> np.ndarray:
@@ -110,7 +115,8 @@ def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: f
     Parameters
     ----------
     image : (H, W) ndarray of uint8, uint16 or float32
-        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one). NaN and ±inf pixels
+        of a float image count as their nearest finite pixel in the local statistics.
     window : int
         Side of the square window, in pixels: odd, from 3 to 1001 (the recipe's range).
     k : float
@@ -126,8 +132,8 @@ def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: f
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes or is a float image with NaN or
-        infinite pixels (:func:`segmentation.as_image` replaces them), ``window`` is not an odd whole number
+        When ``image`` is not a non-empty 2-D array of those dtypes or is a float image without a finite
+        pixel, ``window`` is not an odd whole number
         from 3 to 1001, ``k`` is not a finite number, or ``r`` is negative or not finite.
 
     Examples
@@ -146,7 +152,7 @@ def sauvola_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2, r: f
     window = check_number("window", window, low=3, high=_SPECS["window"].max, integer=True, odd=True)
     k = check_number("k", k)
     r = check_number("r", r, low=0)
-    check_finite(image)
+    image = fill_nonfinite(image)[0]  # "no data" seen as its nearest finite pixel in the local statistics
     # Huge or tiny float values would overflow float32 squares: work on a copy scaled by a power of two.
     exponent = float_exponent(image)
     scaled = in_float_range(image, exponent)
@@ -167,7 +173,8 @@ def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> n
     Parameters
     ----------
     image : (H, W) ndarray of uint8, uint16 or float32
-        A single-channel image (:func:`segmentation.extract_channel` of a colour one).
+        A single-channel image (:func:`segmentation.extract_channel` of a colour one). NaN and ±inf pixels
+        of a float image count as their nearest finite pixel in the local statistics.
     window : int
         Side of the square window, in pixels: odd, from 3 to 1001 (the recipe's range).
     k : float
@@ -181,8 +188,8 @@ def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> n
     Raises
     ------
     ParameterError
-        When ``image`` is not a non-empty 2-D array of those dtypes or is a float image with NaN or
-        infinite pixels (:func:`segmentation.as_image` replaces them), ``window`` is not an odd whole number
+        When ``image`` is not a non-empty 2-D array of those dtypes or is a float image without a finite
+        pixel, ``window`` is not an odd whole number
         from 3 to 1001, or ``k`` is not a finite number.
 
     Examples
@@ -199,7 +206,7 @@ def niblack_surface(image: np.ndarray, *, window: int = 51, k: float = 0.2) -> n
     check_channel_image(image)
     window = check_number("window", window, low=3, high=_SPECS["window"].max, integer=True, odd=True)
     k = check_number("k", k)
-    check_finite(image)
+    image = fill_nonfinite(image)[0]  # as in sauvola_surface
     exponent = float_exponent(image)  # as in sauvola_surface: huge or tiny values are scaled first
     surface = filters.threshold_niblack(in_float_range(image, exponent), window_size=window, k=k)
     return np.ldexp(surface, exponent) if exponent else surface

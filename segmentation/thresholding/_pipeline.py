@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .._checks import all_finite
 from .._errors import ParameterError
 from .._numeric import as_image, is_constant
 from ..recipes import LOCAL_METHODS, ThresholdRecipe, canonical_names
@@ -29,6 +30,17 @@ from ._local import local_mask
 from ._preprocess import prepare
 
 __all__ = ["threshold", "ThresholdResult"]
+
+
+def nonfinite_note(channel: np.ndarray) -> str:
+    """The plain-words note for a channel holding NaN or ±inf pixels (library-internal)."""
+    nan = int(np.count_nonzero(np.isnan(channel)))
+    plus = int(np.count_nonzero(channel == np.inf))
+    minus = int(np.count_nonzero(channel == -np.inf))
+    parts = [f"{n:,} {word}" for n, word in ((nan, "NaN"), (plus, "+inf"), (minus, "-inf")) if n]
+    total = nan + plus + minus
+    return (f"{total:,} pixel{'s' if total != 1 else ''} not finite ({', '.join(parts)}): thresholds come from "
+            f"the finite pixels; NaN is never foreground, +inf is above every threshold and -inf below")
 
 
 _OPENCV_FLAGS = {"otsu": cv2.THRESH_OTSU, "triangle": cv2.THRESH_TRIANGLE}
@@ -144,6 +156,8 @@ def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **param
     prepared = prepare(image, recipe)
     channel, polarity = prepared.image, prepared.polarity
     notes: list[str] = []
+    if channel.dtype == np.float32 and not all_finite(channel):
+        notes.append(nonfinite_note(channel))
     surface = None
 
     if recipe.method != "manual" and is_constant(channel):

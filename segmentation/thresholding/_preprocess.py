@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from .._checks import check_channel_image, check_choice, check_finite, check_image, check_number, check_polarity
+from .._checks import check_channel_image, check_choice, check_image, check_number, check_polarity
 from .._errors import ParameterError
-from .._numeric import float_exponent, in_float_range, is_constant
+from .._numeric import fill_nonfinite, float_exponent, in_float_range, is_constant
 from ..recipes import CHANNELS, ThresholdRecipe
 from ._global import binarize, otsu_threshold
 
@@ -89,8 +89,9 @@ def smooth(image: np.ndarray, method: str = "none", *, sigma: float = 1.0, size:
     Parameters
     ----------
     image : (H, W) ndarray of uint8, uint16 or float32
-        A single-channel image; a float one must hold finite values only when it is filtered (NaN and
-        ±inf would spread over the filter's window; :func:`segmentation.as_image` replaces them).
+        A single-channel image. In a float one, NaN and ±inf pixels are kept as they are and the filter
+        sees them as the nearest finite pixel's value (otherwise they would spread over every window
+        they fall in), like the replicated border of an image.
     method : {"none", "gaussian", "median"}
         The filter; ``"none"`` returns ``image`` itself.
     sigma : float
@@ -108,7 +109,7 @@ def smooth(image: np.ndarray, method: str = "none", *, sigma: float = 1.0, size:
     ------
     ParameterError
         When ``image`` is not a non-empty 2-D array of those dtypes (or, unless ``method`` is ``"none"``, is
-        a float image with NaN or infinite pixels), ``method`` is not one of those words, ``sigma`` is not a
+        a float image without a finite pixel), ``method`` is not one of those words, ``sigma`` is not a
         number above 0 and at most 50, or ``size`` is not an odd whole number from 3 to 99.
 
     Examples
@@ -123,12 +124,16 @@ def smooth(image: np.ndarray, method: str = "none", *, sigma: float = 1.0, size:
     size = check_number("size", size, low=3, high=_SPECS["median_size"].max, integer=True, odd=True)
     if method == "none":
         return image
-    check_finite(image)
+    filled, nonfinite = fill_nonfinite(image)
     if method == "gaussian":
-        return cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
-    if image.dtype == np.uint8 or size <= 5:  # method == "median"
-        return cv2.medianBlur(image, size)
-    return ndi.median_filter(image, size=size, mode="reflect")
+        smoothed = cv2.GaussianBlur(filled, (0, 0), sigmaX=sigma, sigmaY=sigma)
+    elif image.dtype == np.uint8 or size <= 5:  # method == "median"
+        smoothed = cv2.medianBlur(filled, size)
+    else:
+        smoothed = ndi.median_filter(filled, size=size, mode="reflect")
+    if nonfinite is not None:
+        smoothed[nonfinite] = image[nonfinite]  # "no data" stays as it was: IEEE rules decide it later
+    return smoothed
 
 
 def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
@@ -140,8 +145,8 @@ def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
     Parameters
     ----------
     image : (H, W) ndarray of uint8, uint16 or float32
-        The single channel the threshold will be computed on; for ``"auto"`` a float one must hold finite
-        values only (:func:`segmentation.as_image` replaces NaN and ±inf).
+        The single channel the threshold will be computed on. In a float one, Otsu's threshold comes from
+        the finite pixels and the sides are counted by IEEE rules (+inf above, -inf below, NaN on neither).
     polarity : {"auto", "bright", "dark"}
         ``"bright"`` and ``"dark"`` are returned as they are (the pixels are not read).
 
@@ -154,7 +159,7 @@ def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
     ------
     ParameterError
         When ``image`` is not a non-empty 2-D array of those dtypes (or, for ``"auto"``, is a float image
-        with NaN or infinite pixels), or ``polarity`` is not one of those words.
+        without a finite pixel), or ``polarity`` is not one of those words.
 
     Examples
     --------
@@ -171,12 +176,13 @@ def resolve_polarity(image: np.ndarray, polarity: str = "auto") -> str:
 
 def _auto_polarity(image: np.ndarray) -> tuple[str, float | None]:
     """The automatic polarity and the Otsu threshold it was decided with (reused when the method is Otsu)."""
-    check_finite(image)  # before is_constant, which NaN pixels could fool
-    if is_constant(image):
+    if is_constant(image):  # judged on the finite pixels
         return "bright", None
     t = otsu_threshold(image)
     above = np.count_nonzero(binarize(image, t))
-    return ("bright" if above <= image.size - above else "dark"), t
+    # A NaN pixel is on neither side: count the side at or below t instead of taking "all but above".
+    below = image.size - above if image.dtype.kind != "f" else np.count_nonzero(binarize(image, t, "dark"))
+    return ("bright" if above <= below else "dark"), t
 
 
 def background_shrink_factor(radius: int) -> int:
@@ -220,8 +226,9 @@ def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "brig
     Parameters
     ----------
     image : (H, W) ndarray of uint8, uint16 or float32
-        A single-channel image; a float one must hold finite values only when ``radius`` is above 0
-        (:func:`segmentation.as_image` replaces NaN and ±inf).
+        A single-channel image. In a float one, the background is estimated with NaN and ±inf pixels seen
+        as the nearest finite pixel's value; afterwards NaN stays NaN, an infinity on the objects' side
+        (+inf for bright objects, -inf for dark ones) becomes +inf and one on the other side 0.
     radius : int
         Radius of the disc in pixels, from 0 to 1000, the recipe's ``background_radius`` range (0
         returns ``image`` itself).
@@ -237,7 +244,7 @@ def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "brig
     ------
     ParameterError
         When ``image`` is not a non-empty 2-D array of those dtypes (or, with a ``radius`` above 0, is a
-        float image with NaN or infinite pixels), ``radius`` is not a whole number from 0 to 1000, or
+        float image without a finite pixel), ``radius`` is not a whole number from 0 to 1000, or
         ``polarity`` is not exactly ``"bright"`` or ``"dark"``.
 
     Examples
@@ -259,9 +266,20 @@ def subtract_background(image: np.ndarray, radius: int, *, polarity: str = "brig
     polarity = check_polarity(polarity)
     if radius == 0:
         return image
-    check_finite(image)
+    original = image
+    image, nonfinite = fill_nonfinite(image)
+    flat = _top_hat(image, radius, polarity == "bright")
+    if nonfinite is not None:
+        # The objects' side is bright afterwards: +inf stays above every threshold, -inf of bright objects
+        # and +inf of dark ones become the background level 0, NaN stays "no data".
+        values = original[nonfinite] if polarity == "bright" else -original[nonfinite]
+        flat[nonfinite] = np.where(values == -np.inf, np.float32(0), values)
+    return flat
+
+
+def _top_hat(image: np.ndarray, radius: int, bright: bool) -> np.ndarray:
+    """The white (``bright``) or black top-hat of :func:`subtract_background`, on finite pixels."""
     shrink = background_shrink_factor(radius)
-    bright = polarity == "bright"
     small = image
     if shrink > 1:
         block = cv2.getStructuringElement(cv2.MORPH_RECT, (shrink, shrink))

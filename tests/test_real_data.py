@@ -1,0 +1,228 @@
+"""Data as it really comes: the reported inputs give the right values in the library and the command line.
+
+The inputs are made by ``real_data_inputs`` (from code, nothing binary). The right values come from the
+published rules (IEEE comparisons: NaN is never foreground, +inf is above every finite threshold and -inf
+below) and from scikit-image on the finite pixels or on the exact integer array.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from real_data_inputs import (
+    DARK_OBJECTS,
+    NAN_HALF_OBJECTS,
+    disc_markers,
+    few_levels_uint16,
+    nan_half,
+    nan_stripe_dark,
+    nonfinite_regions,
+    png_bytes,
+    touching_discs,
+)
+from skimage import filters
+from skimage import segmentation as sk_segmentation
+
+import segmentation as seg
+
+REPO = Path(__file__).resolve().parent.parent
+THRESHOLD_METHODS = [name for name in seg.METHODS if name != "manual"]
+
+
+def _objects(corners, size, shape):
+    mask = np.zeros(shape, bool)
+    for top, left in corners:
+        mask[top:top + size, left:left + size] = True
+    return mask
+
+
+# ------------------------------------------------------------------------- 1. NaN "no data" areas
+def test_nan_half_otsu_is_the_otsu_of_the_finite_pixels():
+    image = nan_half()
+    result = seg.threshold(image, "otsu")
+    finite = image[np.isfinite(image)]
+    assert result.thresholds == (pytest.approx(float(filters.threshold_otsu(finite))),)
+    assert result.polarity == "bright"
+    assert np.array_equal(result.mask, _objects(NAN_HALF_OBJECTS, 20, image.shape))  # the six objects
+    assert result.foreground_fraction == pytest.approx(0.06)
+    assert any("20,000 pixels not finite" in note for note in result.notes)
+
+
+# ------------------------------------------------------------------------- 2. NaN with dark objects
+@pytest.mark.parametrize("method", THRESHOLD_METHODS)
+def test_nan_is_never_foreground_with_dark_objects(method):
+    image = nan_stripe_dark()
+    result = seg.threshold(image, method, polarity="dark")
+    assert not result.mask[np.isnan(image)].any()
+    assert not result.raw_mask[np.isnan(image)].any()
+    truth = _objects(DARK_OBJECTS, 20, image.shape)
+    if method in ("yen", "niblack"):
+        # Yen's threshold of these pixels lies inside the background's spread and Niblack marks every
+        # pixel a little below its local mean: both select more than the objects, never a NaN pixel.
+        assert result.mask[truth].all()
+    else:
+        assert np.array_equal(result.mask, truth)
+
+
+def test_nan_stripe_watershed_finds_the_three_objects():
+    image = nan_stripe_dark()
+    result = seg.watershed(image)
+    assert result.count == 3
+    assert not result.labels[np.isnan(image)].any()
+    # the default clean-up may round the squares' corners: each object holds its square's core, nothing outside
+    objects = _objects(DARK_OBJECTS, 20, image.shape)
+    assert not (result.labels[~objects]).any()
+    assert (result.labels[_objects([(r + 3, c + 3) for r, c in DARK_OBJECTS], 14, image.shape)] > 0).all()
+
+
+# ---------------------------------------------------------------- every method, NaN, +inf and -inf
+@pytest.mark.parametrize("kind", ["nan", "inf", "-inf", "mixed"])
+@pytest.mark.parametrize("method", THRESHOLD_METHODS)
+@pytest.mark.parametrize("polarity", ["bright", "dark"])
+def test_every_method_follows_ieee_rules_on_non_finite_regions(kind, method, polarity):
+    image = nonfinite_regions(kind)
+    result = seg.threshold(image, method, polarity=polarity, classes=3)
+    raw = result.raw_mask
+    assert not raw[np.isnan(image)].any()  # NaN is never foreground
+    if method in seg.GLOBAL_METHODS:
+        # +inf is above every finite threshold, -inf below
+        assert raw[image == np.inf].all() == (polarity == "bright") or not (image == np.inf).any()
+        assert raw[image == -np.inf].all() == (polarity == "dark") or not (image == -np.inf).any()
+        finite = image[np.isfinite(image)][np.newaxis]
+        if method == "multiotsu":
+            expected = seg.multiotsu_thresholds(finite, 3)
+        else:
+            expected = (getattr(seg, f"{method}_threshold")(finite),)
+        assert result.thresholds == expected
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf", "-inf", "mixed"])
+@pytest.mark.parametrize("options", [{}, {"smoothing": "gaussian", "sigma": 2.0},
+                                     {"smoothing": "median", "median_size": 5}, {"background_radius": 20}])
+def test_pre_processing_keeps_no_data_and_the_objects(kind, options):
+    image = nonfinite_regions(kind)
+    result = seg.threshold(image, "otsu", polarity="bright", **options)
+    objects = _objects([(10, 10), (10, 60), (60, 10), (60, 60)], 16, image.shape)
+    assert not result.mask[np.isnan(image)].any()
+    # The objects far from the non-finite block are found whatever the pre-processing (smoothing may round
+    # their corners, so the core of each object is checked).
+    core = _objects([(12, 12), (12, 62), (62, 12), (62, 62)], 12, image.shape)
+    assert result.mask[core].all()
+    finite_far = np.isfinite(image)
+    finite_far[90:, 90:] = False
+    assert not result.mask[finite_far & ~objects].any()
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf", "-inf", "mixed"])
+@pytest.mark.parametrize("seeds", ["h_maxima", "distance_peaks", "intensity_bands"])
+@pytest.mark.parametrize("landscape", ["distance", "gradient"])
+def test_watershed_never_makes_objects_of_nan(kind, seeds, landscape):
+    image = nonfinite_regions(kind)
+    result = seg.watershed(image, seeds=seeds, landscape=landscape, polarity="bright")
+    assert not result.labels[np.isnan(image)].any()
+    if seeds != "intensity_bands":
+        inf = image == np.inf
+        ordinary = np.unique(result.labels[~inf & (result.labels > 0)])
+        assert len(ordinary) == 4  # the four objects, each its own
+        assert result.foreground[inf].all()  # +inf is above the threshold: foreground, in objects of its own
+        if landscape == "distance":
+            assert result.labels[inf].all()
+        elif inf.any():  # the gradient flood gives an object's edge pixels to the side of the steepest step
+            assert np.count_nonzero(result.labels[inf]) > 0.5 * np.count_nonzero(inf)
+        assert not np.isin(result.labels[inf], ordinary).any()
+
+
+def test_measurements_leave_nan_out_and_keep_infinities():
+    image = nonfinite_regions("mixed")
+    labels = np.zeros(image.shape, np.int32)
+    labels[10:26, 10:26] = 1  # an ordinary object
+    labels[95:115, 95:105] = 2  # NaN and +inf pixels
+    labels[95:115, 95:100] = 3  # NaN only
+    table = seg.measure(labels, image)
+    rows = {int(label): i for i, label in enumerate(table["label"])}
+    object1 = image[10:26, 10:26]
+    assert table["mean_intensity"][rows[1]] == pytest.approx(float(object1.astype(np.float64).mean()))
+    assert table["mean_intensity"][rows[2]] == np.inf and table["max_intensity"][rows[2]] == np.inf
+    assert np.isnan(table["mean_intensity"][rows[3]])
+
+
+def test_an_image_without_a_finite_pixel_is_refused_in_plain_words():
+    with pytest.raises(seg.ParameterError, match="no finite values"):
+        seg.threshold(np.full((8, 8), np.nan, np.float32))
+
+
+# --------------------------------------------------------------- 3. 16-bit data with few levels
+def test_multiotsu_on_three_16bit_levels_equals_scikit_image():
+    image = seg.load_image(png_bytes(few_levels_uint16()))
+    assert image.dtype == np.uint16
+    expected = tuple(float(t) for t in filters.threshold_multiotsu(few_levels_uint16(), 3))
+    assert expected == (0.0, 100.0)
+    assert seg.multiotsu_thresholds(image, 3) == expected
+    result = seg.threshold(image, "multiotsu", classes=3, polarity="bright")
+    assert result.thresholds == expected and np.array_equal(result.mask, image > 100)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_16bit_histogram_methods_never_merge_few_levels(seed):
+    rng = np.random.default_rng(seed)
+    levels = np.sort(rng.choice(4000 if seed % 2 else 65536, int(rng.integers(4, 30)), replace=False))
+    image = levels.astype(np.uint16)[rng.integers(0, len(levels), (48, 48))]
+    for method, reference in (("yen", filters.threshold_yen), ("isodata", filters.threshold_isodata)):
+        t = getattr(seg, f"{method}_threshold")(image)
+        assert np.array_equal(image > t, image > reference(image)), method  # scikit-image on the exact integers
+    if seed % 2:  # a range multi-Otsu's table can afford one bin per value
+        assert seg.multiotsu_thresholds(image, 3) == tuple(float(t) for t in filters.threshold_multiotsu(image, 3))
+
+
+# ------------------------------------------------------------------------------ the command line
+def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-m", "segmentation", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def test_command_line_gives_the_right_values(tmp_path):
+    tifffile.imwrite(tmp_path / "nan_half.tif", nan_half())
+    tifffile.imwrite(tmp_path / "nan_stripe.tif", nan_stripe_dark())
+    (tmp_path / "few_levels.png").write_bytes(png_bytes(few_levels_uint16()))
+    done = _run("threshold", "nan_half.tif", "--method", "otsu", "--out", "otsu", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    mask = seg.load_image(tmp_path / "otsu" / "nan_half_mask.png") > 0
+    assert np.array_equal(mask, _objects(NAN_HALF_OBJECTS, 20, (200, 200)))
+    with open(tmp_path / "otsu" / "summary.csv", newline="", encoding="utf-8") as handle:
+        row = next(csv.DictReader(handle))
+    assert float(row["foreground_fraction"]) == pytest.approx(0.06)
+    assert "20,000 pixels not finite" in row["message"]
+
+    done = _run("watershed", "nan_stripe.tif", "--out", "ws", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    labels = seg.load_image(tmp_path / "ws" / "nan_stripe_labels.png")
+    assert len(np.unique(labels)) == 4  # background + the three objects
+    assert not labels[np.isnan(nan_stripe_dark())].any()
+
+    done = _run("threshold", "few_levels.png", "--method", "multiotsu", "--classes", "3", "--polarity", "bright",
+                "--out", "mo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with open(tmp_path / "mo" / "summary.csv", newline="", encoding="utf-8") as handle:
+        row = next(csv.DictReader(handle))
+    assert [float(t) for t in row["thresholds"].split()] == [0.0, 100.0]
+
+
+def test_marker_ids_of_any_size_give_the_objects_scikit_image_gives():
+    image, _ = touching_discs()
+    foreground = image > 100
+    for ids, dtype in (((3_000_000_000, 4_000_000_000), np.uint32), ((2**40, 2**41 + 5), np.int64)):
+        markers = disc_markers(ids, dtype)
+        ours = seg.watershed(image, markers=markers, polarity="bright")
+        distance = seg.distance_map(foreground)
+        theirs = sk_segmentation.watershed(-distance, markers, mask=foreground)
+        assert ours.count == len(np.unique(theirs)) - 1 == 2
