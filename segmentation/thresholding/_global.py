@@ -269,7 +269,8 @@ def li_threshold(image: np.ndarray) -> float:
 def yen_threshold(image: np.ndarray) -> float:
     """Yen's maximum-correlation threshold (scikit-image ``threshold_yen``, 256-bin histogram).
 
-    A constant image's threshold is its value.
+    A constant image's threshold is its value. A 16-bit image of at most 256 distinct values gets one bin per value
+    (scikit-image's own binning of the integer array), so no two of its values share a bin.
 
     Parameters
     ----------
@@ -313,7 +314,8 @@ def yen_threshold(image: np.ndarray) -> float:
 def isodata_threshold(image: np.ndarray) -> float:
     """Ridler–Calvard IsoData threshold (scikit-image ``threshold_isodata``, 256-bin histogram).
 
-    A constant image's threshold is its value.
+    A constant image's threshold is its value. A 16-bit image of at most 256 distinct values gets one bin per value
+    (scikit-image's own binning of the integer array), so no two of its values share a bin.
 
     Parameters
     ----------
@@ -407,7 +409,8 @@ def _not_bimodal(image: np.ndarray) -> SegmentationError:
 def minimum_threshold(image: np.ndarray) -> float:
     """The valley between the two peaks of the smoothed histogram (scikit-image ``threshold_minimum``).
 
-    The histogram (256 bins) is smoothed until it shows exactly two peaks; the threshold is the lowest
+    The histogram (256 bins, also for 16-bit images: the smoothing loop takes seconds on a few thousand
+    one-value bins) is smoothed until it shows exactly two peaks; the threshold is the lowest
     bin between them. When it never shows two peaks, which is common, the method fails: it only suits
     clearly bimodal images. A constant image (one peak) fails too, as in scikit-image.
 
@@ -462,6 +465,9 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
     The thresholds maximise the between-class variance of the 256-bin histogram (scikit-image's
     ``threshold_multiotsu``, Liao et al.'s fast search). With 2 classes this is Otsu's threshold. The
     search grows steeply with the number of classes: 5 classes take seconds even on an 8-bit image.
+    A 16-bit image of at most 256 distinct values gets one bin per value, exactly as scikit-image bins
+    the integer array, when it has no more values than classes or spans fewer than 4,096 levels (the
+    search table grows with the square of the bin count); otherwise 256 bins over its min..max.
 
     Parameters
     ----------
