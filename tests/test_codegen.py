@@ -314,11 +314,17 @@ def test_script_loader_reads_png_and_tiff_like_the_library(tmp_path):
 
 def test_only_the_steps_the_recipe_uses_are_written():
     gaussian = to_python(T(smoothing="gaussian", sigma=1.5))
-    assert "cv2.GaussianBlur(channel, (0, 0), sigmaX=1.5, sigmaY=1.5)" in gaussian
+    assert "cv2.GaussianBlur(filled, (0, 0), sigmaX=1.5, sigmaY=1.5)" in gaussian
     assert "median" not in gaussian.split("def segment")[1]
     assert "morphologyEx" not in gaussian and "binary_fill_holes" not in gaussian
+    assert "def histogram_input" not in gaussian and "def to_uint8" not in gaussian
+    # NaN / ±inf handling: the finite pixels always (the dtype is known only at run time), the nearest-pixel
+    # filling only for the steps that filter
+    plain = to_python(T())
+    assert "values = finite_pixels(channel)" in plain and "fill_nonfinite" not in plain
+    assert "def fill_nonfinite" in gaussian and gaussian.count("def fill_nonfinite") == 1
     sauvola = to_python(T(method="sauvola", window=31, k=0.25, polarity="dark"))
-    assert "filters.threshold_sauvola(channel, window_size=31, k=0.25, r=r)" in sauvola
+    assert "filters.threshold_sauvola(filled, window_size=31, k=0.25, r=r)" in sauvola
     assert "channel <= surface" in sauvola and 'polarity == "bright"' not in sauvola
     assert "otsu" not in sauvola
     ws = to_python(W(seeds="points", points=((1, 2), (3, 4)), landscape="gradient"))

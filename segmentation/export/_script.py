@@ -6,7 +6,10 @@ library call with its parameters written as literals — and returns exactly (bi
 :func:`segmentation.threshold` or the labels of :func:`segmentation.watershed` for the same pixel
 array, with the library versions the script was generated with (float images are the exception when
 their values lie beyond ±2**20 or below 2**-20: the library scales those by a power of two first,
-see :func:`segmentation.float_exponent`, and the script does not). Its ``main()`` reads an image file
+see :func:`segmentation.float_exponent`, and the script does not). Float images may hold NaN and ±inf
+pixels: the script follows the library's rules (thresholds and statistics from the finite pixels, filters
+seeing a non-finite pixel as its nearest finite one, NaN never foreground) with two small helpers,
+``finite_pixels`` and ``fill_nonfinite``, written once. Its ``main()`` reads an image file
 (a simpler loader than :func:`segmentation.load_image`: no EXIF orientation, palette or CMYK handling),
 writes ``<stem>_mask.png`` (0/255) or ``<stem>_labels.png`` (16-bit) and prints the object count.
 
@@ -76,7 +79,7 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
         watershed_steps(script, recipe, polarity)
 
     parts = [_header(recipe, watershed), "\n".join(steps.render_imports(script.imports))]
-    parts += [steps.HELPERS[name][0] for name in script.helpers]
+    parts += [source for name, (source, _) in steps.HELPERS.items() if name in script.helpers]  # in HELPERS' order
     parts.append(_segment(script.lines, watershed))
     parts += [_LOAD_SAVE, _MAIN_LABELS if watershed else _MAIN_MASK, 'if __name__ == "__main__":\n    main()']
     return "\n\n\n".join(part.strip("\n") for part in parts if part.strip()) + "\n"
@@ -103,6 +106,9 @@ Needs only OpenCV, scikit-image (with SciPy) and NumPy:
 segment(image) gives exactly (bit for bit) Segmentation Studio's result for the same pixel array
 (H×W gray or H×W×3 RGB; uint8, uint16 or float32) with the library versions it was generated with:
 {versions} (other versions may differ in a few pixels).
+In float images NaN and ±inf pixels are "no data": thresholds come from the finite pixels, filters
+see each as its nearest finite pixel, and NaN is never foreground (+inf is above every threshold,
+-inf below).
 
 The file loader here is simpler than the app's: it does not apply EXIF orientation, reads only the
 first page of a multi-page file, and reads gray + alpha files as RGB. 8/16-bit PNG and TIFF files

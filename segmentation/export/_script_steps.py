@@ -5,7 +5,13 @@ The watershed steps are in ``_script_watershed``; ``_script`` composes both into
 Each step appends the lines of ``segment()`` it needs to a :class:`Script` (only for the options the
 recipe uses, parameters written as literals) and records the imports and helper functions those lines
 call. The generated code mirrors the library's own calls exactly, so its result is identical bit for
-bit; keep the two in step when the library changes (``tests/test_codegen.py`` compares them).
+bit; keep the two in step when the library changes (``tests/test_codegen.py`` compares them, and
+``tests/test_codegen_real_data.py`` on float images with NaN / ±inf pixels and 16-bit images of few levels).
+
+The dtype is known only when the script runs, so the non-finite rules are written for every recipe, through
+the helpers ``finite_pixels`` (what thresholds and statistics are computed from: the image itself when it
+is all finite) and ``fill_nonfinite`` (what filters see; written only when a step filters); both return
+their input unchanged for integer and all-finite images.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ class Script:
         self.lines: list[str] = []
         self.imports: set[str] = {"cv2", "np"}
         self.helpers: list[str] = []
+        self.values_current = False  # whether ``values`` holds finite_pixels(channel) of the current channel
 
     def need(self, *names: str) -> None:
         """Imports by short name: ``ndi``, ``skimage:filters``, ``skimage.segmentation:watershed`` ..."""
@@ -31,9 +38,23 @@ class Script:
 
     def use(self, helper: str) -> None:
         """A module-level helper function of the script (see :data:`HELPERS`), with its own needs."""
+        for name in HELPER_NEEDS.get(helper, ()):
+            self.use(name)
         if helper not in self.helpers:
             self.helpers.append(helper)
         self.need(*HELPERS[helper][1])
+
+    def finite_values(self) -> list[str]:
+        """The line that sets ``values`` to the finite pixels of ``channel``, unless it is already set."""
+        if self.values_current:
+            return []
+        self.use("finite_pixels")
+        self.values_current = True
+        return ["values = finite_pixels(channel)  # the pixels thresholds are computed from"]
+
+    def channel_changed(self) -> None:
+        """``channel`` was reassigned: ``values`` is out of date."""
+        self.values_current = False
 
     def section(self, comment: str, code: list[str] | str) -> None:
         """A blank line, a comment (wrapped) and the step's code."""
@@ -108,31 +129,65 @@ def as_image(image):
         return np.ascontiguousarray(array.astype(np.float32))
     if np.issubdtype(array.dtype, np.floating):
         array = np.ascontiguousarray(array.astype(np.float32))
-        finite = np.isfinite(array)
-        if not finite.all():  # NaN and infinities become the smallest finite value
-            if not finite.any():
-                raise ValueError("the image holds no finite values (all NaN or infinite)")
-            array = np.where(finite, array, array[finite].min())
+        if not np.isfinite(array).any():  # NaN and ±inf are kept: "no data", see finite_pixels
+            raise ValueError("the image holds no finite values (all NaN or infinite)")
         return array
     raise ValueError(f"unsupported pixel type {array.dtype}; use 8-bit, 16-bit or float images")
 ''', ()),
+    "finite_pixels": ('''
+def finite_pixels(image):
+    """The pixels thresholds are computed from: the image itself when every pixel is finite (integer
+    images always), else its finite pixels as a 1×N row (NaN and ±inf in float images are "no data")."""
+    if image.dtype != np.float32 or np.isfinite(image).all():
+        return image
+    return image[np.isfinite(image)][np.newaxis]
+''', ()),
+    "fill_nonfinite": ('''
+def fill_nonfinite(image):
+    """(filled, nonfinite): for the filters, NaN and ±inf pixels replaced by the value of the nearest
+    finite pixel (SciPy's exact distance transform); nonfinite marks them (None when there are none)."""
+    if image.dtype != np.float32 or np.isfinite(image).all():
+        return image, None
+    nonfinite = ~np.isfinite(image)
+    nearest = ndi.distance_transform_edt(nonfinite, return_distances=False, return_indices=True)
+    return image[tuple(nearest)], nonfinite
+''', ("ndi",)),
     "otsu_threshold": ('''
-def otsu_threshold(image):
+def otsu_threshold(values):
     """Otsu's threshold: OpenCV for 8- and 16-bit images, scikit-image for float ones."""
-    if image.dtype == np.float32:
-        return float(filters.threshold_otsu(image))
-    return float(cv2.threshold(image, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0])
+    if values.dtype == np.float32:
+        return float(filters.threshold_otsu(values))
+    return float(cv2.threshold(values, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0])
 ''', ("skimage:filters",)),
+    "histogram_input": ('''
+def histogram_input(values, exact_range, few=0):
+    """What scikit-image's histogram methods get. It bins integer images one bin per value: a 16-bit image
+    keeps that when it holds at most 256 distinct values with a range below exact_range or at most few
+    values; other 16-bit images become float32, which it bins in 256 bins over min..max."""
+    if values.dtype != np.uint16:
+        return values
+    present = np.flatnonzero(np.bincount(values.ravel()))
+    if len(present) <= 256 and (present[-1] - present[0] < exact_range or len(present) <= few):
+        return values
+    return values.astype(np.float32)
+''', ()),
     "to_uint8": ('''
 def to_uint8(image):
-    """(image8, low, high): the image mapped linearly from min..max to 0..255 (8-bit images as they are)."""
+    """(image8, low, high): the image mapped linearly from the min..max of its finite pixels to 0..255
+    (8-bit images as they are); NaN and -inf become 0, +inf 255."""
     if image.dtype == np.uint8:
         return image, 0.0, 255.0
-    low, high, _, _ = cv2.minMaxLoc(image.reshape(image.shape[0], -1))
+    values = finite_pixels(image)
+    low, high, _, _ = cv2.minMaxLoc(values.reshape(values.shape[0], -1))
     if high <= low:
-        return np.zeros(image.shape, np.uint8), float(low), float(low)
-    scale = 255.0 / (high - low)
-    return cv2.convertScaleAbs(image, alpha=scale, beta=-low * scale), float(low), float(high)
+        image8 = np.zeros(image.shape, np.uint8)
+    else:
+        scale = 255.0 / (high - low)
+        image8 = cv2.convertScaleAbs(image, alpha=scale, beta=-low * scale)
+    if values is not image:
+        image8[np.isnan(image) | (image == -np.inf)] = 0
+        image8[image == np.inf] = 255
+    return image8, float(low), float(max(high, low))
 ''', ()),
     "label8": ('''
 def label8(mask):
@@ -171,6 +226,10 @@ def seed_every_object(seeds, objects, distance):
 }
 
 
+#: Helpers that call other helpers.
+HELPER_NEEDS: dict[str, tuple[str, ...]] = {"to_uint8": ("finite_pixels",)}
+
+
 # -- threshold steps ------------------------------------------------------------------------------------
 
 def channel_step(s: Script, r: ThresholdRecipe) -> None:
@@ -199,22 +258,37 @@ def channel_step(s: Script, r: ThresholdRecipe) -> None:
                     channel = np.ascontiguousarray(plane, dtype=np.float32)""")
 
 
+#: How the filters treat a float image's NaN and ±inf pixels (said once per step that filters).
+FILLED = ("The filter sees the NaN and ±inf pixels of a float image as the nearest finite pixel's value "
+          "(fill_nonfinite)")
+#: The last line of a filtering step: the non-finite pixels get their own values back.
+PUT_BACK = "channel = smoothed if nonfinite is None else np.where(nonfinite, channel, smoothed)"
+
+
 def smoothing_step(s: Script, r: ThresholdRecipe) -> None:
+    if r.smoothing == "none":
+        return
+    s.use("fill_nonfinite")
+    kept = f"{FILLED}; they keep their own values."
     if r.smoothing == "gaussian":
-        s.section(f"Smoothing: Gaussian blur, sigma {r.sigma:g} px (OpenCV).",
-                  f"channel = cv2.GaussianBlur(channel, (0, 0), sigmaX={lit(r.sigma)}, sigmaY={lit(r.sigma)})")
-    elif r.smoothing == "median" and r.median_size <= 5:
-        s.section(f"Smoothing: {r.median_size}×{r.median_size} median (OpenCV).",
-                  f"channel = cv2.medianBlur(channel, {r.median_size})")
-    elif r.smoothing == "median":
+        s.section(f"Smoothing: Gaussian blur, sigma {r.sigma:g} px (OpenCV). {kept}", [
+            "filled, nonfinite = fill_nonfinite(channel)",
+            f"smoothed = cv2.GaussianBlur(filled, (0, 0), sigmaX={lit(r.sigma)}, sigmaY={lit(r.sigma)})", PUT_BACK])
+    elif r.median_size <= 5:
+        s.section(f"Smoothing: {r.median_size}×{r.median_size} median (OpenCV). {kept}", [
+            "filled, nonfinite = fill_nonfinite(channel)", f"smoothed = cv2.medianBlur(filled, {r.median_size})",
+            PUT_BACK])
+    else:
         n = r.median_size
-        s.need("ndi")
         s.section(f"Smoothing: {n}×{n} median. OpenCV's median takes 16-bit and float images only up to 5×5, "
-                  "so those use SciPy's.", f"""
+                  f"so those use SciPy's. {kept}", f"""
+            filled, nonfinite = fill_nonfinite(channel)
             if channel.dtype == np.uint8:
-                channel = cv2.medianBlur(channel, {n})
+                smoothed = cv2.medianBlur(filled, {n})
             else:
-                channel = ndi.median_filter(channel, size={n}, mode="reflect")""")
+                smoothed = ndi.median_filter(filled, size={n}, mode="reflect")
+            {PUT_BACK}""")
+    s.channel_changed()
 
 
 def polarity_step(s: Script, r: ThresholdRecipe) -> str | None:
@@ -224,13 +298,15 @@ def polarity_step(s: Script, r: ThresholdRecipe) -> str | None:
                   "threshold.", [])
         return r.polarity
     s.use("otsu_threshold")
-    s.section("Polarity auto: objects lie on the side of Otsu's threshold holding fewer pixels (a tie or a "
-              "constant image counts as bright).", [
-                  "if channel.min() == channel.max():",
+    s.section("Polarity auto: objects lie on the side of Otsu's threshold (of the finite pixels) holding fewer "
+              "pixels (a tie or a constant image counts as bright; a NaN pixel is on neither side).", [
+                  *s.finite_values(),
+                  "if values.min() == values.max():",
                   '    polarity = "bright"',
                   "else:",
-                  "    above = np.count_nonzero(channel > otsu_threshold(channel))",
-                  '    polarity = "bright" if above <= channel.size - above else "dark"'])
+                  "    t = otsu_threshold(values)",
+                  "    above, below = np.count_nonzero(channel > t), np.count_nonzero(channel <= t)",
+                  '    polarity = "bright" if above <= below else "dark"'])
     return None
 
 
@@ -244,64 +320,84 @@ def background_step(s: Script, r: ThresholdRecipe, polarity: str | None) -> str 
 
     def background(bright: bool) -> list[str]:
         pool, operation = ("cv2.erode", "cv2.MORPH_OPEN") if bright else ("cv2.dilate", "cv2.MORPH_CLOSE")
-        lines = [f"background = cv2.morphologyEx(channel, {operation}, disc)"]
+        lines = [f"background = cv2.morphologyEx(filled, {operation}, disc)"]
         if shrink > 1:
-            lines = [f"small = np.ascontiguousarray({pool}(channel, block, anchor=(0, 0))[::{shrink}, ::{shrink}])",
+            lines = [f"small = np.ascontiguousarray({pool}(filled, block, anchor=(0, 0))[::{shrink}, ::{shrink}])",
                      f"background = cv2.morphologyEx(small, {operation}, disc)"]
         return lines
 
 
     what = {"bright": "opening", "dark": "closing"}.get(polarity, "opening (bright objects) or closing (dark ones)")
     how = {"bright": "minimum", "dark": "maximum"}.get(polarity, "minimum (maximum for dark objects)")
-    lines = [f"disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, ({d}, {d}))"]
+    s.use("fill_nonfinite")
+    lines = ["filled, nonfinite = fill_nonfinite(channel)",
+             f"disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, ({d}, {d}))"]
     if shrink > 1:
-        lines.insert(0, f"block = cv2.getStructuringElement(cv2.MORPH_RECT, ({shrink}, {shrink}))")
+        lines.insert(1, f"block = cv2.getStructuringElement(cv2.MORPH_RECT, ({shrink}, {shrink}))")
     lines += by_polarity(polarity, background(True), background(False))
     if shrink > 1:
         lines.append("background = cv2.resize(background, (channel.shape[1], channel.shape[0]), "
                      "interpolation=cv2.INTER_LINEAR)")
-    a, b = {"bright": ("channel", "background"), "dark": ("background", "channel")}.get(polarity, ("high", "low"))
+    a, b = {"bright": ("filled", "background"), "dark": ("background", "filled")}.get(polarity, ("high", "low"))
     lines += ["# Saturating subtraction: where the background lies above a pixel, the result is 0."]
     if polarity is None:
-        lines += ['high, low = (channel, background) if polarity == "bright" else (background, channel)']
-    lines += ["if channel.dtype == np.float32:", f"    channel = np.maximum({a} - {b}, 0)",
-              "else:", f"    channel = cv2.subtract({a}, {b})"]
+        lines += ['high, low = (filled, background) if polarity == "bright" else (background, filled)']
+    lines += ["if channel.dtype == np.float32:", f"    flat = np.maximum({a} - {b}, 0)",
+              "else:", f"    flat = cv2.subtract({a}, {b})",
+              "if nonfinite is not None:",
+              "    # NaN stays NaN; an infinity on the objects' side becomes +inf, one on the other side 0",
+              "    kept = " + {"bright": "channel[nonfinite]", "dark": "-channel[nonfinite]"}.get(
+                  polarity, 'channel[nonfinite] if polarity == "bright" else -channel[nonfinite]'),
+              "    flat[nonfinite] = np.where(kept == -np.inf, np.float32(0), kept)",
+              "channel = flat"]
     s.section(f"Background subtraction, like Fiji's Subtract Background: the background is the {what} of the "
               f"image by a disc of radius {radius} px (OpenCV)"
               + (f", computed on a copy shrunk {shrink}× by block {how} and enlarged back linearly"
-                 if shrink > 1 else "") + "; afterwards the objects are bright on a background near 0.", lines)
+                 if shrink > 1 else "") + f"; afterwards the objects are bright on a background near 0. {FILLED}.",
+              lines)
+    s.channel_changed()
     return "bright"
 
 
-# scikit-image gives integer images one histogram bin per value; as float32 a 16-bit image gets 256 bins.
-HISTOGRAM_INPUT = ["# 16-bit images as float32, so scikit-image uses 256 histogram bins over min..max",
-                   "values = channel.astype(np.float32) if channel.dtype == np.uint16 else channel"]
+#: Below this range, multi-Otsu bins a 16-bit image of few values one bin per value (the library's rule:
+#: scikit-image's search table has range² entries).
+EXACT_MULTIOTSU_RANGE = 4096
+
+
+def multiotsu_input(s: Script, classes: int) -> str:
+    """The expression multi-Otsu's scikit-image call takes (``values`` = the finite pixels)."""
+    s.use("histogram_input")
+    return f"histogram_input(values, exact_range={EXACT_MULTIOTSU_RANGE}, few={classes})"
 
 
 def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
-    """The method's lines: ``channel`` in, ``raw`` (bool mask) out."""
+    """The method's lines: ``channel`` (and ``values``, its finite pixels) in, ``raw`` (bool mask) out."""
     m = r.method
     if m == "manual":
         return [f"raw = {compare('channel', lit(r.value), pol)}"]
     if m == "otsu":
         s.use("otsu_threshold")
-        return ["t = otsu_threshold(channel)", f"raw = {compare('channel', 't', pol)}"]
+        return ["t = otsu_threshold(values)", f"raw = {compare('channel', 't', pol)}"]
     if m == "triangle":
         s.use("to_uint8")
         return ["# OpenCV's triangle takes 8-bit images: others are mapped from min..max to 0..255 and back.",
-                "image8, low, high = to_uint8(channel)",
+                "image8, low, high = to_uint8(values)",
                 "t8 = cv2.threshold(image8, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE)[0]",
                 "t = float(t8) if channel.dtype == np.uint8 else low + float(t8) * (high - low) / 255.0",
                 f"raw = {compare('channel', 't', pol)}"]
     if m in ("li", "mean"):
         s.need("skimage:filters")
-        return [f"t = float(filters.threshold_{m}(channel))", f"raw = {compare('channel', 't', pol)}"]
+        return [f"t = float(filters.threshold_{m}(values))", f"raw = {compare('channel', 't', pol)}"]
     if m in ("yen", "isodata"):
         s.need("skimage:filters")
-        return [*HISTOGRAM_INPUT, f"t = float(filters.threshold_{m}(values))", f"raw = {compare('channel', 't', pol)}"]
+        s.use("histogram_input")
+        return [f"t = float(filters.threshold_{m}(histogram_input(values, exact_range=65536)))",
+                f"raw = {compare('channel', 't', pol)}"]
     if m == "minimum":
         s.need("skimage:filters")
-        return [*HISTOGRAM_INPUT, "try:", "    t = float(filters.threshold_minimum(values))", "except RuntimeError:",
+        return ["# 16-bit images as float32, so scikit-image uses 256 histogram bins over min..max",
+                "binned = values.astype(np.float32) if values.dtype == np.uint16 else values",
+                "try:", "    t = float(filters.threshold_minimum(binned))", "except RuntimeError:",
                 '    raise ValueError("the Minimum method found no valley between two histogram peaks") from None',
                 f"raw = {compare('channel', 't', pol)}"]
     if m == "multiotsu":
@@ -310,40 +406,51 @@ def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
         chosen = (str(list(r.foreground_classes)) if r.foreground_classes
                   else f'[{top}] if polarity == "bright" else [0]' if pol is None
                   else str([top if pol == "bright" else 0]))
-        return [*HISTOGRAM_INPUT,
-                f"thresholds = filters.threshold_multiotsu(values, classes={r.classes}).astype(np.float64)",
+        return [f"binned = {multiotsu_input(s, r.classes)}",
+                f"thresholds = filters.threshold_multiotsu(binned, classes={r.classes}).astype(np.float64)",
                 "# class of a pixel = number of thresholds strictly below its value (0 = darkest)",
                 "classes = np.searchsorted(thresholds, channel, side=\"left\")",
-                f"raw = np.isin(classes, {chosen})"]
+                f"raw = np.isin(classes, {chosen})",
+                "raw &= ~np.isnan(channel)  # NaN (sorted above every threshold) is in no class"]
     if m in ("adaptive_mean", "adaptive_gaussian"):
         s.use("to_uint8")
+        s.use("fill_nonfinite")
         how = "cv2.ADAPTIVE_THRESH_" + ("MEAN_C" if m == "adaptive_mean" else "GAUSSIAN_C")
         call = f"raw = cv2.adaptiveThreshold(image8, 1, local_mean, cv2.THRESH_BINARY{{}}, {r.block_size}, {{}})"
+        inf = {"bright": "np.inf", "dark": "-np.inf"}.get(pol, '(np.inf if polarity == "bright" else -np.inf)')
         return ["# OpenCV needs 8-bit input: others are mapped linearly from min..max to 0..255; the offset",
-                "# is in those 8-bit levels.",
-                "image8, _, _ = to_uint8(channel)",
+                "# is in those 8-bit levels. The local means see NaN and ±inf as the nearest finite pixel.",
+                "filled, nonfinite = fill_nonfinite(channel)",
+                "image8, _, _ = to_uint8(filled)",
                 f"local_mean = {how}",
                 *by_polarity(pol, ["# value > local mean + offset", call.format("", lit(-r.offset))],
                              ["# value <= local mean - offset", call.format("_INV", lit(r.offset))]),
-                "raw = raw.astype(bool)"]
+                "raw = raw.astype(bool)",
+                "if nonfinite is not None:  # NaN is never foreground, +inf is above every threshold, -inf below",
+                f"    raw[nonfinite] = channel[nonfinite] == {inf}"]
     s.need("skimage:filters")
+    s.use("fill_nonfinite")
+    lines = ["# Local statistics see NaN and ±inf as the nearest finite pixel; the comparison is on the channel.",
+             "filled, _ = fill_nonfinite(channel)"]
     if m == "sauvola":
-        lines = ([f"r = {lit(r.r)}"] if r.r else
-                 ["# R = 0 means auto: scikit-image's default for 8-bit images, half the value range otherwise",
-                  "r = None if channel.dtype == np.uint8 else 0.5 * float(channel.max() - channel.min()) or None"])
-        lines.append(f"surface = filters.threshold_sauvola(channel, window_size={r.window}, k={lit(r.k)}, r=r)")
+        lines += ([f"r = {lit(r.r)}"] if r.r else
+                  ["# R = 0 means auto: scikit-image's default for 8-bit images, half the value range otherwise",
+                   "r = None if channel.dtype == np.uint8 else 0.5 * float(filled.max() - filled.min()) or None"])
+        lines.append(f"surface = filters.threshold_sauvola(filled, window_size={r.window}, k={lit(r.k)}, r=r)")
     else:
-        lines = [f"surface = filters.threshold_niblack(channel, window_size={r.window}, k={lit(r.k)})"]
+        lines.append(f"surface = filters.threshold_niblack(filled, window_size={r.window}, k={lit(r.k)})")
     return lines + [f"raw = {compare('channel', 'surface', pol)}"]
 
 
 def method_step(s: Script, r: ThresholdRecipe, pol: str | None) -> None:
+    values = [] if r.method == "manual" else s.finite_values()
     lines = method_lines(s, r, pol)
     info = METHODS[r.method]
     comment = f"Method: {info.label}, computed by {info.library}; after {info.source}."
     if r.method != "manual":
-        comment += " A constant image has nothing to separate: empty mask."
-        lines = ["if channel.min() == channel.max():", "    raw = np.zeros(channel.shape, bool)",
+        comment += (" Thresholds come from the finite pixels: a float image's NaN is never foreground, +inf is "
+                    "above every threshold and -inf below. A constant image has nothing to separate: empty mask.")
+        lines = [*values, "if values.min() == values.max():", "    raw = np.zeros(channel.shape, bool)",
                  "else:", *indent(lines)]
     s.section(comment, lines)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 
 from ..recipes import WatershedRecipe
-from ._script_steps import HISTOGRAM_INPUT, Script, by_polarity, lit
+from ._script_steps import Script, by_polarity, lit, multiotsu_input
 
 __all__ = ["watershed_steps"]
 
@@ -79,8 +79,9 @@ def intensity_band_seeds(s: Script, w: WatershedRecipe, pol: str | None) -> None
     lines = []
     if w.band_low is None or w.band_high is None:
         s.need("skimage:filters")
-        lines += ["# automatic bands: the two thresholds of a 3-class multi-Otsu", *HISTOGRAM_INPUT,
-                  "low, high = (float(v) for v in filters.threshold_multiotsu(values, classes=3))"]
+        lines += ["# automatic bands: the two thresholds of a 3-class multi-Otsu of the finite pixels",
+                  *s.finite_values(), f"binned = {multiotsu_input(s, 3)}",
+                  "low, high = (float(v) for v in filters.threshold_multiotsu(binned, classes=3))"]
     if w.band_low is not None:
         lines.append(f"low = {lit(w.band_low)}")
     if w.band_high is not None:
