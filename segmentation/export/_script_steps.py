@@ -194,6 +194,20 @@ def label8(mask):
     """8-connected components of a bool mask as int32 labels (OpenCV)."""
     return cv2.connectedComponents(mask.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)[1]
 ''', ()),
+    "distance_map": ('''
+def distance_map(foreground):
+    """Exact Euclidean distances (OpenCV) with correctly rounded roots, whatever OpenCV's thread count."""
+    distance = cv2.distanceTransform(foreground.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    if distance.size == 0 or foreground.all():
+        return distance
+    if float(distance.max()) > 1400.0:  # a float32 root no longer pins its whole-number square down
+        return ndi.distance_transform_edt(foreground).astype(np.float32)
+    exact = distance.astype(np.float64)  # the squared distance is a whole number: round it, take its root
+    np.multiply(exact, exact, out=exact)
+    np.rint(exact, out=exact)
+    np.sqrt(exact, out=exact)
+    return exact.astype(np.float32)
+''', ("ndi",)),
     "reconstruct_by_dilation": ('''
 def reconstruct_by_dilation(seed, mask):
     """Grey-scale reconstruction by dilation of seed under mask, 8-connected (as scikit-image's)."""

@@ -30,10 +30,11 @@ def watershed_steps(s: Script, w: WatershedRecipe, pol: str | None) -> None:
     if w.uses_distance:
         blur = (f"\ndistance = cv2.GaussianBlur(distance, (0, 0), sigmaX={lit(w.distance_sigma)}, "
                 f"sigmaY={lit(w.distance_sigma)})") if w.distance_sigma > 0 else ""
-        s.section("Distance map: exact Euclidean distance of each foreground pixel to the background (OpenCV)"
+        s.use("distance_map")
+        s.section("Distance map: exact Euclidean distance of each foreground pixel to the background (OpenCV, "
+                  "its square roots correctly rounded)"
                   + (f", blurred with sigma {w.distance_sigma:g} px." if blur else "."),
-                  "distance = cv2.distanceTransform(foreground.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)"
-                  + blur)
+                  "distance = distance_map(foreground)" + blur)
     SEED_STEPS[w.seeds](s, w, pol)
     if w.landscape == "distance":
         flood_distance_step(s, w)
