@@ -13,7 +13,8 @@ from studio_ui.widgets import manual_value_range, recipe_widgets
 current = start_page("Thresholding", default_sample=DEFAULT_SAMPLE_THRESHOLD, icon=":material/contrast:",
                      base=seg.ThresholdRecipe())
 side, style = views.display_settings()
-preview, factor = preview_of(current.key, side, current.image)
+with plain_errors():
+    preview, factor = preview_of(current.key, side, current.image)
 
 # Widgets: every parameter of the chosen method, defaults from the library and the sample.
 suggested = sample_defaults(seg.ThresholdRecipe(), current.sample)
@@ -23,29 +24,29 @@ defaults["value"] = compute.default_manual_value(current.key, current.image)
 values = recipe_widgets(seg.ThresholdRecipe.specs(), defaults, recipe_sections(),
                         overrides={"value": manual_value_range(current.image)})
 
-# Library call, on the display-sized copy with pixel parameters scaled to match.
+# Library call, on the display-sized copy with pixel parameters scaled to match; then the views. Whatever
+# the image or the link holds, a failure is a plain message (plain_errors), never the error screen.
 with plain_errors():
     recipe = seg.ThresholdRecipe(**values)
     timed = compute.run_threshold(current.key, factor, recipe.rescaled(factor).to_json(), preview)
-result = timed.result
-objects = compute.count_objects(current.key, factor, recipe.to_json(), result.mask)
+    result = timed.result
+    objects = compute.count_objects(current.key, factor, recipe.to_json(), result.mask)
 
-# Views.
-method = seg.METHODS[recipe.method]
-c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("Method", method.label.split(" (")[0], help=f"Computed by {method.library}, after {method.source}.")
-c2.metric("Threshold", views.format_thresholds(result.thresholds, result.processed.dtype),
-          help="In the image's own units (a 16-bit image gets 16-bit values).")
-c3.metric("Foreground", f"{result.foreground_fraction:.1%}")
-c4.metric("Objects", f"{objects:,}", help="8-connected objects in the mask.")
-c5.metric("Time", views.format_ms(timed.seconds), help="Library time for the live preview.")
-for note in result.notes:
-    st.info(note, icon=":material/info:")
+    method = seg.METHODS[recipe.method]
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.metric("Method", method.label.split(" (")[0], help=f"Computed by {method.library}, after {method.source}.")
+    c2.metric("Threshold", views.format_thresholds(result.thresholds, result.processed.dtype),
+              help="In the image's own units (a 16-bit image gets 16-bit values).")
+    c3.metric("Foreground", f"{result.foreground_fraction:.1%}")
+    c4.metric("Objects", f"{objects:,}", help="8-connected objects in the mask.")
+    c5.metric("Time", views.format_ms(timed.seconds), help="Library time for the live preview.")
+    for note in views.result_notes(result.notes, result.processed):
+        st.info(note, icon=":material/info:")
 
-original, stretched = compute.original_view(current.key, factor, preview)
-middle, overlay = compute.result_views(current.key, factor, recipe.to_json(), style, preview, result.mask)
-views.three_views(original, middle, overlay, middle_title=f"Mask ({result.polarity} objects)",
-                  stretched=stretched, factor=factor)
+    original, stretched = compute.original_view(current.key, factor, preview)
+    middle, overlay = compute.result_views(current.key, factor, recipe.to_json(), style, preview, result.mask)
+    views.three_views(original, middle, overlay, middle_title=f"Mask ({result.polarity} objects)",
+                      stretched=stretched, factor=factor)
 
 
 def full_mask():
@@ -56,26 +57,27 @@ tab_hist, tab_objects, tab_zoom, tab_export, tab_share = st.tabs(
     ["Histogram", "Objects", "Look closer", "Export", "Share"], key="tab", bind="query-params")
 # Tabs bound to the URL run lazily: only the open one computes anything.
 if tab_hist.open:
-    with tab_hist:
+    with tab_hist, plain_errors():
         log = st.toggle("Logarithmic counts", key="log", bind="query-params")
         st.altair_chart(views.histogram_chart(result.processed, result.thresholds, log=log), width="stretch")
         st.caption(views.histogram_caption(result.thresholds, result.polarity))
 if tab_objects.open:
-    with tab_objects:
+    with tab_objects, plain_errors():
         table = compute.measurements(current.key, factor, recipe.to_json(), None, "px",
                                      label_objects(result.mask), preview)
         views.measurement_table(table)
         if factor < 1:
             st.caption("Measured on the live preview; the CSV under Export is measured at full resolution.")
 if tab_zoom.open:
-    with tab_zoom:
+    with tab_zoom, plain_errors():
         views.look_closer(current.image, full_mask, labels=False, style=style)
 if tab_export.open:
-    with tab_export:
+    with tab_export, plain_errors():
         export_section(stem=current.name.rsplit(".", 1)[0], full_segmentation=full_mask, image=current.image,
+                       full_objects=lambda: compute.count_objects(current.key, 1.0, recipe.to_json(), full_mask()),
                        recipe=recipe, style=style, labels=False,
-                       measurements_csv=lambda: compute.full_measurements_csv(current.key, recipe.to_json(),
-                                                                              full_mask(), current.image))
+                       measurements_csv=lambda mask: compute.full_measurements_csv(current.key, recipe.to_json(),
+                                                                                   mask, current.image))
 if tab_share.open:
     with tab_share:
         views.share_link(is_upload=current.is_upload, sample_title=SAMPLES[current.sample].title)

@@ -13,7 +13,8 @@ from studio_ui.widgets import manual_value_range, recipe_widgets
 current = start_page("Watershed", default_sample=DEFAULT_SAMPLE_WATERSHED, icon=":material/water_drop:",
                      base=seg.WatershedRecipe())
 side, style = views.display_settings()
-preview, factor = preview_of(current.key, side, current.image)
+with plain_errors():
+    preview, factor = preview_of(current.key, side, current.image)
 
 # Widgets: the foreground's threshold recipe, then seeds and landscape.
 base = sample_defaults(seg.WatershedRecipe(), current.sample)
@@ -37,37 +38,43 @@ with st.sidebar.expander("Measurements"):
         st.warning(f"{error}; using µm.")
         unit = "µm"
 
+# Library call on the display-sized copy, then the views; a failure is a plain message, never the error screen.
 with plain_errors():
     recipe = seg.WatershedRecipe(foreground=seg.ThresholdRecipe(**fg_values), **ws_values)
     timed = compute.run_watershed(current.key, factor, recipe.rescaled(factor).to_json(), preview)
-result = timed.result
+    result = timed.result
 
-c1, c2, c3, c4, c5 = st.columns(5)
-c1.metric("Objects", f"{result.count:,}")
-c2.metric("Seeds", f"{int(result.markers.max(initial=0)):,}")
-c3.metric("Foreground", f"{result.threshold.foreground_fraction:.1%}",
-          help=f"{seg.METHODS[recipe.foreground.method].label} threshold "
-               f"{views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype)}")
-c4.metric("Threshold", views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype))
-c5.metric("Time", views.format_ms(timed.seconds), help="Library time for the live preview.")
-for note in result.notes:
-    st.info(note, icon=":material/info:")
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.metric("Objects", f"{result.count:,}")
+    c2.metric("Seeds", f"{int(result.markers.max(initial=0)):,}")
+    c3.metric("Foreground", f"{result.threshold.foreground_fraction:.1%}",
+              help=f"{seg.METHODS[recipe.foreground.method].label} threshold "
+                   f"{views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype)}")
+    c4.metric("Threshold", views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype))
+    c5.metric("Time", views.format_ms(timed.seconds), help="Library time for the live preview.")
+    for note in views.result_notes(result.notes, result.threshold.processed):
+        st.info(note, icon=":material/info:")
 
-original, stretched = compute.original_view(current.key, factor, preview)
-middle, overlay = compute.result_views(current.key, factor, recipe.to_json(), style, preview, result.labels)
-if recipe.seeds == "points":
-    seeds_ui.click_to_seed(preview, result, factor, style)
-else:
-    views.three_views(original, middle, overlay, middle_title=f"Labels ({result.count} objects)",
-                      stretched=stretched, factor=factor)
+    original, stretched = compute.original_view(current.key, factor, preview)
+    middle, overlay = compute.result_views(current.key, factor, recipe.to_json(), style, preview, result.labels)
+    if recipe.seeds == "points":
+        seeds_ui.click_to_seed(preview, result, factor, style)
+    else:
+        views.three_views(original, middle, overlay, middle_title=f"Labels ({result.count} objects)",
+                          stretched=stretched, factor=factor)
 
 if st.toggle("Show the intermediate stages", key="stages", bind="query-params",
              help="Foreground, distance map and seeds, as the watershed saw them."):
-    seeds_ui.stages(preview, result)
+    with plain_errors(stop=False):
+        seeds_ui.stages(preview, result)
+
+
+def full_result():
+    return compute.run_watershed(current.key, 1.0, recipe.to_json(), current.image).result
 
 
 def full_labels():
-    return compute.run_watershed(current.key, 1.0, recipe.to_json(), current.image).result.labels
+    return full_result().labels
 
 
 physical = pixel_size if pixel_size > 0 else None
@@ -75,7 +82,7 @@ physical = pixel_size if pixel_size > 0 else None
 tab_hist, tab_objects, tab_zoom, tab_export, tab_share = st.tabs(
     ["Histogram", "Objects", "Look closer", "Export", "Share"], key="tab", bind="query-params")
 if tab_objects.open:
-    with tab_objects:
+    with tab_objects, plain_errors():
         table = compute.measurements(current.key, factor, recipe.to_json(),
                                      physical / factor if physical else None, unit if physical else "px",
                                      result.labels, preview)
@@ -84,20 +91,20 @@ if tab_objects.open:
             st.caption("Measured on the live preview (lengths corrected for the scale); the CSV under Export is "
                        "measured at full resolution.")
 if tab_hist.open:
-    with tab_hist:
+    with tab_hist, plain_errors():
         log = st.toggle("Logarithmic counts", key="log", bind="query-params")
         fg = result.threshold
         st.altair_chart(views.histogram_chart(fg.processed, fg.thresholds, log=log), width="stretch")
         st.caption(views.histogram_caption(fg.thresholds, fg.polarity))
 if tab_zoom.open:
-    with tab_zoom:
+    with tab_zoom, plain_errors():
         views.look_closer(current.image, full_labels, labels=True, style=style)
 if tab_export.open:
-    with tab_export:
+    with tab_export, plain_errors():
         export_section(stem=current.name.rsplit(".", 1)[0], full_segmentation=full_labels, image=current.image,
-                       recipe=recipe, style=style, labels=True,
-                       measurements_csv=lambda: compute.full_measurements_csv(
-                           current.key, recipe.to_json(), full_labels(), current.image, physical,
+                       full_objects=lambda: full_result().count, recipe=recipe, style=style, labels=True,
+                       measurements_csv=lambda labels: compute.full_measurements_csv(
+                           current.key, recipe.to_json(), labels, current.image, physical,
                            unit if physical else "px"))
 if tab_share.open:
     with tab_share:

@@ -15,6 +15,7 @@ from segmentation import as_image, extract_channel, load_image, mask_agreement, 
 
 from . import compute
 from .page import sample_defaults
+from .views import format_thresholds, result_notes
 from .widgets import manual_value_range, recipe_widgets
 
 DEFAULT_METHODS = ["otsu", "li", "triangle", "sauvola"]
@@ -93,6 +94,9 @@ def truth_upload(shape: tuple[int, int]) -> np.ndarray | None:
     except ValueError as error:  # ImageLoadError, or ParameterError for pixels no method can use
         st.sidebar.error(f"{uploaded.name}: {error}")
         return None
+    except Exception as error:  # noqa: BLE001 - a visitor's file must never crash the page
+        st.sidebar.error(f"{uploaded.name}: could not be read ({type(error).__name__})")
+        return None
     if mask.shape != tuple(shape):
         st.sidebar.error(f"The ground truth is {mask.shape[1]}×{mask.shape[0]} but the image is "
                          f"{shape[1]}×{shape[0]}; it is ignored.")
@@ -110,15 +114,17 @@ def run_all(image_key: str, image: np.ndarray, scale: float, recipes: dict) -> t
             timed = compute.run_threshold(image_key, scale, recipe.rescaled(scale).to_json(), image)
         except ValueError as error:
             row.update({"threshold": "—", "note": str(error)})
+        except Exception as error:  # noqa: BLE001 - one method's fault must not hide the others' results
+            row.update({"threshold": "—", "note": f"could not be computed ({type(error).__name__})"})
         else:
             result = timed.result
             masks[method] = result.mask
             row.update({
-                "threshold": _format(result.thresholds, result.processed.dtype),
+                "threshold": format_thresholds(result.thresholds, result.processed.dtype),
                 "foreground %": 100 * result.foreground_fraction,
                 "objects": compute.count_objects(image_key, scale, recipe.to_json(), result.mask),
                 "time (ms)": 1000 * timed.seconds,
-                "note": "; ".join(result.notes),
+                "note": "; ".join(result_notes(result.notes, result.processed)),
             })
         row["key"] = method
         rows.append(row)
@@ -127,12 +133,6 @@ def run_all(image_key: str, image: np.ndarray, scale: float, recipes: dict) -> t
     if progress is not None:
         progress.empty()
     return rows, masks
-
-
-def _format(thresholds, dtype) -> str:
-    from .views import format_thresholds
-
-    return format_thresholds(thresholds, dtype)
 
 
 def add_truth_scores(rows: list[dict], masks: dict, truth: np.ndarray, shape: tuple[int, int]) -> None:

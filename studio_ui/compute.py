@@ -17,6 +17,8 @@ import streamlit as st
 import segmentation as seg
 from segmentation import MeasurementTable, encode_jpeg_bytes, encode_png_bytes, label_objects, measure
 
+from .views import finite_limits
+
 
 @dataclass(frozen=True, eq=False)
 class Timed:
@@ -85,10 +87,20 @@ def result_views(image_key: str, scale: float, recipe_json: str, style: tuple, _
 def default_manual_value(image_key: str, _image: np.ndarray) -> float:
     """The manual threshold's starting value: Otsu's threshold of the luminance (like Fiji's dialog).
 
-    A constant image's Otsu threshold is its value (the library handles that case), inside the slider's range.
+    Computed by the library's pipeline, which takes the image as it comes (a float upload keeps its NaN and
+    ±inf pixels; the thresholds come from the finite ones). This only places a slider, so it never stops
+    the page: when there is no threshold (a constant image) or the library refuses the image, the slider
+    starts in the middle of the image's finite values (a constant image's value).
     """
-    # as_image first: an upload keeps its NaN/inf pixels, which the methods refuse (the pipeline replaces them).
-    return float(round(seg.otsu_threshold(seg.extract_channel(seg.as_image(_image), "luminance")), 4))
+    try:
+        recipe = seg.ThresholdRecipe(method="otsu", channel="luminance", polarity="bright")
+        thresholds = seg.threshold(_image, recipe).thresholds
+    except Exception:  # noqa: BLE001 - a starting position must never break the page
+        thresholds = ()
+    if thresholds and np.isfinite(thresholds[0]):
+        return float(round(thresholds[0], 4))
+    lo, hi = finite_limits(_image) or (0.0, 1.0)  # (a constant image: its value)
+    return float(round(lo / 2 + hi / 2, 4))
 
 
 @st.cache_data(max_entries=8, ttl=1800, show_spinner=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -11,6 +12,8 @@ import segmentation as seg
 from segmentation import SAMPLES
 
 from .source import CurrentImage, forget_widget_values, image_source
+
+_LOG = logging.getLogger(__name__)
 
 PAGES = (
     ("app.py", "Thresholding", ":material/contrast:"),
@@ -135,10 +138,24 @@ def sample_defaults(base, sample: str):
 
 
 @contextmanager
-def plain_errors() -> Iterator[None]:
-    """Show a library ``ValueError`` as a plain-words error box and keep the rest of the page working."""
+def plain_errors(stop: bool = True) -> Iterator[None]:
+    """Show a failure as a plain-words error box and keep the rest of the page (the sidebar) working.
+
+    A library ``ValueError`` already says in plain words what is wrong with the image or a parameter. Any
+    other exception is a fault, not the visitor's: it is logged with its traceback and shown briefly, never
+    as Streamlit's error screen. With ``stop`` (the default) the script ends there, so nothing below runs
+    on a result that does not exist.
+    """
     try:
         yield
     except ValueError as error:
         st.error(f"{error}", icon=":material/error:")
+    except Exception as error:  # noqa: BLE001 - a visitor's image or link must never show the error screen
+        _LOG.exception("unexpected error while computing a view")
+        detail = f": {error}" if str(error) else ""
+        st.error(f"This could not be computed ({type(error).__name__}{detail}). Other settings or another image "
+                 "may work.", icon=":material/error:")
+    else:
+        return
+    if stop:
         st.stop()

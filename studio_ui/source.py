@@ -39,7 +39,8 @@ class CurrentImage:
     @property
     def description(self) -> str:
         h, w = self.image.shape[:2]
-        depth = {"uint8": "8-bit", "uint16": "16-bit", "float32": "32-bit float"}[self.image.dtype.name]
+        name = self.image.dtype.name
+        depth = {"uint8": "8-bit", "uint16": "16-bit", "float32": "32-bit float"}.get(name, name)
         colour = "RGB" if self.image.ndim == 3 else "grayscale"
         return f"{self.name} — {w}×{h} px, {depth} {colour}"
 

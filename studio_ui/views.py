@@ -3,6 +3,7 @@ the share link and a closer look at full resolution."""
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 from urllib.parse import urlencode
 
@@ -54,16 +55,40 @@ def _axis_format(edges: np.ndarray):
     return alt.Undefined if peak == 0 or 1e-3 <= peak < 1e6 else ".2~e"
 
 
+def finite_values(array: np.ndarray) -> np.ndarray:
+    """``array`` itself when every value is finite (integer arrays always), else its finite values (1-D).
+
+    A float upload keeps its NaN and ±inf pixels ("no data"); a plain ``min``/``max`` of it would give NaN
+    or infinity to a slider range or a histogram.
+    """
+    if array.dtype.kind != "f" or np.isfinite(array).all():
+        return array
+    return array[np.isfinite(array)]
+
+
+def finite_limits(array: np.ndarray) -> tuple[float, float] | None:
+    """The smallest and largest finite values of ``array``, or None when it holds none."""
+    values = finite_values(array)
+    if values.size == 0:
+        return None
+    return float(values.min()), float(values.max())
+
+
 def histogram_chart(processed: np.ndarray, thresholds: tuple[float, ...], *, log: bool = False) -> alt.Chart:
-    """Intensity histogram (256 bins) of the channel the method saw, with the threshold(s) as red rules."""
+    """Intensity histogram (256 bins) of the channel the method saw, with the threshold(s) as red rules.
+
+    NaN and ±inf pixels (a float image's "no data") have no place on the axis and are left out.
+    """
     if processed.dtype == np.uint8:
         counts = cv2.calcHist([processed], [0], None, [256], [0, 256]).ravel()
         edges = np.arange(257, dtype=float)
     else:
-        if float_exponent(processed):  # numpy cannot bin a float32 range near ±3e38 or near 1e-38
-            processed = processed.astype(np.float64)
-        lo, hi = float(processed.min()), float(processed.max())
-        counts, edges = np.histogram(processed, bins=256, range=(lo, hi if hi > lo else lo + 1))
+        values = finite_values(processed)
+        if values.dtype == np.float32 and values.size and float_exponent(values.reshape(1, -1)):
+            values = values.astype(np.float64)  # numpy cannot bin a float32 range near ±3e38 or near 1e-38
+        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+        counts, edges = np.histogram(values, bins=256, range=(lo, hi if hi > lo else lo + 1))
+    thresholds = tuple(t for t in thresholds if np.isfinite(t))
     frame = pd.DataFrame({"value": edges[:-1], "end": edges[1:], "pixels": counts.astype(float)})
     y = alt.Y("pixels:Q", title="pixels", scale=alt.Scale(type="symlog") if log else alt.Undefined)
     bars = alt.Chart(frame).mark_rect(color="#7a8699").encode(
@@ -83,6 +108,22 @@ def format_ms(seconds: float) -> str:
     return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
 
 
+def result_notes(notes: tuple[str, ...], processed: np.ndarray) -> list[str]:
+    """A result's notes to show, less the one restating how many of its pixels are not finite.
+
+    The line under the page title already says how many pixels of the image are NaN or infinite (the
+    image's own notes, counted at full resolution), so it is said once; the result's count would be of the
+    live preview. The note is recognised by that count of pixels ("20,000 pixels ..."), not by its wording.
+    """
+    if processed.dtype.kind != "f":
+        return list(notes)
+    count = int(np.count_nonzero(~np.isfinite(processed)))
+    if not count:
+        return list(notes)
+    number = re.compile(rf"(?<![\d,.])(?:{count:,}|{count}) pixels?\b")
+    return [note for note in notes if not number.search(note)]
+
+
 def format_thresholds(thresholds: tuple[float, ...], dtype: np.dtype) -> str:
     if not thresholds:
         return "per pixel"
@@ -98,10 +139,15 @@ def measurement_table(table: MeasurementTable, *, height: int = 320) -> None:
     st.dataframe(table.columns, height=height, hide_index=True, width="stretch")
 
 
-def download_row(files: list[tuple[str, str, Callable[[], bytes] | bytes | str, str]]) -> None:
-    """One download button per (label, file name, data or callable, mime)."""
+def download_row(files: list[tuple[str, str, Callable[[], bytes] | bytes | str, str] | str]) -> None:
+    """One download button per (label, file name, data or callable, mime); a plain string instead of a
+    tuple is a message shown in that button's place (a file that cannot hold this result)."""
     columns = st.columns(len(files))
-    for column, (label, name, data, mime) in zip(columns, files):
+    for column, entry in zip(columns, files):
+        if isinstance(entry, str):
+            column.info(entry, icon=":material/info:")
+            continue
+        label, name, data, mime = entry
         column.download_button(label, data=data, file_name=name, mime=mime, width="stretch",
                                on_click="ignore", icon=":material/download:")
 

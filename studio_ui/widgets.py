@@ -14,6 +14,8 @@ import streamlit as st
 
 from segmentation import METHODS, ParamSpec
 
+from .views import finite_limits
+
 # Slider ranges for the screen (the library accepts wider values from the API, the CLI and JSON).
 SLIDERS: dict[str, tuple[float, float, float]] = {
     "sigma": (0.1, 10.0, 0.1),
@@ -120,8 +122,20 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
     value = float(min(max(default, lo), hi))
     fmt = o.get("format", "%g" if step is None or step >= 1 else None)
     if spec.name in SLIDERS or o.get("slider"):
+        _drop_value_outside(key, lo, hi)
         return float(container.slider(label, lo, hi, value, float(step or (hi - lo) / 200), format=fmt, **common))
     return float(container.number_input(label, lo, hi, value, float(step) if step else None, format="%g", **common))
+
+
+def _drop_value_outside(key: str, lo: float, hi: float) -> None:
+    """Forget a slider's value that lies outside its range, so the slider starts at its default.
+
+    The manual threshold's range is the image's own: a value set on another image (8-bit 102 on a 0..1 float
+    upload) would otherwise stay in the widget's state, outside the slider, and segment nothing.
+    """
+    held = st.session_state.get(key)
+    if isinstance(held, (int, float)) and not lo <= held <= hi:
+        del st.session_state[key]
 
 
 def _choice_options(spec: ParamSpec, choices: tuple | None) -> list:
@@ -165,7 +179,7 @@ def manual_value_range(image: np.ndarray) -> dict[str, Any]:
         return {"min": 0.0, "max": 255.0, "step": 1.0, "format": "%d", "slider": True}
     if image.dtype == np.uint16:
         return {"min": 0.0, "max": 65535.0, "step": 1.0, "format": "%d", "slider": True}
-    lo, hi = float(np.min(image)), float(np.max(image))
+    lo, hi = finite_limits(image) or (0.0, 1.0)  # a float upload may hold NaN and ±inf pixels
     if hi <= lo:
         hi = lo + 1.0
     return {"min": lo, "max": hi, "step": (hi - lo) / 1000, "format": "%.4g", "slider": True}
