@@ -22,7 +22,7 @@ Examples
 --------
 >>> from segmentation.recipes import ThresholdRecipe
 >>> script = to_python(ThresholdRecipe(method="li", smoothing="gaussian", sigma=2.0))
->>> "filters.threshold_li(channel)" in script and "import segmentation" not in script
+>>> "filters.threshold_li(values)" in script and "import segmentation" not in script
 True
 """
 
@@ -111,8 +111,13 @@ see each as its nearest finite pixel, and NaN is never foreground (+inf is above
 -inf below).
 
 The file loader here is simpler than the app's: it does not apply EXIF orientation, reads only the
-first page of a multi-page file, and reads gray + alpha files as RGB. 8/16-bit PNG and TIFF files
-(gray, RGB, RGBA with alpha composited on white) give the same pixels as in the app.
+first page of a multi-page file, and reads gray + alpha PNGs as RGB. These give the same pixels as
+in the app: 8/16-bit PNGs (gray, RGB, RGBA with the alpha composited on white), and 8/16-bit and
+float32 gray or RGB TIFFs, also with extra channels, which follow the TIFF 6.0 rules (read with
+tifffile, installed with scikit-image): a channel the file marks as alpha is composited on white
+(associated alpha as colour + (1 - alpha) × white), any other extra channel (e.g. near-infrared, or
+the second channel of a 2-channel image) is left out; float data keeps its values (the alpha is
+dropped, an associated one divided out first).
 """
 
 # The recipe, as Segmentation Studio exports it:
@@ -130,20 +135,74 @@ def _segment(lines: list[str], watershed: bool) -> str:
 
 _LOAD_SAVE = '''
 def load_image(path):
-    """Read an image file as H×W gray or H×W×3 RGB (uint8, uint16 or float32) with OpenCV."""
-    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+    """Read an image file as H×W gray or H×W×3 RGB (uint8, uint16 or float32), as the app does."""
+    data = np.fromfile(path, np.uint8)
+    if bytes(data[:4]) in (b"II*\\0", b"MM\\0*", b"II+\\0", b"MM\\0+"):  # a TIFF: its extra channels first
+        image = read_tiff_with_extra_channels(path, data)
+        if image is not None:
+            return image
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         sys.exit(f"error: {path} is not an image OpenCV can read")
-    if image.ndim == 3 and image.shape[2] == 4:
-        rgb, alpha = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB), image[:, :, 3]
-        if rgb.dtype == np.float32 or alpha.min() == np.iinfo(rgb.dtype).max:
-            return rgb  # opaque (or float: no "white" to composite on): the alpha is dropped
-        top = np.iinfo(rgb.dtype).max  # composite on white, as the app does
-        out = (rgb.astype(np.float32) - top) * (alpha.astype(np.float32) / top)[..., None] + top
-        return np.rint(out).astype(rgb.dtype)
+    if image.ndim == 3 and image.shape[2] == 4:  # RGBA (in a PNG the alpha is never premultiplied)
+        return on_white(cv2.cvtColor(image, cv2.COLOR_BGRA2RGB), image[:, :, 3:], premultiplied=False)
     if image.ndim == 3 and image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return image
+
+
+def read_tiff_with_extra_channels(path, data):
+    """A gray or RGB TIFF with extra channels, by the TIFF 6.0 rules (see the top); None if it has none."""
+    import tifffile  # installed with scikit-image
+
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages[0]
+        n_colour = 3 if page.photometric == 2 else 1  # RGB, else gray (0: white-is-zero, 1: black-is-zero)
+        if page.photometric > 2 or page.samplesperpixel <= n_colour:
+            return None  # no extra channels (or palette, CMYK, ...): OpenCV reads it
+        kinds = list(page.extrasamples)  # 1: associated alpha, 2: unassociated; any other is left out
+        alpha = next((i for i, kind in enumerate(kinds) if kind in (1, 2)), None)  # the first alpha
+        premultiplied, white_is_zero = alpha is not None and kinds[alpha] == 1, page.photometric == 0
+        try:
+            samples = np.moveaxis(page.asarray(), page.axes.index("S"), -1)
+        except Exception as error:  # a compression tifffile needs imagecodecs for (LZW): OpenCV reads it
+            samples = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+            got = 0 if samples is None else 1 if samples.ndim == 2 else samples.shape[2]
+            if page.dtype == np.uint8:  # libtiff's RGBA reading: colour + 4th channel, alpha premultiplied
+                ok = got == n_colour and alpha is None or got == 4 == n_colour + 1 and alpha in (None, 0)
+                premultiplied = True
+            else:  # deeper channels come as stored
+                ok = got == page.samplesperpixel and samples.dtype == page.dtype
+            if not ok:
+                sys.exit(f"error: cannot read the extra channels of {path} ({error}); "
+                         "pip install imagecodecs, or save the TIFF uncompressed")
+            samples, white_is_zero = samples.reshape(*samples.shape[:2], got), False  # (libtiff inverts it)
+            samples = samples[..., [2, 1, 0, 3][:got]] if got > 2 else samples  # OpenCV's BGR(A) order
+    colour = samples[..., :n_colour]
+    if white_is_zero and colour.dtype.kind == "u":  # bright made high
+        colour = np.iinfo(colour.dtype).max - colour
+    if colour.dtype not in (np.uint8, np.uint16, np.float32):  # other integers, float64: as float32
+        colour = colour.astype(np.float32)
+    if alpha is not None:
+        colour = on_white(colour, samples[..., n_colour + alpha, None], premultiplied)
+    return np.ascontiguousarray(colour[..., 0] if n_colour == 1 else colour)
+
+
+def on_white(colour, alpha, premultiplied):
+    """H×W×C colour and its H×W×1 alpha as shown on a white page (float: the alpha dropped, see the top)."""
+    if colour.dtype == np.float32:
+        if not premultiplied:
+            return colour
+        top = np.float32(np.iinfo(alpha.dtype).max) if alpha.dtype.kind in "iu" else 1
+        weight = (alpha / top).astype(np.float32)
+        return np.divide(colour, weight, out=colour.copy(), where=weight > 0)  # un-premultiplied
+    top = np.iinfo(colour.dtype).max
+    if alpha.min() == top:
+        return colour  # opaque
+    if premultiplied:  # colour + (1 - alpha) × white
+        return np.minimum(colour.astype(np.int32) + (top - alpha), top).astype(colour.dtype)
+    weight = alpha.astype(np.float32) / top  # (colour - white) × alpha + white
+    return np.rint((colour.astype(np.float32) - top) * weight + top).astype(colour.dtype)
 
 
 def write_png(path, array):
