@@ -175,8 +175,6 @@ def test_alpha_then_an_unspecified_channel(script, tmp_path, dtype):
 @pytest.mark.parametrize("n_extra", [1, 2])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_planar_files_read_like_contiguous_ones(script, tmp_path, dtype, n_extra):
-    if dtype == np.uint8 and n_extra == 2:
-        pytest.skip("segmentation.load_image calls this 8-bit planar RGB + 2 file damaged (Pillow: unknown raw mode)")
     samples = np.dstack([random(dtype, (*RNG_SHAPE, 3)), alpha_of(dtype), random(dtype, seed=9)])[..., :3 + n_extra]
     kinds = ["unassalpha", "unspecified"][:n_extra]
     contig = write(tmp_path, "contig.tif", samples, photometric="rgb", extrasamples=kinds)

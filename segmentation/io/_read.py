@@ -296,9 +296,16 @@ def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, ImageInfo]:
                                     or not _pillow_reads(im, extras := _pillow_tiff_extras(im))):
                 array, mode, _, _, upright = _read_tiff(data, max_pixels, notes)
             else:
-                array, mode = _from_pillow(im, notes, extras if fmt == "TIFF" else None), im.mode
-                # Pillow turns TIFFs upright while decoding, and then removes the tag.
-                upright = orientation != 1 and _orientation(im, [], data) == 1
+                try:
+                    array, mode = _from_pillow(im, notes, extras if fmt == "TIFF" else None), im.mode
+                    # Pillow turns TIFFs upright while decoding, and then removes the tag.
+                    upright = orientation != 1 and _orientation(im, [], data) == 1
+                except Exception:
+                    if fmt != "TIFF":
+                        raise
+                    # A layout Pillow opens but cannot decode (8-bit planar RGB + alpha + another extra
+                    # sample: "unknown raw mode"): tifffile reads every TIFF layout.
+                    array, mode, _, _, upright = _read_tiff(data, max_pixels, notes)
     if n_frames > 1:
         first = {"TIFF": f"first page of a {n_frames}-page TIFF",
                  "JPEG": f"first picture of a multi-picture JPEG ({n_frames} pictures)"}
