@@ -5,6 +5,7 @@ parameter specs by ``_options``) and ``apply --recipe FILE`` (a recipe saved fro
 the app). Each image gives ``<stem>_mask.png``, ``<stem>_labels.png|.tif`` (watershed),
 ``<stem>_overlay.png`` and ``<stem>_measurements.csv`` in ``--out``; the batch gives ``summary.csv`` and
 ``recipe.json``. Exit status: 0 all images segmented, 1 some failed or no input found, 2 usage error.
+``score`` and ``tune`` (object-by-object scores against ground truth) run in ``_score`` and ``_tune``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
-import glob
 import io
 import os
 import signal
@@ -32,7 +32,9 @@ from ..measurement import measure, unit_suffix
 from ..recipes import ThresholdRecipe, WatershedRecipe, recipe_from_json
 from ..regions import watershed
 from ..thresholding import threshold
-from ._options import IMAGE_SUFFIXES, build_parser, recipe_from_args
+from ._options import UsageError, build_parser, collect_inputs, recipe_from_args
+from ._score import run_score
+from ._tune import run_tune
 
 __all__ = ["main", "COLUMNS"]
 
@@ -41,53 +43,7 @@ COLUMNS = ("file", "status", "message", "width", "height", "objects", "foregroun
            "seconds", "output_stem")
 
 
-class UsageError(Exception):
-    """A mistake in the command line or its files: reported with the usage line, exit status 2."""
-
-
-# -- inputs and output names -----------------------------------------------------------------------
-def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def _folder_images(folder: Path, recursive: bool, out_dir: Path) -> list[Path]:
-    if not recursive:
-        return [p for p in folder.iterdir() if p.is_file() and _is_image(p)]
-    found = []
-    for root, dirs, files in os.walk(folder):
-        # never feed earlier results back in: skip hidden folders and the output folder
-        dirs[:] = [d for d in dirs if not d.startswith(".") and Path(root, d).resolve() != out_dir]
-        found += [Path(root, f) for f in files if _is_image(Path(f))]
-    return found
-
-
-def collect_inputs(arguments: list[str], recursive: bool, out_dir: Path) -> tuple[list[Path], list[str]]:
-    """The images the arguments name (sorted, without duplicates) and a warning per empty argument."""
-    paths, warnings = [], []
-    for argument in arguments:
-        text = os.path.expanduser(argument)
-        path = Path(text)
-        try:
-            if glob.has_magic(text) and not path.exists():
-                matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
-                found = [m for m in matches if m.is_file() and _is_image(m)]
-                for folder in (m for m in matches if m.is_dir()):
-                    found += _folder_images(folder, recursive, out_dir)
-            elif path.is_dir():
-                found = _folder_images(path, recursive, out_dir)
-            else:
-                found = [path]  # a file, or a missing one: it is reported as that file's error
-        except OSError as error:
-            raise UsageError(f"cannot list {error.filename or argument}: {error.strerror or error}") from None
-        if not found:
-            warnings.append(f"{argument}: no image files " + ("match" if glob.has_magic(text) else "in this folder"))
-        paths += found
-    unique = {}
-    for path in paths:
-        unique.setdefault(os.path.realpath(path), path)
-    return sorted(unique.values(), key=lambda p: (str(p).casefold(), str(p))), warnings
-
-
+# -- output names ----------------------------------------------------------------------------------
 def output_stems(paths: list[Path]) -> list[str]:
     """One distinct name stem per input: the file's stem, made longer where stems clash (case-blind)."""
     stems = [p.stem for p in paths]
@@ -305,6 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (argparse exits with 2 on its own errors)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in ("score", "tune"):
+        try:
+            return (run_score if args.command == "score" else run_tune)(args)
+        except UsageError as error:
+            args.parser.error(str(error))
     started = time.perf_counter()
     try:
         try:

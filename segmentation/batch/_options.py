@@ -10,11 +10,13 @@ Nothing here is hand-listed: a parameter added to a recipe appears on the comman
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib.metadata
 import math
 import os
 import sys
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -23,7 +25,7 @@ import skimage
 from ..recipes import RECIPE_FORMAT, WATERSHED_FOREGROUND, ParamSpec, ThresholdRecipe, WatershedRecipe, alias_table
 
 __all__ = ["build_parser", "option_name", "add_recipe_options", "recipe_from_args", "IMAGE_SUFFIXES",
-           "DEFAULT_OUT"]
+           "DEFAULT_OUT", "UsageError", "collect_inputs", "is_image", "DSB_THRESHOLDS"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 DEFAULT_OUT = "segmentation-out"
@@ -31,10 +33,62 @@ DEFAULT_OUT = "segmentation-out"
 #: argparse destinations of recipe parameters start with this, so they never clash with other options.
 PREFIX = "recipe:"
 
+#: The IoU thresholds of the 2018 Data Science Bowl, 0.5, 0.55, ..., 0.95, as decimal literals.
+DSB_THRESHOLDS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
+
 _METAVARS = {"int": "N", "int_choice": "N", "float": "X", "optional_float": "X|auto",
              "int_tuple": "N,N,...", "points": "ROW,COL;..."}
 
 
+class UsageError(Exception):
+    """A mistake in the command line or its files: reported with the usage line, exit status 2."""
+
+
+# -- inputs ------------------------------------------------------------------------------------------
+def is_image(path: Path) -> bool:
+    """Whether a file name has one of the image extensions (hidden files never count)."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _folder_images(folder: Path, recursive: bool, out_dir: Path) -> list[Path]:
+    if not recursive:
+        return [p for p in folder.iterdir() if p.is_file() and is_image(p)]
+    found = []
+    for root, dirs, files in os.walk(folder):
+        # never feed earlier results back in: skip hidden folders and the output folder
+        dirs[:] = [d for d in dirs if not d.startswith(".") and Path(root, d).resolve() != out_dir]
+        found += [Path(root, f) for f in files if is_image(Path(f))]
+    return found
+
+
+def collect_inputs(arguments: list[str], recursive: bool, out_dir: Path) -> tuple[list[Path], list[str]]:
+    """The images the arguments name (sorted, without duplicates) and a warning per empty argument."""
+    paths, warnings = [], []
+    for argument in arguments:
+        text = os.path.expanduser(argument)
+        path = Path(text)
+        try:
+            if glob.has_magic(text) and not path.exists():
+                matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
+                found = [m for m in matches if m.is_file() and is_image(m)]
+                for folder in (m for m in matches if m.is_dir()):
+                    found += _folder_images(folder, recursive, out_dir)
+            elif path.is_dir():
+                found = _folder_images(path, recursive, out_dir)
+            else:
+                found = [path]  # a file, or a missing one: it is reported as that file's error
+        except OSError as error:
+            raise UsageError(f"cannot list {error.filename or argument}: {error.strerror or error}") from None
+        if not found:
+            warnings.append(f"{argument}: no image files " + ("match" if glob.has_magic(text) else "in this folder"))
+        paths += found
+    unique = {}
+    for path in paths:
+        unique.setdefault(os.path.realpath(path), path)
+    return sorted(unique.values(), key=lambda p: (str(p).casefold(), str(p))), warnings
+
+
+# -- recipe options ----------------------------------------------------------------------------------
 def option_name(name: str) -> str:
     """``min_size`` -> ``--min-size``."""
     return "--" + name.replace("_", "-")
@@ -134,6 +188,8 @@ _EXAMPLES = {
   python -m segmentation threshold images/ --method sauvola --window 31 --out results
   python -m segmentation watershed "plates/**/*.tif" --h 2 --pixel-size 0.65 --unit µm
   python -m segmentation apply --recipe recipe.json scan1.png scan2.png --jobs 4
+  python -m segmentation score --truth truth/ segmentation-out/ --out scores
+  python -m segmentation tune --truth truth/ images/ --recipe start.json --budget 40 --out tuned
 
 Run 'python -m segmentation COMMAND --help' for all the options of a command.""",
     "threshold": """examples:
@@ -147,7 +203,80 @@ Run 'python -m segmentation COMMAND --help' for all the options of a command."""
     "apply": """examples:
   python -m segmentation apply --recipe recipe.json images/ --out results
   python -m segmentation apply --recipe segmentation-out/recipe.json more-images/ --out more-results""",
+    "score": """examples:
+  python -m segmentation watershed images/ --out pred && python -m segmentation score --truth truth/ pred/
+  python -m segmentation score --truth truth/ recipe.json images/ --out scores --thresholds 0.5,0.75
+  python -m segmentation score --truth truth/ pred/ images/a.png images/b.png""",
+    "tune": """examples:
+  python -m segmentation tune --truth truth/ images/ --recipe recipe.json --budget 40 --out tuned
+  python -m segmentation tune --truth truth/ "train/*.png" --recipe recipe.json --budget 200 --seconds 600
+  python -m segmentation score --truth truth/ tuned/best_recipe.json test-images/   # then check it on others""",
 }
+
+def _matching(left_out: str) -> str:
+    return f"""\
+matching files by name (the stem rule):
+  the truth for image x.* is, in this order of preference, TRUTH_DIR/x_labels.*, TRUTH_DIR/x.* or
+  TRUTH_DIR/x_mask.* (any image extension: {' '.join(IMAGE_SUFFIXES)};
+  letter case ignored; two files of the same rank are an error for that image). Predictions and
+  truth files named x_labels.* or x_mask.* belong to image x. Images without a truth file are listed
+  on stderr{left_out}; they do not make the run fail.
+
+truth and predictions:
+  a label image (16-bit PNG or TIFF; 0 = background, each other value one object) or a mask (a single
+  non-zero value, any: its 8-connected components are the objects), detected per file."""
+
+
+_SCORE_EPILOG = f"""\
+{_matching(' and in scores.csv (status "no truth"), out of the means')} scores.csv says
+  which (truth_kind, prediction_kind: labels, mask or empty).
+
+SOURCE:
+  a folder of predictions: for image x the first of PRED_DIR/x_labels.*, x.*, x_mask.* (the files
+  the watershed and threshold commands write; *_overlay.* files are ignored). Without IMAGES every
+  prediction in the folder is scored; with IMAGES only theirs (the images themselves are not read).
+  Or a recipe file (either kind): it is run on IMAGES, at full resolution, and its results scored.
+
+outputs (in --out, default ./{DEFAULT_OUT}):
+  scores.csv          one row per image and IoU threshold: file, truth, prediction, truth_kind,
+                      prediction_kind, status (ok, error, no truth), message, threshold, tp, fp, fn,
+                      precision, recall, f1, ap = tp / (tp + fp + fn), mean_matched_iou, n_true, n_pred,
+                      merges, splits (per image), mean_ap (the image's ap averaged over --thresholds),
+                      seconds. A failed image or one without truth has one row, without scores.
+  scores_summary.csv  one row: images, scored, failed, no_truth, thresholds; the mean over the scored
+                      images of f1_iou50, ap_iou50, precision_iou50, recall_iou50 (at IoU 0.5, always
+                      computed), mean_ap (over --thresholds: with the default, the DSB 2018 score),
+                      merges, splits; and the totals tp_iou50, fp_iou50, fn_iou50, n_true, n_pred.
+  A pair of objects matches at threshold t when its IoU is at least t, one to one, by an optimal
+  assignment (segmentation.score_objects). Existing score files are replaced only with --overwrite.
+
+exit status: 0 every image with a truth file scored, 1 some failed or none could be scored, 2 usage
+error."""
+
+_TUNE_EPILOG = f"""\
+{_matching(" and left out")}
+
+search:
+  a random search, deterministic for a given --seed: evaluation 0 is the start recipe itself, so the
+  result is never worse than it on these images; each other evaluation draws every tuned parameter
+  at random, uniformly (log-uniformly for scales such as h, sigma, min_size, min_distance) within its
+  parameter spec's range, narrowed to a sensible sub-range where the spec's range is huge and widened
+  to include the start value. Tuned: the seed parameters of a watershed recipe (h, distance_sigma, or
+  min_distance, peak_fraction, distance_sigma; connectivity) and its foreground's method (among
+  the automatic global methods), smoothing sigma (or median size) and min_size; for a threshold recipe
+  its method (within its family: global or local), smoothing sigma or median size, window or block
+  size, k or offset, opening, closing, fill_holes and min_size. Everything else stays as in the start recipe. The best
+  recipe has the highest mean object F1 at IoU 0.5 over the images (ties: the higher mean AP over IoU
+  0.5-0.95, then the earlier evaluation). An image a recipe cannot segment scores 0 for it.
+
+outputs (in --out, default ./{DEFAULT_OUT}):
+  best_recipe.json  the best recipe (`apply --recipe` or `score --truth ... best_recipe.json` use it)
+  search.csv        one row per evaluation: evaluation, f1_iou50, mean_ap, seconds, failed_images,
+                    message, then the tuned parameters (empty where a parameter does not apply)
+  Existing files are replaced only with --overwrite.
+
+exit status: 0 done, 1 some images or truth files could not be read (the rest were used) or no image
+has a truth file, 2 usage error."""
 
 
 def _own_version() -> str:
@@ -190,12 +319,109 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _thresholds(text: str) -> tuple[float, ...]:
+    """IoU thresholds: ``START:STOP:STEP`` (both ends included), ``A,B,...`` or one number, each in (0, 1]."""
+    try:
+        if ":" in text:
+            start, stop, step = (float(part) for part in text.split(":"))
+            if not (math.isfinite(start) and math.isfinite(stop) and math.isfinite(step) and step > 0
+                    and stop >= start):
+                raise ValueError
+            count = math.floor((stop - start) / step + 1e-9) + 1
+            if count > 1000:
+                raise ValueError
+            values = [round(start + i * step, 10) for i in range(count)]  # 0.6, not 0.6000000000000001
+        else:
+            values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) and 0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError("must be IoU thresholds in (0, 1] written START:STOP:STEP (such as "
+                                         f"0.5:0.95:0.05) or A,B,... (such as 0.5,0.75); got '{text}'")
+    return tuple(sorted(set(values)))
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 0; got '{text}'")
+    return value
+
+
+def _add_common(sub: argparse.ArgumentParser, what: str) -> argparse._ArgumentGroup:
+    """The options every command shares: --out, --recursive, --jobs, --overwrite, --no-progress."""
+    batch = sub.add_argument_group("input and output options")
+    batch.add_argument("-o", "--out", default=DEFAULT_OUT, metavar="DIR",
+                       help=f"folder for the results, created if needed (default: ./{DEFAULT_OUT})")
+    batch.add_argument("-r", "--recursive", action="store_true", help="also take images in subfolders of folders")
+    batch.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                       help=f"{what} processed in parallel (default: all cores, %(default)s here)")
+    return batch
+
+
+def _add_scoring_commands(commands) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    score = commands.add_parser(
+        "score", help="score predictions or a recipe against the truth, object by object",
+        description="Score predicted objects (a folder of label images or masks, or a recipe run on the images) "
+                    "against true objects, image by image: one-to-one matches by IoU, precision, recall, F1, "
+                    "AP per IoU threshold, merges and splits.",
+        usage="%(prog)s --truth TRUTH_DIR [options] SOURCE [IMAGE ...]", formatter_class=fmt,
+        allow_abbrev=False, epilog=_EXAMPLES["score"] + "\n\n" + _SCORE_EPILOG)
+    score.set_defaults(parser=score)
+    score.add_argument("source", metavar="SOURCE", help="a folder of predicted label images or masks, or a recipe "
+                                                        "JSON file to run on the images")
+    score.add_argument("inputs", nargs="*", metavar="IMAGE",
+                       help="image files, folders or glob patterns (needed with a recipe; with a prediction "
+                            "folder they choose which predictions are scored)")
+    score.add_argument("--truth", required=True, metavar="TRUTH_DIR",
+                       help="folder of the true label images or masks (matched by name: see below)")
+    score.add_argument("--thresholds", type=_thresholds, default=DSB_THRESHOLDS, metavar="T",
+                       help="IoU thresholds, START:STOP:STEP or A,B,... (default: 0.5:0.95:0.05, the DSB 2018 "
+                            "set; IoU 0.5 is always computed for the summary)")
+    batch = _add_common(score, "images")
+    batch.add_argument("--overwrite", action="store_true",
+                       help="replace score files already in --out (default: refuse to start)")
+    batch.add_argument("--no-progress", action="store_true",
+                       help="no progress bar (none when stderr is not a terminal)")
+
+    tune = commands.add_parser(
+        "tune", help="search a recipe's parameters for the best object F1 against the truth",
+        description="Tune a recipe to the truth: a random search over its parameters for the best mean object "
+                    "F1 at IoU 0.5 over the images, starting from (and never worse than) the given recipe.",
+        usage="%(prog)s --truth TRUTH_DIR --recipe FILE --budget N [options] IMAGE [IMAGE ...]",
+        formatter_class=fmt, allow_abbrev=False, epilog=_EXAMPLES["tune"] + "\n\n" + _TUNE_EPILOG)
+    tune.set_defaults(parser=tune)
+    tune.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files, folders or glob patterns")
+    tune.add_argument("--truth", required=True, metavar="TRUTH_DIR",
+                      help="folder of the true label images or masks (matched by name: see below)")
+    tune.add_argument("--recipe", required=True, metavar="FILE",
+                      help="the start recipe (JSON, either kind): evaluation 0, and the values kept for every "
+                           "parameter that is not tuned")
+    search = tune.add_argument_group("search options")
+    search.add_argument("--budget", type=_positive_int, required=True, metavar="N",
+                        help="number of evaluations (recipes tried, the start recipe included)")
+    search.add_argument("--seconds", type=_positive_float, metavar="S",
+                        help="stop starting evaluations after S seconds (running ones finish; the start recipe "
+                             "is always evaluated)")
+    search.add_argument("--seed", type=_non_negative_int, default=0, metavar="K",
+                        help="random seed: the same seed, recipe and budget try the same recipes (default: 0)")
+    batch = _add_common(tune, "recipes")
+    batch.add_argument("--overwrite", action="store_true",
+                       help="replace best_recipe.json and search.csv already in --out (default: refuse to start)")
+    batch.add_argument("--no-progress", action="store_true",
+                       help="no progress bar (none when stderr is not a terminal)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="python -m segmentation", formatter_class=fmt, allow_abbrev=False,
         description="Segment a batch of images by thresholding or watershed, with the recipes of the "
-                    "Segmentation Studio app.",
+                    "Segmentation Studio app; score the results against ground truth, or tune a recipe to it.",
         epilog=_EXAMPLES[None] + "\n\n" + _EPILOG)
     parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", required=True, title="commands")
@@ -235,4 +461,5 @@ def build_parser() -> argparse.ArgumentParser:
                                help="labels as 16-bit PNG (up to 65535 objects) or 32-bit TIFF (default: png)")
         if name != "apply":
             add_recipe_options(sub, name)
+    _add_scoring_commands(commands)
     return parser
