@@ -60,8 +60,8 @@ with plain_errors():
     if recipe.seeds == "points":
         seeds_ui.click_to_seed(preview, result, factor, style)
     else:
-        views.three_views(original, middle, overlay, middle_title=f"Labels ({result.count} objects)",
-                          stretched=stretched, factor=factor)
+        title = f"Labels ({result.count:,} object{'' if result.count == 1 else 's'})"
+        views.three_views(original, middle, overlay, middle_title=title, stretched=stretched, factor=factor)
 
 if st.toggle("Show the intermediate stages", key="stages", bind="query-params",
              help="Foreground, distance map and seeds, as the watershed saw them."):

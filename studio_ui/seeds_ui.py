@@ -64,7 +64,7 @@ def click_to_seed(preview: np.ndarray, result, factor: float, style: tuple) -> N
         b2.button("Clear seeds", on_click=_clear, width="stretch")
     color, thickness, opacity = style
     centre.image(encode_png_bytes(seg.colorize_labels(result.labels)), width="stretch",
-                 caption=f"Labels ({result.count} objects)", output_format="PNG")
+                 caption=f"Labels ({result.count:,} object{'' if result.count == 1 else 's'})", output_format="PNG")
     right.image(encode_jpeg_bytes(seg.boundary_overlay(preview, result.labels, color=color,
                                                        thickness=thickness, fill_opacity=opacity)),
                 width="stretch", caption="Boundaries on the original", output_format="JPEG")
