@@ -7,6 +7,7 @@ apply to the chosen method or seeds are not drawn (and so leave the URL).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -116,6 +117,8 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
             return int(container.select_slider(label, options, value=value, **common))
         if spec.name in SLIDERS or "slider" in o:
             return int(container.slider(label, lo, hi, value, int(step or 1), **common))
+        if bind and _drop_bad_link_value(container, key, lo, hi):
+            common.pop("bind", None)
         return int(container.number_input(label, lo, hi, value, int(step or 1), **common))
     lo = float(lo if lo is not None else (spec.min if spec.min is not None else -1e12))
     hi = float(hi if hi is not None else (spec.max if spec.max is not None else 1e12))
@@ -124,7 +127,35 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
     if spec.name in SLIDERS or o.get("slider"):
         _drop_value_outside(key, lo, hi)
         return float(container.slider(label, lo, hi, value, float(step or (hi - lo) / 200), format=fmt, **common))
+    if bind and _drop_bad_link_value(container, key, lo, hi):
+        common.pop("bind", None)
     return float(container.number_input(label, lo, hi, value, float(step) if step else None, format="%g", **common))
+
+
+def _drop_bad_link_value(container, key: str, lo: float, hi: float) -> bool:
+    """Whether the link holds a value this number box cannot take; if so it is dropped, in plain words.
+
+    Streamlit seeds a URL-bound number box from the link as the session starts, inside the widget call and
+    before any of the page's error handling: ``min_size=1e400`` made its integer conversion raise
+    OverflowError, which showed the error screen. Such a box is drawn unbound for the rest of the session
+    (the link keeps the other parameters), which is what the caller does when this returns True.
+    """
+    flag = f"_unbound_{key}"
+    if st.session_state.get(flag):
+        return True
+    text = st.query_params.get(key)
+    if text is None:
+        return False
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if math.isfinite(number) and lo <= number <= hi:
+        return False
+    del st.query_params[key]
+    st.session_state[flag] = True
+    container.caption(f"The link's {key}={text[:20]} was ignored: not a number from {lo:g} to {hi:g}.")
+    return True
 
 
 def _drop_value_outside(key: str, lo: float, hi: float) -> None:

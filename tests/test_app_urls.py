@@ -261,3 +261,13 @@ def test_random_urls_never_raise(page):
         assert exceptions(at) == [], (query, exceptions(at))
 
     check()
+
+
+@pytest.mark.parametrize("page", ["threshold", "watershed", "compare"])
+@pytest.mark.parametrize("text", ["1e400", "inf", "-inf", "nan", "1e20", "abc"])
+def test_a_link_value_no_number_box_can_take_is_ignored_in_plain_words(page, text):
+    at = run(page, query={"min_size": text})
+    assert exceptions(at) == [], exceptions(at)
+    if page != "compare":  # Compare has no min_size box of its own
+        assert any(f"min_size={text}" in c and "ignored" in c for c in captions(at)), captions(at)
+        assert "min_size" not in at.query_params

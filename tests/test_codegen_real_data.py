@@ -160,3 +160,11 @@ def test_the_cases_cover_every_input_kind():
     assert kinds["regions_mixed"][1:] == (True, True)
     assert all(kinds[name][0] == np.uint16 for name in ("few_levels_uint16", *LEVELS))
     assert len(np.unique(LEVELS["levels_wide"])) <= 256 < len(np.unique(LEVELS["levels_many"]))
+
+
+def test_script_keeps_a_nan_hole_out_after_clean_up(tmp_path):
+    image = rd.nan_half()
+    image[25:30, 25:30] = np.nan  # a "no data" hole inside the first object
+    for recipe in (ThresholdRecipe(fill_holes=True), ThresholdRecipe(closing=5), WatershedRecipe()):
+        assert _compare(recipe, {"nan_hole": image}, tmp_path) == ["nan_hole"]
+        assert not np.asarray(_library(recipe, image))[np.isnan(image)].any()

@@ -226,3 +226,22 @@ def test_marker_ids_of_any_size_give_the_objects_scikit_image_gives():
         distance = seg.distance_map(foreground)
         theirs = sk_segmentation.watershed(-distance, markers, mask=foreground)
         assert ours.count == len(np.unique(theirs)) - 1 == 2
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf", "-inf", "mixed"])
+@pytest.mark.parametrize("options", [{}, {"background_radius": 50}, {"background_radius": 50, "polarity": "dark"}])
+def test_the_note_counts_the_input_s_non_finite_pixels_whatever_the_pre_processing(kind, options):
+    image = nonfinite_regions(kind)
+    count = np.count_nonzero(~np.isfinite(image))
+    notes = seg.threshold(image, "otsu", **options).notes
+    assert any(note.startswith(f"{count:,} pixels not finite") for note in notes), notes
+    assert any(note.startswith(f"{count:,} pixels not finite") for note in seg.watershed(image).notes)
+
+
+@pytest.mark.parametrize("options", [{"fill_holes": True}, {"closing": 5}, {}])
+def test_clean_up_never_makes_a_nan_hole_foreground(options):
+    image = nan_half()
+    image[25:30, 25:30] = np.nan  # a "no data" hole inside the first object
+    result = seg.threshold(image, "otsu", **options)
+    assert not result.mask[np.isnan(image)].any()
+    assert not seg.watershed(image).labels[np.isnan(image)].any()  # fill_holes is on by default there

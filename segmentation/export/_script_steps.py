@@ -501,6 +501,9 @@ def cleanup_step(s: Script, r: ThresholdRecipe) -> None:
     if r.clear_border:
         s.need("skimage.segmentation:clear_border")
         s.section("Remove objects touching the image border (scikit-image).", "mask = clear_border(mask)")
+    if r.closing > 1 or r.fill_holes:
+        s.section("NaN is never foreground: closing and hole filling may have covered a NaN \"no data\" hole.",
+                  ["if channel.dtype == np.float32:", "    mask &= ~np.isnan(channel)"])
 
 
 def threshold_steps(s: Script, r: ThresholdRecipe) -> str | None:

@@ -27,7 +27,7 @@ from ._global import (
     yen_threshold,
 )
 from ._local import local_mask
-from ._preprocess import prepare
+from ._preprocess import extract_channel, prepare
 
 __all__ = ["threshold", "ThresholdResult"]
 
@@ -156,8 +156,13 @@ def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **param
     prepared = prepare(image, recipe)
     channel, polarity = prepared.image, prepared.polarity
     notes: list[str] = []
-    if channel.dtype == np.float32 and not all_finite(channel):
-        notes.append(nonfinite_note(channel))
+    if image.dtype == np.float32 and not all_finite(image):
+        # Counted on the channel as extracted, before background subtraction turns an infinity on the
+        # background's side into 0 (extract_channel of a gray image is the image itself: no copy).
+        extracted = extract_channel(image, recipe.channel)
+        if not all_finite(extracted):
+            notes.append(nonfinite_note(extracted))
+    nonfinite = channel.dtype == np.float32 and not all_finite(channel)
     surface = None
 
     if recipe.method != "manual" and is_constant(channel):
@@ -193,6 +198,10 @@ def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **param
 
     mask = clean_mask(raw, opening=recipe.opening, closing=recipe.closing, iterations=recipe.iterations,
                       fill_holes=recipe.fill_holes, min_size=recipe.min_size, clear_border=recipe.clear_border)
+    if nonfinite:
+        # Closing and hole filling work on the mask alone and would cover a NaN "no data" hole inside an
+        # object: NaN is never foreground, after clean-up too.
+        mask &= ~np.isnan(channel)
     if prepared.exponent:  # back to the image's own units (exact: a power of two)
         thresholds = tuple(math.ldexp(t, prepared.exponent) for t in thresholds)
         with np.errstate(over="ignore"):  # a top-hat of ±3e38 data spans 6e38: float32 holds it as its limit
