@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
-from skimage import feature
+from skimage import feature, morphology
 from skimage import segmentation as sk_segmentation
 
 from .._checks import (
@@ -218,23 +218,229 @@ def _correctly_rounded(distance: np.ndarray, foreground: np.ndarray) -> np.ndarr
     return exact.astype(np.float32)
 
 
+#: The stages of :func:`reconstruct_by_dilation`. Whole-image passes of the clipped 3×3 dilation: at least
+#: ``_FIRST_PASSES``; then until a pass changes at most one pixel in ``_QUIET_FRACTION``, or after
+#: ``_SHORT_PASSES`` once at most one pixel in ``_PENDING_FRACTION`` is below the mask, and at most
+#: ``_LAST_PASS``. Then at most ``_MAX_WAVES`` waves of single-pixel updates, together at most one update per
+#: ``_WAVE_FRACTION`` pixels. Chosen on 12-megapixel distance maps (a photo, a micrograph, large discs; h from
+#: 1 to 200 px, blur from 0 to 50 px), where a whole-image pass costs about as much as the ascent of 1/60 of
+#: the pixels or the exact finish of 1/200 of them.
+_FIRST_PASSES, _QUIET_FRACTION, _SHORT_PASSES, _PENDING_FRACTION, _LAST_PASS = 4, 512, 12, 8, 64
+_MAX_WAVES, _WAVE_FRACTION = 64, 8
+
+
 def reconstruct_by_dilation(seed: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Grey-scale morphological reconstruction by dilation of ``seed`` under ``mask`` (8-connected).
 
-    The same result as scikit-image's ``reconstruction(seed, mask, method="dilation")``, computed by
-    iterating OpenCV's 3×3 dilation clipped by the mask until nothing changes. scikit-image sorts every
-    pixel first, which takes about 2 s for a 0.6-megapixel distance map here (and grows as N log N);
-    the iteration takes a small fraction of that because a distance map converges in about as many
-    steps as its objects are wide. Private: ``seed`` and ``mask`` are float32 arrays of one shape.
+    The same values as scikit-image's ``reconstruction(seed, mask, method="dilation")``, at a cost that does
+    not grow with the objects' width. Iterating a 3×3 dilation clipped by the mask until nothing changes
+    takes as many passes as the longest way a value travels (hundreds at 12 megapixels: 10 to 100 s here),
+    and scikit-image sorts every pixel (10 to 15 s there). This is a hybrid in the manner of Vincent's (parallel
+    passes, then sequential work on the pixels that can still change). Every stage only raises pixels to
+    values they provably reach (each value is carried by a path), so the stages can be mixed freely:
+
+    1. the pixels at the mask's global minimum are settled at once: every path to them passes that
+       minimum, so their value is min(global minimum, highest seed);
+    2. 4 to 64 parallel passes of the dilation clipped by the mask (OpenCV) bring most pixels up to the
+       mask, their final value (a reconstruction never exceeds its mask);
+    3. each pixel still below the mask follows its steepest ascent (to the highest neighbour, while one is
+       higher): a path that never goes below it, so it reaches at least the highest value met on the way.
+       The paths are followed by pointer doubling, in a number of steps that grows with the log of their
+       length; on a dome the ascent reaches the top, where the slow passes would need h steps or more;
+    4. waves of single-pixel updates from the pixels that changed (a FIFO queue processed a wave at a
+       time), at most 64 and within a work budget;
+    5. what may still change is finished exactly: the pixels below the mask form 8-connected components.
+       One whose pixels and neighbours the last step left unchanged is final (the next pass would repeat
+       it). Any other, with its one-pixel rim (pixels at the mask, hence final), holds every path that can
+       still raise it, so scikit-image's reconstruction of its bounding box (the sort-based downhill filter of
+       Robinson and Whelan, 2004) finishes it. The boxes are packed on one canvas one -inf pixel apart (a
+       path through -inf carries nothing) for a single call, and merged by maximum (a box's other pixels
+       are lower bounds, never too high).
+
+    Cost: at most 64 whole-image passes, an ascent over the pixels left, at most an eighth of the image in
+    single-pixel updates, and one sort of at most the image's pixels. Private: ``seed`` and ``mask`` are
+    float32 arrays of one shape. A NaN in either counts as -inf (no seed there, no path through it):
+    scikit-image's reconstruction corrupts memory on NaN.
+    """
+    seed, mask = np.ascontiguousarray(seed), np.ascontiguousarray(mask)
+    if mask.size == 0:
+        return np.minimum(seed, mask)
+    bottom = mask.min()
+    if np.isnan(bottom) or np.isnan(seed.min()):
+        seed, mask = (np.where(np.isnan(values), np.float32(-np.inf), values) for values in (seed, mask))
+        bottom = mask.min()
+    # Padded by one -inf pixel so that the single-pixel stages index neighbours without bound checks.
+    bound = cv2.copyMakeBorder(mask, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=-np.inf)
+    current = cv2.min(cv2.copyMakeBorder(seed, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=-np.inf), bound)
+    current[bound == bottom] = min(bottom, current.max())
+    current, changed = _dilation_passes(current, bound)
+    inner = (slice(1, -1), slice(1, -1))
+    if changed is None:
+        return np.ascontiguousarray(current[inner])
+    width = bound.shape[1]
+    offsets = np.array([-width - 1, -width, -width + 1, -1, 1, width - 1, width, width + 1], np.intp)
+    pending = np.flatnonzero(cv2.compare(current, bound, cv2.CMP_LT))
+    changed.ravel()[_steepest_ascent(current.ravel(), bound.ravel(), pending, offsets)] = 255
+    front = _waves(current.ravel(), bound.ravel(), np.flatnonzero(changed), offsets, mask.size // _WAVE_FRACTION)
+    result = np.ascontiguousarray(current[inner])
+    if front.size:
+        changed = np.zeros(current.shape, np.uint8)
+        changed.ravel()[front] = 255
+        boxes = _unsettled_boxes(result, np.ascontiguousarray(changed[inner]), mask)
+        if boxes:
+            _finish_reconstruction(result, mask, boxes)
+    return result
+
+
+def _dilation_passes(current: np.ndarray, bound: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Parallel passes of the 3×3 dilation clipped by ``bound`` (stage 2 of :func:`reconstruct_by_dilation`).
+
+    Returns the raised image and the pixels the last pass changed (uint8, 255 where it did), or None when
+    the last pass changed nothing (the reconstruction is complete).
     """
     kernel = np.ones((3, 3), np.uint8)
-    current = cv2.min(seed, mask)
+    previous, scratch = np.empty_like(current), np.empty_like(current)
+    quiet, crowded = current.size // _QUIET_FRACTION, current.size // _PENDING_FRACTION
+    for passes in range(1, _LAST_PASS + 1):
+        previous, current = current, previous
+        cv2.dilate(previous, kernel, dst=scratch)
+        cv2.min(scratch, bound, dst=current)
+        if passes < _FIRST_PASSES:
+            continue
+        changed = cv2.compare(current, previous, cv2.CMP_NE)
+        count = cv2.countNonZero(changed)
+        if count == 0:
+            return current, None
+        if count <= quiet or (passes >= _SHORT_PASSES
+                              and cv2.countNonZero(cv2.compare(current, bound, cv2.CMP_LT)) <= crowded):
+            break
+    return current, changed
+
+
+def _steepest_ascent(flat: np.ndarray, bound: np.ndarray, pending: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Raise each ``pending`` pixel to the highest value on its steepest ascent in ``bound``; those raised.
+
+    ``flat`` (raised in place) and ``bound`` are the padded images raveled, ``pending`` the sorted indices of
+    the pixels below ``bound``, ``offsets`` the 8 neighbours' index steps. From a pixel, the path goes to its
+    highest neighbour while that one is higher (ties: the first in ``offsets``' order), so ``bound`` rises
+    along it and the pixel gets min(its bound, the highest value met). The path leaves the pending pixels at a
+    pixel already at its bound (higher still) or ends at a local maximum; the highest value along each is
+    gathered by pointer doubling (log2 of the longest path rounds).
+    """
+    heights = bound[pending]
+    highest, up = heights.copy(), pending.copy()
+    for offset in offsets:
+        neighbours = pending + offset
+        theirs = bound[neighbours]
+        higher = theirs > highest
+        np.copyto(highest, theirs, where=higher)
+        np.copyto(up, neighbours, where=higher)
+    best = np.maximum(flat[pending], flat[up])
+    position = np.searchsorted(pending, up)
+    position[position == pending.size] = 0
+    step = np.where(pending[position] == up, position, np.arange(pending.size))  # a pending pixel's own step
     while True:
-        previous = current
-        for _ in range(8):  # compare only every few steps: the comparison costs as much as a step
-            current = cv2.min(cv2.dilate(current, kernel), mask)
-        if np.array_equal(current, previous):
-            return current
+        np.maximum(best, best[step], out=best)
+        hop = step[step]
+        if np.array_equal(hop, step):
+            break
+        step = hop
+    raised = np.minimum(heights, best)
+    grew = raised > flat[pending]
+    flat[pending[grew]] = raised[grew]
+    return pending[grew]
+
+
+def _waves(flat: np.ndarray, bound: np.ndarray, front: np.ndarray, offsets: np.ndarray, budget: int) -> np.ndarray:
+    """Single-pixel updates from ``front`` outwards, a wave at a time; the front left (empty when done).
+
+    Each pixel of the front offers min(its value, the neighbour's bound) to its 8 neighbours; those that rise
+    form the next front. Stops when no pixel rises, after ``_MAX_WAVES`` waves, or once ``budget`` updates
+    are done. Every pixel that rose since the last dilation pass and is not in the returned front has
+    offered its value to its neighbours.
+    """
+    waves = work = 0
+    while front.size and waves < _MAX_WAVES and work < budget:
+        waves += 1
+        targets = (front[:, None] + offsets).ravel()
+        offered = np.minimum(np.repeat(flat[front], offsets.size), bound[targets])
+        rises = offered > flat[targets]
+        targets, offered = targets[rises], offered[rises]
+        np.maximum.at(flat, targets, offered)
+        work += targets.size
+        targets.sort()
+        front = targets[np.flatnonzero(np.diff(targets, prepend=-1))]  # distinct (np.unique hashes: slower)
+    return front
+
+
+def _unsettled_boxes(current: np.ndarray, changed: np.ndarray, mask: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The boxes ``(top, bottom, left, right)`` that :func:`reconstruct_by_dilation` must still finish.
+
+    One per 8-connected component of the pixels still below ``mask`` that holds or touches a pixel the
+    last step ``changed`` (uint8, nonzero where it did), grown by one pixel on every side within the image;
+    a single box of the whole image when their areas add up to more. An empty list when there is none.
+    """
+    height, width = mask.shape
+    pending = cv2.compare(current, mask, cv2.CMP_LT)
+    count, labels = cv2.connectedComponents(pending, connectivity=8, ltype=cv2.CV_32S)
+    labels = labels.ravel()
+    touched = cv2.bitwise_and(cv2.dilate(changed, np.ones((3, 3), np.uint8)), pending)
+    live = np.zeros(count, bool)
+    live[labels[np.flatnonzero(touched)]] = True
+    if not live.any():
+        return []
+    where = np.flatnonzero(pending)
+    ids = labels[where]
+    keep = live[ids]
+    where, ids = where[keep], ids[keep]
+    rows, cols = np.divmod(where, width)
+    top, left = np.full(count, height, np.intp), np.full(count, width, np.intp)
+    bottom, right = np.zeros(count, np.intp), np.zeros(count, np.intp)
+    np.minimum.at(top, ids, rows)
+    np.minimum.at(left, ids, cols)
+    np.maximum.at(bottom, ids, rows)
+    np.maximum.at(right, ids, cols)
+    live = np.flatnonzero(live)
+    boxes = np.stack([np.maximum(top[live] - 1, 0), np.minimum(bottom[live] + 2, height),
+                      np.maximum(left[live] - 1, 0), np.minimum(right[live] + 2, width)], axis=1)
+    if int(((boxes[:, 1] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 2])).sum()) >= height * width:
+        return [(0, height, 0, width)]
+    return [tuple(box) for box in boxes.tolist()]
+
+
+def _finish_reconstruction(current: np.ndarray, mask: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> None:
+    """Raise ``current`` in place to the exact reconstruction under ``mask`` inside ``boxes`` (scikit-image).
+
+    The boxes are packed in shelves (tallest first; next fit: on the current shelf while it has room, else
+    on a new one) on one canvas, one -inf pixel apart, and reconstructed in one call; the whole image is
+    reconstructed instead when the canvas would be larger.
+    """
+    sizes = [(bottom - top, right - left) for top, bottom, left, right in boxes]
+    canvas_width = max(max(w for _, w in sizes), int(np.ceil(np.sqrt(sum((h + 1) * (w + 1) for h, w in sizes)))))
+    places = [(0, 0)] * len(boxes)
+    row = column = shelf = 0
+    for index in sorted(range(len(boxes)), key=lambda i: -sizes[i][0]):
+        h, w = sizes[index]
+        if column and column + w > canvas_width:
+            row, column = row + shelf + 1, 0
+        if not column:
+            shelf = h
+        places[index] = (row, column)
+        column += w + 1
+    if (row + shelf) * canvas_width >= mask.size:  # the packing would waste more than the boxes leave out
+        boxes, places = [(0, mask.shape[0], 0, mask.shape[1])], [(0, 0)]
+        row, shelf, canvas_width = 0, mask.shape[0], mask.shape[1]
+    seeds = np.full((row + shelf, canvas_width), -np.inf, np.float32)
+    bounds = np.full_like(seeds, -np.inf)
+    pairs = []
+    for (top, bottom, left, right), (y, x) in zip(boxes, places):
+        box, spot = (slice(top, bottom), slice(left, right)), (slice(y, y + bottom - top), slice(x, x + right - left))
+        seeds[spot] = current[box]
+        bounds[spot] = mask[box]
+        pairs.append((box, spot))
+    rebuilt = morphology.reconstruction(seeds, bounds, method="dilation")
+    for box, spot in pairs:
+        np.maximum(current[box], rebuilt[spot], out=current[box])
 
 
 def h_maxima_seeds(distance: np.ndarray, h: float = 1.0) -> np.ndarray:
@@ -243,8 +449,11 @@ def h_maxima_seeds(distance: np.ndarray, h: float = 1.0) -> np.ndarray:
     A dome's height above the saddle to its neighbour is how deep the "neck" between two touching
     round objects is, so ``h`` is measured in pixels and does not depend on the objects' size — unlike
     a fraction of the maximum distance, which seeds only the largest objects. This is scikit-image's
-    ``h_maxima`` (same float tolerance, same result) with the reconstruction by dilation done by
-    iterating OpenCV's 3×3 dilation, for speed.
+    ``h_maxima`` (same float tolerance, same result) with a faster reconstruction by dilation: a few
+    passes of OpenCV's 3×3 dilation, steepest-ascent paths and single-pixel updates for the pixels left,
+    and scikit-image's exact reconstruction of only those that can still change (under a second of CPU
+    time for a 12-megapixel map with the default h and blur, whatever the objects' size). A NaN pixel counts
+    as lower than every other value: it is never a seed and no dome reaches across it.
 
     Parameters
     ----------
