@@ -168,3 +168,13 @@ def test_script_keeps_a_nan_hole_out_after_clean_up(tmp_path):
     for recipe in (ThresholdRecipe(fill_holes=True), ThresholdRecipe(closing=5), WatershedRecipe()):
         assert _compare(recipe, {"nan_hole": image}, tmp_path) == ["nan_hole"]
         assert not np.asarray(_library(recipe, image))[np.isnan(image)].any()
+
+
+@pytest.mark.parametrize("classes", [2, 3, 4])
+def test_multiotsu_script_on_few_16bit_levels_over_a_wide_range(tmp_path, classes):
+    rng = np.random.default_rng(classes)
+    levels = np.array([0, 100, 200, 300, 9000, 9100, 65535], np.uint16)
+    image = levels[rng.integers(0, len(levels), (40, 50))]
+    inputs = {"wide_few_levels": image}
+    assert _compare(ThresholdRecipe(method="multiotsu", classes=classes, polarity="bright"), inputs, tmp_path)
+    assert _compare(WatershedRecipe.from_params(seeds="intensity_bands", method="otsu"), inputs, tmp_path)

@@ -8,9 +8,11 @@ below) and from scikit-image on the finite pixels or on the exact integer array.
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -245,3 +247,39 @@ def test_clean_up_never_makes_a_nan_hole_foreground(options):
     result = seg.threshold(image, "otsu", **options)
     assert not result.mask[np.isnan(image)].any()
     assert not seg.watershed(image).labels[np.isnan(image)].any()  # fill_holes is on by default there
+
+
+def _otsu_objective(levels, counts, thresholds):
+    """Otsu's multi-level criterion, exactly: the sum over classes of (sum count·level)² / (sum count)."""
+    classes = np.searchsorted(np.asarray(thresholds, np.float64), levels, side="left")
+    total = Fraction(0)
+    for c in np.unique(classes):
+        mass = sum(int(n) for n in counts[classes == c])
+        moment = sum(int(n) * int(v) for n, v in zip(counts[classes == c], levels[classes == c]))
+        total += Fraction(moment * moment, mass)
+    return total
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_multiotsu_on_few_16bit_levels_over_a_wide_range_is_otsu_s_exact_optimum(seed):
+    rng = np.random.default_rng(seed)
+    classes = int(rng.integers(2, 5))
+    levels = np.sort(rng.choice(65536, int(rng.integers(classes + 1, 11)), replace=False))
+    levels[-1] = max(levels[-1], levels[0] + 5000)  # a range no 4,096-level table covers
+    image = levels.astype(np.uint16)[rng.integers(0, len(levels), (30, 40))]
+    present, counts = np.unique(image, return_counts=True)
+    if len(present) <= classes:
+        return
+    got = seg.multiotsu_thresholds(image, classes)
+    assert set(got) <= {float(v) for v in present}  # each threshold the top level of its class
+    # the definition, by brute force over every placement of the thresholds among the levels
+    best = max(_otsu_objective(present, counts, present[list(split)])
+               for split in itertools.combinations(range(len(present) - 1), classes - 1))
+    assert _otsu_objective(present, counts, got) == best
+
+
+def test_multiotsu_never_merges_close_16bit_levels_far_from_the_top():
+    image = np.repeat(np.array([0, 100, 200, 65535], np.uint16), 1600).reshape(40, 160)
+    # {0} | {100, 200} | {65535} and {0, 100} | {200} | {65535} tie exactly (72e6 each); the first is kept.
+    assert seg.multiotsu_thresholds(image, 3) == (0.0, 200.0)
+    assert seg.threshold(image, "multiotsu", classes=3, polarity="bright").mask.sum() == 1600

@@ -171,6 +171,35 @@ def histogram_input(values, exact_range, few=0):
         return values
     return values.astype(np.float32)
 ''', ()),
+    "multiotsu_thresholds": ('''
+def multiotsu_thresholds(values, classes):
+    """Multi-Otsu thresholds, never merging the levels of a 16-bit image that has few of them."""
+    if values.dtype == np.uint16:
+        counts = np.bincount(values.ravel())
+        levels = np.flatnonzero(counts)
+        if classes < len(levels) <= 256 and levels[-1] - levels[0] >= 4096:
+            # Otsu's criterion maximised exactly over the levels (dynamic programming, float64)
+            weights, levels = counts[levels].astype(np.float64), levels.astype(np.float64)
+            mass = np.concatenate([[0.0], np.cumsum(weights)])
+            moment = np.concatenate([[0.0], np.cumsum(weights * levels)])
+            start, end = np.arange(len(levels) + 1)[:, None], np.arange(len(levels) + 1)[None, :]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                score = np.where(end > start, (moment[None, :] - moment[:, None]) ** 2
+                                 / (mass[None, :] - mass[:, None]), -np.inf)
+            best, choices = score[0].copy(), []
+            for _ in range(classes - 1):
+                total = best[:, None] + score
+                choice = np.argmax(total, axis=0)
+                best = total[choice, np.arange(len(levels) + 1)]
+                choices.append(choice)
+            ends, j = [], len(levels)
+            for choice in reversed(choices):
+                j = int(choice[j])
+                ends.append(j)
+            return tuple(float(levels[e - 1]) for e in reversed(ends))
+    binned = histogram_input(values, exact_range=4096, few=classes)
+    return tuple(float(t) for t in filters.threshold_multiotsu(binned, classes=classes))
+''', ("skimage:filters",)),
     "to_uint8": ('''
 def to_uint8(image):
     """(image8, low, high): the image mapped linearly from the min..max of its finite pixels to 0..255
@@ -373,15 +402,13 @@ def background_step(s: Script, r: ThresholdRecipe, polarity: str | None) -> str 
     return "bright"
 
 
-#: Below this range, multi-Otsu bins a 16-bit image of few values one bin per value (the library's rule:
-#: scikit-image's search table has range² entries).
-EXACT_MULTIOTSU_RANGE = 4096
 
 
 def multiotsu_input(s: Script, classes: int) -> str:
-    """The expression multi-Otsu's scikit-image call takes (``values`` = the finite pixels)."""
+    """The expression giving multi-Otsu's thresholds of ``values`` (the finite pixels) as a tuple."""
     s.use("histogram_input")
-    return f"histogram_input(values, exact_range={EXACT_MULTIOTSU_RANGE}, few={classes})"
+    s.use("multiotsu_thresholds")
+    return f"multiotsu_thresholds(values, {classes})"
 
 
 def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
@@ -420,8 +447,7 @@ def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
         chosen = (str(list(r.foreground_classes)) if r.foreground_classes
                   else f'[{top}] if polarity == "bright" else [0]' if pol is None
                   else str([top if pol == "bright" else 0]))
-        return [f"binned = {multiotsu_input(s, r.classes)}",
-                f"thresholds = filters.threshold_multiotsu(binned, classes={r.classes}).astype(np.float64)",
+        return [f"thresholds = np.array({multiotsu_input(s, r.classes)}, np.float64)",
                 "# class of a pixel = number of thresholds strictly below its value (0 = darkest)",
                 "classes = np.searchsorted(thresholds, channel, side=\"left\")",
                 f"raw = np.isin(classes, {chosen})",

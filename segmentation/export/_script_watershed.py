@@ -81,8 +81,7 @@ def intensity_band_seeds(s: Script, w: WatershedRecipe, pol: str | None) -> None
     if w.band_low is None or w.band_high is None:
         s.need("skimage:filters")
         lines += ["# automatic bands: the two thresholds of a 3-class multi-Otsu of the finite pixels",
-                  *s.finite_values(), f"binned = {multiotsu_input(s, 3)}",
-                  "low, high = (float(v) for v in filters.threshold_multiotsu(binned, classes=3))"]
+                  *s.finite_values(), f"low, high = {multiotsu_input(s, 3)}"]
     if w.band_low is not None:
         lines.append(f"low = {lit(w.band_low)}")
     if w.band_high is not None:

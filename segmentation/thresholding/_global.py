@@ -465,9 +465,10 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
     The thresholds maximise the between-class variance of the 256-bin histogram (scikit-image's
     ``threshold_multiotsu``, Liao et al.'s fast search). With 2 classes this is Otsu's threshold. The
     search grows steeply with the number of classes: 5 classes take seconds even on an 8-bit image.
-    A 16-bit image of at most 256 distinct values gets one bin per value, exactly as scikit-image bins
-    the integer array, when it has no more values than classes or spans fewer than 4,096 levels (the
-    search table grows with the square of the bin count); otherwise 256 bins over its min..max.
+    A 16-bit image of at most 256 distinct values never has two of them merged: it gets one bin per value,
+    exactly as scikit-image bins the integer array, when it has no more values than classes or spans fewer
+    than 4,096 levels (scikit-image's search table grows with the square of the range); beyond, Otsu's
+    criterion is maximised exactly over its levels (dynamic programming in float64). Other images: 256 bins.
 
     Parameters
     ----------
@@ -511,6 +512,13 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
     # The checked int is the one passed on: scikit-image refuses classes=3.0.
     classes = check_number("classes", classes, low=2, high=_SPECS["classes"].max, integer=True)
     image = finite_pixels(image)  # NaN and ±inf are "no data": thresholds come from the rest
+    if image.dtype == np.uint16:
+        counts = np.bincount(image.ravel())
+        levels = np.flatnonzero(counts)
+        if classes < len(levels) <= 256 and levels[-1] - levels[0] >= _EXACT_MULTIOTSU_RANGE:
+            # Few levels over a wide range: scikit-image's table would be range² (17 GB at 65,536) and 256 bins
+            # would merge close levels, so Otsu's criterion is maximised over the levels themselves.
+            return _multiotsu_of_levels(levels, counts[levels], classes)
     histogram_image = _histogram_input(image, exact_range=_EXACT_MULTIOTSU_RANGE, few=classes)
     exponent, constant = _extent(histogram_image)
     if constant is not None:
@@ -525,6 +533,37 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
             raise _multiotsu_constant(float(image[0, 0]), classes) from None
         raise SegmentationError(f"this image has too few distinct grey levels for {classes} multi-Otsu "
                                 f"classes; use fewer classes") from None
+
+
+def _multiotsu_of_levels(levels: np.ndarray, counts: np.ndarray, classes: int) -> tuple[float, ...]:
+    """Otsu's multi-level criterion maximised exactly over a few grey levels (each its own class member).
+
+    The between-class variance of a split into contiguous classes is, up to constants, the sum over classes
+    of (sum of count·level)² / (sum of count); its maximum over every placement of ``classes - 1`` thresholds
+    is found by dynamic programming over the K levels (O(classes·K²), 6 ms for 256 levels and 5 classes) in
+    float64. Each threshold is the highest level of the class below it, as scikit-image reports for an
+    integer image (``value > t`` then selects the classes above).
+    """
+    values, weights = levels.astype(np.float64), counts.astype(np.float64)
+    k = len(values)
+    mass = np.concatenate([[0.0], np.cumsum(weights)])
+    moment = np.concatenate([[0.0], np.cumsum(weights * values)])
+    start, end = np.arange(k + 1)[:, None], np.arange(k + 1)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):  # the empty classes (end <= start) are excluded
+        score = np.where(end > start, (moment[None, :] - moment[:, None]) ** 2 / (mass[None, :] - mass[:, None]),
+                         -np.inf)
+    best = score[0].copy()  # best[j]: the best split of levels [0, j) into the classes so far
+    choices = []
+    for _ in range(classes - 1):
+        total = best[:, None] + score  # [a, j]: levels [0, a) split as before, then one class [a, j)
+        choice = np.argmax(total, axis=0)
+        best = total[choice, np.arange(k + 1)]
+        choices.append(choice)
+    ends, j = [], k
+    for choice in reversed(choices):
+        j = int(choice[j])
+        ends.append(j)
+    return tuple(float(values[e - 1]) for e in reversed(ends))
 
 
 def _multiotsu_constant(value: float, classes: int) -> SegmentationError:
