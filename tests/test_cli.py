@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +11,11 @@ import numpy as np
 import pytest
 import skimage.data
 import tifffile
+from cli_helpers import run_cli as run
 
 import segmentation as seg
 from segmentation import encode_png, load_image
 from segmentation.batch import main, option_name
-
-REPO = Path(__file__).resolve().parent.parent
 
 # The good test images: name -> pixels (small, so the whole module runs in seconds).
 IMAGES = {
@@ -26,14 +24,6 @@ IMAGES = {
     "astronaut.png": skimage.data.astronaut()[::4, ::4],  # RGB
     "deep.tif": skimage.data.coins()[100:200, 100:220].astype(np.uint16) * 257,  # 16-bit TIFF
 }
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "segmentation", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
 
 
 @pytest.fixture

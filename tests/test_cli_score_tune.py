@@ -6,28 +6,17 @@ All data is drawn here: rectangles whose IoUs are simple fractions, and small sy
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+from cli_helpers import run_cli as run
 
 import segmentation as seg
 from segmentation.batch import main
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "segmentation", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
 
 
 @pytest.fixture

@@ -7,19 +7,15 @@ must give the same bytes. The images are touching nuclei made here (no files fro
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from scipy import ndimage as ndi
 
 import segmentation as seg
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def touching_nuclei(seed: int, size: int = 256, count: int = 40) -> np.ndarray:
@@ -80,11 +76,9 @@ def test_watershed_labels_do_not_depend_on_opencv_threads(seeds, restore_threads
             assert np.array_equal(results[0].distance, other.distance)
 
 
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "segmentation", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+def _run(*args: str, cwd: Path):
+    done = run_cli(*args, cwd=cwd)
+    assert done.returncode == 0, done.stderr
     return done
 
 

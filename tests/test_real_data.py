@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import csv
 import itertools
-import os
-import subprocess
-import sys
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+from cli_helpers import run_cli as _run
 from real_data_inputs import (
     DARK_OBJECTS,
     NAN_HALF_OBJECTS,
@@ -34,7 +31,6 @@ from skimage import segmentation as sk_segmentation
 
 import segmentation as seg
 
-REPO = Path(__file__).resolve().parent.parent
 THRESHOLD_METHODS = [name for name in seg.METHODS if name != "manual"]
 
 
@@ -184,14 +180,6 @@ def test_16bit_histogram_methods_never_merge_few_levels(seed):
 
 
 # ------------------------------------------------------------------------------ the command line
-def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, "-m", "segmentation", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
-
-
 def test_command_line_gives_the_right_values(tmp_path):
     tifffile.imwrite(tmp_path / "nan_half.tif", nan_half())
     tifffile.imwrite(tmp_path / "nan_stripe.tif", nan_stripe_dark())
