@@ -179,6 +179,42 @@ def test_16bit_histogram_methods_never_merge_few_levels(seed):
         assert seg.multiotsu_thresholds(image, 3) == tuple(float(t) for t in filters.threshold_multiotsu(image, 3))
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_minimum_and_triangle_never_merge_few_16bit_levels(seed):
+    # 256 bins over a wide range put close levels in one bin; a 16-bit image of at most 256 values whose values
+    # they would merge is thresholded on its exact integers (one bin per value), as scikit-image does.
+    rng = np.random.default_rng(seed)
+    levels = np.sort(rng.choice(65536, int(rng.integers(3, 12)), replace=False))
+    levels[1] = levels[0] + 1 + seed  # two close levels, always in one of the 256 bins
+    image = levels.astype(np.uint16)[rng.integers(0, len(levels), (48, 48))]
+    assert seg.triangle_threshold(image) == float(filters.threshold_triangle(image))
+    span = int(image.max()) - int(image.min()) + 1
+    passes = min(10_000, max(20, 3_000_000 // span))  # the documented bound: about a second of smoothing
+    try:
+        expected = float(filters.threshold_minimum(image, max_num_iter=passes))
+    except RuntimeError:
+        with pytest.raises(seg.SegmentationError, match=r"grey levels: in 256 histogram bins its levels"):
+            seg.minimum_threshold(image)
+    else:
+        assert seg.minimum_threshold(image) == expected
+
+
+def test_minimum_of_three_16bit_levels_is_scikit_images():
+    image = few_levels_uint16()  # 0, 100 and 65535: 256 bins over the range put 0 and 100 in one bin
+    assert seg.minimum_threshold(image) == float(filters.threshold_minimum(image)) == 2.0
+    assert np.array_equal(seg.threshold(image, "minimum", polarity="bright").mask, image > 2)
+    four = np.array([0, 100, 200, 65535], np.uint16)[np.arange(400).reshape(20, 20) % 4]
+    with pytest.raises(seg.SegmentationError, match=r"levels 0 and 100 would become one.*use Otsu"):
+        seg.minimum_threshold(four)  # scikit-image needs 27 s of passes for a valley at 150
+
+
+def test_minimum_on_a_narrow_16bit_range_is_scikit_images_on_the_integers():
+    rng = np.random.default_rng(1)
+    image = (rng.normal(1000, 20, (60, 60)).clip(900, 1100) + 100 * (rng.random((60, 60)) > 0.5)).astype(np.uint16)
+    assert int(image.max()) - int(image.min()) < 256
+    assert seg.minimum_threshold(image) == float(filters.threshold_minimum(image))
+
+
 # ------------------------------------------------------------------------------ the command line
 def test_command_line_gives_the_right_values(tmp_path):
     tifffile.imwrite(tmp_path / "nan_half.tif", nan_half())

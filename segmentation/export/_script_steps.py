@@ -171,6 +171,30 @@ def histogram_input(values, exact_range, few=0):
         return values
     return values.astype(np.float32)
 ''', ()),
+    "levels_sharing_a_bin": ('''
+def levels_sharing_a_bin(values):
+    """True for a 16-bit image of at most 256 values two of which 256 bins over min..max would merge."""
+    if values.dtype != np.uint16:
+        return False
+    levels = np.flatnonzero(np.bincount(values.ravel()))
+    if not 2 <= len(levels) <= 256:
+        return False
+    bins = np.minimum(((levels - levels[0]) * 256) // (levels[-1] - levels[0]), 255)
+    return bool((np.diff(bins) == 0).any())
+''', ()),
+    "minimum_threshold": ('''
+def minimum_threshold(values):
+    """The Minimum method: 256 histogram bins, or one per value for a 16-bit image of at most 256 values
+    (when they span under 256, or 256 bins would merge two of them; then at most about a second of passes)."""
+    if levels_sharing_a_bin(values):
+        passes = int(min(10_000, max(20, 3_000_000 // (int(values.max()) - int(values.min()) + 1))))
+    else:
+        values, passes = histogram_input(values, exact_range=256), 10_000
+    try:
+        return float(filters.threshold_minimum(values, max_num_iter=passes))
+    except RuntimeError:
+        raise ValueError("the Minimum method found no valley between two histogram peaks") from None
+''', ("skimage:filters",)),
     "multiotsu_thresholds": ('''
 def multiotsu_thresholds(values, classes):
     """Multi-Otsu thresholds, never merging the levels of a 16-bit image that has few of them."""
@@ -270,7 +294,8 @@ def seed_every_object(seeds, objects, distance):
 
 
 #: Helpers that call other helpers.
-HELPER_NEEDS: dict[str, tuple[str, ...]] = {"to_uint8": ("finite_pixels",)}
+HELPER_NEEDS: dict[str, tuple[str, ...]] = {"to_uint8": ("finite_pixels",),
+                                            "minimum_threshold": ("histogram_input", "levels_sharing_a_bin")}
 
 
 # -- threshold steps ------------------------------------------------------------------------------------
@@ -421,10 +446,16 @@ def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
         return ["t = otsu_threshold(values)", f"raw = {compare('channel', 't', pol)}"]
     if m == "triangle":
         s.use("to_uint8")
-        return ["# OpenCV's triangle takes 8-bit images: others are mapped from min..max to 0..255 and back.",
-                "image8, low, high = to_uint8(values)",
-                "t8 = cv2.threshold(image8, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE)[0]",
-                "t = float(t8) if channel.dtype == np.uint8 else low + float(t8) * (high - low) / 255.0",
+        s.use("levels_sharing_a_bin")
+        s.need("skimage:filters")
+        return ["# OpenCV's triangle takes 8-bit images: others are mapped from min..max to 0..255 and back,",
+                "# except a 16-bit image of few values 256 levels would merge: scikit-image, one bin per value.",
+                "if levels_sharing_a_bin(values):",
+                "    t = float(filters.threshold_triangle(values))",
+                "else:",
+                "    image8, low, high = to_uint8(values)",
+                "    t8 = cv2.threshold(image8, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE)[0]",
+                "    t = float(t8) if channel.dtype == np.uint8 else low + float(t8) * (high - low) / 255.0",
                 f"raw = {compare('channel', 't', pol)}"]
     if m in ("li", "mean"):
         s.need("skimage:filters")
@@ -435,12 +466,8 @@ def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
         return [f"t = float(filters.threshold_{m}(histogram_input(values, exact_range=65536)))",
                 f"raw = {compare('channel', 't', pol)}"]
     if m == "minimum":
-        s.need("skimage:filters")
-        return ["# 16-bit images as float32, so scikit-image uses 256 histogram bins over min..max",
-                "binned = values.astype(np.float32) if values.dtype == np.uint16 else values",
-                "try:", "    t = float(filters.threshold_minimum(binned))", "except RuntimeError:",
-                '    raise ValueError("the Minimum method found no valley between two histogram peaks") from None',
-                f"raw = {compare('channel', 't', pol)}"]
+        s.use("minimum_threshold")
+        return ["t = minimum_threshold(values)", f"raw = {compare('channel', 't', pol)}"]
     if m == "multiotsu":
         s.need("skimage:filters")
         top = r.classes - 1

@@ -92,6 +92,33 @@ def _histogram_input(image: np.ndarray, *, exact_range: int = 65536, few: int = 
     return image.astype(np.float32)
 
 
+def _levels_sharing_a_bin(image: np.ndarray) -> tuple[int, int, int] | None:
+    """``(a, b, n)`` when 256 bins over min..max would merge two of a few-level 16-bit image's values.
+
+    For a 16-bit image of at most 256 distinct values, ``a < b`` are the first two of its ``n`` values that
+    fall in one of the 256 equal bins over its range (numpy's and scikit-image's float binning); ``None``
+    for other images and for those whose values all get their own bin (every range below 256 does).
+    One ``bincount`` pass, 16-bit images only.
+    """
+    if image.dtype != np.uint16:
+        return None
+    levels = np.flatnonzero(np.bincount(image.ravel(), minlength=1))
+    if len(levels) > 256 or len(levels) < 2:
+        return None
+    low, high = int(levels[0]), int(levels[-1])
+    bins = np.minimum(((levels - low) * 256) // (high - low), 255)  # exact integer form of the float binning
+    shared = np.flatnonzero(np.diff(bins) == 0)
+    if not len(shared):
+        return None
+    return int(levels[shared[0]]), int(levels[shared[0] + 1]), len(levels)
+
+
+#: Minimum's smoothing loop on a histogram of one bin per value costs about 0.2 µs per bin and pass (a
+#: Python loop in scikit-image: 15 ms a pass over 65,536 bins, measured); the passes are bounded so that
+#: the loop stays under about a second, and an image that needs more is refused in plain words.
+_MINIMUM_EXACT_BUDGET = 3_000_000
+
+
 def manual_threshold(image: np.ndarray, value: float = 128.0) -> float:
     """A value the user chose, in the image's units (returned as given).
 
@@ -182,7 +209,9 @@ def triangle_threshold(image: np.ndarray) -> float:
     OpenCV's triangle method takes 8-bit images only: 16-bit and float images are mapped linearly from
     their min..max to 0..255 (:func:`segmentation.to_uint8`) and the threshold is mapped back
     to the image's units. OpenCV and scikit-image differ by ±1 level on this method. A constant image's
-    threshold is its value, as in scikit-image (OpenCV's would be one level below it).
+    threshold is its value, as in scikit-image (OpenCV's would be one level below it). A 16-bit image of
+    at most 256 values whose values those 256 levels would merge is given to scikit-image's
+    ``threshold_triangle`` as it is (one bin per value).
 
     Parameters
     ----------
@@ -212,6 +241,10 @@ def triangle_threshold(image: np.ndarray) -> float:
     frequency", J. Histochem. Cytochem. 25(7):741–753, 1977. :DOI:`10.1177/25.7.70454`
     """
     check_channel_image(image)
+    if _levels_sharing_a_bin(image) is not None:
+        # A 16-bit image of few values that 256 bins would merge: scikit-image's triangle on the exact
+        # integers (one bin per value, vectorised), so no two of its values become one level.
+        return float(filters.threshold_triangle(image))
     image8, low, high = to_uint8(finite_pixels(image))  # the finite pixels' histogram
     t8, _ = cv2.threshold(image8, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_TRIANGLE)
     if image.dtype != np.uint8:
@@ -411,8 +444,10 @@ def minimum_threshold(image: np.ndarray) -> float:
 
     The histogram (256 bins, also for 16-bit images: the smoothing loop takes seconds on a few thousand
     one-value bins) is smoothed until it shows exactly two peaks; the threshold is the lowest
-    bin between them. When it never shows two peaks, which is common, the method fails: it only suits
-    clearly bimodal images. A constant image (one peak) fails too, as in scikit-image.
+    bin between them. A 16-bit image of at most 256 values whose values 256 bins would merge is
+    histogrammed one bin per value instead, as scikit-image bins the integer array, with the smoothing
+    passes bounded to about a second (a SegmentationError says so when they do not settle). When the
+    histogram never shows two peaks, which is common, the method fails: it only suits clearly bimodal images. A constant image (one peak) fails too, as in scikit-image.
 
     Parameters
     ----------
@@ -447,8 +482,13 @@ def minimum_threshold(image: np.ndarray) -> float:
     128(3):1035–1053, 1966. :DOI:`10.1111/j.1749-6632.1965.tb11715.x`
     """
     check_channel_image(image)
+    merged = _levels_sharing_a_bin(image)
+    if merged is not None:
+        return _minimum_of_few_levels(image, *merged)
     image = finite_pixels(image)  # NaN and ±inf are "no data": thresholds come from the rest
-    histogram_image = _histogram_input(image, exact_range=0)  # its smoothing loop takes seconds on 3,000 bins
+    # 256 bins over min..max, or one per value for a 16-bit image of at most 256 values spanning under 256
+    # (as scikit-image bins the integer array; the smoothing loop would take seconds on thousands of bins).
+    histogram_image = _histogram_input(image, exact_range=256)
     exponent, constant = _extent(histogram_image)
     if constant is not None:
         # One histogram peak: scikit-image raises RuntimeError ("Unable to find two maxima") for every dtype.
@@ -457,6 +497,25 @@ def minimum_threshold(image: np.ndarray) -> float:
         return _computed_in_float_range(filters.threshold_minimum, histogram_image, exponent)[0]
     except RuntimeError:
         raise _not_bimodal(image) from None  # a failure path: the one-pass constant check only words the message
+
+
+def _minimum_of_few_levels(image: np.ndarray, low: int, high: int, levels: int) -> float:
+    """Minimum of a 16-bit image whose few values 256 bins would merge: scikit-image on the exact integers.
+
+    scikit-image bins the integer array one bin per value, so no two values share a bin; its smoothing
+    passes cost in proportion to the range, so they are bounded (:data:`_MINIMUM_EXACT_BUDGET`) and an
+    image whose exact histogram shows no valley within them is refused, in words that say why.
+    """
+    span = int(image.max()) - int(image.min()) + 1
+    passes = int(min(10_000, max(20, _MINIMUM_EXACT_BUDGET // span)))
+    try:
+        return float(filters.threshold_minimum(image, max_num_iter=passes))
+    except RuntimeError:
+        raise SegmentationError(
+            f"the Minimum method cannot threshold this 16-bit image of {levels} grey levels: in 256 histogram "
+            f"bins its levels {low} and {high} would become one, and its exact histogram (one bin per value, "
+            f"{span:,} bins) shows no valley between two peaks within {passes:,} smoothing passes; "
+            f"use Otsu, Yen or multi-Otsu, which take such images level by level") from None
 
 
 def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ...]:
