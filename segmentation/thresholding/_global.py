@@ -447,7 +447,8 @@ def minimum_threshold(image: np.ndarray) -> float:
     bin between them. A 16-bit image of at most 256 values whose values 256 bins would merge is
     histogrammed one bin per value instead, as scikit-image bins the integer array, with the smoothing
     passes bounded to about a second (a SegmentationError says so when they do not settle). When the
-    histogram never shows two peaks, which is common, the method fails: it only suits clearly bimodal images. A constant image (one peak) fails too, as in scikit-image.
+    histogram never shows two peaks, which is common, the method fails: it only suits clearly bimodal images.
+    A constant image (one peak) fails too, as in scikit-image.
 
     Parameters
     ----------
