@@ -178,3 +178,22 @@ def test_multiotsu_script_on_few_16bit_levels_over_a_wide_range(tmp_path, classe
     inputs = {"wide_few_levels": image}
     assert _compare(ThresholdRecipe(method="multiotsu", classes=classes, polarity="bright"), inputs, tmp_path)
     assert _compare(WatershedRecipe.from_params(seeds="intensity_bands", method="otsu"), inputs, tmp_path)
+
+
+@pytest.mark.parametrize("recipe", [ThresholdRecipe(), WatershedRecipe()], ids=["threshold", "watershed"])
+def test_script_says_in_one_line_why_it_cannot_use_an_image(tmp_path, recipe):
+    import subprocess
+    import sys
+
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "all_nan.tif", np.full((30, 30), np.nan, np.float32))
+    (tmp_path / "not_an_image.png").write_bytes(b"this is text")
+    script = tmp_path / "generated.py"
+    script.write_text(to_python(recipe), encoding="utf-8")
+    for name, words in (("all_nan.tif", ": the image holds no finite values"), ("not_an_image.png", "not an image")):
+        done = subprocess.run([sys.executable, str(script), str(tmp_path / name), str(tmp_path / "out")],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr and done.stderr.startswith(f"error: {tmp_path / name}")
+        assert words in done.stderr

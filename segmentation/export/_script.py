@@ -226,7 +226,10 @@ def parse_args(argv, written):
 _MAIN_MASK = '''
 def main(argv=None):
     path, out = parse_args(argv, "<stem>_mask.png")
-    mask = segment(load_image(path))
+    try:
+        mask = segment(load_image(path))
+    except (OSError, ValueError) as error:  # an unreadable file or one no method can use: say so, no traceback
+        sys.exit(f"error: {path}: {error}")
     write_png(out, mask.astype(np.uint8) * 255)
     count = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
     print(f"{count} objects (8-connected); mask written to {out}")
@@ -235,7 +238,10 @@ def main(argv=None):
 _MAIN_LABELS = '''
 def main(argv=None):
     path, out = parse_args(argv, "<stem>_labels.png")
-    labels = segment(load_image(path))
+    try:
+        labels = segment(load_image(path))
+    except (OSError, ValueError) as error:  # an unreadable file or one no method can use: say so, no traceback
+        sys.exit(f"error: {path}: {error}")
     count = int(labels.max(initial=0))
     if count > 65535:
         sys.exit(f"error: {count} objects do not fit in a 16-bit PNG")
