@@ -20,6 +20,9 @@ Each app gets a fresh server per cell (free port, headless, ``--server.maxUpload
 are measured in the same run, alternately (ours, naive, naive, ours, ...), after one warm-up move each.
 Targets: thresholding a 12-MP photo in our app has a median below 250 ms, and our app is at least 4×
 faster than the naive app at 12 MP (median naive / median ours >= 4).
+The floor app (``benchmarks/floor_app.py``: decode once, a 1024-px preview, the same library call, three
+views it encodes itself, nothing else) is measured in the same rotation: our page's median may be at most
+1.3× the floor's for thresholding and 2× for the watershed at 12 MP.
 
 Run: ``python -m benchmarks browser [--quick]``. Writes ``benchmarks/results/browser_latency.json``.
 """
@@ -62,7 +65,11 @@ TASKS = {
                   ("Method", ("manual", "Manual value"))),
     "watershed": ("gray", "png", "/watershed", "/?mode=watershed", "h (px)", False, None),
 }
-APPS = {"ours": ROOT / "app.py", "naive": ROOT / "benchmarks" / "naive_app.py"}
+APPS = {"ours": ROOT / "app.py", "naive": ROOT / "benchmarks" / "naive_app.py",
+        "floor": ROOT / "benchmarks" / "floor_app.py"}
+#: Our page's median over the floor app's, per task (issue "Speed at the limit"): the most a page may cost
+#: beyond one bare rerun that shows the same three views of the same library call on the preview.
+TARGET_OVER_FLOOR = {"threshold": 1.3, "watershed": 2.0}
 #: Where "ours" is served from: this checkout, or another one given with --ours-root (to compare a fix).
 OURS_ROOT = ROOT
 
@@ -235,15 +242,17 @@ def run_cell(browser, task: str, size: tuple[str, int, int], moves: int, warmup:
     image_path = write_image_file(make_image(kind, width, height), workdir / f"{task}-{label}.{fmt}", fmt)
     load_before = os.getloadavg()[0]
     with AppUnderTest("ours", browser, task, image_path, timeout_s) as ours, \
-            AppUnderTest("naive", browser, task, image_path, timeout_s) as naive:
-        apps = {"ours": ours, "naive": naive}
+            AppUnderTest("naive", browser, task, image_path, timeout_s) as naive, \
+            AppUnderTest("floor", browser, task, image_path, timeout_s) as floor:
+        apps = {"ours": ours, "naive": naive, "floor": floor}
         for name, app in apps.items():
             for _ in range(warmup):
                 app.move()
             print(f"    {label} {task}: {name} ready (upload to view {app.upload_to_view_ms:.0f} ms)",
                   file=sys.stderr)
         for i in range(moves):
-            order = ("ours", "naive") if i % 2 == 0 else ("naive", "ours")
+            names = tuple(apps)
+            order = names[i % 3:] + names[:i % 3]  # each app first, second and last in turn
             for name in order:
                 result = apps[name].move()
                 apps[name].moves.append(result)
@@ -256,6 +265,7 @@ def run_cell(browser, task: str, size: tuple[str, int, int], moves: int, warmup:
             cell[name] = {**_summary(app.moves), "upload_to_view_ms": app.upload_to_view_ms, "all_moves": app.moves}
     image_path.unlink()
     cell["ratio_naive_over_ours"] = cell["naive"]["median_ms"] / cell["ours"]["median_ms"]
+    cell["ratio_ours_over_floor"] = cell["ours"]["median_ms"] / cell["floor"]["median_ms"]
     return cell
 
 
@@ -285,6 +295,8 @@ def run(chromium: str, quick: bool = False, sizes: tuple[str, ...] = (), tasks: 
                 targets["threshold_12MP_median_below_250ms"] = cell["ours"]["median_ms"] < TARGET_MS
             faster = cell["ratio_naive_over_ours"] >= TARGET_SPEEDUP
             targets[f"{cell['task']}_12MP_at_least_4x_faster_than_naive"] = faster
+            limit = TARGET_OVER_FLOOR[cell["task"]]
+            targets[f"{cell['task']}_12MP_within_{limit}x_of_the_floor_app"] = cell["ratio_ours_over_floor"] <= limit
     return {"quick": quick, "ours_root": str(OURS_ROOT), "moves_per_cell": moves, "warmup_moves": warmup,
             "target_ms": TARGET_MS,
             "target_speedup": TARGET_SPEEDUP, "cells": cells, "targets": targets,
@@ -295,17 +307,19 @@ def run(chromium: str, quick: bool = False, sizes: tuple[str, ...] = (), tasks: 
 def report(results: dict) -> str:
     rows = []
     for c in results["cells"]:
-        o, n = c["ours"], c["naive"]
-        rows.append([c["task"], c["size"], f"{o['median_ms']:.0f}", f"{o['p90_ms']:.0f}", f"{n['median_ms']:.0f}",
+        o, n, f = c["ours"], c["naive"], c["floor"]
+        rows.append([c["task"], c["size"], f"{o['median_ms']:.0f}", f"{o['p90_ms']:.0f}", f"{f['median_ms']:.0f}",
+                     f"{c['ratio_ours_over_floor']:.2f}x", f"{n['median_ms']:.0f}",
                      f"{n['p90_ms']:.0f}", f"{c['ratio_naive_over_ours']:.1f}x", f"{o['moves']}/{n['moves']}",
                      f"{o['changed']}/{n['changed']}", f"{o['upload_to_view_ms']:.0f}/{n['upload_to_view_ms']:.0f}",
                      f"{c['load_average_before']:.1f}"])
     out = ["Slider move -> new mask shown (ms, in the browser)",
-           table(rows, ["task", "size", "ours median", "ours p90", "naive median", "naive p90", "naive/ours",
+           table(rows, ["task", "size", "ours median", "ours p90", "floor median", "ours/floor", "naive median",
+                        "naive p90", "naive/ours",
                         "moves", "mask changed", "upload->view ms ours/naive", "load avg"])]
     rows = []
     for c in results["cells"]:
-        for name in ("ours", "naive"):
+        for name in ("ours", "floor", "naive"):
             p = c[name]["median_parts"]
             fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
             rows.append([c["task"], c["size"], name, fmt(p["rerun_started_ms"]), fmt(p["result_arrived_ms"]),
@@ -397,7 +411,7 @@ def profile(tasks: tuple[str, ...], sizes: tuple[str, ...], moves: int = 2) -> d
                     path = write_image_file(make_image(kind, width, height), Path(tmp) / f"{task}.{fmt}", fmt)
                     for app, script in APPS.items():
                         at = AppTest.from_file(str(script), default_timeout=1800)
-                        if app == "naive":
+                        if app != "ours":
                             at.query_params["mode"] = task
                         at.run()
                         if app == "ours" and ours_path != "/":  # page links resolve against the entry script
