@@ -18,7 +18,7 @@ import pytest
 import real_data_inputs as rd
 from test_codegen import _check_source, _library, _load_module
 
-from segmentation import METHODS, ThresholdRecipe, WatershedRecipe, threshold, to_python
+from segmentation import METHODS, ThresholdRecipe, WatershedRecipe, extract_channel, threshold, to_python
 
 T, W = ThresholdRecipe, WatershedRecipe
 
@@ -82,7 +82,8 @@ def _compare(recipe, inputs: dict[str, np.ndarray], tmp_path) -> list[str]:
         assert np.array_equal(result, expected), (
             f"{name}: {np.count_nonzero(result != expected)} pixels differ from the library's")
         if array.dtype == np.float32 and expected.dtype == bool:
-            assert not expected[np.isnan(array)].any(), f"{name}: a NaN pixel is foreground"
+            channel = extract_channel(array, recipe.channel) if array.ndim == 3 else array
+            assert not expected[np.isnan(channel)].any(), f"{name}: a NaN pixel is foreground"
         done.append(name)
     return done
 
@@ -197,3 +198,13 @@ def test_script_says_in_one_line_why_it_cannot_use_an_image(tmp_path, recipe):
         assert done.returncode == 1
         assert "Traceback" not in done.stderr and done.stderr.startswith(f"error: {tmp_path / name}")
         assert words in done.stderr
+
+
+@pytest.mark.parametrize("channel", ["hue", "saturation", "value", "luminance"])
+def test_script_keeps_a_pixel_with_a_nonfinite_channel_out(tmp_path, channel):
+    image = np.full((40, 40, 3), 0.5, np.float32)
+    image[30:, 30:] = (0.9, 0.1, 0.1)
+    image[:10, :10, 0], image[10:20, 10:20, 1], image[20:30, 20:30, 2] = np.nan, np.inf, -np.inf
+    for polarity in ("bright", "dark"):
+        recipe = ThresholdRecipe(method="otsu", channel=channel, polarity=polarity)
+        assert _compare(recipe, {"rgb_nonfinite": image}, tmp_path) == ["rgb_nonfinite"]

@@ -6,6 +6,7 @@ the flat dicts are what that version put into share links for the same recipes.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import segmentation as seg
@@ -18,11 +19,17 @@ THRESHOLD = seg.ThresholdRecipe(method="multiotsu", classes=4, foreground_classe
 
 
 def test_recipe_files_from_before_read_as_the_same_recipes_and_write_back_identically():
+    # Recipe version 1 measured in pixels (it had no pixel size): it reads with pixel_size 0 (pixels), and is
+    # written back as version 2 with the same parameters plus the new ones at the values that keep its result.
     for name, expected in (("recipe_v0.1_watershed.json", WATERSHED), ("recipe_v0.1_threshold.json", THRESHOLD)):
         text = (FIXTURES / name).read_text(encoding="utf-8")
         recipe = seg.recipe_from_json(text)
-        assert recipe == expected
-        assert recipe.to_json() == text
+        assert recipe == expected.replace(pixel_size=0) if isinstance(expected, seg.ThresholdRecipe) else \
+            recipe == expected.replace(foreground=expected.foreground.replace(pixel_size=0))
+        old, new = json.loads(text), json.loads(recipe.to_json())
+        assert old["version"] == 1 and new["version"] == seg.RECIPE_VERSION
+        assert {k: v for k, v in new["params"].items() if k in old["params"]} == old["params"]
+        assert new["params"]["pixel_size"] == 0 and seg.recipe_from_json(recipe.to_json()) == recipe
 
 
 def test_share_links_from_before_open_the_same_recipes():

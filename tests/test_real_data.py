@@ -307,3 +307,25 @@ def test_multiotsu_never_merges_close_16bit_levels_far_from_the_top():
     # {0} | {100, 200} | {65535} and {0, 100} | {200} | {65535} tie exactly (72e6 each); the first is kept.
     assert seg.multiotsu_thresholds(image, 3) == (0.0, 200.0)
     assert seg.threshold(image, "multiotsu", classes=3, polarity="bright").mask.sum() == 1600
+
+
+def _rgb_with_one_nonfinite_channel() -> np.ndarray:
+    image = np.full((40, 40, 3), 0.5, np.float32)
+    image[30:, 30:] = (0.9, 0.1, 0.1)  # a saturated red object
+    image[:10, :10, 0] = np.nan  # "no data" in red only
+    image[10:20, 10:20, 1] = np.inf
+    image[20:30, 20:30, 2] = -np.inf
+    return image
+
+
+@pytest.mark.parametrize("channel", ["hue", "saturation"])
+def test_hue_and_saturation_of_a_pixel_with_a_nonfinite_channel_are_no_data(channel):
+    # OpenCV's HSV conversion made a NaN red pixel saturation 0: foreground for every dark-polarity method.
+    image = _rgb_with_one_nonfinite_channel()
+    plane = seg.extract_channel(image, channel)
+    assert np.array_equal(np.isnan(plane), ~np.isfinite(image).all(axis=2))
+    for polarity in ("bright", "dark"):
+        for method in ("otsu", "li", "sauvola"):
+            result = seg.threshold(image, method, channel=channel, polarity=polarity)
+            assert not result.mask[~np.isfinite(image).all(axis=2)].any(), (method, polarity)
+    assert "300 pixels not finite" in " ".join(seg.threshold(image, "otsu", channel=channel).notes)

@@ -32,7 +32,7 @@ def renamed(monkeypatch):
 
 
 def _recipe_file(kind: str, params: dict) -> str:
-    return json.dumps({"format": seg.RECIPE_FORMAT, "version": 1, "kind": kind, "params": params})
+    return json.dumps({"format": seg.RECIPE_FORMAT, "version": seg.RECIPE_VERSION, "kind": kind, "params": params})
 
 
 def test_json_with_an_earlier_name_reads_and_writes_the_current_one(renamed):

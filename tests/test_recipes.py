@@ -9,7 +9,14 @@ import pytest
 from skimage import data
 
 import segmentation as seg
-from segmentation import RECIPE_FORMAT, WATERSHED_FOREGROUND, ThresholdRecipe, WatershedRecipe, recipe_from_json
+from segmentation import (
+    RECIPE_FORMAT,
+    RECIPE_VERSION,
+    WATERSHED_FOREGROUND,
+    ThresholdRecipe,
+    WatershedRecipe,
+    recipe_from_json,
+)
 
 
 # ------------------------------------------------------------------------------------- validation
@@ -34,6 +41,8 @@ def invalid_values(spec):
         bad += ["1.0", True, float("nan"), float("inf")]
     elif spec.kind == "bool":
         bad += [2, -1, "yes", "true", None, 0.5]
+    elif spec.kind == "choice" and spec.open:  # other names (and, for channel, indices) are accepted
+        bad += ["", "   ", None, 2.5, True, -1, "x" * 100, "tab\tin name"]
     elif spec.kind == "choice":
         bad += ["no-such-choice", spec.choices[0].upper(), 1, None]
     elif spec.kind == "int_choice":
@@ -144,7 +153,7 @@ ALL_RECIPES = THRESHOLD_RECIPES + WATERSHED_RECIPES
 def test_json_round_trip_is_exact(recipe):
     text = recipe.to_json()
     data_ = json.loads(text)
-    assert data_["format"] == RECIPE_FORMAT and data_["version"] == 1 and data_["kind"] == recipe.kind
+    assert data_["format"] == RECIPE_FORMAT and data_["version"] == RECIPE_VERSION and data_["kind"] == recipe.kind
     back = type(recipe).from_json(text)
     assert back == recipe
     assert recipe_from_json(text) == recipe
@@ -268,7 +277,8 @@ def _doc(**changes):
     ("[1, 2]", "not a Segmentation Studio recipe"),
     (_doc(kind="histogram"), "kind"),
     (_doc(format="something-else"), "not a Segmentation Studio recipe"),
-    (_doc(version=2), "version 2"),
+    (_doc(version=RECIPE_VERSION + 1), f"version {RECIPE_VERSION + 1}"),
+    (_doc(version=True), "version True"),
     (_doc(params=[1, 2]), "params"),
     (_doc(params={"method": "yen", "bogus": 1}), "bogus"),
     (_doc(params={"method": "yen", "window": 4}), "window"),
@@ -294,9 +304,13 @@ def test_reading_a_recipe_of_the_other_kind():
 
 
 def test_missing_params_take_their_defaults():
+    # Version 1 measured in pixels unless told otherwise: its recipes keep that (pixel_size 0), where version 2
+    # takes the file's pixel size (pixel_size None, "auto").
     doc = {"format": RECIPE_FORMAT, "version": 1, "kind": "watershed", "params": {"h": 4}}
-    assert recipe_from_json(json.dumps(doc)) == WatershedRecipe(h=4)
+    assert recipe_from_json(json.dumps(doc)) == WatershedRecipe.from_params(h=4, pixel_size=0)
     doc = {"format": RECIPE_FORMAT, "version": 1, "kind": "threshold"}
+    assert recipe_from_json(json.dumps(doc)) == ThresholdRecipe(pixel_size=0)
+    doc = {"format": RECIPE_FORMAT, "version": RECIPE_VERSION, "kind": "threshold"}
     assert recipe_from_json(json.dumps(doc)) == ThresholdRecipe()
 
 

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from ..export import write_bytes_atomic
 from ..io import load_image
 from ..measurement import score_objects
-from ..recipes import ThresholdRecipe, WatershedRecipe, recipe_from_json
+from ..recipes import ThresholdRecipe, WatershedRecipe, file_selection, recipe_from_json
 from ..regions import label_objects, watershed
 from ..thresholding import threshold
 from ._options import DSB_THRESHOLDS, UsageError, collect_inputs, is_image
@@ -240,11 +240,12 @@ def _score_one(task: dict) -> dict:
     try:
         truth, result["truth_kind"] = read_objects(task["truth"], "truth file")
         if task["recipe"] is not None:
+            recipe = recipe_from_json(task["recipe"])
             try:
-                image = load_image(task["image"])
+                image = load_image(task["image"], **file_selection(recipe))  # the recipe's channel / plane
             except ValueError as error:
                 raise ValueError(f"the image: {error}") from None
-            predicted, result["prediction_kind"] = predict(image, recipe_from_json(task["recipe"]))
+            predicted, result["prediction_kind"] = predict(image, recipe)
         else:
             predicted, result["prediction_kind"] = read_objects(task["prediction"], "prediction")
         if truth.shape != predicted.shape:

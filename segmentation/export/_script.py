@@ -28,13 +28,15 @@ True
 
 from __future__ import annotations
 
+import pprint
+
 import cv2
 import numpy as np
 import scipy
 import skimage
 
 from .._errors import ParameterError
-from ..recipes import ThresholdRecipe, WatershedRecipe
+from ..recipes import CHANNELS, NUCLEAR_STAINS, ThresholdRecipe, WatershedRecipe
 from . import _script_steps as steps
 from ._script_watershed import watershed_steps
 
@@ -78,10 +80,10 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
     if watershed:
         watershed_steps(script, recipe, polarity)
 
-    parts = [_header(recipe, watershed), "\n".join(steps.render_imports(script.imports))]
+    parts = [_header(recipe, watershed), "\n".join(steps.render_imports(script.imports)), _settings(foreground)]
     parts += [source for name, (source, _) in steps.HELPERS.items() if name in script.helpers]  # in HELPERS' order
     parts.append(_segment(script.lines, watershed))
-    parts += [_LOAD_SAVE, _MAIN_LABELS if watershed else _MAIN_MASK, 'if __name__ == "__main__":\n    main()']
+    parts += [_LOAD_SAVE, _STACK, _MAIN_LABELS if watershed else _MAIN_MASK, 'if __name__ == "__main__":\n    main()']
     return "\n\n\n".join(part.strip("\n") for part in parts if part.strip()) + "\n"
 
 
@@ -110,8 +112,13 @@ In float images NaN and ±inf pixels are "no data": thresholds come from the fin
 see each as its nearest finite pixel, and NaN is never foreground (+inf is above every threshold,
 -inf below).
 
-The file loader here is simpler than the app's: it does not apply EXIF orientation, reads only the
-first page of a multi-page file, and reads gray + alpha PNGs as RGB. These give the same pixels as
+The file loader here is simpler than the app's: it does not apply EXIF orientation, and reads gray +
+alpha PNGs as RGB. A TIFF stack (OME-TIFF, ImageJ hyperstack, multi-page or multi-channel TIFF) gives
+the plane the settings below choose, as in the app: a channel by index or name (a colour word: the
+nuclear stain, else channel 0), a z-plane or a projection (max / mean / sum), a time point.
+Next to the result it writes <stem>_areas.csv, each object's area in unit² with the pixel size (the
+recipe's, else the file's OME / ImageJ / TIFF-centimetre one), else in pixels, equal to the app's
+area column. These give the same pixels as
 in the app: 8/16-bit PNGs (gray, RGB, RGBA with the alpha composited on white), and 8/16-bit and
 float32 gray or RGB TIFFs, also with extra channels, which follow the TIFF 6.0 rules (read with
 tifffile, installed with scikit-image): a channel the file marks as alpha is composited on white
@@ -122,6 +129,19 @@ dropped, an associated one divided out first).
 
 # The recipe, as Segmentation Studio exports it:
 {recipe_json}'''
+
+
+def _settings(recipe: ThresholdRecipe) -> str:
+    """The recipe's file settings as constants: what to read of a microscopy file, and the pixel size."""
+    return f"""# What is read of a multi-channel / z-stack / time-series TIFF, and the pixel size (the recipe's):
+CHANNEL = {recipe.channel!r}  # an index or a name picks a file channel; a colour word: the nuclear stain, or 0
+PLANE = {recipe.plane!r}  # the z-plane (or page), from 0, when PROJECTION is "none"
+TIMEPOINT = {recipe.timepoint!r}
+PROJECTION = {recipe.projection!r}  # "none", or "max", "mean", "sum" over the z-planes
+PIXEL_SIZE = {recipe.pixel_size!r}  # None: from the file (OME, ImageJ, TIFF cm resolution); 0: pixels
+UNIT = {recipe.unit!r}
+COLOUR_WORDS = {CHANNELS!r}
+NUCLEAR_STAINS = {pprint.pformat(NUCLEAR_STAINS, width=100)}"""
 
 
 def _segment(lines: list[str], watershed: bool) -> str:
@@ -137,7 +157,10 @@ _LOAD_SAVE = '''
 def load_image(path):
     """Read an image file as H×W gray or H×W×3 RGB (uint8, uint16 or float32), as the app does."""
     data = np.fromfile(path, np.uint8)
-    if bytes(data[:4]) in (b"II*\\0", b"MM\\0*", b"II+\\0", b"MM\\0+"):  # a TIFF: its extra channels first
+    if bytes(data[:4]) in (b"II*\\0", b"MM\\0*", b"II+\\0", b"MM\\0+"):  # a TIFF: a stack, or extra channels
+        image = read_tiff_stack(path)
+        if image is not None:
+            return image
         image = read_tiff_with_extra_channels(path, data)
         if image is not None:
             return image
@@ -223,16 +246,147 @@ def parse_args(argv, written):
     return args.image, folder / written.replace("<stem>", Path(args.image).stem)
 '''
 
+_STACK = '''
+def read_tiff_stack(path):
+    \"\"\"One plane of a TIFF stack (channels, z-planes, time points), as the app reads it, or None.\"\"\"
+    import tifffile  # installed with scikit-image
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        axes, shape = series.axes, series.shape
+        if len(series.levels) == 1 and not any(n > 1 for a, n in zip(axes, shape) if a not in "YXS"):
+            return None
+        size = dict(zip(axes, shape))
+        plane_axis = "Z" if "Z" in axes else next((a for a in axes if a in "IQ"), None)
+        index = {"T": TIMEPOINT if size.get("T", 1) > 1 else 0, plane_axis: PLANE}
+        if size.get("C", 1) > 1:
+            names = channel_names(tif, size["C"])
+            named = [i for i, name in enumerate(names)
+                     if isinstance(CHANNEL, str) and name.casefold() == CHANNEL.casefold()]
+            if isinstance(CHANNEL, int):
+                index["C"] = CHANNEL
+            elif named or CHANNEL not in COLOUR_WORDS:
+                if not named:
+                    raise ValueError(f"this file has no channel named {CHANNEL!r}; its channels are {names}")
+                index["C"] = named[0]
+            else:  # the nuclear stain by name, else the first channel
+                found = [(NUCLEAR_STAINS.index(s), i) for i, name in enumerate(names) for s in NUCLEAR_STAINS
+                         if re.search(rf"(?<![a-z]){re.escape(s)}", name.lower())]
+                index["C"] = min(found)[1] if found else 0
+        for axis, value in index.items():
+            if axis is not None and size.get(axis, 1) > 1 and not 0 <= value < size[axis]:
+                raise ValueError(f"{axis} index {value} is beyond the file's {size[axis]}")
+        key = series.keyframe
+        leading = axes[:-len(key.axes)]
+        project = PROJECTION != "none" and plane_axis is not None and size.get(plane_axis, 1) > 1
+        planes = range(size[plane_axis]) if project else [PLANE if plane_axis in leading else 0]
+        total = None
+        for k, z in enumerate(planes):
+            at = tuple(z if a == plane_axis else (index.get(a, 0) if size[a] > 1 else 0) for a in leading)
+            plane = series.pages[int(np.ravel_multi_index(at, shape[:len(leading)]))].asarray() if leading \\
+                else series.pages[0].asarray()
+            if not project:
+                total = plane
+            elif PROJECTION == "max":  # NaN-ignoring maximum, in the file's dtype
+                total = plane.copy() if total is None else np.fmax(total, plane, out=total)
+            else:  # sum / mean in float64, in plane order, then float32
+                total = plane.astype(np.float64) if total is None else np.add(total, plane, out=total)
+        if project and PROJECTION != "max":
+            total = (total / len(planes) if PROJECTION == "mean" else total).astype(np.float32)
+        white_is_zero, n_colour = key.photometric == 0, 3 if key.photometric == 2 else 1
+    colour = total if total.ndim == 2 else total[..., :n_colour]
+    if colour.ndim == 3 and colour.shape[2] == 1:
+        colour = colour[..., 0]
+    if white_is_zero and colour.dtype.kind == "u":
+        colour = np.iinfo(colour.dtype).max - colour
+    if colour.dtype == bool:
+        colour = colour.astype(np.uint8) * 255
+    if colour.dtype not in (np.uint8, np.uint16, np.float32):
+        colour = colour.astype(np.float32)
+    return np.ascontiguousarray(colour)
+
+
+def channel_names(tif, count):
+    \"\"\"The channel names in the file's OME-XML or ImageJ labels ("" where none).\"\"\"
+    import tifffile
+
+    names = []
+    if tif.is_ome:
+        try:
+            channels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+            channels = (channels[0] if isinstance(channels, list) else channels)["Pixels"].get("Channel", [])
+            channels = channels if isinstance(channels, list) else [channels]
+            names = [str(c.get("Name", "")) if isinstance(c, dict) else "" for c in channels]
+        except Exception:
+            names = []
+    elif tif.is_imagej:
+        labels = (tif.imagej_metadata or {}).get("Labels") or []
+        names = [str(label) for label in labels[:count]] if len(labels) >= count > 1 else []
+    return (names[:count] + [""] * count)[:count]
+
+
+def file_pixel_size(path):
+    \"\"\"(size, unit) from OME PhysicalSizeX/Y, ImageJ unit + resolution, or TIFF resolution in cm, or None.\"\"\"
+    if bytes(np.fromfile(path, np.uint8, count=4)) not in (b"II*\\0", b"MM\\0*", b"II+\\0", b"MM\\0+"):
+        return None
+    import tifffile
+
+    units = {"µm": "µm", "μm": "µm", "um": "µm", "micron": "µm", "microns": "µm", "\\\\u00b5m": "µm",
+             "nm": "nm", "mm": "mm", "cm": "cm", "m": "m"}
+    with tifffile.TiffFile(path) as tif:
+        page = tif.pages.first
+
+        def per_unit(tag):
+            value = page.tags.valueof(tag)
+            return float(value[1]) / float(value[0]) if value and value[0] and value[1] else None
+
+        if tif.is_ome:  # OME and ImageJ files say it in their own metadata, or have none
+            try:
+                images = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+                pixels = (images[0] if isinstance(images, list) else images)["Pixels"]
+                x = float(pixels["PhysicalSizeX"])
+                y = float(pixels.get("PhysicalSizeY", x))
+                unit = units.get(str(pixels.get("PhysicalSizeXUnit", "µm")).strip().lower(),
+                                 str(pixels.get("PhysicalSizeXUnit", "µm")).strip())
+            except Exception:
+                return None
+        elif tif.is_imagej:
+            unit = units.get(str((tif.imagej_metadata or {}).get("unit", "")).strip().lower())
+            x, y = per_unit(282), per_unit(283)
+        elif int(page.tags.valueof(296, 2) or 2) == 3:  # pixels per centimetre
+            x, y, unit = per_unit(282), per_unit(283), "µm"
+            x, y = (x * 1e4 if x else None), (y * 1e4 if y else None)
+        else:
+            return None
+    if not unit or not x or x <= 0 or (y and abs(x - y) > 1e-6 * max(abs(x), abs(y))):
+        return None  # no unit, no size, or pixels that are not square
+    return x, unit
+
+
+def write_areas(out, labels, path):
+    \"\"\"<stem>_areas.csv: each object's area, in unit² with a pixel size (the recipe's, else the file's).\"\"\"
+    scale = file_pixel_size(path) if PIXEL_SIZE is None else (PIXEL_SIZE, UNIT) if PIXEL_SIZE > 0 else None
+    areas = np.bincount(labels.ravel())[1:].astype(np.float64)
+    if scale is None:
+        header, values = "area_px", [str(int(a)) for a in areas]
+    else:
+        suffix = re.sub(r"[^A-Za-z0-9]", "", scale[1].replace("\\u00b5", "u").replace("\\u03bc", "u"))
+        header, values = f"area_{suffix}2", [f"{a:.10g}" for a in areas * scale[0] ** 2]
+    lines = [f"label,{header}"] + [f"{i},{v}" for i, v in enumerate(values, start=1) if areas[i - 1] > 0]
+    out.write_text("\\n".join(lines) + "\\n", encoding="utf-8")
+'''
+
 _MAIN_MASK = '''
 def main(argv=None):
     path, out = parse_args(argv, "<stem>_mask.png")
     try:
         mask = segment(load_image(path))
-    except (OSError, ValueError) as error:  # an unreadable file or one no method can use: say so, no traceback
+    except (OSError, ValueError) as error:  # an unreadable file or one no method can use: say so, no trace
         sys.exit(f"error: {path}: {error}")
     write_png(out, mask.astype(np.uint8) * 255)
-    count = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0] - 1
-    print(f"{count} objects (8-connected); mask written to {out}")
+    count, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    write_areas(out.with_name(out.name.replace("_mask.png", "_areas.csv")), labels, path)
+    print(f"{count - 1} objects (8-connected); mask written to {out}")
 '''
 
 _MAIN_LABELS = '''
@@ -240,11 +394,12 @@ def main(argv=None):
     path, out = parse_args(argv, "<stem>_labels.png")
     try:
         labels = segment(load_image(path))
-    except (OSError, ValueError) as error:  # an unreadable file or one no method can use: say so, no traceback
+    except (OSError, ValueError) as error:  # an unreadable file or one no method can use: say so, no trace
         sys.exit(f"error: {path}: {error}")
     count = int(labels.max(initial=0))
     if count > 65535:
         sys.exit(f"error: {count} objects do not fit in a 16-bit PNG")
     write_png(out, labels.astype(np.uint16))
+    write_areas(out.with_name(out.name.replace("_labels.png", "_areas.csv")), labels, path)
     print(f"{count} objects; labels written to {out}")
 '''

@@ -66,7 +66,8 @@ class Script:
 
 
 def render_imports(names: set[str]) -> list[str]:
-    lines = ["import argparse", "import sys", "from pathlib import Path", "", "import cv2", "import numpy as np"]
+    lines = ["import argparse", "import re", "import sys", "from pathlib import Path", "", "import cv2",
+             "import numpy as np"]
     if "ndi" in names:
         lines.append("from scipy import ndimage as ndi")
     for module in ("skimage", "skimage.segmentation"):
@@ -286,10 +287,17 @@ def seed_every_object(seeds, objects, distance):
         return seeds
     seeds = seeds.copy()
     next_label = int(seeds.max(initial=0)) + 1
-    for offset, (row, col) in enumerate(ndi.maximum_position(distance, objects, missing)):
-        seeds[row, col] = next_label + offset
+    seeded[0] = True
+    where = np.flatnonzero(~seeded[objects])  # the pixels of the objects without a seed
+    owner, value = objects.ravel()[where], distance.ravel()[where]
+    highest = np.full(count + 1, -np.inf, value.dtype)
+    np.maximum.at(highest, owner, value)
+    hit = where[value == highest[owner]]
+    # each object's highest pixel, the first in row-major order on a tie: the first hit of its number
+    numbers, first = np.unique(objects.ravel()[hit], return_index=True)
+    seeds.reshape(-1)[hit[first]] = next_label + np.arange(numbers.size)
     return seeds
-''', ("ndi",)),
+''', ()),
 }
 
 
@@ -322,7 +330,8 @@ def channel_step(s: Script, r: ThresholdRecipe) -> None:
                 plane = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2HSV)[:, :, {which}]{scale}
                 if image.dtype == np.uint16:
                     channel = np.round(plane * 65535.0).astype(np.uint16)
-                else:
+                else:  # a pixel with a NaN or ±inf channel has no hue or saturation: NaN, never foreground
+                    plane = np.where(np.isfinite(image).all(axis=2), plane, np.float32(np.nan))
                     channel = np.ascontiguousarray(plane, dtype=np.float32)""")
 
 

@@ -13,6 +13,7 @@ from ._samples import (
     sample_ground_truth,
     sample_path,
 )
+from ._scale import PixelSize, resolve_pixel_size
 
 __all__ = ["ImageInfo", "load_image", "DEFAULT_SAMPLE_THRESHOLD", "DEFAULT_SAMPLE_WATERSHED", "SAMPLES", "Sample",
-           "load_sample", "sample_ground_truth", "sample_path"]
+           "load_sample", "sample_ground_truth", "sample_path", "PixelSize", "resolve_pixel_size"]

@@ -10,14 +10,22 @@ from ._recipes import (
     GLOBAL_METHODS,
     LOCAL_METHODS,
     METHODS,
+    NUCLEAR_STAINS,
+    PROJECTIONS,
     RECIPE_FORMAT,
+    RECIPE_VERSION,
+    UNITS,
     WATERSHED_FOREGROUND,
     MethodInfo,
     ThresholdRecipe,
     WatershedRecipe,
+    colour_channel,
+    file_selection,
     recipe_from_json,
+    upgrade_params,
 )
 
 __all__ = ["ParamSpec", "specs_of", "canonical_names", "alias_table", "CHANNELS", "GLOBAL_METHODS", "LOCAL_METHODS",
            "METHODS", "MethodInfo", "RECIPE_FORMAT", "WATERSHED_FOREGROUND", "ThresholdRecipe", "WatershedRecipe",
-           "recipe_from_json"]
+           "recipe_from_json", "RECIPE_VERSION", "PROJECTIONS", "UNITS", "colour_channel", "upgrade_params",
+           "NUCLEAR_STAINS", "file_selection"]

@@ -36,6 +36,9 @@ class ParamSpec:
     pixels, so that a preview on a copy downscaled by a factor *f* uses ``value * f`` (or ``f²``).
     ``aliases`` are the parameter's earlier names: recipe files, share links and command-line options that
     use them still work (:func:`canonical_names`), so a parameter can be renamed without breaking them.
+    ``open`` makes a ``choice`` accept more than its ``choices`` (which are then suggestions): ``"text"``
+    any short text (a unit such as ``"µm"``), ``"channel"`` also a file's channel index (0, 1, ...; the text
+    ``"2"`` is the index 2) or its name in the file's metadata (``"DAPI"``).
 
     Attributes
     ----------
@@ -63,6 +66,8 @@ class ParamSpec:
         How the value follows a downscaled preview.
     aliases : tuple of str
         Earlier names still accepted on input (never written).
+    open : {"", "text", "channel"}
+        Whether a ``choice`` also accepts other values (see above); ``""``: only ``choices``.
     """
 
     name: str
@@ -79,6 +84,7 @@ class ParamSpec:
     when: Mapping[str, frozenset] = dataclasses.field(default_factory=dict)
     scale: str | None = None
     aliases: tuple[str, ...] = ()
+    open: str = ""
 
     def applies(self, values: Mapping[str, Any]) -> bool:
         """Whether this parameter matters given the other parameters' values."""
@@ -97,6 +103,8 @@ class ParamSpec:
         if kind == "choice":
             if isinstance(value, str) and value in self.choices:
                 return value
+            if self.open:
+                return self._open_value(value)
             raise self._error(value, "one of " + ", ".join(self.choices))
         if kind == "int_choice":
             if _is_int(value) and int(value) in self.choices:
@@ -141,6 +149,25 @@ class ParamSpec:
                 raise self._error(value, f"at most {int(self.max)} points")
             return tuple(points)
         raise AssertionError(f"unknown parameter kind {kind!r}")
+
+    def _open_value(self, value: Any) -> Any:
+        """A value of an open choice outside its suggestions: short text, or (``"channel"``) an index."""
+        channel = self.open == "channel"
+        allowed = ("one of " + ", ".join(self.choices)
+                   + (", a channel index (0, 1, ...) or a channel name from the file" if channel
+                      else ", or another name of at most 32 characters"))
+        if channel and _is_int(value) and int(value) >= 0:
+            return int(value)
+        if isinstance(value, str):
+            text = value.strip()
+            if channel and text.isascii() and text.isdigit():
+                return int(text)
+            # A colour word in other letter case ("Red") is a typing slip, not a name: the word itself
+            # ("red") already picks a file's channel of that name (case-blind, segmentation.load_image).
+            slip = channel and text.casefold() in {choice.casefold() for choice in self.choices}
+            if 0 < len(text) <= (64 if channel else 32) and text.isprintable() and not slip:
+                return text
+        raise self._error(value, allowed)
 
     def _check_range(self, value: float) -> None:
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
@@ -267,7 +294,7 @@ def specs_of(cls_or_obj: Any) -> tuple[ParamSpec, ...]:
     --------
     >>> import segmentation as seg
     >>> [spec.name for spec in specs_of(seg.ThresholdRecipe)][:3]
-    ['method', 'channel', 'smoothing']
+    ['method', 'channel', 'projection']
     """
     cls = cls_or_obj if isinstance(cls_or_obj, type) else type(cls_or_obj)
     if not dataclasses.is_dataclass(cls):

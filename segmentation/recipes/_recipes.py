@@ -25,7 +25,8 @@ from .._errors import ParameterError
 from ._params import ParamSpec, Points, alias_table, canonical_names, param, specs_of
 
 __all__ = ["ThresholdRecipe", "WatershedRecipe", "recipe_from_json", "METHODS", "GLOBAL_METHODS",
-           "LOCAL_METHODS", "RECIPE_FORMAT", "CHANNELS", "WATERSHED_FOREGROUND", "MethodInfo"]
+           "LOCAL_METHODS", "RECIPE_FORMAT", "RECIPE_VERSION", "CHANNELS", "PROJECTIONS", "UNITS", "NUCLEAR_STAINS",
+           "WATERSHED_FOREGROUND", "MethodInfo", "colour_channel", "upgrade_params", "file_selection"]
 
 RECIPE_FORMAT = "segmentation-studio/recipe"
 
@@ -93,6 +94,18 @@ METHODS: dict[str, MethodInfo] = {
 GLOBAL_METHODS = ("manual", "otsu", "triangle", "li", "yen", "isodata", "mean", "minimum", "multiotsu")
 LOCAL_METHODS = ("adaptive_mean", "adaptive_gaussian", "sauvola", "niblack")
 CHANNELS = ("luminance", "red", "green", "blue", "hue", "saturation", "value")
+#: Channel names taken for a nuclear stain (case-blind, anywhere in the name), in order of preference: a recipe
+#: whose channel is a colour word reads this channel of a multi-channel file (segmentation.load_image).
+NUCLEAR_STAINS = ("dapi", "hoechst", "h33342", "h33258", "draq5", "draq7", "nucblue", "nucspot", "sytox",
+                  "to-pro", "topro", "redot", "propidium", "nuclei", "nuclear", "nucleus", "dna")
+#: How the planes of a z-stack become one image: one plane, or their maximum, mean or sum.
+PROJECTIONS = ("none", "max", "mean", "sum")
+#: Length units offered for the pixel size (any other short name is accepted too).
+UNITS = ("µm", "nm", "mm", "cm", "m")
+#: The version written into every recipe (JSON ``"version"``) and every output that carries a recipe.
+#: 1: before the file's channels, planes and pixel size (pixel size 0: measurements in pixels);
+#: 2: ``channel`` also a file's channel, ``projection``, ``plane``, ``timepoint``, ``pixel_size``, ``unit``.
+RECIPE_VERSION = 2
 
 _ADAPTIVE = frozenset({"adaptive_mean", "adaptive_gaussian"})
 _WINDOWED = frozenset({"sauvola", "niblack"})
@@ -162,7 +175,7 @@ class _Recipe:
     def to_dict(self) -> dict[str, Any]:
         values = {name: ([list(p) for p in v] if name == "points" else list(v) if isinstance(v, tuple) else v)
                   for name, v in self.values().items()}
-        return {"format": RECIPE_FORMAT, "version": 1, "kind": self.kind, "params": values}
+        return {"format": RECIPE_FORMAT, "version": RECIPE_VERSION, "kind": self.kind, "params": values}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
@@ -171,14 +184,16 @@ class _Recipe:
     def from_dict(cls, data: Mapping[str, Any]):
         if not isinstance(data, Mapping) or data.get("format") != RECIPE_FORMAT:
             raise ValueError(f"this is not a Segmentation Studio recipe (expected \"format\": \"{RECIPE_FORMAT}\")")
-        if data.get("version") != 1:
-            raise ValueError(f"unsupported recipe version {data.get('version')!r}; this program reads version 1")
+        version = data.get("version", 1)
+        if isinstance(version, bool) or version not in range(1, RECIPE_VERSION + 1):
+            raise ValueError(f"unsupported recipe version {version!r}; this program reads versions 1 to "
+                             f"{RECIPE_VERSION}")
         if data.get("kind") != cls.kind:
             raise ValueError(f"this is a {data.get('kind')!r} recipe, not a {cls.kind!r} recipe")
         params = data.get("params", {})
         if not isinstance(params, Mapping):
             raise ValueError("the recipe's \"params\" must be an object")
-        return cls.from_params(**params)
+        return cls.from_params(**upgrade_params(params, version))
 
     @classmethod
     def from_params(cls, **params: Any):
@@ -226,8 +241,21 @@ class ThresholdRecipe(_Recipe):
                         help="How the threshold is chosen: global methods pick one value, local ones a value "
                              "per pixel.")
     # Pre-processing
-    channel: str = param("luminance", kind="choice", choices=CHANNELS, label="Channel", group="Pre-processing",
-                         help="Which channel of a colour image is thresholded (grayscale images ignore this).")
+    channel: str | int = param("luminance", kind="choice", choices=CHANNELS, open="channel", label="Channel",
+                               group="Pre-processing",
+                               help="Which channel is thresholded: of a colour image a colour word (luminance, "
+                                    "red, ..., value); of a multi-channel microscopy file its index (0, 1, ...) or "
+                                    "its name in the file (DAPI); a colour word there picks the nuclear stain "
+                                    "(DAPI, Hoechst, ...) or else the first channel. Grayscale images ignore it.")
+    projection: str = param("none", kind="choice", choices=PROJECTIONS, label="Z projection",
+                            group="Pre-processing",
+                            help="For a z-stack: one plane (none) or every plane combined, pixel by pixel, by "
+                                 "their maximum, mean or sum. Single-plane images ignore it.")
+    plane: int = param(0, kind="int", min=0, max=1_000_000, label="Z plane", group="Pre-processing",
+                       when=_when(projection="none"),
+                       help="Which z-plane of a z-stack (or page of a multi-page TIFF) is segmented, from 0.")
+    timepoint: int = param(0, kind="int", min=0, max=1_000_000, label="Time point", group="Pre-processing",
+                           help="Which time point of a time series is segmented, from 0.")
     smoothing: str = param("none", kind="choice", choices=("none", "gaussian", "median"), label="Smoothing",
                            group="Pre-processing", help="Blur before thresholding to suppress noise.")
     sigma: float = param(1.0, kind="float", min=0.1, max=50.0, step=0.1, label="Gaussian sigma (px)",
@@ -286,6 +314,14 @@ class ThresholdRecipe(_Recipe):
                           help="Objects with fewer pixels than this are removed (0 = keep all).")
     clear_border: bool = param(False, kind="bool", label="Clear border objects", group="Clean-up",
                                help="Remove objects that touch the edge of the image (they are cut off).")
+    # Measurements
+    pixel_size: float | None = param(None, kind="optional_float", min=0.0, max=1e6, label="Pixel size (0 = pixels)",
+                                     group="Measurements",
+                                     help="Size of one pixel in the unit below; areas and lengths are then "
+                                          "reported in it. auto = from the file (OME PhysicalSizeX/Y, ImageJ or "
+                                          "TIFF resolution tags), pixels when it has none; 0 = always pixels.")
+    unit: str = param("µm", kind="choice", choices=UNITS, open="text", label="Unit", group="Measurements",
+                      help="The length unit of the pixel size you set (a size from the file keeps its own unit).")
 
     def _check_consistency(self) -> None:
         bad = [c for c in self.foreground_classes if c >= self.classes]
@@ -451,6 +487,105 @@ _document_parameters(ThresholdRecipe)
 _document_parameters(WatershedRecipe)
 # Both kinds share one namespace in URLs, JSON and the watershed's options: no earlier name may be ambiguous.
 alias_table(specs_of(ThresholdRecipe) + specs_of(WatershedRecipe))
+
+
+def upgrade_params(params: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """A recipe file's parameters of an earlier ``version``, as the current version writes the same recipe.
+
+    Parameters
+    ----------
+    params : mapping of str to object
+        The ``"params"`` of a recipe file (or a share link's values) written by recipe format ``version``.
+    version : int
+        1 (no ``"version"`` key counts as 1) up to :data:`RECIPE_VERSION`.
+
+    Returns
+    -------
+    dict
+        The same parameters, plus the values that keep the earlier version's result where a default changed:
+        version 1 measured in pixels unless told a pixel size (it had none in the recipe), so it gets
+        ``pixel_size=0`` (pixels) instead of the new default, the file's own pixel size.
+
+    Raises
+    ------
+    ValueError
+        If ``version`` is not a version this program reads.
+
+    Examples
+    --------
+    >>> upgrade_params({"method": "li"}, 1)
+    {'method': 'li', 'pixel_size': 0.0}
+    """
+    if isinstance(version, bool) or version not in range(1, RECIPE_VERSION + 1):
+        raise ValueError(f"unsupported recipe version {version!r}; this program reads versions 1 to {RECIPE_VERSION}")
+    params = dict(params)
+    if version < 2:
+        params.setdefault("pixel_size", 0.0)
+    return params
+
+
+def file_selection(recipe: ThresholdRecipe | WatershedRecipe) -> dict[str, Any]:
+    """What a recipe reads of a microscopy file: keyword arguments for :func:`segmentation.load_image`.
+
+    Parameters
+    ----------
+    recipe : ThresholdRecipe or WatershedRecipe
+        For a watershed, its foreground's settings.
+
+    Returns
+    -------
+    dict
+        ``{"channel": ..., "plane": ..., "timepoint": ..., "projection": ...}``.
+
+    Raises
+    ------
+    ParameterError
+        If ``recipe`` is not a recipe.
+
+    Examples
+    --------
+    >>> file_selection(ThresholdRecipe(channel="DAPI", projection="max"))
+    {'channel': 'DAPI', 'plane': 0, 'timepoint': 0, 'projection': 'max'}
+    """
+    if isinstance(recipe, WatershedRecipe):
+        recipe = recipe.foreground
+    if not isinstance(recipe, ThresholdRecipe):
+        raise ParameterError(f"recipe must be a ThresholdRecipe or a WatershedRecipe; got {type(recipe).__name__}")
+    return {"channel": recipe.channel, "plane": recipe.plane, "timepoint": recipe.timepoint,
+            "projection": recipe.projection}
+
+
+def colour_channel(channel: str | int) -> str:
+    """The colour word a recipe's ``channel`` means on an RGB image.
+
+    Parameters
+    ----------
+    channel : str or int
+        A recipe's channel: a colour word of :data:`CHANNELS` (itself), or a channel index 0, 1 or 2
+        (red, green, blue). A file's channel name means nothing on an RGB image.
+
+    Returns
+    -------
+    str
+        One of :data:`CHANNELS`.
+
+    Raises
+    ------
+    ParameterError
+        If ``channel`` is an index above 2 or a name that is not a colour word.
+
+    Examples
+    --------
+    >>> colour_channel(1), colour_channel("value")
+    ('green', 'value')
+    """
+    if isinstance(channel, str) and channel in CHANNELS:
+        return channel
+    if isinstance(channel, int) and not isinstance(channel, bool) and 0 <= channel <= 2:
+        return ("red", "green", "blue")[channel]
+    raise ParameterError(f"channel {channel!r} is not a channel of an RGB image: use a colour word ("
+                         f"{', '.join(CHANNELS)}) or an index 0 (red), 1 (green) or 2 (blue); channel names "
+                         "and other indices choose among a microscopy file's channels")
 
 
 def recipe_from_json(text: str) -> ThresholdRecipe | WatershedRecipe:

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from .._checks import check_channel_image, check_choice, check_image, check_number, check_polarity
+from .._checks import all_finite, check_channel_image, check_choice, check_image, check_number, check_polarity
 from .._errors import ParameterError
 from .._numeric import fill_nonfinite, float_exponent, in_float_range, is_constant
-from ..recipes import CHANNELS, ThresholdRecipe
+from ..recipes import ThresholdRecipe, colour_channel
 from ._global import binarize, otsu_threshold
 
 __all__ = ["extract_channel", "smooth", "resolve_polarity", "subtract_background", "background_shrink_factor",
@@ -38,9 +38,11 @@ def extract_channel(image: np.ndarray, channel: str = "luminance") -> np.ndarray
     ----------
     image : (H, W) or (H, W, 3) ndarray of uint8, uint16 or float32
         A grayscale or RGB image (:func:`segmentation.as_image` makes one from any array).
-    channel : str
+    channel : str or int
         One of :data:`segmentation.CHANNELS`: ``"luminance"``, ``"red"``, ``"green"``, ``"blue"``,
-        ``"hue"``, ``"saturation"`` or ``"value"`` (checked for gray images too).
+        ``"hue"``, ``"saturation"`` or ``"value"``, or an index 0, 1, 2 (red, green, blue). A recipe's file
+        channel (another index, or a name such as ``"DAPI"``) is chosen by :func:`segmentation.load_image`;
+        a gray image is returned as it is for any valid channel.
 
     Returns
     -------
@@ -60,9 +62,10 @@ def extract_channel(image: np.ndarray, channel: str = "luminance") -> np.ndarray
     (512, 512)
     """
     check_image(image)
-    check_choice("channel", channel, CHANNELS)
-    if image.ndim == 2:
+    channel = _SPECS["channel"].check(channel)  # a colour word, or a file's channel index or name
+    if image.ndim == 2:  # a file's own channel was chosen when it was read (segmentation.load_image)
         return image
+    channel = colour_channel(channel)  # an index 0, 1, 2 is red, green, blue; a name is refused here
     if channel == "luminance":
         return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     index = {"red": 0, "green": 1, "blue": 2}.get(channel)
@@ -77,6 +80,11 @@ def extract_channel(image: np.ndarray, channel: str = "luminance") -> np.ndarray
     plane = hsv[:, :, which] / (360.0 if which == 0 else 1.0)
     if image.dtype == np.uint16:
         return np.round(plane * 65535.0).astype(np.uint16)
+    if not all_finite(image):
+        # OpenCV's HSV conversion gives NaN and ±inf pixels finite hues and saturations (a NaN red became
+        # saturation 0, foreground for dark objects): a pixel with a non-finite channel has no hue or
+        # saturation, so it stays "no data" (NaN), never foreground.
+        plane = np.where(np.isfinite(image).all(axis=2), plane, np.float32(np.nan))
     return np.ascontiguousarray(plane, dtype=np.float32)
 
 

@@ -1,0 +1,356 @@
+"""Microscopy TIFFs as they come: OME-TIFF, ImageJ hyperstacks, multi-page and multi-channel TIFFs.
+
+tifffile reads the file's structure from its header and metadata without decoding pixels: the first image
+series (or the one asked for), its full-resolution level when the file is pyramidal, and its axes
+(``T`` time, ``Z`` planes, ``C`` channels, ``Y``, ``X``, ``S`` samples of an RGB pixel; pages without
+metadata, ``I`` or ``Q``, count as planes). One plane is chosen from them (a channel, a z-plane or a
+projection over the z-planes, a time point), and only the pages of that plane are decoded, one at a time
+(a projection keeps one running plane, never the whole stack).
+
+The metadata also gives the channel names (OME ``Channel@Name``, ImageJ slice labels) and the pixel size
+with its unit: OME ``PhysicalSizeX/Y`` (unit ``PhysicalSizeXUnit``, µm by default, OME-XML schema 2016-06),
+ImageJ's ``unit`` with the TIFF ``XResolution``/``YResolution`` tags (pixels per unit), or plain TIFF
+resolution tags in pixels per centimetre (``ResolutionUnit`` 3). Resolution in dots per inch is what
+photos and scans carry for printing, so it is not taken as a pixel size.
+
+References
+----------
+OME-TIFF and OME-XML: https://ome-model.readthedocs.io/en/stable/ome-tiff/ (Goldberg et al., Genome Biology
+6:R47, 2005, doi:10.1186/gb-2005-6-5-r47). ImageJ hyperstacks: the TIFF ImageDescription written by ImageJ
+(images, channels, slices, frames, unit). tifffile: C. Gohlke, https://github.com/cgohlke/tifffile.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import tifffile
+
+from .._errors import ImageLoadError
+
+__all__ = ["TiffLayout", "tiff_layout", "choose", "read_selection", "Selection", "NUCLEAR_STAINS", "normal_unit",
+           "default_channel", "COLOUR_WORDS", "PROJECTIONS"]
+
+#: Channel names taken for a nuclear stain (segmentation.NUCLEAR_STAINS; io does not import recipes, a test keeps
+#: the two equal), case-blind, anywhere in the name, in order of preference.
+NUCLEAR_STAINS = ("dapi", "hoechst", "h33342", "h33258", "draq5", "draq7", "nucblue", "nucspot", "sytox",
+                  "to-pro", "topro", "redot", "propidium", "nuclei", "nuclear", "nucleus", "dna")
+
+_MICRO = ("µm", "μm", "um", "micron", "microns", "micrometer", "micrometre", "\\u00b5m", "u")
+_UNITS = {**dict.fromkeys(_MICRO, "µm"), "nm": "nm", "nanometer": "nm", "nanometre": "nm", "mm": "mm",
+          "millimeter": "mm", "millimetre": "mm", "cm": "cm", "centimeter": "cm", "centimetre": "cm", "m": "m",
+          "meter": "m", "metre": "m", "å": "Å", "angstrom": "Å"}
+_NO_UNIT = ("", "pixel", "pixels", "px", "inch", "inches", "in")
+_PAGE_AXES = "IQ"  # pages without metadata saying what they are: taken as planes
+
+
+def normal_unit(unit: Any) -> str | None:
+    """A length unit as written in files (``"micron"``, ``"um"``, ImageJ's escaped micro) -> ``"µm"``; None if none."""
+    if not isinstance(unit, str):
+        return None
+    text = unit.strip()
+    key = text.lower()
+    if key in _NO_UNIT:
+        return None
+    return _UNITS.get(key, text if 0 < len(text) <= 16 and text.isprintable() else None)
+
+
+@dataclass(frozen=True)
+class TiffLayout:
+    """What a TIFF holds, from its header and metadata only (no pixel decoded).
+
+    Attributes
+    ----------
+    axes : str
+        The series' axes, e.g. ``"TCZYX"``, ``"ZCYX"``, ``"QYX"`` (tifffile's letters).
+    shape : tuple of int
+        The series' shape, one size per axis.
+    n_series : int
+        Image series in the file (OME multi-series files, or a file with a thumbnail series).
+    series : int
+        The series read.
+    n_levels : int
+        Resolution levels of that series (pyramidal files); the full resolution (level 0) is read.
+    kind : str
+        tifffile's name of the metadata kind: ``"ome"``, ``"imagej"``, ``"shaped"``, ``"generic"``, ...
+    channel_names : tuple of str
+        One name per channel of the ``C`` axis (empty strings where the file has none).
+    pixel_size : float or None
+        Size of one pixel (X = Y) in ``unit``, or None.
+    unit : str or None
+        Its unit (``"µm"``, ``"nm"``, ...).
+    pixel_size_source : str
+        Where the pixel size came from, in words ("" when there is none).
+    notes : tuple of str
+        Plain-words notes on the metadata (pixels that are not square, ...).
+    """
+
+    axes: str
+    shape: tuple[int, ...]
+    n_series: int = 1
+    series: int = 0
+    n_levels: int = 1
+    kind: str = ""
+    channel_names: tuple[str, ...] = ()
+    pixel_size: float | None = None
+    unit: str | None = None
+    pixel_size_source: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    def size(self, axis: str) -> int:
+        """The size of one axis (1 when the series has no such axis)."""
+        return self.shape[self.axes.index(axis)] if axis in self.axes else 1
+
+    @property
+    def plane_axis(self) -> str | None:
+        """The axis taken as the planes: ``Z``, else a page axis without metadata (``I``, ``Q``), else None."""
+        if "Z" in self.axes:
+            return "Z"
+        return next((a for a in self.axes if a in _PAGE_AXES), None)
+
+    @property
+    def is_stack(self) -> bool:
+        """Whether the series has more than one plane to choose from (channels, planes, time points, ...)."""
+        return any(size > 1 for axis, size in zip(self.axes, self.shape) if axis not in "YXS")
+
+
+def tiff_layout(tif: tifffile.TiffFile, series: int = 0) -> TiffLayout:
+    """The layout and metadata of one series of an open TIFF (header and metadata only)."""
+    all_series = tif.series
+    if not all_series:
+        raise ImageLoadError("this TIFF holds no image")
+    if not 0 <= series < len(all_series):
+        raise ImageLoadError(f"series {series} does not exist: this file has {len(all_series)} image series "
+                             f"(0–{len(all_series) - 1})")
+    s = all_series[series]
+    axes, shape = s.axes, tuple(int(n) for n in s.shape)
+    notes: list[str] = []
+    names: tuple[str, ...] = ()
+    size = unit = None
+    source = ""
+    if tif.is_ome:
+        names, size, unit, source = _ome_metadata(tif, series, notes)
+    elif tif.is_imagej:
+        names, size, unit, source = _imagej_metadata(tif, shape[axes.index("C")] if "C" in axes else 1, notes)
+    else:  # OME and ImageJ files say their pixel size in their own metadata, or have none
+        size, unit, source = _resolution_tags(s.keyframe, notes)
+    n_channels = shape[axes.index("C")] if "C" in axes else 1
+    names = tuple(names[:n_channels]) + ("",) * max(0, n_channels - len(names)) if "C" in axes else ()
+    return TiffLayout(axes=axes, shape=shape, n_series=len(all_series), series=series, n_levels=len(s.levels),
+                      kind=str(s.kind), channel_names=names, pixel_size=size, unit=unit,
+                      pixel_size_source=source, notes=tuple(notes))
+
+
+def _square(x: float | None, y: float | None, unit: str | None, where: str, notes: list[str]) -> float | None:
+    """The pixel size when X and Y agree (to 1 part in 10^6); None (and a note) when they do not."""
+    if x is None or not (math.isfinite(x) and x > 0):
+        return None
+    if y is not None and math.isfinite(y) and y > 0 and not math.isclose(x, y, rel_tol=1e-6):
+        notes.append(f"the pixels are not square ({where}: X {x:g}, Y {y:g} {unit or ''}); measurements stay in "
+                     "pixels unless you set a pixel size")
+        return None
+    return float(x)
+
+
+def _ome_metadata(tif: tifffile.TiffFile, series: int, notes: list[str]):
+    try:
+        ome = tifffile.xml2dict(tif.ome_metadata or "")["OME"]
+        images = ome.get("Image", [])
+        images = images if isinstance(images, list) else [images]
+        pixels = images[min(series, len(images) - 1)]["Pixels"]
+    except Exception:  # damaged or unusual OME-XML: the pixels are still readable
+        notes.append("the OME metadata could not be read; channel names and pixel size are not known")
+        return (), None, None, ""
+    channels = pixels.get("Channel", [])
+    channels = channels if isinstance(channels, list) else [channels]
+    names = tuple(str(c.get("Name", "")) if isinstance(c, dict) else "" for c in channels)
+    x, y = _float(pixels.get("PhysicalSizeX")), _float(pixels.get("PhysicalSizeY"))
+    unit = normal_unit(pixels.get("PhysicalSizeXUnit", "µm"))
+    if x is None or unit is None:
+        return names, None, None, ""
+    size = _square(x, y, unit, "OME PhysicalSizeX/Y", notes)
+    return names, size, unit if size else None, "OME PhysicalSizeX/Y" if size else ""
+
+
+def _imagej_metadata(tif: tifffile.TiffFile, n_channels: int, notes: list[str]):
+    meta = tif.imagej_metadata or {}
+    labels = meta.get("Labels") or []
+    names = tuple(str(label) for label in labels[:n_channels]) if len(labels) >= n_channels > 1 else ()
+    unit = normal_unit(meta.get("unit"))
+    page = tif.pages.first
+    x, y = _per_unit(page.tags.valueof(282)), _per_unit(page.tags.valueof(283))
+    if unit is None or x is None:
+        return names, None, None, ""
+    size = _square(x, y, unit, "ImageJ resolution", notes)
+    return names, size, unit if size else None, "ImageJ unit and resolution tags" if size else ""
+
+
+def _resolution_tags(page, notes: list[str]):
+    """Plain TIFF resolution tags in pixels per centimetre (ResolutionUnit 3) -> µm; dpi is not a pixel size."""
+    if int(page.tags.valueof(296, 2) or 2) != 3:
+        return None, None, ""
+    x, y = _per_unit(page.tags.valueof(282)), _per_unit(page.tags.valueof(283))
+    if x is None:
+        return None, None, ""
+    x, y = x * 1e4, (y * 1e4 if y is not None else None)
+    size = _square(x, y, "µm", "TIFF resolution tags", notes)
+    return (size, "µm", "TIFF resolution tags (pixels per centimetre)") if size else (None, None, "")
+
+
+def _per_unit(value: Any) -> float | None:
+    """TIFF resolution (a rational, pixels per unit) -> the size of one pixel in that unit."""
+    try:
+        numerator, denominator = value
+        return float(denominator) / float(numerator) if numerator and denominator else None
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+# -- choosing and decoding one plane -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Selection:
+    """Which plane of a stack was read: indices along the series' axes, or a projection over the planes."""
+
+    channel: int | None
+    plane: int | None
+    timepoint: int | None
+    projection: str
+    notes: tuple[str, ...]
+
+
+def default_channel(names: tuple[str, ...]) -> tuple[int, str]:
+    """The nuclear stain among ``names`` (first in :data:`NUCLEAR_STAINS` order), else channel 0; and why."""
+    lowered = [name.lower() for name in names]
+    for stain in NUCLEAR_STAINS:
+        for index, name in enumerate(lowered):
+            if re.search(rf"(?<![a-z]){re.escape(stain)}", name):
+                return index, f"the nuclear stain ({names[index]})"
+    return 0, "the first channel (no channel is named like a nuclear stain such as DAPI or Hoechst)"
+
+
+def _channel_words(layout: TiffLayout) -> str:
+    return ", ".join(f"{i} {name}".rstrip() for i, name in enumerate(layout.channel_names))
+
+
+#: The recipe's colour words (segmentation.CHANNELS; io does not import recipes, a test keeps them equal).
+COLOUR_WORDS = ("luminance", "red", "green", "blue", "hue", "saturation", "value")
+PROJECTIONS = ("none", "max", "mean", "sum")
+
+
+def choose(layout: TiffLayout, channel: Any = None, plane: int | None = None, timepoint: int | None = None,
+           projection: str | None = None) -> Selection:
+    """A recipe's channel / plane / time point / projection as indices of ``layout``'s axes.
+
+    A channel index or name picks among the ``C`` axis (a name case-blind); a colour word or None picks the
+    nuclear stain, else channel 0. Axes the file does not have ignore their setting (as a gray image ignores
+    the colour channel); an index beyond an axis the file has is an ``ImageLoadError``.
+    """
+    projection = "none" if projection is None else projection
+    if projection not in PROJECTIONS:
+        raise ImageLoadError(f"projection must be one of {', '.join(PROJECTIONS)}; got {projection!r}")
+    notes: list[str] = []
+    c = z = t = None
+    if "C" in layout.axes and layout.size("C") > 1:
+        n = layout.size("C")
+        matches = [i for i, name in enumerate(layout.channel_names)
+                   if isinstance(channel, str) and name.casefold() == channel.casefold()]
+        if isinstance(channel, (int, np.integer)) and not isinstance(channel, bool):
+            c = _index(channel, n, "channel", "channels")
+            why = ""
+        elif isinstance(channel, str) and (matches or channel not in COLOUR_WORDS):
+            if not matches:
+                named = _channel_words(layout)
+                raise ImageLoadError(f"this file has no channel named {channel!r}; its {n} channels are "
+                                     f"{named or ', '.join(map(str, range(n)))} (use an index or one of the names)")
+            c, why = matches[0], ""
+        else:
+            c, why = default_channel(layout.channel_names)
+        name = layout.channel_names[c] if c < len(layout.channel_names) and layout.channel_names[c] else ""
+        notes.append(f"channel {c}{f' ({name})' if name else ''} of {n}" + (f": {why}" if why else ""))
+    axis = layout.plane_axis
+    if axis is not None and layout.size(axis) > 1:
+        n = layout.size(axis)
+        what = "z-planes" if axis == "Z" else "pages"
+        if projection == "none":
+            z = _index(plane, n, "plane", what)
+            notes.append(f"plane {z} of {n} {what}")
+        else:
+            notes.append(f"{projection} projection of the {n} {what}")
+    if "T" in layout.axes and layout.size("T") > 1:
+        t = _index(timepoint, layout.size("T"), "time point", "time points")
+        notes.append(f"time point {t} of {layout.size('T')}")
+    return Selection(c, z, t, projection if axis is not None and layout.size(axis) > 1 else "none", tuple(notes))
+
+
+def read_selection(tif: tifffile.TiffFile, layout: TiffLayout, selection: Selection) -> np.ndarray:
+    """Decode only the pages of the chosen plane (a projection: one page at a time) -> Y×X or Y×X×S."""
+    s = tif.series[layout.series]
+    key = s.keyframe
+    page_axes = key.axes
+    leading = layout.axes[:-len(page_axes)] if layout.axes.endswith(page_axes) else None
+    lead_shape = layout.shape[:len(leading)] if leading is not None else ()
+    if leading is None or math.prod(lead_shape) != len(s.pages) or not set(page_axes) <= set("YXS"):
+        return _from_whole_series(s, layout, selection)
+    fixed = {"C": selection.channel, "T": selection.timepoint}
+    axis = layout.plane_axis
+    planes = [selection.plane] if selection.projection == "none" else list(range(layout.size(axis or "Z")))
+    picked = None
+    for k, z in enumerate(planes):
+        index = tuple(z if a == axis and z is not None else (fixed.get(a) or 0) for a in leading)
+        page = s.pages[int(np.ravel_multi_index(index, lead_shape))] if leading else s.pages[0]
+        array = page.asarray()
+        picked = _accumulate(picked, array, selection.projection, k, len(planes))
+    return picked
+
+
+def _accumulate(total: np.ndarray | None, plane: np.ndarray, projection: str, k: int, n: int) -> np.ndarray:
+    """The running projection after plane ``k`` of ``n`` (planes in order; the same sums as the script)."""
+    if projection == "none":
+        return plane
+    if projection == "max":  # fmax: a NaN pixel of one plane does not hide the others
+        total = plane.copy() if total is None else np.fmax(total, plane, out=total)
+    else:  # sum and mean in float64, in plane order, then float32 (exact for sums below 2**24)
+        total = plane.astype(np.float64) if total is None else np.add(total, plane, out=total)
+    if k == n - 1 and projection != "max":
+        total = (total / n if projection == "mean" else total).astype(np.float32)
+    return total
+
+
+def _from_whole_series(s, layout: TiffLayout, selection: Selection) -> np.ndarray:
+    """Layouts whose planes are not whole pages (tiled volumes): the series decoded, then indexed."""
+    data = s.asarray()
+    axis = layout.plane_axis
+    index = []
+    for a in layout.axes:
+        if a in "YXS":
+            index.append(slice(None))
+        elif a == axis:
+            index.append(slice(None) if selection.projection != "none" else (selection.plane or 0))
+        else:
+            index.append({"C": selection.channel, "T": selection.timepoint}.get(a) or 0)
+    picked = data[tuple(index)]
+    if selection.projection == "none" or axis is None:
+        return picked
+    result = None
+    for k in range(picked.shape[0]):
+        result = _accumulate(result, picked[k], selection.projection, k, picked.shape[0])
+    return result
+
+
+def _index(value: int | None, size: int, what: str, plural: str) -> int:
+    value = 0 if value is None else int(value)
+    if not 0 <= value < size:
+        raise ImageLoadError(f"{what} {value} does not exist: this file has {size} {plural} (0–{size - 1})")
+    return value
