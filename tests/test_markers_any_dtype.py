@@ -67,8 +67,8 @@ def assert_same_partition(ours: np.ndarray, theirs: np.ndarray) -> None:
 
 
 def _scikit(result: seg.WatershedResult, markers: np.ndarray) -> np.ndarray:
-    """scikit-image's watershed on the library's own distance map and foreground (negative = no seed)."""
-    return sk_segmentation.watershed(-result.distance, np.where(markers > 0, markers, 0), mask=result.foreground,
+    """scikit-image's watershed on the library's own distance map and foreground (every non-zero id a seed)."""
+    return sk_segmentation.watershed(-result.distance, markers, mask=result.foreground,
                                      connectivity=2 if result.recipe.connectivity == 8 else 1)
 
 
@@ -78,13 +78,13 @@ def _assert_inside_and_seeded(result: seg.WatershedResult, markers: np.ndarray) 
     assert not result.labels[~result.foreground].any()
     assert not result.markers[~result.foreground].any()
     for label in range(1, result.count + 1):
-        ids = set(markers[(result.labels == label) & (markers > 0) & result.foreground].tolist())
+        ids = set(markers[(result.labels == label) & (markers != 0) & result.foreground].tolist())
         assert len(ids) == 1, (label, ids)
 
 
 def _assert_markers_numbered_in_id_order(result: seg.WatershedResult, markers: np.ndarray) -> None:
     """result.markers: the seeds inside the foreground, 1..M in increasing id order; object k grows from seed k."""
-    used = (markers > 0) & result.foreground
+    used = (markers != 0) & result.foreground
     ids = sorted(set(markers[used].tolist()))
     assert np.array_equal(result.markers > 0, used)
     for rank, value in enumerate(ids, start=1):
@@ -126,24 +126,23 @@ def test_gradient_landscape_gives_two_objects_for_every_dtype_and_id(dtype, firs
 
 
 @pytest.mark.parametrize("landscape", ["distance", "gradient"])
-def test_negative_values_are_no_seed(landscape):
+def test_negative_ids_are_seeds_as_scikit_image_floods_them(landscape):
+    # A label image read as signed integers holds negative ids (uint8 200 reads as int8 -56): dropping them
+    # merged the discs without a word. scikit-image floods every non-zero marker.
     for dtype in (np.int8, np.int16, np.int32, np.int64):
-        markers = _markers((9, 4), dtype)
         info = np.iinfo(dtype)
-        markers[10:30, 30:50] = -1  # on the left disc and the background around it
-        markers[60, 70] = info.min
-        markers[45, 45] = -7
+        for first, second in ((-5, 7), (info.max, info.min), (-1, -2)):
+            markers = _markers((first, second), dtype)
+            result = seg.watershed(IMAGE, markers=markers, landscape=landscape, **PARAMS)
+            assert result.count == 2, (dtype, first, second)
+            _assert_inside_and_seeded(result, markers)
+            _assert_markers_numbered_in_id_order(result, markers)
+            if landscape == "distance":
+                assert_same_partition(result.labels, _scikit(result, markers))
+        markers = _markers((9, 4), dtype)
+        markers[60, 70] = info.min  # on the background: ignored, with a note
         result = seg.watershed(IMAGE, markers=markers, landscape=landscape, **PARAMS)
-        assert result.count == 2, dtype
-        _assert_inside_and_seeded(result, markers)
-        _assert_markers_numbered_in_id_order(result, markers)
-        if landscape == "distance":
-            assert_same_partition(result.labels, _scikit(result, markers))
-        # a disc whose only seed is negative is not seeded of its own: the other seed floods both
-        only = _markers((3, -3), dtype)
-        single = seg.watershed(IMAGE, markers=only, landscape=landscape, **PARAMS)
-        assert single.count == 1 and not single.labels[~FOREGROUND].any()
-        assert np.array_equal(single.markers > 0, only > 0)
+        assert result.count == 2 and not result.labels[~FOREGROUND].any()
 
 
 @pytest.mark.parametrize("landscape", ["distance", "gradient"])
@@ -222,11 +221,11 @@ def test_flood_distance_and_flood_gradient_take_any_integer_seeds(dtype, first, 
             assert labels[r, c] == rank[value]  # numbered in increasing order of the ids
 
 
-def test_flood_blocks_ignore_negative_seeds_and_keep_numbers_1_to_m():
+def test_flood_blocks_take_negative_seeds_and_keep_numbers_1_to_m():
     distance = seg.distance_map(FOREGROUND)
-    markers = np.full(SHAPE, -4, np.int16)
-    assert not seg.flood_distance(distance, markers, FOREGROUND).any()
-    assert not seg.flood_gradient(IMAGE, markers, ~FOREGROUND).any()
+    markers = np.full(SHAPE, -4, np.int16)  # one seed (id -4) everywhere: one object, the whole foreground
+    assert np.array_equal(seg.flood_distance(distance, markers, FOREGROUND), FOREGROUND.astype(np.int32))
+    assert (seg.flood_gradient(IMAGE, markers, ~FOREGROUND) == 1).all()  # seeds win over background markers
     ordinary = _markers((1, 2), np.int32)  # the library's own seeds 1..M keep their numbers
     assert seg.flood_distance(distance, ordinary, FOREGROUND)[40, 76] == 2
     assert seg.flood_gradient(IMAGE, ordinary, ~FOREGROUND)[40, 76] == 2

@@ -1,0 +1,135 @@
+"""Full resolution (12 megapixels): the library's slow stages against the bare library calls, in one run.
+
+For each target of issue 15 that concerns the library, measured a moment apart (wall and CPU seconds, the
+median of ``--repeats`` runs) with its ratio to the bare call:
+
+* ``seed_every_object`` (the per-object maxima of the objects without a seed) against the same work done
+  with ``scipy.ndimage.maximum_position`` (what the library called before), identity checked wherever the
+  maxima are unique (scipy's unstable sort picks any pixel among tied maxima);
+* ``flood_distance`` against one ``skimage.segmentation.watershed`` call on the whole image (identity
+  checked);
+* the full default ``segmentation.watershed`` against scikit-image's ``peak_local_max`` + ``watershed`` on
+  the same foreground and distance map (targets: at most 2 s, at most 2×);
+* ``segmentation.measure`` with 1,000 objects against ``skimage.measure.regionprops_table`` (target 0.3 s);
+* 5-class multi-Otsu on a 16-bit image against scikit-image's ``threshold_multiotsu`` (target 1 s);
+* the labels export (``segmentation.encode_labels``, PNG and TIFF) of the watershed's result.
+
+Cases: ``discs`` (large touching discs, ``background_radius=0``) and ``photo`` (the RGB photo of
+``library_overhead.py``), as in ``h_maxima.py``. Run: ``python -m benchmarks.full_resolution [--quick]
+[--repeats N]``; writes ``benchmarks/results/full_resolution.json`` (``_quick`` with ``--quick``). Exit status
+0 when every output is identical and every target met, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import cv2
+import numpy as np
+from scipy import ndimage as ndi
+from skimage import filters, measure
+from skimage import segmentation as sk_segmentation
+
+import segmentation as seg
+
+from .common import ROOT, make_image, table, write_results
+from .h_maxima import discs_image, peaks_and_watershed, timed
+
+
+def old_seed_every_object(seeds: np.ndarray, objects: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """``seed_every_object`` as it was: scipy's ``maximum_position`` (an argsort of every pixel)."""
+    count = int(objects.max(initial=0))
+    seeded = np.zeros(count + 1, bool)
+    seeded[np.unique(objects[seeds != 0])] = True
+    missing = np.flatnonzero(~seeded[1:]) + 1
+    seeds = seeds.astype(np.int64)
+    next_label = int(seeds.max(initial=0)) + 1
+    for offset, (row, col) in enumerate(ndi.maximum_position(distance, objects, missing)):
+        seeds[row, col] = next_label + offset
+    return seeds
+
+
+def objects_image(width: int, height: int, count: int = 1000, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((height, width), np.int32)
+    for k in range(1, count + 1):
+        cv2.circle(labels, (int(rng.integers(0, width)), int(rng.integers(0, height))), int(rng.integers(5, 40)), k, -1)
+    return labels
+
+
+def run(width: int, height: int, repeats: int) -> dict:
+    rows, report, identical, met = [], {}, {}, {}
+
+    def pair(name, ours, bare, reps=repeats):
+        a, a_wall, a_cpu = timed(ours, reps)
+        b, b_wall, b_cpu = timed(bare, reps)
+        report[name] = {"ours_wall_s": a_wall, "ours_cpu_s": a_cpu, "bare_wall_s": b_wall, "bare_cpu_s": b_cpu}
+        rows.append([name, f"{a_wall:.2f}", f"{b_wall:.2f}", f"{a_wall / b_wall:.2f}", f"{a_cpu / b_cpu:.2f}"])
+        print("   " + " | ".join(rows[-1]), flush=True)
+        return a, b, a_wall
+
+    for case, image, params in (("discs", discs_image(width, height), {"background_radius": 0}),
+                                ("photo", make_image("rgb", width, height), {})):
+        print(f"\n== {case} {width}×{height} (load average {os.getloadavg()[0]:.1f})", flush=True)
+        result = seg.watershed(image, **params)
+        fg, distance, recipe = result.foreground, result.distance, result.recipe
+        objects = seg.label_objects(fg, recipe.connectivity)
+        hmax = seg.h_maxima_seeds(distance, recipe.h)
+        new, old, _ = pair(f"{case}: seed_every_object / ndi.maximum_position",
+                           lambda: seg.seed_every_object(hmax, objects, distance),
+                           lambda: old_seed_every_object(hmax, objects, distance))
+        identical[f"{case}: seeds"] = bool(np.array_equal(new, old))
+        seeds = result.markers
+        a, b, _ = pair(f"{case}: flood_distance / skimage watershed",
+                       lambda: seg.flood_distance(distance, seeds, fg, connectivity=recipe.connectivity),
+                       lambda: sk_segmentation.watershed(-distance, seeds, mask=fg,
+                                                         connectivity=1 if recipe.connectivity == 4 else 2))
+        identical[f"{case}: flood"] = bool(np.array_equal(a, b))
+        _, _, wall = pair(f"{case}: default watershed / peak_local_max + watershed",
+                          lambda: seg.watershed(image, **params), lambda: peaks_and_watershed(fg, distance))
+        ratio = report[f"{case}: default watershed / peak_local_max + watershed"]
+        met[f"{case}: watershed <= 2 s"] = wall <= 2.0
+        met[f"{case}: watershed <= 2x peak_local_max + watershed"] = ratio["ours_wall_s"] <= 2 * ratio["bare_wall_s"]
+        _, _, wall = pair(f"{case}: encode_labels png / cv2.imencode", lambda: seg.encode_labels(result.labels, "png"),
+                          lambda: cv2.imencode(".png", result.labels.astype(np.uint16))[1], 1)
+        met[f"{case}: labels export + watershed <= 3 s"] = wall + report[
+            f"{case}: default watershed / peak_local_max + watershed"]["ours_wall_s"] <= 3.0
+
+    labels = objects_image(width, height)
+    # A 16-bit image of many levels (8-bit levels spread by noise): the 256-bin path; one of at most 256 levels
+    # would take the exact few-level path, which scikit-image's 256 bins cannot match by design.
+    noise = np.random.default_rng(1).integers(0, 257, (height, width), dtype=np.uint16)
+    gray16 = make_image("gray", width, height).astype(np.uint16) * 256 + noise
+    props = ["label", "area", "perimeter", "centroid", "bbox", "equivalent_diameter_area", "solidity"]
+    _, _, wall = pair("measure (1,000 objects) / regionprops_table", lambda: seg.measure(labels),
+                      lambda: measure.regionprops_table(labels, properties=props))
+    met["measure <= 0.3 s"] = wall <= 0.3
+    a, b, wall = pair("multi-Otsu 5 classes 16-bit / threshold_multiotsu",
+                      lambda: seg.multiotsu_thresholds(gray16, 5),
+                      lambda: filters.threshold_multiotsu(gray16.astype(np.float32), classes=5))
+    identical["multi-Otsu thresholds"] = bool(np.array_equal(np.asarray(a, np.float64), np.asarray(b, np.float64)))
+    met["multi-Otsu <= 1 s"] = wall <= 1.0
+
+    print(table(rows, ["step (ours / bare)", "ours wall s", "bare wall s", "wall ratio", "CPU ratio"]))
+    print(table([[k, "yes" if v else "NO"] for k, v in identical.items()], ["identical", ""]))
+    print(table([[k, "met" if v else "MISSED"] for k, v in met.items()], ["target", ""]))
+    return {"times": report, "identical": identical, "targets_met": met, "load_average": os.getloadavg()[0]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2000×1500 images, one repeat (a smoke run)")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    width, height = (2000, 1500) if args.quick else (4000, 3000)
+    payload = run(width, height, 1 if args.quick else args.repeats)
+    path = write_results("full_resolution_quick" if args.quick else "full_resolution", payload)
+    print(f"\nwritten {path.relative_to(ROOT)}")
+    ok = all(payload["identical"].values()) and all(payload["targets_met"].values())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
