@@ -13,10 +13,13 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import importlib
 import io
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -26,13 +29,25 @@ import numpy as np
 from tqdm import tqdm
 
 from ..display import boundary_overlay
-from ..export import encode_labels, encode_png, write_bytes_atomic
-from ..io import load_image
+from ..export import encode_geojson, encode_labels, encode_png, encode_roi_zip, write_bytes_atomic, write_ome_zarr
+from ..io import load_image, resolve_pixel_size
 from ..measurement import measure, unit_suffix
 from ..recipes import ThresholdRecipe, WatershedRecipe, recipe_from_json
-from ..regions import watershed
+from ..regions import as_labels, watershed
 from ..thresholding import threshold
 from ._options import UsageError, build_parser, collect_inputs, recipe_from_args
+from ._plate import (
+    JOURNAL,
+    append_journal,
+    channel_histogram,
+    check_pooled,
+    flag_outliers,
+    map_local,
+    pooled_recipe,
+    read_rows,
+    remove_stale_temporaries,
+    stamp,
+)
 from ._score import run_score
 from ._tune import run_tune
 
@@ -40,7 +55,7 @@ __all__ = ["main", "COLUMNS"]
 
 SUMMARY, RECIPE = "summary.csv", "recipe.json"
 COLUMNS = ("file", "status", "message", "width", "height", "objects", "foreground_fraction", "thresholds",
-           "seconds", "output_stem")
+           "seconds", "output_stem", "flags", "recipe_sha256", "versions")
 
 
 # -- output names ----------------------------------------------------------------------------------
@@ -70,11 +85,14 @@ def output_stems(paths: list[Path]) -> list[str]:
     return stems
 
 
-def output_names(stem: str, recipe, labels_format: str) -> dict[str, str]:
+def output_names(stem: str, recipe, labels_format: str, exports: tuple[str, ...] = ()) -> dict[str, str]:
     names = {"mask": f"{stem}_mask.png"}
     if isinstance(recipe, WatershedRecipe):
         names["labels"] = f"{stem}_labels." + ("png" if labels_format == "png" else "tif")
     names.update(overlay=f"{stem}_overlay.png", measurements=f"{stem}_measurements.csv")
+    exported = {"roi": f"{stem}_rois.zip", "geojson": f"{stem}.geojson",
+                "ome-zarr": f"{stem.removesuffix('.ome')}.ome.zarr"}  # cells.ome.tif -> cells.ome.zarr
+    names.update({kind: exported[kind] for kind in exports})
     return names
 
 
@@ -98,9 +116,14 @@ def process_image(task: dict) -> dict:
     """Segment one image and write its results; never raises: failures become the row's message."""
     start = time.perf_counter()
     row = dict.fromkeys(COLUMNS, "") | {"file": task["display"], "status": "ok", "output_stem": task["stem"]}
+    row.update(stamp(task["recipe"]))  # the recipe and the versions of the process that computes the row
+    if task.get("tile"):  # a big image, tile by tile (dask and zarr, loaded only then)
+        return importlib.import_module("._tiles", __package__).process_tiled(task, row, start)
     try:
         recipe = _recipe(task["recipe"])
-        image, info = load_image(task["path"], with_info=True)
+        fg = recipe if isinstance(recipe, ThresholdRecipe) else recipe.foreground
+        image, info = load_image(task["path"], with_info=True, channel=fg.channel, plane=fg.plane,
+                                 timepoint=fg.timepoint, projection=fg.projection)
         row.update(width=info.width, height=info.height)
         if isinstance(recipe, ThresholdRecipe):
             result = found = threshold(image, recipe)
@@ -115,10 +138,19 @@ def process_image(task: dict) -> dict:
                                  "use --labels-format tiff")
             files["labels"] = encode_labels(result.labels, task["labels_format"])
         files["overlay"] = encode_png(boundary_overlay(image, objects))
-        table = measure(objects, image, pixel_size=task["pixel_size"], unit=task["unit"])
+        given = task.get("pixel_size")  # apply --pixel-size overrides the recipe's
+        scale = resolve_pixel_size(fg.pixel_size if given is None else given, task.get("unit") or fg.unit, info)
+        table = measure(objects, image, pixel_size=scale.size, unit=scale.unit)
         files["measurements"] = table.to_csv().encode("utf-8")
+        labels = as_labels(objects) if task.get("exports") else None  # the objects numbered as in the CSV
+        if "roi" in task.get("exports", ()):
+            files["roi"] = encode_roi_zip(labels)
+        if "geojson" in task.get("exports", ()):
+            files["geojson"] = encode_geojson(labels, table.columns)
         for role, data in files.items():
             write_bytes_atomic(Path(task["out_dir"], task["names"][role]), data)
+        if "ome-zarr" in task.get("exports", ()):
+            _write_ome_zarr(Path(task["out_dir"], task["names"]["ome-zarr"]), image, labels, scale)
         row.update(objects=len(table), foreground_fraction=f"{np.count_nonzero(mask) / mask.size:.6f}",
                    thresholds=" ".join(_number(t) for t in found.thresholds),
                    message="; ".join(_notes(info.notes, result.notes)))
@@ -133,6 +165,19 @@ def process_image(task: dict) -> dict:
         row.update(status="error", message=f"unexpected error ({type(error).__name__}: {error})")
     row["seconds"] = f"{time.perf_counter() - start:.3f}"
     return row
+
+
+def _write_ome_zarr(target: Path, image: np.ndarray, labels: np.ndarray, scale) -> None:
+    """The OME-Zarr folder, written beside its place and then moved there (no half-written folder)."""
+    staging = Path(tempfile.mkdtemp(prefix=".ome-zarr-", dir=target.parent))
+    try:
+        write_ome_zarr(staging / target.name, image, labels, pixel_size=scale.size,
+                       unit=scale.unit if scale.size else "µm", name=target.name.removesuffix(".ome.zarr"))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging / target.name, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 # -- the batch -------------------------------------------------------------------------------------
@@ -165,10 +210,14 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
         what = "one of the input images" if resolved_out in {p.resolve() for p in paths} else "a file"
         raise UsageError(f"--out {args.out} is {what}, not a folder")
     labels_format = getattr(args, "labels_format", "png")
-    tasks = [dict(path=str(p), display=str(p), stem=stem, names=output_names(stem, recipe, labels_format),
+    exports = tuple(getattr(args, "export", ()) or ())
+    tasks = [dict(path=str(p), display=str(p), stem=stem, names=output_names(stem, recipe, labels_format, exports),
                   labels_format=labels_format, out_dir=str(out_dir), recipe=recipe.to_json(),
-                  pixel_size=args.pixel_size, unit=args.unit)
+                  pixel_size=getattr(args, "pixel_size", None), unit=getattr(args, "unit", None), exports=exports)
              for p, stem in zip(paths, output_stems(paths))]
+    if getattr(args, "tile", None):  # in tiles: one Zarr folder per image (mask and labels), written by _tiles
+        for task in tasks:
+            task.update(tile=args.tile, names={"tiles": f"{task['stem']}_tiles.zarr"})
     existing = []
     for name in [SUMMARY, RECIPE] + [n for t in tasks for n in t["names"].values()]:
         target = out_dir / name
@@ -193,19 +242,32 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
             raise UsageError(f"{out_dir / RECIPE} holds a different recipe; --skip-existing would mix results "
                              "of two recipes (choose another --out or use --overwrite)")
     previous = {}
-    if args.skip_existing and SUMMARY in existing:  # skipped images keep their numbers in the new summary
-        try:
-            rows = csv.DictReader(io.StringIO((out_dir / SUMMARY).read_text(encoding="utf-8")))
-            previous = {row.get("file"): row for row in rows if row.get("status") in ("ok", "skipped")}
-        except (OSError, ValueError, csv.Error):
-            pass
+    if args.skip_existing:  # skipped images keep their numbers; the journal holds the rows of a killed batch
+        for row in read_rows(out_dir / SUMMARY) + read_rows(out_dir / JOURNAL):
+            if row.get("status") in ("ok", "skipped"):
+                previous[row.get("file")] = row
+    current = stamp(recipe.to_json())
     for task in tasks:
-        task["skip"] = args.skip_existing and all(n in existing for n in task["names"].values())
+        # an image is done when all its outputs exist and its row says the same recipe and library versions
+        before = previous.get(task["display"], {})
+        task["skip"] = (args.skip_existing and all(n in existing for n in task["names"].values())
+                        and all(before.get(key) == value for key, value in current.items()))
         task["previous"] = {k: previous.get(task["display"], {}).get(k) or "" for k in COLUMNS}
     return tasks, warnings, out_dir
 
 
-def _run(tasks: list[dict], jobs: int, progress: bool) -> list[dict]:
+def _died(task: dict, error: BaseException) -> dict:
+    """The row of an image whose worker stopped (killed, out of memory) or could not run it."""
+    return dict.fromkeys(COLUMNS, "") | stamp(task["recipe"]) | {
+        "file": task["display"], "status": "error", "output_stem": task["stem"],
+        "message": f"the worker process stopped unexpectedly ({type(error).__name__}); out of memory?"}
+
+
+def _run(tasks: list[dict], jobs: int, progress: bool, client=None, out_dir: Path | None = None) -> list[dict]:
+    """Every task's row: on ``client`` (a Dask cluster) if given, else on ``jobs`` local processes.
+
+    Each finished row is appended to the journal in ``out_dir`` (when given) as it arrives.
+    """
     rows: list[dict | None] = [None] * len(tasks)
     todo = []
     for i, task in enumerate(tasks):
@@ -218,12 +280,18 @@ def _run(tasks: list[dict], jobs: int, progress: bool) -> list[dict]:
 
     def done(i: int, row: dict) -> None:
         rows[i] = row
+        if out_dir is not None:
+            append_journal(out_dir, row, COLUMNS)
         if row["status"] == "error":
             bar.write(f"{row['file']}: {row['message']}", file=sys.stderr)
         bar.update()
 
     with bar:
-        if min(jobs, len(todo)) <= 1:
+        if client is not None and todo:  # the same per-image function, run by the cluster's workers
+            remote = importlib.import_module("._dask", __package__)
+            for k, row in remote.map_dask(client, remote.segment_task, [tasks[i] for i in todo], _died):
+                done(todo[k], row)
+        elif min(jobs, len(todo)) <= 1:
             for i in todo:
                 done(i, process_image(tasks[i]))
         else:
@@ -235,10 +303,7 @@ def _run(tasks: list[dict], jobs: int, progress: bool) -> list[dict]:
                         try:
                             row = future.result()
                         except Exception as error:  # the worker died (killed, out of memory)
-                            row = dict.fromkeys(COLUMNS, "") | {
-                                "file": tasks[i]["display"], "status": "error", "output_stem": tasks[i]["stem"],
-                                "message": f"the worker process stopped unexpectedly ({type(error).__name__}); "
-                                           "out of memory?"}
+                            row = _died(tasks[i], error)
                         done(i, row)
                 except KeyboardInterrupt:  # stop now; no result is half-written since writes are atomic
                     workers = list((getattr(pool, "_processes", None) or {}).values())
@@ -257,6 +322,32 @@ def _summary_csv(rows: list[dict]) -> bytes:
     return buffer.getvalue().encode("utf-8", "surrogateescape")  # file names as the file system spells them
 
 
+def _pooled(args: argparse.Namespace, recipe, client):
+    """Pass 1 of ``--pooled-threshold``: every image's channel histogram, pooled into one manual threshold."""
+    try:
+        check_pooled(recipe)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    paths, _ = collect_inputs(args.inputs, args.recursive, Path(os.path.expanduser(args.out)).resolve())
+    items = [{"path": str(p), "recipe": recipe.to_json()} for p in paths]
+    if not items:
+        return recipe
+    if client is not None:
+        remote = importlib.import_module("._dask", __package__)
+        found = remote.map_dask(client, channel_histogram, items, lambda item, error: {"error": str(error)})
+    else:
+        found = map_local(channel_histogram, items, args.jobs)
+    histograms = [result for _, result in found]
+    try:
+        pooled = pooled_recipe(recipe, histograms)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    used = sum("counts" in h for h in histograms)
+    value = (pooled.foreground if isinstance(pooled, WatershedRecipe) else pooled).value
+    print(f"pooled threshold {_number(value)} from the histogram of {used} image{'s' * (used != 1)}")
+    return pooled
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (argparse exits with 2 on its own errors)."""
     parser = build_parser()
@@ -267,15 +358,23 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as error:
             args.parser.error(str(error))
     started = time.perf_counter()
+    client = None
     try:
         try:
             recipe = _load_recipe(args)
-            unit_suffix(args.unit)
+            fg = recipe if isinstance(recipe, ThresholdRecipe) else recipe.foreground
+            unit_suffix(getattr(args, "unit", None) or fg.unit)
         except ValueError as error:
             raise UsageError(str(error)) from None
         if isinstance(recipe, WatershedRecipe) and recipe.seeds == "marker_image":
             raise UsageError("seeds marker_image needs a marker image, which only the Python API accepts; "
                              "choose other seeds")
+        scheduler = getattr(args, "scheduler", None)
+        if scheduler:
+            args.skip_existing = not args.overwrite  # a cluster batch resumes: images done with this recipe stay
+            client = importlib.import_module("._dask", __package__).connect(scheduler)
+        if getattr(args, "pooled_threshold", False):
+            recipe = _pooled(args, recipe, client)
         tasks, warnings, out_dir = _plan(args, recipe)
         for warning in warnings:
             print(warning, file=sys.stderr)
@@ -284,18 +383,31 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
+            if not args.skip_existing:  # a journal left by an earlier batch is kept only to resume it
+                (out_dir / JOURNAL).unlink(missing_ok=True)
+            remove_stale_temporaries(out_dir, [SUMMARY, RECIPE, *(n for t in tasks for n in t["names"].values())])
             write_bytes_atomic(out_dir / RECIPE, recipe.to_json().encode("utf-8"))
         except OSError as error:
             raise UsageError(f"cannot write to the output folder {out_dir}: {error.strerror or error}") from None
     except UsageError as error:
+        if client is not None:
+            client.close()
         args.parser.error(str(error))
     try:
-        rows = _run(tasks, args.jobs, progress=not args.no_progress and sys.stderr.isatty())
+        rows = _run(tasks, args.jobs, progress=not args.no_progress and sys.stderr.isatty(), client=client,
+                    out_dir=out_dir)
     except KeyboardInterrupt:
-        print("interrupted: summary.csv was not written", file=sys.stderr)
+        print("interrupted: summary.csv was not written (rerun with --skip-existing to resume)", file=sys.stderr)
         return 130
+    finally:
+        if client is not None:
+            client.close()
+    # a worker killed while writing leaves its temporary file; the image itself was redone by another worker
+    remove_stale_temporaries(out_dir, [n for t in tasks for n in t["names"].values()])
+    flag_outliers(rows)
     try:
         write_bytes_atomic(out_dir / SUMMARY, _summary_csv(rows))
+        (out_dir / JOURNAL).unlink(missing_ok=True)
     except OSError as error:
         print(f"{out_dir / SUMMARY}: could not write: {error.strerror or error}", file=sys.stderr)
         return 1

@@ -22,7 +22,16 @@ from typing import Any
 import cv2
 import skimage
 
-from ..recipes import RECIPE_FORMAT, WATERSHED_FOREGROUND, ParamSpec, ThresholdRecipe, WatershedRecipe, alias_table
+from ..export import EXPORT_FORMATS
+from ..recipes import (
+    RECIPE_FORMAT,
+    RECIPE_VERSION,
+    WATERSHED_FOREGROUND,
+    ParamSpec,
+    ThresholdRecipe,
+    WatershedRecipe,
+    alias_table,
+)
 
 __all__ = ["build_parser", "option_name", "add_recipe_options", "recipe_from_args", "IMAGE_SUFFIXES",
            "DEFAULT_OUT", "UsageError", "collect_inputs", "is_image", "DSB_THRESHOLDS"]
@@ -174,7 +183,11 @@ outputs (in --out, default ./{DEFAULT_OUT}):
   <stem>_mask.png            foreground (watershed: all objects' pixels), 0/255 8-bit PNG
   <stem>_labels.png|.tif     watershed objects, 16-bit PNG or 32-bit TIFF (0 = background)
   <stem>_overlay.png         object outlines drawn over the image
-  <stem>_measurements.csv    one row per object (areas in unit² with --pixel-size)
+  <stem>_measurements.csv    one row per object (areas in unit² with a pixel size: --pixel-size, or the
+                             file's OME / ImageJ / TIFF resolution metadata)
+  <stem>_rois.zip            with --export roi: Fiji ROI Manager set, one traced polygon per object
+  <stem>.geojson             with --export geojson: QuPath objects (File > Import objects from file)
+  <stem>.ome.zarr/           with --export ome-zarr: OME-NGFF image + labels/objects (napari-ome-zarr)
   summary.csv                one row per image: status, message, size, objects, thresholds, seconds
   recipe.json                the recipe used: `apply --recipe recipe.json` repeats the batch
   Inputs sharing a stem (a/x.png, b/x.png) get distinct names (a_x, b_x). Existing results are
@@ -295,7 +308,7 @@ def _own_version() -> str:
 
 def _version() -> str:
     own = _own_version()
-    return (f"Segmentation Studio {own} (recipe format {RECIPE_FORMAT} v1); Python "
+    return (f"Segmentation Studio {own} (recipe format {RECIPE_FORMAT} v{RECIPE_VERSION}); Python "
             f"{sys.version.split()[0]}, OpenCV {cv2.__version__}, scikit-image {skimage.__version__}")
 
 
@@ -317,6 +330,26 @@ def _positive_float(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number; got '{text}'")
     return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0 (0 = pixels); got '{text}'")
+    return value
+
+
+def _exports(text: str) -> tuple[str, ...]:
+    """``roi,geojson,ome-zarr`` (any subset, any order) -> the formats in EXPORT_FORMATS order."""
+    asked = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [part for part in asked if part not in EXPORT_FORMATS]
+    if unknown or not asked:
+        raise argparse.ArgumentTypeError(f"must be a comma-separated list of {', '.join(EXPORT_FORMATS)}; "
+                                         f"got '{text}'")
+    return tuple(f for f in EXPORT_FORMATS if f in asked)
 
 
 def _thresholds(text: str) -> tuple[float, ...]:
@@ -416,6 +449,26 @@ def _add_scoring_commands(commands) -> None:
                        help="no progress bar (none when stderr is not a terminal)")
 
 
+def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
+    """--scheduler and --pooled-threshold: a plate on a Dask cluster, one threshold for the whole plate."""
+    plate = sub.add_argument_group("plate and cluster options")
+    plate.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run the batch on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786; "
+                            "start one with 'dask scheduler' and 'dask worker ADDRESS'). Its workers must see the "
+                            "images and --out under the same paths. Images already done with the same recipe and "
+                            "library versions are skipped unless --overwrite (default: this machine's processes)")
+    plate.add_argument("--pooled-threshold", action="store_true",
+                       help="one threshold for all the images, from their pooled histogram (two passes; methods "
+                            "otsu, yen, isodata, minimum, mean on 8- or 16-bit channels); recipe.json then holds "
+                            "it as a manual threshold (default: each image its own threshold)")
+    plate.add_argument("--tile", type=_positive_int, metavar="SIZE",
+                       help="segment each image in SIZE x SIZE tiles with overlapping halos, reading TIFF/BigTIFF "
+                            "and OME-Zarr region by region, for images bigger than memory; the result is exactly "
+                            "the whole image's. Writes <stem>_tiles.zarr (arrays mask and labels) instead of the "
+                            "PNG and CSV files. Global methods otsu and manual or a local method; no fill holes, "
+                            "size filter, border clearing or background subtraction (default: whole images)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
@@ -452,10 +505,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(the recipe must be the same as in its recipe.json)")
         batch.add_argument("--no-progress", action="store_true",
                            help="no progress bar (none when stderr is not a terminal)")
-        measures = sub.add_argument_group("measurement options")
-        measures.add_argument("--pixel-size", type=_positive_float, metavar="X",
-                              help="size of one pixel in --unit; measurements are in pixels without it")
-        measures.add_argument("--unit", default="µm", help="length unit of --pixel-size (default: µm)")
+        _add_cluster_options(sub)
+        batch.add_argument("--export", type=_exports, default=(), metavar="FORMATS",
+                           help="also write the objects for the next tool, comma-separated, any of: roi (Fiji ROI "
+                                "set <stem>_rois.zip), geojson (QuPath <stem>.geojson), ome-zarr (napari "
+                                "<stem>.ome.zarr folder with labels)")
+        if name == "apply":  # threshold and watershed have --pixel-size and --unit as recipe options
+            measures = sub.add_argument_group("measurement options")
+            measures.add_argument("--pixel-size", type=_non_negative_float, metavar="X",
+                                  help="size of one pixel in --unit, instead of the recipe's (0 = pixels; default: "
+                                       "the recipe's, whose 'auto' takes the file's)")
+            measures.add_argument("--unit", help="length unit of --pixel-size (default: the recipe's)")
         if name != "threshold":
             batch.add_argument("--labels-format", choices=("png", "tiff"), default="png",
                                help="labels as 16-bit PNG (up to 65535 objects) or 32-bit TIFF (default: png)")

@@ -1,0 +1,220 @@
+"""A plate on a real Dask cluster: a ``dask scheduler`` and ``dask worker`` processes on 127.0.0.1.
+
+The batch run with ``--scheduler`` must write the same bytes as the local process pool, skip everything
+when run again, and finish with every image done exactly once when one of its workers is killed mid-run.
+Also, on the local pool: the pooled threshold (against scikit-image's Otsu of all the images' pixels) and
+the quality flags of an odd field.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from cli_helpers import REPO, run_cli
+from distributed import Client
+from skimage import filters
+
+import segmentation as seg
+
+DASK = Path(sys.executable).with_name("dask")
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+
+
+def nuclei(seed: int, size: int = 256, count: int = 30, brightness: tuple[int, int] = (120, 200)) -> np.ndarray:
+    """A field of blurred round nuclei (radius 5-10 px, some touching) on a noisy background, 8-bit."""
+    rng = np.random.default_rng(seed)
+    image = np.zeros((size, size), np.float32)
+    for _ in range(count):
+        row, col = rng.integers(10, size - 10, 2)
+        cv2.circle(image, (int(col), int(row)), int(rng.integers(5, 11)), float(rng.uniform(*brightness)), -1)
+    image = cv2.GaussianBlur(image, (0, 0), 1.5) + rng.normal(20, 6, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_plate(folder: Path, count: int, size: int = 256) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (folder / f"f{i:02d}.png").write_bytes(seg.encode_png(nuclei(i, size=size, count=size * size // 2000)))
+    return sorted(p.name for p in folder.iterdir())
+
+
+def summary(out: Path) -> dict[str, dict]:
+    with open(out / "summary.csv", newline="", encoding="utf-8") as handle:
+        return {Path(row["file"]).name: row for row in csv.DictReader(handle)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Cluster:
+    """A scheduler and ``workers`` single-threaded worker processes, each in its own process group."""
+
+    def __init__(self, workers: int = 2):
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.processes = [self._start("scheduler", "--host", "127.0.0.1", "--port", self.address.rsplit(":", 1)[1],
+                                      "--dashboard-address", ":0")]
+        self.workers = [self._start("worker", self.address, "--nworkers", "1", "--nthreads", "1", "--no-nanny",
+                                    "--host", "127.0.0.1", "--dashboard-address", ":0") for _ in range(workers)]
+        self.processes += self.workers
+        deadline = time.monotonic() + 40
+        with Client(self.address, timeout=30) as client:
+            while len(client.scheduler_info(n_workers=-1)["workers"]) < workers:
+                assert time.monotonic() < deadline, "the Dask workers did not start"
+                time.sleep(0.2)
+
+    @staticmethod
+    def _start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([str(DASK), *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)  # a test cluster has nothing to save
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    started = Cluster(workers=2)
+    yield started
+    started.stop()
+
+
+def same_outputs(one: Path, two: Path) -> None:
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(p.name for p in two.iterdir())  # no journal, no temporary file left
+    for name in names:
+        if name != "summary.csv":
+            assert (one / name).read_bytes() == (two / name).read_bytes(), name
+    ignored = ("seconds",)
+    rows_one, rows_two = summary(one), summary(two)
+    assert {k: {c: v for c, v in r.items() if c not in ignored} for k, r in rows_one.items()} == \
+           {k: {c: v for c, v in r.items() if c not in ignored} for k, r in rows_two.items()}
+
+
+def test_a_plate_on_the_cluster_writes_the_local_bytes_and_resumes(tmp_path, cluster):
+    images = write_plate(tmp_path / "plate", 6, size=192)
+    (tmp_path / "plate" / "broken.png").write_bytes(b"not an image")
+    local = run_cli("watershed", "plate", "--out", "local", "--jobs", "2", "--no-progress", cwd=tmp_path)
+    remote = run_cli("watershed", "plate", "--out", "remote", "--scheduler", cluster.address, "--no-progress",
+                     cwd=tmp_path)
+    # the broken file is that image's error, never the batch's end
+    assert local.returncode == remote.returncode == 1, local.stderr + remote.stderr
+    assert "6 segmented, 1 failed" in remote.stdout
+    same_outputs(tmp_path / "local", tmp_path / "remote")
+    rows = summary(tmp_path / "remote")
+    recipe = (tmp_path / "remote" / "recipe.json").read_text(encoding="utf-8")
+    assert {row["recipe_sha256"] for row in rows.values()} == {hashlib.sha256(recipe.encode()).hexdigest()}
+    assert all(f"numpy {np.__version__}" in row["versions"] for row in rows.values())
+    expected = seg.watershed(seg.load_image(tmp_path / "plate" / images[0]))
+    assert np.array_equal(seg.load_image(tmp_path / "remote" / "f00_labels.png"), expected.labels)
+
+    # the same command again: every image done is skipped (the broken one is tried again)
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "remote").iterdir() if p.name.startswith("f")}
+    again = run_cli("watershed", "plate", "--out", "remote", "--scheduler", cluster.address, "--no-progress",
+                    cwd=tmp_path)
+    assert again.returncode == 1 and "0 segmented, 1 failed, 6 skipped" in again.stdout, again.stdout + again.stderr
+    assert before == {p.name: p.stat().st_mtime_ns for p in (tmp_path / "remote").iterdir()
+                      if p.name.startswith("f")}
+    skipped = summary(tmp_path / "remote")
+    assert all(skipped[name]["objects"] == rows[name]["objects"] for name in images)
+    # --overwrite redoes them, to the same bytes
+    redo = run_cli("watershed", "plate", "--out", "remote", "--scheduler", cluster.address, "--overwrite",
+                   "--no-progress", cwd=tmp_path)
+    assert "6 segmented, 1 failed" in redo.stdout
+    same_outputs(tmp_path / "local", tmp_path / "remote")
+    # another recipe into the same folder is refused rather than mixed
+    other = run_cli("watershed", "plate", "--out", "remote", "--scheduler", cluster.address, "--h", "3",
+                    cwd=tmp_path)
+    assert other.returncode == 2 and "different recipe" in other.stderr
+
+
+def test_an_unreachable_scheduler_is_a_usage_error(tmp_path):
+    write_plate(tmp_path / "plate", 1)
+    done = run_cli("threshold", "plate", "--scheduler", f"tcp://127.0.0.1:{free_port()}", cwd=tmp_path)
+    assert done.returncode == 2 and "cannot reach the Dask scheduler" in done.stderr
+
+
+def test_a_killed_worker_loses_and_duplicates_no_image(tmp_path):
+    images = write_plate(tmp_path / "plate", 24, size=384)
+    reference = run_cli("watershed", "plate", "--out", "local", "--jobs", "2", "--no-progress", cwd=tmp_path)
+    assert reference.returncode == 0, reference.stderr
+    cluster = Cluster(workers=2)
+    try:
+        batch = subprocess.Popen([sys.executable, "-m", "segmentation", "watershed", "plate", "--out", "remote",
+                                  "--scheduler", cluster.address, "--no-progress"], cwd=tmp_path, env=ENV,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        journal = tmp_path / "remote" / ".summary.partial.csv"
+        deadline = time.monotonic() + 60
+        while not (journal.exists() and journal.read_text().count("\n") >= 4):  # a header and 3 images done
+            assert batch.poll() is None and time.monotonic() < deadline, batch.communicate()
+            time.sleep(0.05)
+        os.killpg(cluster.workers[0].pid, signal.SIGKILL)  # mid-batch: it holds an image at this moment
+        cluster.workers[0].wait(timeout=10)
+        stdout, stderr = batch.communicate(timeout=120)
+    finally:
+        cluster.stop()
+    assert batch.returncode == 0, stderr
+    assert "Traceback" not in stderr and f"{len(images)} segmented, 0 failed" in stdout
+    with open(tmp_path / "remote" / "summary.csv", newline="", encoding="utf-8") as handle:
+        files = [Path(row["file"]).name for row in csv.DictReader(handle)]
+    assert sorted(files) == images  # every image once
+    same_outputs(tmp_path / "local", tmp_path / "remote")
+
+
+def test_pooled_threshold_is_otsu_of_all_the_pixels(tmp_path):
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    fields = [nuclei(0), nuclei(1, brightness=(60, 90)), nuclei(2, brightness=(150, 250))]
+    for i, image in enumerate(fields):
+        (folder / f"f{i}.png").write_bytes(seg.encode_png(image))
+    done = run_cli("threshold", "plate", "--out", "out", "--pooled-threshold", "--jobs", "2", "--no-progress",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # scikit-image's Otsu of every pixel of the plate, as one image
+    expected = filters.threshold_otsu(np.concatenate([f.ravel() for f in fields]))
+    rows = summary(tmp_path / "out")
+    assert {float(row["thresholds"]) for row in rows.values()} == {float(expected)}
+    recipe = seg.recipe_from_json((tmp_path / "out" / "recipe.json").read_text(encoding="utf-8"))
+    assert (recipe.method, recipe.value, recipe.polarity) == ("manual", float(expected), "bright")
+    for i, image in enumerate(fields):
+        mask = seg.load_image(tmp_path / "out" / f"f{i}_mask.png") > 0
+        assert np.array_equal(mask, image > expected)
+    # per-image thresholds stay the default, and differ between these fields
+    alone = run_cli("threshold", "plate", "--out", "alone", "--no-progress", cwd=tmp_path)
+    assert len({row["thresholds"] for row in summary(tmp_path / "alone").values()}) == 3, alone.stderr
+    refused = run_cli("threshold", "plate", "--out", "li", "--pooled-threshold", "--method", "li", cwd=tmp_path)
+    assert refused.returncode == 2 and "--pooled-threshold works with the methods" in refused.stderr
+
+
+def test_quality_flags_point_at_the_odd_field(tmp_path):
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    for i in range(9):
+        (folder / f"f{i}.png").write_bytes(seg.encode_png(nuclei(i, count=30)))
+    (folder / "odd.png").write_bytes(seg.encode_png(nuclei(99, count=160)))  # an overgrown field
+    done = run_cli("watershed", "plate", "--out", "out", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = summary(tmp_path / "out")
+    counts = np.array([int(row["objects"]) for row in rows.values()])
+    median = np.median(counts)
+    scaled_mad = 1.4826 * np.median(np.abs(counts - median))
+    for name, row in rows.items():
+        far = abs(int(row["objects"]) - median) > 3 * scaled_mad
+        assert ("objects " in row["flags"]) == far, (name, row["flags"])
+    assert "objects" in rows["odd.png"]["flags"] and "foreground_fraction" in rows["odd.png"]["flags"]
