@@ -1,25 +1,34 @@
-"""The compare page's pieces: method choice, per-method parameters, running them all, scoring."""
+"""The compare page's pieces: which columns, running them all, the legible grid, agreement, and truth scores.
+
+Columns are thresholding methods (sharing the page's pre-processing and clean-up, each with its own
+parameters) and whole recipes of either kind (see :mod:`studio_ui.compare_columns` for their URL form).
+"""
 
 from __future__ import annotations
 
-import hashlib
+import itertools
+import math
 
 import altair as alt
-import cv2
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 import segmentation as seg
-from segmentation import as_image, extract_channel, load_image, mask_agreement, pairwise_iou
+from segmentation import encode_png_bytes, label_objects, pairwise_iou, score_objects
 
 from . import compute
+from .compare_columns import PRESETS, Column, label_of, open_target, page_link_params, parse_recipe
+from .compare_truth import legend, object_scores, object_table
+from .compare_tune import tune_section
 from .page import sample_defaults
-from .views import format_thresholds, result_notes
+from .views import count_of, format_ms, format_thresholds, result_notes
 from .widgets import manual_value_range, recipe_widgets
 
 DEFAULT_METHODS = ["otsu", "li", "triangle", "sauvola"]
 SCORES = ("dice", "iou", "precision", "recall")
+PER_ROW_CHOICES = ("auto", 1, 2, 3, 4, 5)
+MAX_RECIPES = 12  # whole-recipe columns (a link could name hundreds; each watershed takes ~0.3 s on 768×768)
 
 
 def _set_methods(names) -> None:
@@ -28,16 +37,74 @@ def _set_methods(names) -> None:
 
 def method_picker() -> list[str]:
     sidebar = st.sidebar
-    sidebar.subheader("Methods")
+    sidebar.subheader("Thresholding methods")
     methods = sidebar.multiselect("Methods to compare", list(seg.METHODS), default=DEFAULT_METHODS, key="methods",
                                   bind="query-params",
                                   help="Each method gets its own parameters below; pre-processing and clean-up "
                                        "are shared so the comparison is fair.")
-    b1, b2 = sidebar.columns(2)
-    b1.button("All global", on_click=_set_methods, args=(seg.GLOBAL_METHODS,), width="stretch",
-              help="Every global threshold (Fiji's Auto Threshold → Try all).")
-    b2.button("All methods", on_click=_set_methods, args=(tuple(seg.METHODS),), width="stretch")
+    row = sidebar.container(horizontal=True, gap="small")  # wraps instead of truncating the labels
+    row.button("All global", on_click=_set_methods, args=(seg.GLOBAL_METHODS,),
+               help="Every global threshold (Fiji's Auto Threshold → Try all).")
+    row.button("All local", on_click=_set_methods, args=(seg.LOCAL_METHODS,),
+               help="Every local (adaptive) threshold.")
+    row.button("All methods", on_click=_set_methods, args=(tuple(seg.METHODS),))
     return methods
+
+
+def _add_typed_recipe() -> None:
+    text = (st.session_state.get("recipe_add") or "").strip()
+    if not text:
+        return
+    try:
+        parse_recipe(text)
+    except ValueError as error:
+        st.session_state["compare_add_error"] = str(error)
+        return
+    st.session_state.pop("compare_add_error", None)
+    chosen = list(st.session_state.get("recipes") or [])
+    if text not in chosen:
+        st.session_state["recipes"] = chosen + [text]
+    st.session_state["recipe_add"] = ""
+
+
+def recipe_picker() -> list[Column]:
+    """Whole recipes of either kind as extra columns (watershed recipes, Otsu + connected components, ...)."""
+    sidebar = st.sidebar
+    sidebar.subheader("Recipes")
+    chosen = st.session_state.get("recipes") or []
+    options = list(PRESETS) + [t for t in chosen if t not in PRESETS]
+    texts = sidebar.multiselect(
+        "Watershed and other recipes", options, default=[], key="recipes", bind="query-params",
+        accept_new_options=True,
+        help="Each item is a whole recipe: its kind, then name=value for what differs from the library's defaults "
+             "(the names of the URL and the command line). Type one in, or paste a page's share link.")
+    sidebar.text_input("Add a recipe (text or a page's link)", key="recipe_add", on_change=_add_typed_recipe,
+                       placeholder="watershed seeds=distance_peaks min_distance=12",
+                       help="For example `watershed h=2`, `threshold method=li smoothing=gaussian sigma=2`, or the "
+                            "address of the Watershed page with its settings.")
+    if st.session_state.get("compare_add_error"):
+        sidebar.error(st.session_state["compare_add_error"])
+    columns, seen = [], set()
+    texts = [t for t in texts if t.strip()]
+    if len(texts) > MAX_RECIPES:
+        sidebar.warning(f"{len(texts)} recipes were asked for; the first {MAX_RECIPES} are compared.")
+        texts = texts[:MAX_RECIPES]
+    for text in texts:
+        try:
+            recipe = parse_recipe(text)
+        except ValueError as error:
+            sidebar.error(f"{error}; this column is left out.")
+            continue
+        if recipe.kind == "watershed" and recipe.seeds in ("points", "marker_image"):
+            sidebar.error(f"{text}: seeds={recipe.seeds} needs seeds placed by hand or a marker image, which only "
+                          "the Watershed page (points) or the Python API (marker image) takes; this column is left "
+                          "out.")
+            continue
+        if recipe.to_json() in seen:
+            continue
+        seen.add(recipe.to_json())
+        columns.append(Column(text, label_of(text), recipe))
+    return columns
 
 
 def shared_widgets(current) -> dict:
@@ -50,11 +117,11 @@ def shared_widgets(current) -> dict:
     return {name: value for name, value in values.items() if name != "method"}
 
 
-def method_recipes(methods: list[str], shared: dict, current) -> dict[str, seg.ThresholdRecipe]:
-    """One recipe per chosen method; each method's own parameters live in a sidebar expander."""
+def method_columns(methods: list[str], shared: dict, current) -> list[Column]:
+    """One column per chosen method; each method's own parameters live in a sidebar expander."""
     defaults = seg.ThresholdRecipe().values()
     defaults["value"] = compute.default_manual_value(current.key, current.image)
-    recipes = {}
+    columns = []
     for method in methods:
         own = [spec for spec in seg.ThresholdRecipe.specs()
                if spec.group == "Method" and spec.name != "method" and spec.applies({"method": method})]
@@ -65,82 +132,53 @@ def method_recipes(methods: list[str], shared: dict, current) -> dict[str, seg.T
                                         key_prefix=f"{method}.", overrides={"value": manual_value_range(current.image)})
         params = {**shared, **{spec.name: values[spec.name] for spec in own}}
         try:
-            recipes[method] = seg.ThresholdRecipe(method=method, **params)
+            columns.append(Column(method, seg.METHODS[method].label, seg.ThresholdRecipe(method=method, **params)))
         except ValueError as error:
             st.sidebar.error(f"{seg.METHODS[method].label}: {error}")
-    return recipes
+    return columns
 
 
-@st.cache_resource(max_entries=4, ttl=1800, show_spinner=False)
-def _decode_truth(digest: str, _data: bytes) -> np.ndarray:
-    image = as_image(load_image(_data))
-    mask = extract_channel(image, "luminance") > 0
-    mask.setflags(write=False)
-    return mask
+def run_all(image_key: str, image: np.ndarray, scale: float, columns: list[Column]) -> tuple[list[dict], dict]:
+    """Run every column's recipe (cached), with a progress bar when it may take a while.
 
-
-def truth_upload(shape: tuple[int, int]) -> np.ndarray | None:
-    """An optional ground-truth mask (non-zero = foreground) of the same size as the image."""
-    with st.sidebar.expander("Ground truth (optional)"):
-        uploaded = st.file_uploader("Ground-truth mask", key="truth",
-                                    help="A mask image the same size as the image; non-zero pixels are foreground.")
-        invert = st.checkbox("Foreground is zero in the truth (e.g. ink = black)", key="truth_invert",
-                             bind="query-params")
-    if uploaded is None:
-        return None
-    data = uploaded.getvalue()
-    try:
-        mask = _decode_truth(hashlib.blake2b(data, digest_size=16).hexdigest(), data)
-    except ValueError as error:  # ImageLoadError, or ParameterError for pixels no method can use
-        st.sidebar.error(f"{uploaded.name}: {error}")
-        return None
-    except Exception as error:  # noqa: BLE001 - a visitor's file must never crash the page
-        st.sidebar.error(f"{uploaded.name}: could not be read ({type(error).__name__})")
-        return None
-    if mask.shape != tuple(shape):
-        st.sidebar.error(f"The ground truth is {mask.shape[1]}×{mask.shape[0]} but the image is "
-                         f"{shape[1]}×{shape[0]}; it is ignored.")
-        return None
-    return ~mask if invert else mask
-
-
-def run_all(image_key: str, image: np.ndarray, scale: float, recipes: dict) -> tuple[list[dict], dict]:
-    """Run every recipe (cached), with a progress bar when it may take a while."""
-    rows, masks = [], {}
-    progress = st.progress(0.0, text="Running the methods…") if (len(recipes) > 3 or scale == 1.0) else None
-    for index, (method, recipe) in enumerate(recipes.items()):
-        row = {"method": seg.METHODS[method].label}
+    Returns the table rows and, per column key, ``(foreground mask, objects)``: a threshold's objects are its
+    mask (8-connected components), a watershed's its labels.
+    """
+    rows, results = [], {}
+    progress = st.progress(0.0, text="Running the recipes…") if (len(columns) > 3 or scale == 1.0) else None
+    for index, column in enumerate(columns):
+        recipe = column.recipe
+        row = {"method": column.label}
         try:
-            timed = compute.run_threshold(image_key, scale, recipe.rescaled(scale).to_json(), image)
+            if recipe.kind == "threshold":
+                timed = compute.run_threshold(image_key, scale, recipe.rescaled(scale).to_json(), image)
+                fg, mask = timed.result, timed.result.mask
+                objects, count = mask, compute.count_objects(image_key, scale, recipe.to_json(), mask)
+            else:
+                timed = compute.run_watershed(image_key, scale, recipe.rescaled(scale).to_json(), image)
+                fg, objects, count = timed.result.threshold, timed.result.labels, timed.result.count
+                mask = objects > 0
         except ValueError as error:
             row.update({"threshold": "—", "note": str(error)})
-        except Exception as error:  # noqa: BLE001 - one method's fault must not hide the others' results
+        except Exception as error:  # noqa: BLE001 - one recipe's fault must not hide the others' results
             row.update({"threshold": "—", "note": f"could not be computed ({type(error).__name__})"})
         else:
-            result = timed.result
-            masks[method] = result.mask
+            results[column.key] = (mask, objects)
+            notes = timed.result.notes if recipe.kind == "watershed" else fg.notes
             row.update({
-                "threshold": format_thresholds(result.thresholds, result.processed.dtype),
-                "foreground %": 100 * result.foreground_fraction,
-                "objects": compute.count_objects(image_key, scale, recipe.to_json(), result.mask),
+                "threshold": format_thresholds(fg.thresholds, fg.processed.dtype, fg.recipe.method),
+                "foreground %": 100 * float(mask.mean()) if mask.size else 0.0,
+                "objects": int(count),
                 "time (ms)": 1000 * timed.seconds,
-                "note": "; ".join(result_notes(result.notes, result.processed)),
+                "note": "; ".join(result_notes(notes, fg.processed)),
             })
-        row["key"] = method
+        row["key"] = column.key
         rows.append(row)
         if progress is not None:
-            progress.progress((index + 1) / len(recipes), text=f"{row['method']} done")
+            progress.progress((index + 1) / len(columns), text=f"{row['method']} done")
     if progress is not None:
         progress.empty()
-    return rows, masks
-
-
-def add_truth_scores(rows: list[dict], masks: dict, truth: np.ndarray, shape: tuple[int, int]) -> None:
-    if truth.shape != tuple(shape):
-        truth = cv2.resize(truth.view(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST_EXACT).view(bool)
-    for row in rows:
-        if row["key"] in masks:
-            row.update(mask_agreement(masks[row["key"]], truth))
+    return rows, results
 
 
 def results_table(rows: list[dict], with_truth: bool) -> None:
@@ -149,32 +187,166 @@ def results_table(rows: list[dict], with_truth: bool) -> None:
     styler = frame.style.format({k: v for k, v in formats.items() if k in frame.columns}, na_rep="—")
     if with_truth:
         styler = styler.highlight_max(subset=[s for s in SCORES if s in frame.columns], color="#c6efce")
-        st.caption("Scores against the ground truth; the best method per score is highlighted.")
+        st.caption("Pixel scores of each foreground against the ground truth's; the best per score is highlighted.")
     st.dataframe(styler, width="stretch")
 
 
-def result_grid(image_key: str, image: np.ndarray, scale: float, recipes: dict, masks: dict, rows: list[dict],
-                style: tuple, per_row: int = 3) -> None:
-    """Each method's boundary overlay, three to a row."""
+def per_row(shape: tuple[int, int], choice) -> int:
+    """Views per grid row: ``choice``, or from the image's aspect ratio so each view stays readable.
+
+    A square image gets three views a row; a wide document (3:1) one; a tall image (1:2) four.
+    """
+    if choice != "auto":
+        return int(choice)
+    height, width = shape
+    aspect = width / max(height, 1)
+    return max(1, min(4, math.floor(3.2 / max(aspect, 0.25))))
+
+
+def grid_settings(shape: tuple[int, int]) -> int:
+    choice = st.sidebar.selectbox("Views per row", PER_ROW_CHOICES, key="per_row", bind="query-params",
+                                  format_func=lambda c: f"auto ({per_row(shape, 'auto')} for this image)"
+                                  if c == "auto" else str(c),
+                                  help="Auto follows the image's shape: fewer, larger views for a wide document.")
+    return per_row(shape, choice)
+
+
+def _enlarge(title: str, overlay: bytes, middle: bytes, caption: str) -> None:
+    @st.dialog(title, width="large")
+    def show() -> None:
+        st.image(overlay, width="stretch", output_format="JPEG", caption="Boundaries on the image")
+        st.image(middle, width="stretch", output_format="PNG", caption=caption)
+    show()
+
+
+def result_grid(image_key: str, image: np.ndarray, scale: float, columns: list[Column], results: dict,
+                rows: list[dict], style: tuple, sample: str, n: int) -> None:
+    """Each column's boundary overlay with its count and time, an Enlarge button and an Open-in-page link."""
     by_key = {row["key"]: row for row in rows}
-    methods = [m for m in recipes if m in masks]
-    for start in range(0, len(methods), per_row):
-        for column, method in zip(st.columns(per_row, gap="small"), methods[start:start + per_row]):
-            _, overlay = compute.result_views(image_key, scale, recipes[method].to_json(), style, image, masks[method])
-            row = by_key[method]
-            column.image(overlay, width="stretch", output_format="JPEG",
-                         caption=f"{row['method']} — t = {row['threshold']}, {row['foreground %']:.1f}% foreground")
+    shown = [c for c in columns if c.key in results]
+    for start in range(0, len(shown), n):
+        for cell, column in zip(st.columns(n, gap="small"), shown[start:start + n]):
+            mask, objects = results[column.key]
+            segmentation = objects if column.kind == "watershed" else mask
+            middle, overlay = compute.result_views(image_key, scale, column.recipe.to_json(), style, image,
+                                                   segmentation)
+            row = by_key[column.key]
+            what = f"t = {row['threshold']}" if column.kind == "threshold" else "watershed"
+            caption = (f"{column.label} — {count_of(row['objects'], 'object')}, {format_ms(row['time (ms)'] / 1000)}, "
+                       f"{what}")
+            cell.image(overlay, width="stretch", output_format="JPEG", caption=caption)
+            actions = cell.container(horizontal=True, gap="small", vertical_alignment="center")
+            index = columns.index(column)
+            if actions.button("Enlarge", key=f"enlarge.{index}", icon=":material/zoom_in:"):
+                _enlarge(column.label, overlay, middle, "Labels" if column.kind == "watershed" else "Mask")
+            page, title = open_target(column.recipe)
+            actions.page_link(page, label=f"Open in {title}", icon=":material/open_in_new:",
+                              query_params=page_link_params(column.recipe, sample))
 
 
-def iou_heatmap(masks: dict) -> alt.Chart:
-    names, matrix = pairwise_iou(dict(masks))
-    labels = [seg.METHODS[n].label.split(" (")[0] for n in names]
-    frame = pd.DataFrame([{"a": labels[i], "b": labels[j], "IoU": matrix[i, j]}
+def _short(label: str) -> str:
+    return label.split(" (")[0]
+
+
+def _heatmap(names: list[str], matrix: np.ndarray, title: str) -> alt.Chart:
+    labels = [_short(n) for n in names]
+    frame = pd.DataFrame([{"a": labels[i], "b": labels[j], title: matrix[i, j]}
                           for i in range(len(names)) for j in range(len(names))])
-    base = alt.Chart(frame).encode(x=alt.X("a:N", title=None, sort=labels), y=alt.Y("b:N", title=None, sort=labels))
-    cells = base.mark_rect().encode(color=alt.Color("IoU:Q", scale=alt.Scale(domain=[0, 1], scheme="blues")))
+    base = alt.Chart(frame).encode(
+        x=alt.X("a:N", title=None, sort=labels,
+                axis=alt.Axis(labelLimit=200, labelAngle=-35, labelAlign="right", labelOverlap=False)),
+        y=alt.Y("b:N", title=None, sort=labels, axis=alt.Axis(labelLimit=200)))
+    cells = base.mark_rect().encode(color=alt.Color(f"{title}:Q", scale=alt.Scale(domain=[0, 1], scheme="blues")))
     text = base.mark_text(fontSize=12).encode(
-        text=alt.Text("IoU:Q", format=".2f"),
-        color=alt.condition(alt.datum.IoU > 0.6, alt.value("white"), alt.value("black")))
-    size = 60 * len(labels) + 60
-    return (cells + text).properties(width=size, height=size)
+        text=alt.Text(f"{title}:Q", format=".2f"),
+        color=alt.condition(f"datum['{title}'] > 0.6", alt.value("white"), alt.value("black")))
+    # A fixed step per cell (not a total width): long column names then take room of their own.
+    return (cells + text).properties(width=alt.Step(64), height=alt.Step(40))
+
+
+def iou_heatmap(masks: dict, labels: dict | None = None) -> alt.Chart:
+    """Pixel IoU of every pair of foreground masks."""
+    names, matrix = pairwise_iou(dict(masks))
+    labels = labels or {n: seg.METHODS[n].label if n in seg.METHODS else n for n in names}
+    return _heatmap([labels[n] for n in names], matrix, "IoU")
+
+
+def object_agreement(objects: dict, pair_f1=None) -> tuple[list[str], np.ndarray]:
+    """Object F1 at IoU 0.5 of every pair of columns (symmetric: swapping the two swaps FP and FN)."""
+    names = list(objects)
+    matrix = np.eye(len(names))
+    for i, j in itertools.combinations(range(len(names)), 2):
+        f1 = pair_f1(names[i], names[j]) if pair_f1 else _f1(objects[names[i]], objects[names[j]])
+        matrix[i, j] = matrix[j, i] = f1
+    return names, matrix
+
+
+def _f1(a: np.ndarray, b: np.ndarray) -> float:
+    return score_objects(a, b, thresholds=(0.5,)).f1[0]
+
+
+@st.cache_data(max_entries=256, ttl=1800, show_spinner=False)
+def _pair_f1(image_key: str, scale: float, json_a: str, json_b: str, _a: np.ndarray, _b: np.ndarray) -> float:
+    return _f1(_a, _b)
+
+
+def agreement_section(results: dict, labels: dict, image_key: str = "", scale: float = 1.0,
+                      recipes: dict | None = None) -> None:
+    """The pairwise agreement matrix: pixel IoU of the foregrounds, or object F1 at IoU 0.5."""
+    kind = st.segmented_control("Agreement", ["Pixels (IoU)", "Objects (F1 at IoU 0.5)"], default="Pixels (IoU)",
+                                key="agreement", bind="query-params",
+                                help="Pixels: IoU of the foreground masks. Objects: one-to-one matches by IoU "
+                                     "≥ 0.5 (a threshold column's objects are its 8-connected components).")
+    if kind == "Objects (F1 at IoU 0.5)":
+        objects = {k: obj for k, (_, obj) in results.items()}
+        cached = None
+        if recipes is not None:
+            def cached(a: str, b: str) -> float:
+                return _pair_f1(image_key, scale, recipes[a], recipes[b], objects[a], objects[b])
+        names, matrix = object_agreement(objects, cached)
+        st.altair_chart(_heatmap([labels[n] for n in names], matrix, "F1"), width="content")
+    else:
+        st.altair_chart(iou_heatmap({k: mask for k, (mask, _) in results.items()}, labels), width="content")
+
+
+@st.cache_data(max_entries=16, ttl=1800, show_spinner=False)
+def error_view(image_key: str, scale: float, recipe_json: str, truth_digest: str, _image: np.ndarray,
+               _truth: np.ndarray, _objects: np.ndarray, _scores) -> bytes:
+    """The error overlay (missed, false, merged, split objects) as PNG bytes.
+
+    PNG, not JPEG: JPEG's halved colour resolution turns one-pixel coloured outlines into grey smears.
+    """
+    return encode_png_bytes(seg.score_overlay(_image, _truth, _objects, _scores))
+
+
+def labelled(objects: np.ndarray) -> np.ndarray:
+    """A column's objects as labels (a mask's 8-connected components, numbered as score_objects numbers them)."""
+    return label_objects(objects) if objects.dtype == bool else objects
+
+
+def truth_sections(current, image: np.ndarray, scale: float, columns: list[Column], results: dict,
+                   truth_labels: np.ndarray, truth) -> None:
+    """With instance labels as the truth: the object score table, the error overlay and tuning."""
+    labels = {c.key: c.label for c in columns}
+    objects = {key: labelled(obj) for key, (_, obj) in results.items()}
+    estimate = scale < 1.0
+    st.subheader("Object scores against the truth" + (" (preview estimate)" if estimate else ""))
+    scores = object_scores(current.key, scale, truth.digest, objects,
+                           {c.key: c.recipe.to_json() for c in columns}, truth_labels)
+    if not scores:
+        return
+    object_table(scores, labels, estimate)
+
+    st.subheader("Where the errors are")
+    keys = list(scores)
+    best = max(keys, key=lambda k: (scores[k].f1[0], scores[k].mean_ap))
+    choice = st.selectbox("Recipe", keys, index=keys.index(best), format_func=lambda k: labels[k], key="errors_of",
+                          help="Missed and false objects at IoU 0.5, merges and splits, in colour-blind-safe "
+                               "colours (Okabe–Ito).")
+    column = next(c for c in columns if c.key == choice)
+    view = error_view(current.key, scale, column.recipe.to_json(), truth.digest, image, truth_labels,
+                      objects[choice], scores[choice])
+    st.html(legend(scores[choice]))
+    st.image(view, width="stretch", output_format="PNG",
+             caption=f"Errors of {labels[choice]} against the truth" + (" (on the preview)" if estimate else ""))
+    tune_section(columns, truth, current.image, current.sample, best)

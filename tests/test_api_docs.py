@@ -24,6 +24,7 @@ METHOD_FUNCTIONS = (
     "mean_threshold", "minimum_threshold", "multiotsu_thresholds", "adaptive_threshold_mask", "sauvola_surface",
     "niblack_surface", "subtract_background", "threshold", "watershed", "distance_map", "h_maxima_seeds",
     "distance_peak_seeds", "flood_distance", "flood_gradient", "object_f1", "mask_agreement", "measure",
+    "score_overlay",
 )
 
 

@@ -175,7 +175,7 @@ KNOWN_KEYS = {
                   "distance_sigma", "band_low", "band_high", "points", "landscape", "compactness", "connectivity",
                   "watershed_line", "pixel_size", "unit", "stages", "tab"],
     "compare": ["sample", "methods", "channel", "polarity", "min_size", "sauvola.window", "sauvola.k",
-                "manual.value", "multiotsu.classes", "truth_invert", "full"],
+                "manual.value", "multiotsu.classes", "truth_invert", "full", "recipes", "per_row", "agreement"],
 }
 
 

@@ -61,7 +61,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -82,7 +82,8 @@ from ._score import (
     truth_folder,
 )
 
-__all__ = ["run_tune", "Dimension", "search_space", "draw_recipes", "evaluate", "TABLE_COLUMNS"]
+__all__ = ["run_tune", "Dimension", "search_space", "draw_recipes", "evaluate", "score_recipe", "search", "best_row",
+           "TABLE_COLUMNS"]
 
 BEST, TABLE = "best_recipe.json", "search.csv"
 TABLE_COLUMNS = ("evaluation", "f1_iou50", "mean_ap", "seconds", "failed_images", "message")
@@ -236,10 +237,18 @@ def _set_data(data: list[tuple[str, np.ndarray, np.ndarray]]) -> None:
 def evaluate(task: tuple[int, str]) -> dict:
     """Mean F1 at IoU 0.5 and mean AP over 0.5-0.95 of one recipe over the loaded images; never raises."""
     index, text = task
+    return score_recipe(index, recipe_from_json(text), _DATA)
+
+
+def score_recipe(index: int, recipe, data: list[tuple[str, np.ndarray, np.ndarray]]) -> dict:
+    """One row of the search table: ``recipe``'s mean F1 at IoU 0.5 and mean AP over ``data``; never raises.
+
+    ``data`` holds ``(name, image, true labels)``; an image the recipe cannot segment scores 0 and is named in
+    the row's ``message``.
+    """
     start = time.perf_counter()
-    recipe = recipe_from_json(text)
     f1, ap, problems = [], [], []
-    for name, image, truth in _DATA:
+    for name, image, truth in data:
         try:
             predicted, _ = predict(image, recipe)
             scores = score_objects(truth, predicted, thresholds=DSB_THRESHOLDS)
@@ -252,10 +261,34 @@ def evaluate(task: tuple[int, str]) -> dict:
         else:
             f1.append(scores.f1[0])  # DSB_THRESHOLDS[0] is 0.5
             ap.append(scores.mean_ap)
-    count = max(len(_DATA), 1)  # an image that failed counts as 0
+    count = max(len(data), 1)  # an image that failed counts as 0
     return {"evaluation": index, "f1_iou50": math.fsum(f1) / count, "mean_ap": math.fsum(ap) / count,
             "seconds": time.perf_counter() - start, "failed_images": len(problems),
             "message": "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")}
+
+
+def search(start, data: list[tuple[str, np.ndarray, np.ndarray]], budget: int, seed: int = 0, *,
+           on_row: Callable[[dict, int, int], None] | None = None,
+           keep_going: Callable[[], bool] | None = None) -> tuple[list, list[Dimension], list[dict]]:
+    """The same search as ``tune``, in this process: (recipes drawn, dimensions, rows evaluated so far).
+
+    For a caller that shows its own progress (the app): ``on_row(row, done, total)`` after each evaluation;
+    the search ends early when ``keep_going()`` turns false. :func:`best_row` picks the winner.
+    """
+    recipes, dimensions = draw_recipes(start, budget, seed)
+    rows: list[dict] = []
+    for index, recipe in enumerate(recipes):
+        if keep_going is not None and not keep_going():
+            break
+        rows.append(score_recipe(index, recipe, data))
+        if on_row is not None:
+            on_row(rows[-1], len(rows), len(recipes))
+    return recipes, dimensions, rows
+
+
+def best_row(rows: list[dict]) -> dict:
+    """The best evaluation: the highest F1 at IoU 0.5, then the highest mean AP, then the earliest."""
+    return _best(rows)
 
 
 # -- the command -----------------------------------------------------------------------------------

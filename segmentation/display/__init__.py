@@ -4,5 +4,7 @@ Everything here is also exported by :mod:`segmentation`.
 """
 
 from ._render import boundary_overlay, colorize_labels, display_image, downscale, label_palette, mask_image
+from ._score_overlay import SCORE_COLORS, score_overlay
 
-__all__ = ["boundary_overlay", "colorize_labels", "display_image", "downscale", "label_palette", "mask_image"]
+__all__ = ["boundary_overlay", "colorize_labels", "display_image", "downscale", "label_palette", "mask_image",
+           "score_overlay", "SCORE_COLORS"]

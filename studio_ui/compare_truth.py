@@ -1,0 +1,197 @@
+"""The Compare page's ground truth: upload, mask-or-labels detection, the inverted-mask fix, object scores, errors."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import segmentation as seg
+from segmentation import load_image, mask_agreement, score_objects
+from segmentation.batch import objects_of
+
+from .views import count_of
+
+#: Above this share of foreground a binary mask probably has object and background swapped.
+INVERTED_FRACTION = 0.5
+PIXEL_SCORES = ("dice", "iou", "precision", "recall")
+OBJECT_COLUMNS = ("F1@0.5", "AP@0.5", "mean AP 0.5–0.95", "precision", "recall", "TP", "FP", "FN", "merges",
+                  "splits", "mean matched IoU")
+_HIGHER_BETTER = ("F1@0.5", "AP@0.5", "mean AP 0.5–0.95", "precision", "recall", "TP", "mean matched IoU")
+_LOWER_BETTER = ("FP", "FN", "merges", "splits")
+ERROR_WORDS = {"matched": "matched", "missed": "missed (false negative)", "false": "false (false positive)",
+               "merge": "merge (covers 2+ true objects)", "split": "split (covered by 2+ objects)"}
+
+
+@dataclass(frozen=True, eq=False)
+class Truth:
+    """The uploaded truth at full resolution: ``kind`` "labels" or "mask", the objects and the mask."""
+
+    digest: str
+    kind: str               # "labels" (instance labels) or "mask" (binary)
+    labels: np.ndarray      # int labels (a mask's 8-connected components)
+    mask: np.ndarray        # bool foreground
+    inverted: bool
+
+    @property
+    def count(self) -> int:
+        return int(len(np.unique(self.labels[self.labels > 0])))
+
+
+@st.cache_resource(max_entries=4, ttl=1800, show_spinner=False)
+def _decode(digest: str, _data: bytes) -> tuple[str, np.ndarray]:
+    """(kind, objects) of an uploaded truth file: the library reads it and tells a mask from a label image."""
+    labels, kind = objects_of(load_image(_data))
+    labels.setflags(write=False)
+    return kind, labels
+
+
+#: The truth file (name, bytes) kept for the session: an uploader's file does not survive a page switch, so
+#: leaving Compare for a column's own page and coming back would otherwise lose it. ``studio_`` keys are kept.
+KEPT_KEY = "studio_compare_truth"
+
+
+def _invert() -> None:
+    st.session_state["truth_invert"] = True
+
+
+def _uploaded() -> None:
+    """The uploader changed: keep the new file, or forget the kept one when the visitor removed it."""
+    uploaded = st.session_state.get("truth")
+    if uploaded is None:
+        st.session_state.pop(KEPT_KEY, None)
+    else:
+        st.session_state[KEPT_KEY] = (uploaded.name, uploaded.getvalue())
+
+
+def _forget() -> None:
+    st.session_state.pop(KEPT_KEY, None)
+
+
+def truth_upload(shape: tuple[int, int]) -> Truth | None:
+    """An optional ground truth of the image's size: a binary mask or an instance label image (said which)."""
+    with st.sidebar.expander("Ground truth (optional)",
+                             expanded=st.session_state.get("truth") is not None or KEPT_KEY in st.session_state):
+        uploaded = st.file_uploader(
+            "Ground-truth mask or label image", key="truth", on_change=_uploaded,
+            help="The image's size. A binary mask (one non-zero value = object) or an instance label image "
+                 "(0 = background, one id per object; 16-bit PNG or TIFF), told apart automatically.")
+        invert = st.checkbox("Foreground is zero in the truth (e.g. ink = black)", key="truth_invert",
+                             bind="query-params", help="Swaps a binary mask's object and background.")
+        message = st.container()
+    kept = uploaded is None and st.session_state.get(KEPT_KEY)
+    if uploaded is not None:
+        name, data = uploaded.name, uploaded.getvalue()
+    elif kept:
+        name, data = kept
+        message.caption(f"Using **{name}**, uploaded earlier in this session.")
+        message.button("Forget this truth", key="truth_forget", on_click=_forget, width="stretch")
+    else:
+        return None
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    try:
+        kind, labels = _decode(digest, data)
+    except ValueError as error:  # ImageLoadError, or a colour / fractional image
+        message.error(f"{name}: {error}")
+        return None
+    except Exception as error:  # noqa: BLE001 - a visitor's file must never crash the page
+        message.error(f"{name}: could not be read ({type(error).__name__})")
+        return None
+    if labels.shape != tuple(shape) and kept:  # kept from another image: not an error of this upload
+        message.caption(f"{name} is {labels.shape[1]}×{labels.shape[0]}, not this image's size; it is not used.")
+        return None
+    if labels.shape != tuple(shape):
+        message.error(f"The ground truth is {labels.shape[1]}×{labels.shape[0]} but the image is "
+                      f"{shape[1]}×{shape[0]}; it is ignored.")
+        return None
+    mask = labels > 0
+    if kind == "labels":
+        truth = Truth(digest, "labels", labels, mask, False)
+        message.success(f"{name}: instance labels, {count_of(truth.count, 'object')}", icon=":material/check:")
+        return truth
+    if invert:
+        mask = ~mask
+        labels = seg.label_objects(mask)
+    truth = Truth(digest, "mask", labels, mask, invert)
+    fraction = float(mask.mean()) if mask.size else 0.0
+    message.info(f"{name}: binary mask, {fraction:.1%} foreground" + (" (inverted)" if invert else ""),
+                 icon=":material/check:")
+    if fraction > INVERTED_FRACTION:
+        message.warning(f"The mask's foreground covers {fraction:.0%} of the image: objects and background look "
+                        "swapped.", icon=":material/warning:")
+        if not invert:
+            message.button("Invert the mask", key="truth_fix", on_click=_invert, width="stretch",
+                           help="Treat the zero pixels as the objects (ticks the box above).")
+    return truth
+
+
+def at_shape(truth: Truth, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, mask) of the truth at the working image's shape (nearest pixel when it is the preview)."""
+    if truth.labels.shape == tuple(shape):
+        return truth.labels, truth.mask
+    side = max(shape)
+    labels, _ = seg.downscale(truth.labels, side, kind="labels")
+    mask, _ = seg.downscale(truth.mask, side, kind="mask")
+    if labels.shape != tuple(shape):  # never expected: the preview is made with the same rule
+        raise ValueError(f"the truth could not be brought to the preview's size {shape[1]}×{shape[0]}")
+    return labels, mask
+
+
+def pixel_scores(rows: list[dict], masks: dict, truth_mask: np.ndarray) -> None:
+    """Add Dice, IoU, precision and recall of each column's foreground against the truth's to its row."""
+    for row in rows:
+        if row["key"] in masks:
+            row.update(mask_agreement(masks[row["key"]], truth_mask))
+
+
+@st.cache_resource(max_entries=64, ttl=1800, show_spinner=False)
+def _score(image_key: str, scale: float, recipe_json: str, truth_digest: str, _truth: np.ndarray,
+           _objects: np.ndarray):
+    # Keyed by content (image, scale, recipe, truth file): a rerun that changes nothing else scores nothing again.
+    return score_objects(_truth, _objects)
+
+
+def object_scores(image_key: str, scale: float, truth_digest: str, objects: dict, recipes: dict,
+                  truth_labels: np.ndarray) -> dict:
+    """Each column's :class:`ObjectScores` against the true objects (a mask column's 8-connected objects)."""
+    return {key: _score(image_key, scale, recipes[key], truth_digest, truth_labels, objects[key])
+            for key in objects if key in recipes}
+
+
+def object_table(scores: dict, labels: dict, estimate: bool) -> None:
+    """One row per recipe: F1 and AP at IoU 0.5, mean AP over 0.5–0.95, counts, merges, splits; best highlighted."""
+    rows = []
+    for key, s in scores.items():
+        rows.append({"recipe": labels[key], "F1@0.5": s.f1[0], "AP@0.5": s.ap[0], "mean AP 0.5–0.95": s.mean_ap,
+                     "precision": s.precision[0], "recall": s.recall[0], "TP": s.tp[0], "FP": s.fp[0],
+                     "FN": s.fn[0], "merges": s.merges, "splits": s.splits,
+                     "mean matched IoU": s.mean_matched_iou[0]})
+    frame = pd.DataFrame(rows).set_index("recipe")
+    floats = ("F1@0.5", "AP@0.5", "mean AP 0.5–0.95", "precision", "recall", "mean matched IoU")
+    styler = frame.style.format({c: "{:.3f}" for c in floats}, na_rep="—")
+    if len(frame) > 1:
+        styler = styler.highlight_max(subset=list(_HIGHER_BETTER), color="#c6efce")
+        styler = styler.highlight_min(subset=list(_LOWER_BETTER), color="#c6efce")
+    best = frame["F1@0.5"].idxmax()
+    st.dataframe(styler, width="stretch", key="object_scores")
+    where = ("on the live preview — a **preview estimate**; switch on *Full resolution* for exact scores"
+             if estimate else "at full resolution")
+    st.caption(f"Objects matched one-to-one by IoU (optimal assignment, as in the DSB 2018 and StarDist "
+               f"evaluations), computed {where}. Best F1 at IoU 0.5: **{best}**. A threshold column's objects are "
+               "its 8-connected components. The best value of each column is highlighted.")
+
+
+def legend(scores, colors: dict = seg.SCORE_COLORS) -> str:
+    """HTML legend: a colour swatch and the count of each error kind."""
+    counts = {"matched": len(scores.matched), "missed": len(scores.missed_ids), "false": len(scores.false_ids),
+              "merge": scores.merges, "split": scores.splits}
+    items = []
+    for kind, (r, g, b) in colors.items():
+        swatch = (f"<span style='display:inline-block;width:0.9em;height:0.9em;background:rgb({r},{g},{b});"
+                  "border:1px solid #666;vertical-align:middle;margin-right:0.3em'></span>")
+        items.append(f"<span style='margin-right:1.2em;white-space:nowrap' data-error='{kind}'>{swatch}"
+                     f"{ERROR_WORDS[kind]}: <b>{counts[kind]}</b></span>")
+    return "<div>" + "".join(items) + "</div>"

@@ -1,0 +1,159 @@
+"""The Compare page in a real browser: a watershed recipe next to two thresholding methods, scored object by
+object against an uploaded label image, with the error overlay, and each column opening on its own page."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import cv2
+import numpy as np
+import pytest
+
+import segmentation as seg
+
+from .conftest import assert_no_exception, screenshot, wait_idle
+
+pytestmark = pytest.mark.timeout(300)
+
+REPO = Path(__file__).resolve().parents[2]
+MAIN_IMAGES = "[data-testid=stMain] [data-testid=stImage] img"
+WATERSHED = "watershed seeds=h_maxima h=2"
+
+
+def _sidebar_text(page) -> str:
+    return page.get_by_test_id("stSidebar").inner_text()
+
+
+def test_watershed_next_to_two_thresholds_scored_against_uploaded_labels(server, page):
+    query = urlencode([("sample", "nuclei"), ("methods", "otsu"), ("methods", "li"), ("recipes", WATERSHED)])
+    page.goto(f"{server.base_url}/compare?{query}")
+    wait_idle(page)
+    assert page.get_by_role("heading", name="Compare", level=1).is_visible()
+    captions = page.get_by_test_id("stImageCaption").all_inner_texts()
+    assert len(captions) == 3, captions
+    assert captions[0].startswith("Otsu — ") and captions[1].startswith("Li (minimum cross-entropy) — ")
+    assert captions[2].startswith("Watershed · seeds=h_maxima h=2 — "), captions
+    image = seg.load_sample("nuclei")
+    count = seg.watershed(image, seg.WatershedRecipe.from_flat({"h": "2"})).count
+    assert f"— {count:,} objects" in captions[2], captions  # nuclei is 768 px: the preview is full size
+    assert parse_qs(urlsplit(page.url).query)["recipes"] == [WATERSHED]
+
+    # A square image gets three views a row; Enlarge shows one column's views in a large dialog.
+    boxes = [page.locator(MAIN_IMAGES).nth(i).bounding_box() for i in range(3)]
+    assert boxes[0]["y"] == boxes[1]["y"] == boxes[2]["y"] and boxes[0]["width"] > 200, boxes
+    page.get_by_role("button", name="Enlarge").nth(2).click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for(timeout=30_000)
+    assert "Watershed · seeds=h_maxima h=2" in dialog.inner_text()
+    assert dialog.locator("img").first.bounding_box()["width"] > 2 * boxes[2]["width"]
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden", timeout=30_000)
+    wait_idle(page)
+
+    # The truth: the sample's 16-bit instance label image.
+    truth = page.get_by_test_id("stExpander").filter(has_text="Ground truth")
+    truth.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(REPO / "samples" / "nuclei_labels.tif")
+    wait_idle(page)
+    assert "nuclei_labels.tif: instance labels, 100 objects" in _sidebar_text(page)
+    assert page.get_by_role("heading", name="Object scores against the truth").is_visible()
+    scores = {c: seg.score_objects(seg.sample_ground_truth("nuclei"), objects) for c, objects in (
+        ("Otsu", seg.threshold(image, "otsu").mask), ("Li (minimum cross-entropy)", seg.threshold(image, "li").mask),
+        ("Watershed · seeds=h_maxima h=2", seg.watershed(image, seg.WatershedRecipe(h=2)).labels))}
+    best = max(scores, key=lambda c: scores[c].f1[0])
+    main = page.get_by_test_id("stMain").inner_text()
+    assert f"Best F1 at IoU 0.5: {best}" in main, main[-2000:]
+    assert "computed at full resolution" in main
+
+    # The error overlay of the best recipe, with its legend counts, in the Okabe-Ito colours.
+    legend = page.locator("[data-error]")
+    assert legend.count() == 5
+    s = scores[best]
+    counts = {k: legend.nth(i).inner_text() for i, k in enumerate(("matched", "missed", "false", "merge", "split"))}
+    assert counts["missed"].endswith(f": {len(s.missed_ids)}") and counts["merge"].endswith(f": {s.merges}"), counts
+    overlay = page.locator(MAIN_IMAGES).last
+    assert "Errors of" in page.get_by_test_id("stImageCaption").last.inner_text()
+    data = page.request.get(overlay.get_attribute("src")).body()
+    pixels = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert pixels.shape[:2] == image.shape
+    green = np.abs(pixels.astype(int) - seg.SCORE_COLORS["matched"]).sum(axis=2) < 60
+    assert green.sum() > 100, "matched objects are outlined in green"
+    assert_no_exception(page)
+    screenshot(page, "compare-scored")
+
+    # "Open in Watershed" opens the watershed page with that recipe and the sample.
+    page.get_by_role("link", name="Open in Watershed").click()
+    page.wait_for_url(re.compile(r".*/watershed\?.*"))
+    wait_idle(page)
+    assert page.get_by_role("heading", name="Watershed", level=1).is_visible()
+    opened = parse_qs(urlsplit(page.url).query)
+    assert opened.get("sample") == ["nuclei"] and opened.get("h") == ["2"], page.url
+    values = page.get_by_test_id("stMetricValue").all_inner_texts()
+    labels = page.get_by_test_id("stMetricLabel").all_inner_texts()
+    assert dict(zip(labels, values))["Objects"] == f"{count:,}"
+    assert_no_exception(page)
+
+
+def _open_in_thresholding(server, page, sample: str) -> dict[str, str]:
+    query = urlencode([("sample", sample), ("methods", "sauvola"), ("sauvola.window", "31")])
+    page.goto(f"{server.base_url}/compare?{query}")
+    wait_idle(page)
+    page.get_by_role("link", name="Open in Thresholding").click()
+    page.wait_for_url(re.compile(r".*/\?.*window=31.*"))
+    wait_idle(page)
+    assert page.get_by_role("heading", name="Thresholding", level=1).is_visible()
+    assert_no_exception(page)
+    return dict(zip(page.get_by_test_id("stMetricLabel").all_inner_texts(),
+                    page.get_by_test_id("stMetricValue").all_inner_texts()))
+
+
+def test_open_in_thresholding_keeps_a_methods_own_parameters(server, page):
+    shown = _open_in_thresholding(server, page, "camera")
+    opened = parse_qs(urlsplit(page.url).query)
+    assert opened.get("method") == ["sauvola"] and opened.get("window") == ["31"], page.url
+    result = seg.threshold(seg.load_sample("camera"), seg.ThresholdRecipe(method="sauvola", window=31))
+    assert shown["Method"] == "Sauvola" and shown["Foreground"] == f"{result.foreground_fraction:.1%}", shown
+
+
+@pytest.mark.xfail(strict=True, reason="known bug outside the Compare page: a page link to the entry page (app.py) "
+                                       "loses the `sample` parameter, as the sidebar's own Thresholding link does")
+def test_open_in_thresholding_keeps_a_non_default_sample(server, page):
+    shown = _open_in_thresholding(server, page, "page")
+    assert parse_qs(urlsplit(page.url).query).get("sample") == ["page"], page.url
+    recipe = seg.ThresholdRecipe.from_flat({**seg.SAMPLES["page"].recipe, "window": "31", "k": "0.2"})
+    result = seg.threshold(seg.load_sample("page"), recipe)
+    assert shown["Method"] == "Sauvola" and shown["Foreground"] == f"{result.foreground_fraction:.1%}", shown
+
+
+def test_tuning_shows_progress_and_stops_keeping_the_best_so_far(server, page):
+    query = urlencode([("sample", "nuclei"), ("methods", "otsu")])
+    page.goto(f"{server.base_url}/compare?{query}")
+    wait_idle(page)
+    # A recipe typed in becomes a column and goes into the address bar (the share link).
+    typed = page.get_by_role("textbox", name="Add a recipe (text or a page's link)")
+    typed.fill("watershed")
+    typed.press("Enter")
+    wait_idle(page)
+    assert parse_qs(urlsplit(page.url).query).get("recipes") == ["watershed"], page.url
+    assert page.get_by_test_id("stImageCaption").nth(1).inner_text().startswith("Watershed · defaults — ")
+    truth = page.get_by_test_id("stExpander").filter(has_text="Ground truth")
+    truth.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(REPO / "samples" / "nuclei_labels.tif")
+    wait_idle(page)
+    budget = page.get_by_role("spinbutton", name="Evaluations")
+    budget.fill("200")
+    budget.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Tune").click()
+    page.get_by_test_id("stProgress").wait_for(timeout=30_000)
+    page.wait_for_function("() => /[1-9]\\d* of 200 recipes/.test(document.body.innerText)", timeout=60_000)
+    page.get_by_role("button", name="Stop").click()
+    wait_idle(page)
+    main = page.get_by_test_id("stMain").inner_text()
+    found = re.search(r"(\d+) of 200 evaluations \(stopped\)\. Best: evaluation (\d+), F1@0\.5 ([\d.]+)", main)
+    assert found, main[-1500:]
+    assert 1 <= int(found.group(1)) < 200
+    assert page.get_by_role("link", name="Open the best recipe in Watershed").is_visible()
+    assert not page.get_by_role("button", name="Stop").count()
+    assert_no_exception(page)
+    screenshot(page, "compare-tune-stopped")
