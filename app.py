@@ -6,7 +6,14 @@ import segmentation as seg
 from segmentation import DEFAULT_SAMPLE_THRESHOLD, SAMPLES, label_objects
 from studio_ui import compute, views
 from studio_ui.exports import export_section
-from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start_page, suggested_settings_button
+from studio_ui.page import (
+    plain_errors,
+    recipe_sections,
+    remember_page_settings,
+    sample_defaults,
+    start_page,
+    suggested_settings_button,
+)
 from studio_ui.source import preview_of
 from studio_ui.widgets import manual_value_range, recipe_widgets
 
@@ -35,7 +42,7 @@ with plain_errors():
     method = seg.METHODS[recipe.method]
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Method", method.label.split(" (")[0], help=f"Computed by {method.library}, after {method.source}.")
-    c2.metric("Threshold", views.format_thresholds(result.thresholds, result.processed.dtype),
+    c2.metric("Threshold", views.format_thresholds(result.thresholds, result.processed.dtype, recipe.method),
               help="In the image's own units (a 16-bit image gets 16-bit values).")
     c3.metric("Foreground", f"{result.foreground_fraction:.1%}")
     c4.metric("Objects", f"{objects:,}", help="8-connected objects in the mask.")
@@ -54,13 +61,14 @@ def full_mask():
 
 
 tab_hist, tab_objects, tab_zoom, tab_export, tab_share = st.tabs(
-    ["Histogram", "Objects", "Look closer", "Export", "Share"], key="tab", bind="query-params")
-# Tabs bound to the URL run lazily: only the open one computes anything.
+    ["Histogram", "Objects", "Look closer", "Export", "Share"], key="tab", on_change="rerun")
+# Tabs that rerun on a change run lazily: only the open one computes anything. The open tab is not in
+# the URL (a shared link opens the view, not the tab the sender was looking at); the page keeps it.
 if tab_hist.open:
     with tab_hist, plain_errors():
         log = st.toggle("Logarithmic counts", key="log", bind="query-params")
         st.altair_chart(views.histogram_chart(result.processed, result.thresholds, log=log), width="stretch")
-        st.caption(views.histogram_caption(result.thresholds, result.polarity))
+        st.caption(views.histogram_caption(result.thresholds, result.polarity, recipe.method))
 if tab_objects.open:
     with tab_objects, plain_errors():
         table = compute.measurements(current.key, factor, recipe.to_json(), None, "px",
@@ -81,3 +89,5 @@ if tab_export.open:
 if tab_share.open:
     with tab_share:
         views.share_link(is_upload=current.is_upload, sample_title=SAMPLES[current.sample].title)
+
+remember_page_settings()  # this page's settings come back when the visitor returns to it

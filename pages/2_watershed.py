@@ -6,7 +6,14 @@ import segmentation as seg
 from segmentation import DEFAULT_SAMPLE_WATERSHED, SAMPLES, unit_suffix
 from studio_ui import compute, seeds_ui, views
 from studio_ui.exports import export_section
-from studio_ui.page import plain_errors, recipe_sections, sample_defaults, start_page, suggested_settings_button
+from studio_ui.page import (
+    plain_errors,
+    recipe_sections,
+    remember_page_settings,
+    sample_defaults,
+    start_page,
+    suggested_settings_button,
+)
 from studio_ui.source import preview_of
 from studio_ui.widgets import manual_value_range, recipe_widgets
 
@@ -23,7 +30,9 @@ fg_defaults = base.foreground.values()
 fg_defaults["value"] = compute.default_manual_value(current.key, current.image)
 sections = recipe_sections("Foreground")
 fg_values = recipe_widgets(seg.ThresholdRecipe.specs(), fg_defaults, sections,
-                           overrides={"value": manual_value_range(current.image)})
+                           overrides={"value": manual_value_range(current.image)},
+                           # the page draws its own pixel size and unit below (same URL keys)
+                           skip=lambda spec, values: spec.name in ("pixel_size", "unit"))
 st.sidebar.subheader("Seeds and landscape")
 sections = {"Seeds": st.sidebar.container(), "Landscape": st.sidebar.expander("Landscape", expanded=True)}
 ws_values = recipe_widgets(seg.WatershedRecipe.specs(), base.values(), {**sections, "Method": sections["Seeds"]})
@@ -44,13 +53,14 @@ with plain_errors():
     timed = compute.run_watershed(current.key, factor, recipe.rescaled(factor).to_json(), preview)
     result = timed.result
 
+    shown_threshold = views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype,
+                                              recipe.foreground.method)
     c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("Objects", f"{result.count:,}")
     c2.metric("Seeds", f"{int(result.markers.max(initial=0)):,}")
     c3.metric("Foreground", f"{result.threshold.foreground_fraction:.1%}",
-              help=f"{seg.METHODS[recipe.foreground.method].label} threshold "
-                   f"{views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype)}")
-    c4.metric("Threshold", views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype))
+              help=f"{seg.METHODS[recipe.foreground.method].label} threshold {shown_threshold}")
+    c4.metric("Threshold", shown_threshold)
     c5.metric("Time", views.format_ms(timed.seconds), help="Library time for the live preview.")
     for note in views.result_notes(result.notes, result.threshold.processed):
         st.info(note, icon=":material/info:")
@@ -60,7 +70,7 @@ with plain_errors():
     if recipe.seeds == "points":
         seeds_ui.click_to_seed(preview, result, factor, style)
     else:
-        title = f"Labels ({result.count:,} object{'' if result.count == 1 else 's'})"
+        title = f"Labels ({views.count_of(result.count, 'object')})"
         views.three_views(original, middle, overlay, middle_title=title, stretched=stretched, factor=factor)
 
 if st.toggle("Show the intermediate stages", key="stages", bind="query-params",
@@ -77,10 +87,10 @@ def full_labels():
     return full_result().labels
 
 
-physical = pixel_size if pixel_size > 0 else None
+physical = pixel_size if pixel_size else None  # 0 or empty (None, the recipe's 'auto'): pixels
 # Histogram first: measuring thousands of objects on every slider move would slow the live view down.
 tab_hist, tab_objects, tab_zoom, tab_export, tab_share = st.tabs(
-    ["Histogram", "Objects", "Look closer", "Export", "Share"], key="tab", bind="query-params")
+    ["Histogram", "Objects", "Look closer", "Export", "Share"], key="tab", on_change="rerun")
 if tab_objects.open:
     with tab_objects, plain_errors():
         table = compute.measurements(current.key, factor, recipe.to_json(),
@@ -95,7 +105,7 @@ if tab_hist.open:
         log = st.toggle("Logarithmic counts", key="log", bind="query-params")
         fg = result.threshold
         st.altair_chart(views.histogram_chart(fg.processed, fg.thresholds, log=log), width="stretch")
-        st.caption(views.histogram_caption(fg.thresholds, fg.polarity))
+        st.caption(views.histogram_caption(fg.thresholds, fg.polarity, fg.recipe.method))
 if tab_zoom.open:
     with tab_zoom, plain_errors():
         views.look_closer(current.image, full_labels, labels=True, style=style)
@@ -109,3 +119,5 @@ if tab_export.open:
 if tab_share.open:
     with tab_share:
         views.share_link(is_upload=current.is_upload, sample_title=SAMPLES[current.sample].title)
+
+remember_page_settings()  # this page's settings come back when the visitor returns to it

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import copy
+import html
 import logging
 from contextlib import contextmanager
 from typing import Iterator
+from urllib.parse import parse_qs
 
 import streamlit as st
+from streamlit.errors import StreamlitAPIException
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+from streamlit.runtime.state import get_session_state
+from streamlit.runtime.state.query_params import _coerce_value_for_query_url as coerce_value_for_query_url
 
 import segmentation as seg
 from segmentation import SAMPLES
 
-from .source import CurrentImage, forget_widget_values, image_source
+from .source import SHARED_KEYS, CurrentImage, forget_widget_values, image_source, upload_marker
+from .widgets import arriving_at_page
 
 _LOG = logging.getLogger(__name__)
 
@@ -22,17 +30,150 @@ PAGES = (
 )
 
 
-def _forget_other_pages_widgets(title: str) -> None:
-    """On arriving from another page, drop that page's widget values.
+#: Session keys of the per-page store: the page the last run drew, and each page's widget values.
+PAGE_KEY = "studio_page"
+STORE_KEY = "studio_page_settings"
 
-    The pages share parameter names (a watershed's foreground uses the thresholding names), and Streamlit
-    keeps a widget's value under its key when the user follows a page link, so without this the watershed
-    page would open with the thresholding page's clean-up instead of its own defaults.
+#: Widget value types the store keeps. A button's trigger, an uploaded file or a component's value cannot be put
+#: back through ``st.session_state`` (Streamlit refuses a button's or an uploader's value set that way).
+_RESTORABLE = {"bool_value", "int_value", "double_value", "string_value", "string_array_value",
+               "double_array_value", "int_array_value"}
+
+
+def _widget_metadata(key: str):
+    """Streamlit's metadata of the widget last drawn under ``key`` (None for a plain session value).
+
+    Read through the session's state object (``SessionState.get_widget_id_from_key`` and
+    ``get_widget_metadata``, Streamlit 1.67): the public ``st.session_state`` does not say which keys are
+    widgets, nor of which kind.
     """
-    previous = st.session_state.get("studio_page")
-    if previous is not None and previous != title:
+    try:
+        state = get_session_state()._state
+        widget_id = state.get_widget_id_from_key(key)
+        return state.get_widget_metadata(widget_id) if widget_id else None
+    except (AttributeError, KeyError):  # pragma: no cover - a Streamlit without these accessors keeps nothing
+        return None
+
+
+def _url_text(key: str, value, metadata) -> str | list[str] | None:
+    """What a URL-bound widget writes to the address bar for ``value`` (None: nothing, e.g. its default)."""
+    if metadata is None or metadata.bind != "query-params":
+        return None
+    try:
+        if value == metadata.deserializer(None):
+            return None
+        return coerce_value_for_query_url(metadata.serializer(value), metadata.value_type)
+    except Exception:  # noqa: BLE001 - a value Streamlit cannot write stays out of the address bar
+        _LOG.debug("the value of %s has no URL form", key, exc_info=True)
+        return None
+
+
+def page_widget_values() -> dict[str, dict]:
+    """The page's restorable widget values now, and the URL text of the bound ones.
+
+    ``{"values": {key: value}, "url": {key: text}}``, without the shared keys (image source, display), which
+    every page shows alike. The URL text is taken now, while the widgets' metadata is at hand (Streamlit drops
+    it when a page switch ends the widgets).
+    """
+    values, url = {}, {}
+    for key in list(st.session_state):
+        if key in SHARED_KEYS or str(key).startswith("studio_"):
+            continue
+        metadata = _widget_metadata(key)
+        if metadata is None or metadata.value_type not in _RESTORABLE:
+            continue
+        values[key] = copy.deepcopy(st.session_state[key])
+        text = _url_text(key, values[key], metadata)
+        if text is not None:
+            url[key] = text
+    return {"values": values, "url": url}
+
+
+def keep_page_settings(title: str) -> None:
+    """Each page keeps its own settings for the session: leaving a page and coming back restores them.
+
+    The pages share parameter names (a watershed's foreground uses the thresholding names), and on a page
+    switch Streamlit either drops the previous page's widget values or (from the entry script's page) carries
+    them over under the same keys. So each page's widget values are stored under the page's title at the start
+    of every run on that page (callbacks have run) and as a run ends (:func:`remember_page_settings`). On
+    arriving at a page, whatever the previous page left is dropped and the page's stored values are put back,
+    except those the URL names (a link, or Back to an address that holds them, wins). Generic: any widget with
+    a ``key`` on any page is kept this way, with no page-specific code.
+    """
+    previous = st.session_state.get(PAGE_KEY)
+    store = st.session_state.setdefault(STORE_KEY, {})
+    if previous == title:
+        remember_page_settings()
+    elif previous is not None:
         forget_widget_values()
-    st.session_state["studio_page"] = title
+        back = _address_decides()
+        arriving_at_page(title, back=back)
+        stored = store.get(title) or {"values": {}, "url": {}}
+        restored = [key for key in stored["values"] if key not in st.query_params]
+        for key in restored:
+            st.session_state[key] = copy.deepcopy(stored["values"][key])
+        if not back:
+            _show_in_address_bar({key: stored["url"][key] for key in restored if key in stored["url"]})
+    st.session_state[PAGE_KEY] = title
+
+
+def _address_decides() -> bool:
+    """On Back or Forward, give the page every parameter of the address it returns to; True in that case.
+
+    Streamlit drops from a page switch's query the parameters bound to a widget of the page being left (so
+    one page's values do not leak into another's widgets of the same name), and on Back a bound widget whose
+    parameter is missing returns to its default. The sample and every parameter both pages have (the
+    foreground's threshold, clean-up, display) are bound on both, so Back to the watershed page would reopen
+    it on its default sample. The address Back returns to is that page's own, so its parameters are put back
+    for the widgets to read, and the address bar keeps them.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is None or not ctx.is_history_navigation:
+        return False
+    # The run's query string as the browser sent it (Streamlit filters its own copy, not this one).
+    address = parse_qs(ctx.query_string or "", keep_blank_values=True)
+    with get_session_state().query_params() as query:
+        missing = {key: texts for key, texts in address.items() if not query.has_param(key)}
+        for key, texts in missing.items():
+            query.set_with_no_forward_msg(key, texts[0] if len(texts) == 1 else texts)
+            query._initial_query_params[key] = list(texts)  # what bound widgets read as they register
+        if missing:
+            query._send_query_param_msg()  # Back replaces its entry: no new history entry
+    return True
+
+
+def _show_in_address_bar(texts: dict[str, str | list[str]]) -> None:
+    """Put the restored values of URL-bound widgets into the address bar, as the widgets themselves would.
+
+    Streamlit writes a bound widget's value to the URL when the user changes it, or when it kept the value
+    itself; a value put back through ``st.session_state`` after a page switch is shown but not written, so the
+    address bar (and a link copied from it) would miss it. The texts are what the widgets wrote (recorded by
+    :func:`page_widget_values`). One message for all of them (each message is one URL change).
+    """
+    if not texts:
+        return
+    with get_session_state().query_params() as query:
+        for key, text in texts.items():
+            query.set_with_no_forward_msg(key, text)
+        query._send_query_param_msg()
+
+
+def remember_page_settings() -> None:
+    """Store the current page's widget values now (pages call this last; a stopped run calls it too).
+
+    The start of the next run on the same page stores them again, but a page switch arrives with the previous
+    page's values already dropped by Streamlit, so the values of a page's last run are stored as it ends.
+    """
+    title = st.session_state.get(PAGE_KEY)
+    if title is not None:
+        st.session_state.setdefault(STORE_KEY, {})[title] = page_widget_values()
+
+
+def forget_other_pages_settings(title: str) -> None:
+    """Drop the settings stored for the other pages (a new sample opens every page with its suggestions)."""
+    store = st.session_state.get(STORE_KEY, {})
+    for page in [page for page in store if page != title]:
+        del store[page]
 
 
 def _honour_earlier_names() -> None:
@@ -56,6 +197,72 @@ def _honour_earlier_names() -> None:
                 pass
 
 
+def _open_tab_from_link() -> None:
+    """A link from before this version may name the open tab (``tab=Export``): that tab opens, and the name
+    leaves the address bar. The open tab is the visitor's own view, not part of what a link shares."""
+    if "tab" not in st.query_params:
+        return
+    text = st.query_params["tab"]
+    try:
+        del st.query_params["tab"]
+    except StreamlitAPIException:  # a page that binds a widget to ``tab`` itself keeps it
+        return
+    st.session_state["tab"] = text
+
+
+# A metric's value is cut to one line with an ellipsis: at 1280 px wide, five metrics side by side showed
+# "Multi-O…" and "46, 100,…" (Multi-Otsu with five classes). Values wrap instead, whole.
+_METRIC_CSS = """<style>
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] * {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: break-word; line-height: 1.15;
+}
+</style>"""
+
+# Streamlit's page links add three browser-history entries per page switch (measured: Thresholding with
+# Sauvola -> Compare -> Thresholding went 6 -> 9 entries), so Back needed three presses. The front end
+# *pushes* an entry for every URL change the server sends (``page_info_changed``), and a switch sends
+# several before the new path is pushed: the old page's parameters removed, then values written back.
+# Only the new path is a new place to go back to. This script (run once per browser tab) makes a page-link
+# click push exactly one entry: until the path changes, the server's query-only URL changes leave the old
+# page's entry as it was (the push of the new path carries the latest query); outside a switch they replace
+# the entry, as a widget's own URL change does.
+_HISTORY_JS = """<script>
+(() => {
+  if (window.__studioHistory) return;
+  window.__studioHistory = true;
+  const push = history.pushState.bind(history);
+  let switching = 0;
+  document.addEventListener('click', (event) => {
+    const link = event.target.closest && event.target.closest('a[data-testid=stPageLink-NavLink]');
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    const href = link.getAttribute('href') || '';
+    // The entry page's link is a bare query ("?sample=coins"): it leads to the app's root, not here.
+    const next = new URL(href.startsWith('?') ? './' + href : href, document.baseURI);
+    if (next.pathname !== location.pathname) switching = Date.now();
+  }, true);
+  // A reload starts a new session, with nothing uploaded: leaving a page that shows an upload leaves its
+  // name (and content digest) in a cookie for a minute, so the reloaded page can say so and offer it back.
+  const cookie = 'studio_upload';
+  document.cookie = `${cookie}=; max-age=0; path=/; SameSite=Strict`;
+  window.addEventListener('pagehide', () => {
+    const marker = document.querySelector('[data-studio-upload]');
+    const upload = marker ? marker.getAttribute('data-studio-upload') : '';
+    if (upload) document.cookie = `${cookie}=${encodeURIComponent(upload)}; max-age=60; path=/; SameSite=Strict`;
+  });
+  history.pushState = function (state, title, url) {
+    const next = new URL(url, location.href);
+    if (next.pathname !== location.pathname) {
+      switching = 0;
+      return push(state, title, url);
+    }
+    if (switching && Date.now() - switching < 30000) return undefined;
+    return history.replaceState(state, title, url);
+  };
+})();
+</script>"""
+
+
 def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentImage:
     """Set up a page: config, navigation (carrying the sample to the other pages) and the image.
 
@@ -64,16 +271,27 @@ def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentIm
     """
     st.set_page_config(page_title=f"{title} · Segmentation Studio", page_icon=icon, layout="wide",
                        initial_sidebar_state="expanded")
-    _forget_other_pages_widgets(title)
+    keep_page_settings(title)
     _honour_earlier_names()
+    _open_tab_from_link()
     nav = st.sidebar.container()
-    current = image_source(default_sample, on_sample_change=lambda name: apply_settings(
-        settings_items(sample_defaults(base, name))))
+
+    def on_sample_change(name: str) -> None:
+        forget_other_pages_settings(title)
+        apply_settings(settings_items(sample_defaults(base, name)))
+
+    current = image_source(default_sample, on_sample_change=on_sample_change)
     with nav:
         st.markdown("### Segmentation Studio")
+        # The links carry the sample (a link opened in a new tab is a new session); an upload cannot travel.
+        link_query = None if current.is_upload else {"sample": current.sample}
         for path, label, page_icon in PAGES:
-            st.page_link(path, label=label, icon=page_icon, query_params={"sample": current.sample})
-        st.divider()
+            st.page_link(path, label=label, icon=page_icon, query_params=link_query)
+        # The divider carries the page's script (an element of its own would leave an empty gap) and the name
+        # of the upload on show, which the script keeps through a reload.
+        marker = html.escape(upload_marker(current), quote=True)
+        st.html(f'{_METRIC_CSS}{_HISTORY_JS}<hr data-studio-upload="{marker}" style="margin: 0.5rem 0 0.75rem 0">',
+                unsafe_allow_javascript=True)
     st.title(title)
     st.caption(current.description + ("" if not current.info.notes else " · " + "; ".join(current.info.notes)))
     return current
@@ -158,4 +376,5 @@ def plain_errors(stop: bool = True) -> Iterator[None]:
     else:
         return
     if stop:
+        remember_page_settings()
         st.stop()

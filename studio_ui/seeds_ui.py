@@ -12,6 +12,8 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 import segmentation as seg
 from segmentation import WatershedRecipe, encode_jpeg_bytes, encode_png_bytes, specs_of
 
+from .views import count_of
+
 _POINTS = {spec.name: spec for spec in specs_of(WatershedRecipe)}["points"]
 
 
@@ -64,7 +66,7 @@ def click_to_seed(preview: np.ndarray, result, factor: float, style: tuple) -> N
         b2.button("Clear seeds", on_click=_clear, width="stretch")
     color, thickness, opacity = style
     centre.image(encode_png_bytes(seg.colorize_labels(result.labels)), width="stretch",
-                 caption=f"Labels ({result.count:,} object{'' if result.count == 1 else 's'})", output_format="PNG")
+                 caption=f"Labels ({count_of(result.count, 'object')})", output_format="PNG")
     right.image(encode_jpeg_bytes(seg.boundary_overlay(preview, result.labels, color=color,
                                                        thickness=thickness, fill_opacity=opacity)),
                 width="stretch", caption="Boundaries on the original", output_format="JPEG")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import numpy as np
 import streamlit as st
@@ -20,6 +21,10 @@ from segmentation import SAMPLES, ImageInfo, downscale, load_image, sample_path
 SOURCE_KEY = "studio_source"        # {"kind": "sample"|"upload", "name": ..., "digest": ...}
 UPLOAD_BYTES_KEY = "studio_upload"  # (digest, bytes) of the current upload, to re-decode after eviction
 SEEN_UPLOAD_KEY = "studio_seen_upload"  # file_id of the last upload handled, and its error if any
+LOST_UPLOAD_KEY = "studio_lost_upload"  # (digest, name) of an upload shown before the browser reloaded the page
+#: Cookie the page's script sets as the browser leaves a page that shows an upload (a reload starts a new session
+#: with nothing in it): "<digest>:<name>", for a minute. See :func:`upload_marker` and ``page._HISTORY_JS``.
+LOST_UPLOAD_COOKIE = "studio_upload"
 
 UPLOAD_HELP = ("PNG, JPEG, TIFF (8/16-bit, float; first page), BMP, WebP or GIF (first frame), up to the "
                "upload limit. Uploads stay in this browser session only and are never put in a link.")
@@ -85,11 +90,63 @@ def forget_widget_values() -> None:
 
 
 def _choose_sample(default_sample: str, on_sample_change) -> None:
-    """A new sample opens with its suggested settings, exactly as a link naming it does."""
-    name = st.session_state.get("sample", default_sample)
+    """A new sample opens with its suggested settings, exactly as a link naming it does.
+
+    Any message about an earlier upload goes: its cause (that file) is no longer on screen.
+    """
+    name = st.session_state.get("sample") or default_sample
     st.session_state[SOURCE_KEY] = {"kind": "sample", "name": name}
+    _clear_upload_messages()
     if on_sample_change is not None:
         on_sample_change(name)
+
+
+def _clear_upload_messages() -> None:
+    seen = st.session_state.get(SEEN_UPLOAD_KEY)
+    if seen and seen[1]:
+        st.session_state[SEEN_UPLOAD_KEY] = (seen[0], None)
+    st.session_state.pop(LOST_UPLOAD_KEY, None)
+
+
+def _show_upload(digest: str, name: str, data: bytes | None) -> None:
+    """Make an upload the current image. The sample box goes blank (so picking any sample, the one it showed
+    before included, switches back to it)."""
+    st.session_state[UPLOAD_BYTES_KEY] = (digest, data)
+    st.session_state[SOURCE_KEY] = {"kind": "upload", "name": name, "digest": digest}
+    st.session_state["sample"] = None
+    _clear_upload_messages()
+
+
+def _kept_upload(digest: str) -> tuple[np.ndarray, ImageInfo] | None:
+    """The decoded upload with this digest if the server still holds it (bounded cache), else None."""
+    try:
+        return _decode_upload(digest, b"")  # a hit returns the cached image; a miss fails to decode b""
+    except Exception:  # noqa: BLE001 - not held any more
+        return None
+
+
+def _use_lost_upload() -> None:
+    lost = st.session_state.get(LOST_UPLOAD_KEY)
+    if lost and _kept_upload(lost[0]) is not None:
+        _show_upload(lost[0], lost[1], None)
+
+
+def _note_lost_upload() -> None:
+    """On a session's first run: if the browser left a page showing an upload (a reload), say so."""
+    if SOURCE_KEY in st.session_state or LOST_UPLOAD_KEY in st.session_state:
+        return
+    cookie = unquote(st.context.cookies.get(LOST_UPLOAD_COOKIE) or "")
+    st.session_state[LOST_UPLOAD_KEY] = None
+    if ":" not in cookie:
+        return
+    digest, name = cookie.split(":", 1)
+    if len(digest) == 32 and all(c in "0123456789abcdef" for c in digest):
+        st.session_state[LOST_UPLOAD_KEY] = (digest, name[:200])
+
+
+def upload_marker(current: CurrentImage) -> str:
+    """``"<digest>:<name>"`` while an upload is shown (what the reload cookie keeps), else ``""``."""
+    return f"{current.key}:{current.name}" if current.is_upload else ""
 
 
 def _handle_upload() -> None:
@@ -109,23 +166,28 @@ def _handle_upload() -> None:
         st.session_state[SEEN_UPLOAD_KEY] = (uploaded.file_id, message)
         return
     st.session_state[SEEN_UPLOAD_KEY] = (uploaded.file_id, None)
-    st.session_state[UPLOAD_BYTES_KEY] = (digest, data)
-    st.session_state[SOURCE_KEY] = {"kind": "upload", "name": uploaded.name, "digest": digest}
+    _show_upload(digest, uploaded.name, data)
 
 
 def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
     """Draw the image-source controls in the sidebar and return the current image.
 
-    A bad upload shows the library's plain-words message and the previous image stays.
+    A bad upload shows the library's plain-words message and the previous image stays. While an upload is
+    shown the sample box is blank, so choosing any sample switches back. After a reload (a new session, with
+    nothing uploaded) the page says that the upload was not kept and, while the server still holds it, offers
+    it back.
     """
+    _note_lost_upload()
     names = list(SAMPLES)
     sidebar = st.sidebar
     sidebar.subheader("Image")
-    sample = sidebar.selectbox(
+    chosen = sidebar.selectbox(
         "Sample image", names, index=names.index(default_sample), key="sample", bind="query-params",
-        on_change=_choose_sample, args=(default_sample, on_sample_change),
+        on_change=_choose_sample, args=(default_sample, on_sample_change), placeholder="your upload (pick a sample)",
         help="A bundled image. A shared link always opens this sample with the same parameters.")
-    sidebar.caption(f"{SAMPLES[sample].title}: {SAMPLES[sample].description}")
+    sample = chosen or default_sample
+    if chosen:
+        sidebar.caption(f"{SAMPLES[sample].title}: {SAMPLES[sample].description}")
     sidebar.file_uploader("…or upload your own", key="upload", on_change=_handle_upload, help=UPLOAD_HELP)
     # One fixed slot for the upload's message, so the sections below keep their place (and stay open).
     message = sidebar.container()
@@ -136,13 +198,24 @@ def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
     source = st.session_state.get(SOURCE_KEY) or {"kind": "sample", "name": sample}
     if source["kind"] == "upload":
         stored = st.session_state.get(UPLOAD_BYTES_KEY)
+        decoded = None
         if stored and stored[0] == source["digest"]:
-            image, info = _decode_upload(*stored)
+            decoded = _decode_upload(*stored) if stored[1] is not None else _kept_upload(stored[0])
+        if decoded is not None and not chosen:
             message.caption(f"Showing your upload **{source['name']}**. Pick a sample above to switch back.")
-            return CurrentImage(stored[0], source["name"], image, info, True, sample)
+            return CurrentImage(stored[0], source["name"], decoded[0], decoded[1], True, sample)
         source = {"kind": "sample", "name": sample}
     if source["name"] != sample:  # the URL (or another page) named a different sample
         source = {"kind": "sample", "name": sample}
     st.session_state[SOURCE_KEY] = source
+    lost = st.session_state.get(LOST_UPLOAD_KEY)
+    if lost:
+        with message:
+            st.info(f"Reloading the page started a new session: your upload **{lost[1]}** was not kept (an "
+                    f"upload lives in its session only and never enters a link). The sample is shown.",
+                    icon=":material/info:")
+            if _kept_upload(lost[0]) is not None:
+                st.button(f"Use {lost[1]} again", on_click=_use_lost_upload, width="stretch",
+                          icon=":material/restore_page:")
     image, info = _load_sample(sample)
     return CurrentImage(f"sample:{sample}", SAMPLES[sample].filename, image, info, False, sample)

@@ -103,6 +103,11 @@ def histogram_chart(processed: np.ndarray, thresholds: tuple[float, ...], *, log
     return alt.layer(*layers).properties(height=220)
 
 
+def count_of(number: int, noun: str) -> str:
+    """"1 object", "2,031 objects": a count with its noun in the right number (nouns with a plain -s plural)."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def format_ms(seconds: float) -> str:
     ms = seconds * 1000
     return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
@@ -124,9 +129,10 @@ def result_notes(notes: tuple[str, ...], processed: np.ndarray) -> list[str]:
     return [note for note in notes if not number.search(note)]
 
 
-def format_thresholds(thresholds: tuple[float, ...], dtype: np.dtype) -> str:
+def format_thresholds(thresholds: tuple[float, ...], dtype: np.dtype, method: str = "") -> str:
+    """The threshold(s) in the image's units; a local method's are "per pixel", a constant image has none."""
     if not thresholds:
-        return "per pixel"
+        return "none (constant image)" if method and method not in seg.LOCAL_METHODS else "per pixel"
     if np.issubdtype(dtype, np.integer):
         return ", ".join(f"{t:.2f}".rstrip("0").rstrip(".") for t in thresholds)
     return ", ".join(f"{t:.4g}" for t in thresholds)
@@ -152,7 +158,10 @@ def download_row(files: list[tuple[str, str, Callable[[], bytes] | bytes | str, 
                                on_click="ignore", icon=":material/download:")
 
 
-def histogram_caption(thresholds: tuple[float, ...], polarity: str) -> str:
+def histogram_caption(thresholds: tuple[float, ...], polarity: str, method: str = "") -> str:
+    if not thresholds and method and method not in seg.LOCAL_METHODS:
+        return ("Histogram of the channel the method saw (after pre-processing). It holds one value, so there "
+                "is nothing to separate and no threshold is drawn.")
     if not thresholds:
         return ("Histogram of the channel the method saw (after pre-processing). A local method computes a "
                 "threshold for every pixel, so none is drawn.")

@@ -3,6 +3,10 @@
 Each recipe parameter becomes one widget whose ``key`` is the parameter's name, so the address bar
 holds exactly the names the recipe, the JSON file and the command line use. Parameters that do not
 apply to the chosen method or seeds are not drawn (and so leave the URL).
+
+A choice box shows names ("Multi-Otsu", "h-maxima of the distance map") while the URL holds the recipe's
+own (``multiotsu``, ``h_maxima``). Streamlit's URL binding writes a box's *shown* text, so choices are not
+bound; :func:`_choice_from_url` and :func:`_choice_to_url` keep them in the address bar instead.
 """
 
 from __future__ import annotations
@@ -73,15 +77,25 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
     if bind:
         common["bind"] = "query-params"
     label = o.pop("label", spec.label)
+    if spec.kind == "choice" and not getattr(spec, "open", ""):
+        options = _choice_options(spec, choices)
+        default = default if default in options else options[0]
+        common.pop("bind", None)
+        if bind:
+            _choice_from_url(key, options, default)
+        value = container.selectbox(label, options, index=options.index(default),
+                                    format_func=lambda name: _label(spec, name), **common)
+        if bind:
+            _choice_to_url(key, value, default)
+        if spec.name == "method":  # the box shows the name; the caption says who computes it, after whom
+            credit = method_credit(value).removeprefix(" — ")
+            container.caption(credit[:1].upper() + credit[1:])
+        return value
     if spec.kind == "choice":
-        # The options are the parameter's own names (no format_func): Streamlit writes a bound choice to
-        # the URL as its displayed text, and URLs must hold the names recipes and the command line use.
+        # An open choice (a name the file defines is also valid) shows and takes the names themselves.
         options = _choice_options(spec, choices)
         index = options.index(default) if default in options else 0
-        value = container.selectbox(label, options, index=index, **common)
-        if spec.name in ("method", "seeds", "landscape"):
-            container.caption(_label(spec, value) + (method_credit(value) if spec.name == "method" else ""))
-        return value
+        return container.selectbox(label, options, index=index, **common)
     if spec.kind == "int_choice":
         options = list(spec.choices)
         return container.radio(label, options, index=options.index(default), horizontal=True, **common)
@@ -130,6 +144,55 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
     if bind and _drop_bad_link_value(container, key, lo, hi):
         common.pop("bind", None)
     return float(container.number_input(label, lo, hi, value, float(step) if step else None, format="%g", **common))
+
+
+#: Per page, what the address bar holds for each choice parameter as this module last wrote or read it.
+URL_CHOICES_KEY = "studio_url_choices"
+
+
+def _choice_from_url(key: str, options: list, default: Any) -> None:
+    """Before a choice box is drawn: the value the URL gives, when the URL changed it (a link, Back).
+
+    A choice box shows names ("Multi-Otsu") while the URL holds the recipe's names (``multiotsu``), which is
+    not what Streamlit's URL binding writes (it writes the shown text), so choices are kept in the URL here:
+    :func:`_choice_to_url` writes what the box holds; a URL that differs from what was last written (the
+    first load of a link, Back or Forward to another address, a hand-edited address) gives the box its
+    value, or its default when the parameter is absent; a name the box does not offer is dropped.
+    """
+    page = st.session_state.get("studio_page")
+    seen = st.session_state.setdefault(URL_CHOICES_KEY, {}).setdefault(page, {})
+    text = st.query_params.get(key)
+    known = key in seen
+    if known and seen[key] == text:
+        return
+    seen[key] = text
+    if text in options:
+        st.session_state[key] = text
+    elif text is not None:
+        del st.query_params[key]
+        seen[key] = None
+    elif known or seen.get("*back"):
+        st.session_state[key] = default
+
+
+def _choice_to_url(key: str, value: Any, default: Any) -> None:
+    """After a choice box is drawn: the URL holds its name, or nothing when it is the default."""
+    wanted = None if value == default else str(value)
+    if st.query_params.get(key) != wanted:
+        if wanted is None:
+            del st.query_params[key]
+        else:
+            st.query_params[key] = wanted
+    st.session_state.setdefault(URL_CHOICES_KEY, {}).setdefault(st.session_state.get("studio_page"), {})[key] = wanted
+
+
+def arriving_at_page(title: str, *, back: bool) -> None:
+    """A page switch: what the URL held for the choices of this page's last visit no longer applies.
+
+    After a link, the address holds no choice of this page yet (the page's stored values are put back and
+    written); after Back or Forward, the address decides every choice, absent ones included.
+    """
+    st.session_state.setdefault(URL_CHOICES_KEY, {})[title] = {"*back": True} if back else {}
 
 
 def _drop_bad_link_value(container, key: str, lo: float, hi: float) -> bool:

@@ -37,3 +37,16 @@ def test_a_ground_truth_without_a_finite_pixel_is_refused_in_plain_words():
     at = upload(at, "truth.tif", tiff_bytes(np.full(skimage.data.coins().shape, np.nan, np.float32)), key="truth")
     assert not exceptions(at)
     assert any("truth.tif" in e and "finite" in e for e in errors(at)), errors(at)
+
+
+@pytest.mark.parametrize("page", ["threshold", "watershed"])
+def test_one_finite_value_shows_no_threshold_rather_than_per_pixel(page):
+    # A global method on an image whose finite pixels hold one value has no threshold: not "per pixel".
+    image = np.full((60, 80), np.nan, np.float32)
+    image[:30] = 0.5
+    at = upload(app(page).run(), "const_plus_nan.tif", tiff_bytes(image))
+    assert not exceptions(at)
+    threshold = next(m for m in at.metric if m.label == "Threshold")
+    assert threshold.value == "none (constant image)"
+    if page == "threshold":
+        assert not any("per pixel" in c.value or "local method" in c.value for c in at.caption)

@@ -62,8 +62,17 @@ def image_bytes(page, src: str) -> bytes:
 
 def sidebar_select(page, label: str, option: str) -> None:
     """Choose ``option`` in the sidebar selectbox labelled ``label``."""
-    page.get_by_test_id("stSidebar").get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option", name=option, exact=True).click()
+    box = page.get_by_test_id("stSidebar").get_by_role("combobox", name=label, exact=True)
+    for attempt in range(4):
+        box.click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=5000)
+            break
+        except Exception:  # noqa: BLE001 - the list closed (a rerun redrew the box) on a loaded machine: again
+            if attempt == 3:
+                raise
+            page.keyboard.press("Escape")
+            wait_idle(page)
     wait_idle(page)
 
 
@@ -224,7 +233,7 @@ def test_upload_replaces_the_image(server, page, tmp_path):
 # ---------------------------------------------------------------------------------------------
 def test_slider_changes_mask_and_address_bar(server, page):
     open_page(page, server.base_url + "/")
-    sidebar_select(page, "Method", "manual")
+    sidebar_select(page, "Method", "Manual value")  # the box shows names; the URL holds the recipe's
     assert metrics(page)["Method"] == "Manual value"
     assert query(page).get("method") == ["manual"], page.url  # the recipe's own name, as in the CLI
 
@@ -261,10 +270,10 @@ def _reopen_on_fresh_server(browser, server_factory, shared_url: str):
 
 def test_share_link_thresholding_on_fresh_server(server, page, browser, server_factory):
     # A visitor arrives on the scanned-page sample (its suggested recipe: Sauvola with its window and k,
-    # dark objects), then changes the method, two sliders and the tab.
+    # dark objects), then changes the method and two sliders. The open tab is not part of the link.
     open_page(page, server.base_url + "/?sample=page")
     assert metrics(page)["Method"] == "Sauvola"
-    sidebar_select(page, "Method", "niblack")
+    sidebar_select(page, "Method", "Niblack (local)")
     window = int(slider_value(page, "Window (px)"))
     k = slider_value(page, "k")
     press_slider(page, "Window (px)", "ArrowRight", times=2)  # odd sizes: steps of 2
@@ -275,7 +284,9 @@ def test_share_link_thresholding_on_fresh_server(server, page, browser, server_f
     assert params.get("sample") == ["page"] and params.get("method") == ["niblack"], page.url
     assert params.get("window") == [str(window + 4)], page.url
     assert float(params["k"][0]) == pytest.approx(k - 0.03), page.url
-    assert params.get("tab") == ["Objects"], page.url
+    assert "tab" not in params, page.url
+    page.get_by_role("tab", name="Histogram").click()  # the tab a link opens on
+    wait_idle(page)
     original = view_state(page)
     assert original["caption"].startswith("page.png")
     assert original["metrics"]["Method"] == "Niblack"
@@ -296,7 +307,7 @@ def test_share_link_thresholding_on_fresh_server(server, page, browser, server_f
 def test_share_link_watershed_deep_link_on_fresh_server(server, page, browser, server_factory):
     open_page(page, server.base_url + "/watershed")
     assert page.get_by_role("heading", name="Watershed", level=1).is_visible()
-    sidebar_select(page, "Method", "li")
+    sidebar_select(page, "Method", "Li (minimum cross-entropy)")
     h = slider_value(page, "h (px)")
     press_slider(page, "h (px)", "ArrowRight", times=2)  # steps of 0.05
     page.get_by_role("tab", name="Objects").click()  # the watershed page opens on the Histogram tab
@@ -306,7 +317,9 @@ def test_share_link_watershed_deep_link_on_fresh_server(server, page, browser, s
     params = query(page)
     assert urlsplit(page.url).path == "/watershed"
     assert float(params["h"][0]) == pytest.approx(h + 0.1), page.url
-    assert params.get("tab") == ["Objects"] and params.get("stages") == ["true"], page.url
+    assert "tab" not in params and params.get("stages") == ["true"], page.url  # the open tab is not shared
+    page.get_by_role("tab", name="Histogram").click()  # the tab a link opens on
+    wait_idle(page)
     original = view_state(page)
     assert original["caption"].startswith("coins.png")
     images_before = len(main_images(page))

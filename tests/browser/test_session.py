@@ -1,0 +1,190 @@
+"""A session keeps its work, in a real browser: page switches, Back, share links, reloads, metrics at 1280 px.
+
+The AppTest half (``tests/test_app_session.py``) checks the pages' values; this half checks what only the
+browser does: the address bar, the history entries a page switch adds, Back, the reload of the page and how
+the metrics are laid out.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import cv2
+import numpy as np
+import pytest
+
+from .conftest import assert_no_exception, new_context, new_page, screenshot, wait_idle
+from .test_browser import (
+    image_caption,
+    metrics,
+    open_page,
+    press_slider,
+    query,
+    sidebar_select,
+    slider_value,
+    view_state,
+    wait_for_upload_outcome,
+)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def go(page, title: str) -> None:
+    """Follow the sidebar link to the page titled ``title``."""
+    page.get_by_test_id("stSidebar").get_by_role("link", name=title).click()
+    page.get_by_role("heading", name=title, level=1).wait_for()
+    wait_idle(page)
+
+
+def history_length(page) -> int:
+    return page.evaluate("history.length")
+
+
+def back(page, title: str) -> None:
+    page.go_back()
+    page.get_by_role("heading", name=title, level=1).wait_for()
+    wait_idle(page)
+
+
+def test_settings_survive_page_switches_and_back(server, page):
+    """Sauvola with window 21 on Thresholding, h on Watershed: both come back, in the widgets and the address
+    bar, after trips to the other pages; each switch is one history entry and Back returns to each view."""
+    open_page(page, server.base_url + "/")
+    sidebar_select(page, "Method", "Sauvola (local)")
+    window = int(slider_value(page, "Window (px)"))
+    while window != 21:
+        window = int(float(press_slider(page, "Window (px)", "ArrowLeft" if window > 21 else "ArrowRight")))
+    thresholding = view_state(page)
+    assert thresholding["metrics"]["Method"] == "Sauvola"
+    assert query(page) == {"method": ["sauvola"], "window": ["21"]}, page.url
+    entries = history_length(page)
+
+    go(page, "Watershed")
+    assert history_length(page) == entries + 1
+    assert metrics(page)["Objects"] != ""
+    h = slider_value(page, "h (px)")
+    press_slider(page, "h (px)", "ArrowRight", times=2)
+    assert float(query(page)["h"][0]) == pytest.approx(h + 0.1)
+    watershed = view_state(page)
+    watershed_url = page.url
+
+    go(page, "Compare")
+    assert history_length(page) == entries + 2
+    go(page, "Thresholding")
+    assert history_length(page) == entries + 3
+    assert view_state(page) == thresholding
+    assert query(page) == {"method": ["sauvola"], "window": ["21"]}, page.url
+    go(page, "Watershed")
+    assert history_length(page) == entries + 4
+    assert view_state(page) == watershed
+    assert parse_qs(urlsplit(page.url).query) == parse_qs(urlsplit(watershed_url).query), page.url
+    screenshot(page, "session-watershed-restored")
+
+    # Back, one press per page switch, to each earlier view.
+    back(page, "Thresholding")
+    assert view_state(page) == thresholding
+    back(page, "Compare")
+    back(page, "Watershed")
+    assert view_state(page) == watershed
+    back(page, "Thresholding")
+    assert view_state(page) == thresholding
+    assert_no_exception(page)
+
+
+def test_a_copied_link_has_no_tab(server, page, browser):
+    open_page(page, server.base_url + "/?sample=page&min_size=12")
+    page.get_by_role("tab", name="Share").click()
+    wait_idle(page)
+    link = page.get_by_test_id("stCode").inner_text().strip()
+    assert "tab=" not in link and "tab" not in query(page), (link, page.url)
+    assert parse_qs(urlsplit(link).query) == {"sample": ["page"], "min_size": ["12"]}, link
+    context = new_context(browser)
+    try:
+        other = new_page(context)
+        open_page(other, link)
+        assert other.get_by_role("tab", name="Histogram").get_attribute("aria-selected") == "true"
+        page.get_by_role("tab", name="Histogram").click()  # the same tab, to compare every widget
+        wait_idle(page)
+        assert view_state(other) == view_state(page)
+    finally:
+        context.close()
+
+
+def test_an_earlier_link_with_a_tab_opens_the_same_view(server, page, browser):
+    """Links from before this version carried the open tab: they open the same view on that tab, and the tab
+    leaves the address bar."""
+    old = "/watershed?sample=coins&method=li&h=1.5&tab=Objects"
+    open_page(page, server.base_url + old)
+    assert page.get_by_role("tab", name="Objects").get_attribute("aria-selected") == "true"
+    assert query(page) == {"method": ["li"], "h": ["1.5"]}, page.url
+    context = new_context(browser)
+    try:
+        other = new_page(context)
+        open_page(other, server.base_url + "/watershed?sample=coins&method=li&h=1.5")
+        assert other.get_by_role("tab", name="Histogram").get_attribute("aria-selected") == "true"
+        page.get_by_role("tab", name="Histogram").click()  # the same tab, to compare every widget
+        wait_idle(page)
+        assert view_state(page) == view_state(other)
+    finally:
+        context.close()
+
+
+def test_a_reload_says_the_upload_is_gone_and_offers_it_back(server, page, tmp_path):
+    image = np.zeros((120, 160), np.uint8)
+    cv2.circle(image, (50, 60), 25, 255, -1)
+    cv2.circle(image, (115, 60), 20, 255, -1)
+    path = tmp_path / "two_discs.png"
+    cv2.imwrite(str(path), image)
+    open_page(page, server.base_url + "/?method=li")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(path)
+    assert wait_for_upload_outcome(page, path.name) == "load"
+    assert metrics(page)["Objects"] == "2"
+
+    page.reload()
+    wait_idle(page)
+    assert image_caption(page).startswith("camera.png"), image_caption(page)
+    sidebar = page.get_by_test_id("stSidebar")
+    notice = sidebar.get_by_test_id("stAlertContentInfo").filter(has_text="two_discs.png")
+    assert "not kept" in notice.inner_text()
+    screenshot(page, "session-reload-upload-notice")
+    sidebar.get_by_role("button", name="Use two_discs.png again").click()
+    assert wait_for_upload_outcome(page, path.name) == "load"
+    assert metrics(page)["Objects"] == "2"
+    assert sidebar.get_by_test_id("stAlertContentInfo").filter(has_text="not kept").count() == 0
+    assert_no_exception(page)
+
+
+def test_after_an_upload_the_sample_box_switches_back(server, page, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"Shopping list\n- agar plates\n")
+    good = tmp_path / "disc.png"
+    image = np.zeros((80, 80), np.uint8)
+    cv2.circle(image, (40, 40), 20, 255, -1)
+    cv2.imwrite(str(good), image)
+    open_page(page, server.base_url + "/")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(good)
+    assert wait_for_upload_outcome(page, good.name) == "load"
+    sidebar_select(page, "Sample image", "camera")  # the sample the box showed before the upload
+    assert image_caption(page).startswith("camera.png")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(bad)
+    assert wait_for_upload_outcome(page, bad.name) == "error"
+    sidebar_select(page, "Sample image", "coins")
+    assert image_caption(page).startswith("coins.png")
+    assert page.get_by_test_id("stAlertContentError").count() == 0  # the upload's error went with it
+
+
+@pytest.mark.parametrize("path", ["/?method=multiotsu&classes=5", "/?method=adaptive_gaussian",
+                                  "/watershed?sample=nuclei"])
+def test_metrics_are_whole_at_1280_px(server, browser, path):
+    context = new_context(browser)  # a context of its own, for the 1280×800 window
+    try:
+        page = new_page(context)
+        page.set_viewport_size({"width": 1280, "height": 800})
+        open_page(page, server.base_url + path)
+        cut = page.get_by_test_id("stMetricValue").evaluate_all(
+            "els => els.flatMap(e => [e, ...e.querySelectorAll('*')])"
+            ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)")
+        assert cut == [], f"cut off at 1280 px: {cut}"
+        screenshot(page, f"metrics-1280-{path}")
+    finally:
+        context.close()
