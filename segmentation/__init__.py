@@ -23,16 +23,41 @@ Modules whose names start with an underscore are private.
 from . import batch, display, export, io, measurement, recipes, regions, thresholding
 from ._errors import ImageLoadError, ParameterError, SegmentationError
 from ._numeric import as_image, float_exponent, in_float_range, is_constant, to_uint8
-from .display import boundary_overlay, colorize_labels, display_image, downscale, label_palette, mask_image
-from .export import encode_jpeg_bytes, encode_labels, encode_png, encode_png_bytes, to_python, write_bytes_atomic
+from .display import (
+    SCORE_COLORS,
+    boundary_overlay,
+    colorize_labels,
+    display_image,
+    downscale,
+    label_palette,
+    mask_image,
+    score_overlay,
+)
+from .export import (
+    EXPORT_FORMATS,
+    NGFF_UNITS,
+    encode_geojson,
+    encode_jpeg_bytes,
+    encode_labels,
+    encode_ome_zarr_zip,
+    encode_png,
+    encode_png_bytes,
+    encode_roi_zip,
+    object_outlines,
+    to_python,
+    write_bytes_atomic,
+    write_ome_zarr,
+)
 from .io import (
     DEFAULT_SAMPLE_THRESHOLD,
     DEFAULT_SAMPLE_WATERSHED,
     SAMPLES,
     ImageInfo,
+    PixelSize,
     Sample,
     load_image,
     load_sample,
+    resolve_pixel_size,
     sample_ground_truth,
     sample_path,
 )
@@ -51,7 +76,11 @@ from .recipes import (
     GLOBAL_METHODS,
     LOCAL_METHODS,
     METHODS,
+    NUCLEAR_STAINS,
+    PROJECTIONS,
     RECIPE_FORMAT,
+    RECIPE_VERSION,
+    UNITS,
     WATERSHED_FOREGROUND,
     MethodInfo,
     ParamSpec,
@@ -59,8 +88,11 @@ from .recipes import (
     WatershedRecipe,
     alias_table,
     canonical_names,
+    colour_channel,
+    file_selection,
     recipe_from_json,
     specs_of,
+    upgrade_params,
 )
 from .regions import (
     WatershedResult,
@@ -117,6 +149,9 @@ __all__ = [
     # reading
     "load_image", "ImageInfo", "SAMPLES", "Sample", "load_sample", "sample_path", "sample_ground_truth",
     "DEFAULT_SAMPLE_THRESHOLD", "DEFAULT_SAMPLE_WATERSHED",
+    # microscopy files: channels, planes, pixel size; recipe versions
+    "resolve_pixel_size", "PixelSize", "NUCLEAR_STAINS", "PROJECTIONS", "UNITS", "RECIPE_VERSION", "colour_channel",
+    "upgrade_params", "file_selection",
     # thresholding: the pipeline, the methods, pre-processing and clean-up
     "threshold", "ThresholdResult",
     "binarize", "manual_threshold", "otsu_threshold", "triangle_threshold", "li_threshold", "yen_threshold",
@@ -134,6 +169,10 @@ __all__ = [
     "ObjectScores",
     # display
     "display_image", "mask_image", "colorize_labels", "label_palette", "boundary_overlay", "downscale",
+    "score_overlay", "SCORE_COLORS",
     # export
     "encode_png", "encode_labels", "encode_png_bytes", "encode_jpeg_bytes", "write_bytes_atomic", "to_python",
+    # exports for Fiji, QuPath and napari
+    "object_outlines", "encode_roi_zip", "encode_geojson", "write_ome_zarr", "encode_ome_zarr_zip", "EXPORT_FORMATS",
+    "NGFF_UNITS",
 ]
