@@ -6,14 +6,12 @@ z-plane only: a max projection shows all of them, one plane only some. The GFP c
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import tifffile
+from cli_helpers import run_cli_in_process as run_cli  # noqa: F401 - the tests import it from here
 from skimage.draw import disk
-
-from segmentation.batch import main
 
 SIZE = (128, 160)
 #: (row, col, z-plane) of each nucleus, radius 9 px.
@@ -54,14 +52,3 @@ def write_imagej_hyperstack(path: Path, pixel_size: float = 0.5) -> np.ndarray:
     tifffile.imwrite(path, data, imagej=True, resolution=(1 / pixel_size, 1 / pixel_size),
                      metadata={"axes": "TZCYX", "unit": "um"})
     return data
-
-
-def run_cli(*args: str, cwd: Path, monkeypatch, capsys) -> subprocess.CompletedProcess:
-    """``python -m segmentation`` in this process: (exit status, stdout, stderr)."""
-    monkeypatch.chdir(cwd)
-    try:
-        code = main(list(args))
-    except SystemExit as exit:
-        code = exit.code
-    captured = capsys.readouterr()
-    return subprocess.CompletedProcess(args, code, captured.out, captured.err)

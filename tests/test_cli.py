@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,10 +11,11 @@ import pytest
 import skimage.data
 import tifffile
 from cli_helpers import run_cli as run
+from cli_helpers import run_cli_in_process
 
 import segmentation as seg
 from segmentation import encode_png, load_image
-from segmentation.batch import main, option_name
+from segmentation.batch import option_name
 
 # The good test images: name -> pixels (small, so the whole module runs in seconds).
 IMAGES = {
@@ -29,15 +29,7 @@ IMAGES = {
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """The same command run in this process (faster): returns (exit status, stdout, stderr)."""
-    def call(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-        monkeypatch.chdir(cwd)
-        try:
-            code = main(list(args))
-        except SystemExit as exit:
-            code = exit.code
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-    return call
+    return lambda *args, cwd: run_cli_in_process(*args, cwd=cwd, monkeypatch=monkeypatch, capsys=capsys)
 
 
 def write_images(folder: Path, names=tuple(IMAGES)) -> Path:

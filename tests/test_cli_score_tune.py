@@ -6,7 +6,6 @@ All data is drawn here: rectangles whose IoUs are simple fractions, and small sy
 from __future__ import annotations
 
 import csv
-import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,24 +13,15 @@ import numpy as np
 import pytest
 import tifffile
 from cli_helpers import run_cli as run
+from cli_helpers import run_cli_in_process
 
 import segmentation as seg
-from segmentation.batch import main
 
 
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """The command run in this process (faster): returns (exit status, stdout, stderr)."""
-    def call(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-        monkeypatch.chdir(cwd)
-        try:
-            code = main(list(args))
-        except SystemExit as exit:
-            code = exit.code
-        captured = capsys.readouterr()
-        assert "Traceback" not in captured.err, captured.err
-        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-    return call
+    return lambda *args, cwd: run_cli_in_process(*args, cwd=cwd, monkeypatch=monkeypatch, capsys=capsys)
 
 
 def read_csv(path: Path) -> list[dict]:
