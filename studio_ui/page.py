@@ -107,6 +107,8 @@ def keep_page_settings(title: str) -> None:
     elif previous is not None:
         forget_widget_values()
         back = _address_decides()
+        if not back:
+            _keep_the_links_sample()
         arriving_at_page(title, back=back)
         stored = store.get(title) or {"values": {}, "url": {}}
         restored = [key for key in stored["values"] if key not in st.query_params]
@@ -140,6 +142,27 @@ def _address_decides() -> bool:
         if missing:
             query._send_query_param_msg()  # Back replaces its entry: no new history entry
     return True
+
+
+def _keep_the_links_sample() -> None:
+    """After a page link, give the page the sample the link names.
+
+    The browser sends a page link's query after the address it leaves (``sample=a&methods=...&sample=b``), and
+    Streamlit drops from a page switch's query every parameter bound to a widget of the page being left. The
+    sample box is bound on every page, so the link's ``sample`` went with the previous page's: a link from
+    Compare to Thresholding (the entry page) opened the default sample. The sample is the one parameter every
+    link carries (an upload cannot travel); the link's own value is the last one in the query.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is None or "sample" in st.query_params:
+        return
+    texts = parse_qs(ctx.query_string or "", keep_blank_values=True).get("sample")
+    if not texts or texts[-1] not in SAMPLES:
+        return
+    with get_session_state().query_params() as query:
+        query.set_with_no_forward_msg("sample", texts[-1])
+        query._initial_query_params["sample"] = [texts[-1]]  # what the bound sample box reads as it registers
+        query._send_query_param_msg()
 
 
 def _show_in_address_bar(texts: dict[str, str | list[str]]) -> None:

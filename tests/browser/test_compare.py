@@ -116,14 +116,26 @@ def test_open_in_thresholding_keeps_a_methods_own_parameters(server, page):
     assert shown["Method"] == "Sauvola" and shown["Foreground"] == f"{result.foreground_fraction:.1%}", shown
 
 
-@pytest.mark.xfail(strict=True, reason="known bug outside the Compare page: a page link to the entry page (app.py) "
-                                       "loses the `sample` parameter, as the sidebar's own Thresholding link does")
 def test_open_in_thresholding_keeps_a_non_default_sample(server, page):
     shown = _open_in_thresholding(server, page, "page")
     assert parse_qs(urlsplit(page.url).query).get("sample") == ["page"], page.url
     recipe = seg.ThresholdRecipe.from_flat({**seg.SAMPLES["page"].recipe, "window": "31", "k": "0.2"})
     result = seg.threshold(seg.load_sample("page"), recipe)
     assert shown["Method"] == "Sauvola" and shown["Foreground"] == f"{result.foreground_fraction:.1%}", shown
+
+
+def test_sidebar_link_to_the_entry_page_keeps_the_sample(server, page):
+    # The entry page (app.py) is where a page link's sample used to be lost: Streamlit drops, on a page switch,
+    # the parameters bound to the page being left, and the sample box is bound on every page.
+    page.goto(f"{server.base_url}/watershed?sample=page")
+    wait_idle(page)
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Thresholding").click()
+    page.wait_for_function("() => document.querySelector('h1') && document.querySelector('h1').innerText"
+                           " === 'Thresholding'", timeout=30_000)
+    wait_idle(page)
+    assert parse_qs(urlsplit(page.url).query).get("sample") == ["page"], page.url
+    assert seg.SAMPLES["page"].filename in page.get_by_test_id("stMain").inner_text()
+    assert_no_exception(page)
 
 
 def test_tuning_shows_progress_and_stops_keeping_the_best_so_far(server, page):
