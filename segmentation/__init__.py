@@ -24,8 +24,10 @@ from . import batch, display, export, io, measurement, recipes, regions, thresho
 from ._errors import ImageLoadError, ParameterError, SegmentationError
 from ._numeric import as_image, float_exponent, in_float_range, is_constant, to_uint8
 from .display import (
+    CHANNEL_COLORS,
     SCORE_COLORS,
     boundary_overlay,
+    channel_composite,
     colorize_labels,
     display_image,
     downscale,
@@ -55,6 +57,7 @@ from .io import (
     ImageInfo,
     PixelSize,
     Sample,
+    load_channels,
     load_image,
     load_sample,
     resolve_pixel_size,
@@ -82,6 +85,7 @@ from .recipes import (
     RECIPE_VERSION,
     UNITS,
     WATERSHED_FOREGROUND,
+    WATERSHED_PRESETS,
     MethodInfo,
     ParamSpec,
     ThresholdRecipe,
@@ -97,8 +101,12 @@ from .recipes import (
 from .regions import (
     WatershedResult,
     as_labels,
+    choose_foreground,
+    convex_object_count,
     distance_map,
     distance_peak_seeds,
+    edit_seeds,
+    fit_nuclei_recipe,
     flood_distance,
     flood_gradient,
     h_maxima_seeds,
@@ -106,6 +114,7 @@ from .regions import (
     label_objects,
     point_seeds,
     seed_every_object,
+    typical_diameter,
     watershed,
 )
 from .thresholding import (
@@ -151,7 +160,7 @@ __all__ = [
     "DEFAULT_SAMPLE_THRESHOLD", "DEFAULT_SAMPLE_WATERSHED",
     # microscopy files: channels, planes, pixel size; recipe versions
     "resolve_pixel_size", "PixelSize", "NUCLEAR_STAINS", "PROJECTIONS", "UNITS", "RECIPE_VERSION", "colour_channel",
-    "upgrade_params", "file_selection",
+    "upgrade_params", "file_selection", "load_channels",
     # thresholding: the pipeline, the methods, pre-processing and clean-up
     "threshold", "ThresholdResult",
     "binarize", "manual_threshold", "otsu_threshold", "triangle_threshold", "li_threshold", "yen_threshold",
@@ -163,13 +172,15 @@ __all__ = [
     # regions: objects and the watershed
     "label_objects", "as_labels", "watershed", "WatershedResult", "distance_map", "h_maxima_seeds",
     "distance_peak_seeds", "intensity_band_markers", "point_seeds", "seed_every_object", "flood_distance",
-    "flood_gradient",
+    "flood_gradient", "edit_seeds",
+    # typical diameter, foreground choice and bundled recipes for nuclei (issue 16)
+    "typical_diameter", "convex_object_count", "choose_foreground", "fit_nuclei_recipe", "WATERSHED_PRESETS",
     # measuring and scoring
     "measure", "MeasurementTable", "unit_suffix", "mask_agreement", "pairwise_iou", "object_f1", "score_objects",
     "ObjectScores",
     # display
     "display_image", "mask_image", "colorize_labels", "label_palette", "boundary_overlay", "downscale",
-    "score_overlay", "SCORE_COLORS",
+    "score_overlay", "SCORE_COLORS", "channel_composite", "CHANNEL_COLORS",
     # export
     "encode_png", "encode_labels", "encode_png_bytes", "encode_jpeg_bytes", "write_bytes_atomic", "to_python",
     # exports for Fiji, QuPath and napari

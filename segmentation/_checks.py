@@ -16,13 +16,30 @@ import numpy as np
 from ._errors import ParameterError
 
 __all__ = ["CHANNEL_DTYPES", "all_finite", "check_channel_image", "check_choice", "check_connectivity",
-           "check_image", "check_mask", "check_number", "check_polarity"]
+           "check_image", "check_mask", "check_number", "check_polarity", "integer_pixels"]
 
 #: The dtypes a single-channel method takes (what :func:`segmentation.as_image` produces).
 CHANNEL_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 
 _CONVERT_HINT = ("convert it with segmentation.as_image() (and segmentation.extract_channel() for a colour "
                  "image) first")
+
+
+def integer_pixels(array: np.ndarray) -> np.ndarray:
+    """Integer pixels of another type than uint8 / uint16 in the dtype the library keeps them in (library-internal).
+
+    The one rule for arrays given to the API (:func:`segmentation.as_image`) and for files
+    (:func:`segmentation.load_image`, e.g. a signed 16-bit TIFF), so the same pixels give the same result
+    whichever way they came in: values in 0..255 become uint8, in 0..65535 uint16 (the values kept, and
+    the exact per-level histograms of 8- and 16-bit images), anything else float32 (exact up to 2**24).
+    ``array`` is a non-empty integer array; it is returned converted (a copy).
+    """
+    low, high = int(array.min()), int(array.max())
+    if low >= 0 and high <= 255:
+        return array.astype(np.uint8)
+    if low >= 0 and high <= 65535:
+        return array.astype(np.uint16)
+    return array.astype(np.float32)
 
 
 def _shown(value: Any) -> str:

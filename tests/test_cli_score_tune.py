@@ -312,3 +312,25 @@ def test_usage_errors_in_a_subprocess_have_no_traceback(tmp_path):
     assert done.returncode == 2 and "cannot read the recipe file nothing.json" in done.stderr
     done = run("score", "--help", cwd=tmp_path)
     assert done.returncode == 0 and "x_labels" in done.stdout and "scores_summary.csv" in done.stdout
+
+
+def test_tune_reads_the_start_recipes_channel_of_a_stack(tmp_path, cli):
+    # A two-channel ImageJ TIFF: the nuclei in the channel named DAPI (index 1), noise-free darkness in the other.
+    image, truth = nuclei(0)
+    gray = image if image.ndim == 2 else image[..., 0]
+    stack = np.stack([np.zeros_like(gray), gray])
+    (tmp_path / "images").mkdir()
+    tifffile.imwrite(tmp_path / "images" / "n0.tif", stack, imagej=True,
+                     metadata={"axes": "CYX", "Labels": ["GFP", "DAPI"]})
+    write_png(tmp_path / "truth" / "n0_labels.png", truth)
+    results = {}
+    for channel in ("DAPI", "0"):
+        start = seg.WatershedRecipe(foreground=seg.ThresholdRecipe(channel=channel))
+        (tmp_path / f"{channel}.json").write_text(start.to_json(), encoding="utf-8")
+        done = cli("tune", "--truth", "truth", "images", "--recipe", f"{channel}.json", "--budget", "1",
+                   "--out", f"out_{channel}", "--jobs", "1", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        results[channel] = float(read_csv(tmp_path / f"out_{channel}" / "search.csv")[0]["f1_iou50"])
+    expected = seg.score_objects(truth, seg.watershed(gray, seg.WatershedRecipe()).labels).f1[0]
+    assert results["DAPI"] == pytest.approx(expected) and expected > 0.5
+    assert results["0"] == 0.0  # the empty channel: nothing found, as asked

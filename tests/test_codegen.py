@@ -324,7 +324,9 @@ def test_only_the_steps_the_recipe_uses_are_written():
     assert "values = finite_pixels(channel)" in plain and "fill_nonfinite" not in plain
     assert "def fill_nonfinite" in gaussian and gaussian.count("def fill_nonfinite") == 1
     sauvola = to_python(T(method="sauvola", window=31, k=0.25, polarity="dark"))
-    assert "filters.threshold_sauvola(filled, window_size=31, k=0.25, r=r)" in sauvola
+    assert "filters.threshold_sauvola(scaled, window_size=31, k=0.25, r=r)" in sauvola
+    # huge or tiny float values are scaled by a power of two first, as in the library (written always)
+    assert "channel, exponent = in_float_range(channel)" in plain and plain.count("def in_float_range") == 1
     assert "channel <= surface" in sauvola and 'polarity == "bright"' not in sauvola
     assert "otsu" not in sauvola
     ws = to_python(W(seeds="points", points=((1, 2), (3, 4)), landscape="gradient"))

@@ -18,6 +18,7 @@ import pytest
 import real_data_inputs as rd
 from test_codegen import _check_source, _library, _load_module
 
+import segmentation as seg
 from segmentation import METHODS, ThresholdRecipe, WatershedRecipe, extract_channel, threshold, to_python
 
 T, W = ThresholdRecipe, WatershedRecipe
@@ -208,3 +209,77 @@ def test_script_keeps_a_pixel_with_a_nonfinite_channel_out(tmp_path, channel):
     for polarity in ("bright", "dark"):
         recipe = ThresholdRecipe(method="otsu", channel=channel, polarity=polarity)
         assert _compare(recipe, {"rgb_nonfinite": image}, tmp_path) == ["rgb_nonfinite"]
+
+
+# --- float images of extreme magnitude --------------------------------------------------------------------
+# The library scales a float channel whose largest finite magnitude lies beyond 2**20 or below 2**-20 by an
+# exact power of two before its steps (segmentation.float_exponent / in_float_range), and again inside a
+# scikit-image method when the values it gets are still out of that range; the scripts do the same.
+def _extreme_inputs() -> dict[str, np.ndarray]:
+    half, mixed = rd.nan_half(), rd.nonfinite_regions("mixed")
+    with np.errstate(over="ignore"):
+        return {
+            "nan_half_x1e30": half * np.float32(1e30),
+            "nan_half_x1e-30": half * np.float32(1e-30),
+            "regions_mixed_x1e25": mixed * np.float32(1e25),
+            "regions_mixed_x-1e-22": mixed * np.float32(-1e-22),  # negative and tiny
+            "near_float32_max": (half * np.float32(3e38)).astype(np.float32),  # a top-hat would overflow
+        }
+
+
+EXTREME = _extreme_inputs()
+EXTREME_PARAMS = {**PARAMS, "manual": dict(value=0.5e30)}  # a value in the 1e30 image's units
+
+
+@pytest.mark.parametrize("prep", ["plain", "median-background"])
+@pytest.mark.parametrize("method", METHODS)
+def test_threshold_script_matches_library_on_extreme_floats(tmp_path, method, prep):
+    recipe = T(method=method, polarity="auto", **EXTREME_PARAMS.get(method, {}), **PREPROCESSING[prep])
+    done = _compare(recipe, EXTREME, tmp_path)
+    if method != "minimum":
+        assert len(done) >= len(EXTREME) - 1, f"the library refused too many inputs: only {done}"
+
+
+@pytest.mark.parametrize("method", ["manual", "otsu", "sauvola"])
+def test_manual_and_local_scripts_on_extreme_floats_each_polarity(tmp_path, method):
+    for polarity in ("bright", "dark"):
+        recipe = T(method=method, polarity=polarity, **EXTREME_PARAMS.get(method, {}), smoothing="gaussian",
+                   sigma=2.0)
+        assert len(_compare(recipe, EXTREME, tmp_path)) == len(EXTREME)
+
+
+@pytest.mark.parametrize("name", ["default", "bands-gradient"])
+def test_watershed_script_matches_library_on_extreme_floats(tmp_path, name):
+    done = _compare(WATERSHEDS[name], EXTREME, tmp_path)
+    # (automatic bands need three grey levels: the library, and the script, refuse the nonfinite_regions ones)
+    expected = {"nan_half_x1e30", "nan_half_x1e-30", "near_float32_max"}
+    assert expected <= set(done), f"the library refused too many inputs: only {done}"
+
+
+def test_extreme_inputs_are_scaled_by_the_library():
+    from segmentation import float_exponent
+
+    assert all(float_exponent(array) != 0 for array in EXTREME.values())
+
+
+def test_script_writes_a_32_bit_tiff_beyond_65535_objects(tmp_path):
+    # 90,000 isolated one-pixel objects: each its own seed; a 16-bit PNG cannot hold their labels.
+    import subprocess
+    import sys
+
+    image = np.zeros((600, 600), np.uint8)
+    image[::2, ::2] = 200
+    recipe = WatershedRecipe.from_params(min_size=0, fill_holes=False, background_radius=0, smoothing="none",
+                                         polarity="bright")
+    library = seg.watershed(image, recipe).labels
+    assert library.max() == 90_000
+    (tmp_path / "dots.png").write_bytes(seg.encode_png(image))
+    script = tmp_path / "generated.py"
+    script.write_text(to_python(recipe), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "dots.png"), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "90000 objects" in done.stdout
+    written = tmp_path / "out" / "dots_labels.tif"
+    assert written.read_bytes() == seg.encode_labels(library, format="tiff")  # the app's "Labels TIFF"
+    assert (tmp_path / "out" / "dots_areas.csv").exists() and not (tmp_path / "out" / "dots_labels.png").exists()

@@ -35,7 +35,7 @@ import tifffile
 from skimage import filters
 
 from ..io import load_image
-from ..recipes import ThresholdRecipe, WatershedRecipe, recipe_from_json
+from ..recipes import ThresholdRecipe, WatershedRecipe, file_selection, recipe_from_json
 from ..thresholding import prepare
 from ._options import _own_version
 
@@ -188,7 +188,7 @@ def channel_histogram(task: dict) -> dict:
     """
     try:
         recipe = _foreground(recipe_from_json(task["recipe"]))
-        prepared = prepare(load_image(task["path"]), recipe)
+        prepared = prepare(load_image(task["path"], **file_selection(recipe)), recipe)
         channel = prepared.image
         if channel.dtype not in (np.uint8, np.uint16):
             return {"error": f"a pooled threshold needs an 8- or 16-bit channel; this one is {channel.dtype}"}

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 
 import cv2
 import numpy as np
+from skimage.measure import label as label_pieces
 from tqdm import tqdm
 
 from ..export import write_bytes_atomic
@@ -38,6 +39,7 @@ from ..thresholding import threshold
 from ._options import DSB_THRESHOLDS, UsageError, collect_inputs, is_image
 
 __all__ = ["run_score", "run_parallel", "progress_bar", "TruthIndex", "read_recipe", "read_objects", "objects_of",
+           "objects_warning",
            "predict", "summarise", "listed", "no_truth_message", "check_out", "truth_folder", "SCORE_COLUMNS",
            "SUMMARY_COLUMNS"]
 
@@ -129,6 +131,56 @@ def objects_of(image: np.ndarray) -> tuple[np.ndarray, str]:
     if nonzero.min() == nonzero.max():
         return label_objects(image != 0), "mask"
     return image, "labels"
+
+
+def objects_warning(objects: np.ndarray, kind: str, what: str = "truth") -> str:
+    """A plain warning when an image read by :func:`objects_of` does not look like objects, else ``""``.
+
+    Parameters
+    ----------
+    objects : ndarray of int, shape (H, W)
+        The objects :func:`objects_of` returned.
+    kind : {"labels", "mask", "empty"}
+        What :func:`objects_of` said the image was.
+    what : str
+        The image's role in the message ("truth", "prediction").
+
+    Returns
+    -------
+    str
+        ``""``, or why the image is probably not what was meant: no object at all (``kind`` "empty"), or a
+        "label image" whose ids each come in many separate pieces (more than twice as many 8-connected pieces
+        of equal value as ids, and over 50 more): a grey intensity image (a photo, noise) rather than labels,
+        where every object is one connected region of its own id.
+
+    Notes
+    -----
+    The pieces are the connected regions of equal value (:func:`skimage.measure.label`, 8-connectivity):
+    a label image of N objects has N pieces (a few more where an object's outline is ragged), an 8-bit photo
+    holds each of its grey values in thousands of pieces (uniform 8-bit noise 768×768: 578,553 pieces).
+
+    References
+    ----------
+    scikit-image, ``skimage.measure.label`` (connected regions of equal value); van der Walt et al., PeerJ 2:e453
+    (2014), https://doi.org/10.7717/peerj.453.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> objects_warning(np.zeros((4, 4), np.int32), "empty")
+    'the truth has no objects (every pixel is 0)'
+    """
+    if kind == "empty":
+        return f"the {what} has no objects (every pixel is 0)"
+    if kind != "labels":
+        return ""
+    ids = int(np.unique(objects[objects != 0]).size)
+    # Measured: 55 ms on 768×768 uniform noise, 4 ms on the nuclei labels.
+    pieces = int(label_pieces(objects, background=0, connectivity=2).max())
+    if pieces > 2 * ids and pieces > ids + 50:
+        return (f"this looks like an intensity image, not labels ({ids:,} values in {pieces:,} separate pieces); "
+                "upload a label image (one id per object) or a mask")
+    return ""
 
 
 def read_objects(path: str | Path, what: str) -> tuple[np.ndarray, str]:
@@ -236,9 +288,11 @@ def progress_bar(total: int, unit: str, enabled: bool) -> tqdm:
 def _score_one(task: dict) -> dict:
     """Score one image; never raises: a failure becomes the result's message."""
     start = time.perf_counter()
-    result = {"status": "ok", "message": "", "truth_kind": "", "prediction_kind": "", "scores": None}
+    result = {"status": "ok", "message": "", "truth_kind": "", "prediction_kind": "", "scores": None, "warnings": []}
     try:
         truth, result["truth_kind"] = read_objects(task["truth"], "truth file")
+        if warning := objects_warning(truth, result["truth_kind"]):
+            result["warnings"].append(f"the truth file {Path(task['truth']).name}: {warning}")
         if task["recipe"] is not None:
             recipe = recipe_from_json(task["recipe"])
             try:
@@ -248,6 +302,9 @@ def _score_one(task: dict) -> dict:
             predicted, result["prediction_kind"] = predict(image, recipe)
         else:
             predicted, result["prediction_kind"] = read_objects(task["prediction"], "prediction")
+            if result["prediction_kind"] == "labels" and (warning := objects_warning(predicted, "labels",
+                                                                                     "prediction")):
+                result["warnings"].append(f"the prediction {Path(task['prediction']).name}: {warning}")
         if truth.shape != predicted.shape:
             (th, tw), (ph, pw) = truth.shape, predicted.shape
             raise ValueError(f"the truth is {tw}×{th} pixels but the prediction {pw}×{ph}")
@@ -258,6 +315,8 @@ def _score_one(task: dict) -> dict:
         result.update(status="error", message=str(error) or type(error).__name__)
     except Exception as error:  # a bug, reported as this image's error so the others go on
         result.update(status="error", message=f"unexpected error ({type(error).__name__}: {error})")
+    if result["status"] == "ok":
+        result["message"] = "; ".join(result["warnings"])
     result["seconds"] = time.perf_counter() - start
     return result
 
@@ -439,6 +498,8 @@ def run_score(args) -> int:
                 results[i] = result
                 if result["status"] == "error":
                     bar.write(f"{tasks[i]['file']}: {result['message']}", file=sys.stderr)
+                for warning in result.get("warnings", ()):
+                    bar.write(f"{tasks[i]['file']}: warning: {warning}", file=sys.stderr)
                 bar.update()
         except KeyboardInterrupt:
             print(f"interrupted: {SCORES} was not written", file=sys.stderr)

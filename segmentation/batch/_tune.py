@@ -68,7 +68,15 @@ import numpy as np
 from ..export import write_bytes_atomic
 from ..io import load_image
 from ..measurement import score_objects
-from ..recipes import GLOBAL_METHODS, LOCAL_METHODS, ParamSpec, ThresholdRecipe, WatershedRecipe, recipe_from_json
+from ..recipes import (
+    GLOBAL_METHODS,
+    LOCAL_METHODS,
+    ParamSpec,
+    ThresholdRecipe,
+    WatershedRecipe,
+    file_selection,
+    recipe_from_json,
+)
 from ._options import DSB_THRESHOLDS, UsageError, collect_inputs
 from ._score import (
     TruthIndex,
@@ -292,8 +300,12 @@ def best_row(rows: list[dict]) -> dict:
 
 
 # -- the command -----------------------------------------------------------------------------------
-def _load(args, out_dir: Path) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], int]:
-    """The images with their true objects, and how many images or truth files could not be read."""
+def _load(args, out_dir: Path, start) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], int]:
+    """The images with their true objects, and how many images or truth files could not be read.
+
+    Each image is read as the start recipe reads it (its channel, plane, time point and projection: the search
+    does not vary what is read).
+    """
     truth_dir = truth_folder(args.truth)
     truths = TruthIndex(truth_dir, "truth")
     paths, warnings = collect_inputs(args.inputs, args.recursive, out_dir.resolve())
@@ -311,7 +323,7 @@ def _load(args, out_dir: Path) -> tuple[list[tuple[str, np.ndarray, np.ndarray]]
             if problem:
                 raise ValueError(problem)
             try:
-                image = load_image(path)
+                image = load_image(path, **file_selection(start))
             except ValueError as error:
                 raise ValueError(f"the image: {error}") from None
             objects, _ = read_objects(truth, "truth file")
@@ -350,7 +362,7 @@ def run_tune(args) -> int:
     out_dir = Path(os.path.expanduser(args.out))
     start = read_recipe(args.recipe)
     check_out(out_dir, (BEST, TABLE), args.overwrite)
-    data, failed = _load(args, out_dir)
+    data, failed = _load(args, out_dir, start)
     if not data:
         print("no image with a truth file could be used: nothing to tune on" if failed or args.inputs
               else "no input images found", file=sys.stderr)

@@ -4,9 +4,10 @@ The script uses only OpenCV, scikit-image (with SciPy) and NumPy, never this pac
 ``segment(image)`` is straight-line code for that one recipe — only the steps the recipe uses, each
 library call with its parameters written as literals — and returns exactly (bit for bit) the mask of
 :func:`segmentation.threshold` or the labels of :func:`segmentation.watershed` for the same pixel
-array, with the library versions the script was generated with (float images are the exception when
-their values lie beyond ±2**20 or below 2**-20: the library scales those by a power of two first,
-see :func:`segmentation.float_exponent`, and the script does not). Float images may hold NaN and ±inf
+array, with the library versions the script was generated with. Float images whose values lie beyond
+±2**20 or below 2**-20 are scaled by an exact power of two first, in the script as in the library (see
+:func:`segmentation.float_exponent`; the script's helpers ``in_float_range`` and ``in_range``). Float
+images may hold NaN and ±inf
 pixels: the script follows the library's rules (thresholds and statistics from the finite pixels, filters
 seeing a non-finite pixel as its nearest finite one, NaN never foreground) with two small helpers,
 ``finite_pixels`` and ``fill_nonfinite``, written once. Its ``main()`` reads an image file
@@ -22,7 +23,7 @@ Examples
 --------
 >>> from segmentation.recipes import ThresholdRecipe
 >>> script = to_python(ThresholdRecipe(method="li", smoothing="gaussian", sigma=2.0))
->>> "filters.threshold_li(values)" in script and "import segmentation" not in script
+>>> "in_range(filters.threshold_li, values)" in script and "import segmentation" not in script
 True
 """
 
@@ -68,7 +69,7 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
                                  "the markers are an array, not a parameter; choose h_maxima, distance_peaks, "
                                  "intensity_bands or points seeds, or call segmentation.watershed(image, "
                                  "markers=...) instead")
-        foreground, watershed = recipe.foreground, True
+        foreground, watershed = recipe.sized().foreground, True  # sizes from a typical diameter, if set
     elif isinstance(recipe, ThresholdRecipe):
         foreground, watershed = recipe, False
     else:
@@ -78,7 +79,8 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
     script.use("as_image")
     polarity = steps.threshold_steps(script, foreground)
     if watershed:
-        watershed_steps(script, recipe, polarity)
+        steps.back_to_image_units(script)  # the watershed sees the channel as the library's result holds it
+        watershed_steps(script, recipe.sized(), polarity)
 
     parts = [_header(recipe, watershed), "\n".join(steps.render_imports(script.imports)), _settings(foreground)]
     parts += [source for name, (source, _) in steps.HELPERS.items() if name in script.helpers]  # in HELPERS' order
@@ -90,7 +92,8 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
 def _header(recipe: ThresholdRecipe | WatershedRecipe, watershed: bool) -> str:
     what = ("Split touching objects with a marker-based watershed" if watershed
             else "Segment an image by thresholding")
-    out = "<stem>_labels.png (16-bit, 0 = background, objects 1..N)" if watershed else "<stem>_mask.png (0/255)"
+    out = ("<stem>_labels.png (16-bit, 0 = background, objects 1..N; <stem>_labels.tif, 32-bit, beyond 65,535 "
+           "objects)") if watershed else "<stem>_mask.png (0/255)"
     versions = (f"OpenCV {cv2.__version__}, scikit-image {skimage.__version__}, SciPy {scipy.__version__}, "
                 f"NumPy {np.__version__}")
     recipe_json = "\n".join("#   " + line for line in recipe.to_json().rstrip("\n").splitlines())
@@ -160,18 +163,30 @@ def load_image(path):
     if bytes(data[:4]) in (b"II*\\0", b"MM\\0*", b"II+\\0", b"MM\\0+"):  # a TIFF: a stack, or extra channels
         image = read_tiff_stack(path)
         if image is not None:
-            return image
+            return kept_integers(image)
         image = read_tiff_with_extra_channels(path, data)
         if image is not None:
             return image
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         sys.exit(f"error: {path} is not an image OpenCV can read")
+    image = kept_integers(image)
     if image.ndim == 3 and image.shape[2] == 4:  # RGBA (in a PNG the alpha is never premultiplied)
         return on_white(cv2.cvtColor(image, cv2.COLOR_BGRA2RGB), image[:, :, 3:], premultiplied=False)
     if image.ndim == 3 and image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return image
+
+
+def kept_integers(image):
+    """Integer pixels other than uint8 / uint16 (int16, int32 ...) as the app keeps them (as_image's rule):
+    uint8 when every value is in 0..255, uint16 in 0..65535, else float32."""
+    if image.dtype.kind not in "iu" or image.dtype in (np.uint8, np.uint16):
+        return image
+    low, high = int(image.min()), int(image.max())
+    if low >= 0 and high <= 255:
+        return image.astype(np.uint8)
+    return image.astype(np.uint16 if low >= 0 and high <= 65535 else np.float32)
 
 
 def read_tiff_with_extra_channels(path, data):
@@ -204,7 +219,8 @@ def read_tiff_with_extra_channels(path, data):
     colour = samples[..., :n_colour]
     if white_is_zero and colour.dtype.kind == "u":  # bright made high
         colour = np.iinfo(colour.dtype).max - colour
-    if colour.dtype not in (np.uint8, np.uint16, np.float32):  # other integers, float64: as float32
+    colour = kept_integers(colour)
+    if colour.dtype not in (np.uint8, np.uint16, np.float32):  # float64: as float32
         colour = colour.astype(np.float32)
     if alpha is not None:
         colour = on_white(colour, samples[..., n_colour + alpha, None], premultiplied)
@@ -397,9 +413,13 @@ def main(argv=None):
     except (OSError, ValueError) as error:  # an unreadable file or one no method can use: say so, no trace
         sys.exit(f"error: {path}: {error}")
     count = int(labels.max(initial=0))
-    if count > 65535:
-        sys.exit(f"error: {count} objects do not fit in a 16-bit PNG")
-    write_png(out, labels.astype(np.uint16))
-    write_areas(out.with_name(out.name.replace("_labels.png", "_areas.csv")), labels, path)
+    areas = out.with_name(out.name.replace("_labels.png", "_areas.csv"))
+    if count > 65535:  # more than a 16-bit PNG holds: int32 TIFF, the bytes of the app's "Labels TIFF"
+        import tifffile  # installed with scikit-image
+        out = out.with_suffix(".tif")
+        tifffile.imwrite(out, labels.astype(np.int32), photometric="minisblack", compression="zlib")
+    else:
+        write_png(out, labels.astype(np.uint16))
+    write_areas(areas, labels, path)
     print(f"{count} objects; labels written to {out}")
 '''

@@ -143,6 +143,30 @@ def finite_pixels(image):
         return image
     return image[np.isfinite(image)][np.newaxis]
 ''', ()),
+    "in_float_range": ('''
+def in_float_range(image):
+    """(scaled, exponent): a float image whose finite pixels' largest magnitude lies beyond 2**20 or below
+    2**-20, multiplied by 2**-exponent (exact: a power of two) to bring it into 0.5..1, as Segmentation Studio
+    does before float32 arithmetic that would overflow or underflow; any other image as it is, exponent 0."""
+    if image.dtype != np.float32:
+        return image, 0
+    values = finite_pixels(image)
+    if values.size == 0:
+        return image, 0
+    low, high, _, _ = cv2.minMaxLoc(values.reshape(values.shape[0], -1))
+    peak = max(abs(low), abs(high))
+    if peak == 0 or 2.0 ** -20 <= peak <= 2.0 ** 20:
+        return image, 0
+    exponent = int(np.frexp(peak)[1])
+    return np.ldexp(image, -exponent).astype(np.float32, copy=False), exponent
+''', ()),
+    "in_range": ('''
+def in_range(method, values, **params):
+    """A scikit-image threshold method's result(s) in the values' own units, computed on the values scaled
+    by in_float_range (float32 statistics of huge or tiny values overflow or underflow) and scaled back."""
+    scaled, exponent = in_float_range(values)
+    return tuple(float(np.ldexp(float(t), exponent)) for t in np.atleast_1d(method(scaled, **params)))
+''', ()),
     "fill_nonfinite": ('''
 def fill_nonfinite(image):
     """(filled, nonfinite): for the filters, NaN and ±inf pixels replaced by the value of the nearest
@@ -157,7 +181,7 @@ def fill_nonfinite(image):
 def otsu_threshold(values):
     """Otsu's threshold: OpenCV for 8- and 16-bit images, scikit-image for float ones."""
     if values.dtype == np.float32:
-        return float(filters.threshold_otsu(values))
+        return in_range(filters.threshold_otsu, values)[0]
     return float(cv2.threshold(values, 0, 1, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[0])
 ''', ("skimage:filters",)),
     "histogram_input": ('''
@@ -192,7 +216,7 @@ def minimum_threshold(values):
     else:
         values, passes = histogram_input(values, exact_range=256), 10_000
     try:
-        return float(filters.threshold_minimum(values, max_num_iter=passes))
+        return in_range(filters.threshold_minimum, values, max_num_iter=passes)[0]
     except RuntimeError:
         raise ValueError("the Minimum method found no valley between two histogram peaks") from None
 ''', ("skimage:filters",)),
@@ -223,7 +247,7 @@ def multiotsu_thresholds(values, classes):
                 ends.append(j)
             return tuple(float(levels[e - 1]) for e in reversed(ends))
     binned = histogram_input(values, exact_range=4096, few=classes)
-    return tuple(float(t) for t in filters.threshold_multiotsu(binned, classes=classes))
+    return in_range(filters.threshold_multiotsu, binned, classes=classes)
 ''', ("skimage:filters",)),
     "to_uint8": ('''
 def to_uint8(image):
@@ -232,16 +256,18 @@ def to_uint8(image):
     if image.dtype == np.uint8:
         return image, 0.0, 255.0
     values = finite_pixels(image)
+    values, exponent = in_float_range(values)  # OpenCV's scale is a float32: tiny ranges would overflow it
     low, high, _, _ = cv2.minMaxLoc(values.reshape(values.shape[0], -1))
     if high <= low:
         image8 = np.zeros(image.shape, np.uint8)
     else:
         scale = 255.0 / (high - low)
-        image8 = cv2.convertScaleAbs(image, alpha=scale, beta=-low * scale)
-    if values is not image:
+        scaled = np.ldexp(image, -exponent).astype(np.float32, copy=False) if exponent else image
+        image8 = cv2.convertScaleAbs(scaled, alpha=scale, beta=-low * scale)
+    if image.dtype == np.float32 and not np.isfinite(image).all():
         image8[np.isnan(image) | (image == -np.inf)] = 0
         image8[image == np.inf] = 255
-    return image8, float(low), float(max(high, low))
+    return image8, float(np.ldexp(low, exponent)), float(np.ldexp(max(high, low), exponent))
 ''', ()),
     "label8": ('''
 def label8(mask):
@@ -302,8 +328,13 @@ def seed_every_object(seeds, objects, distance):
 
 
 #: Helpers that call other helpers.
-HELPER_NEEDS: dict[str, tuple[str, ...]] = {"to_uint8": ("finite_pixels",),
-                                            "minimum_threshold": ("histogram_input", "levels_sharing_a_bin")}
+HELPER_NEEDS: dict[str, tuple[str, ...]] = {"to_uint8": ("finite_pixels", "in_float_range"),
+                                            "minimum_threshold": ("histogram_input", "levels_sharing_a_bin",
+                                                                  "in_range"),
+                                            "in_float_range": ("finite_pixels",),
+                                            "in_range": ("in_float_range",),
+                                            "otsu_threshold": ("in_range",),
+                                            "multiotsu_thresholds": ("in_range",)}
 
 
 # -- threshold steps ------------------------------------------------------------------------------------
@@ -340,6 +371,28 @@ FILLED = ("The filter sees the NaN and ±inf pixels of a float image as the near
           "(fill_nonfinite)")
 #: The last line of a filtering step: the non-finite pixels get their own values back.
 PUT_BACK = "channel = smoothed if nonfinite is None else np.where(nonfinite, channel, smoothed)"
+
+
+def scale_step(s: Script) -> None:
+    """A float channel of huge or tiny values is scaled by a power of two first, as the library does."""
+    s.use("in_float_range")
+    s.section("Float images whose values lie beyond ±2**20 or below 2**-20 (e.g. 1e30 or 1e-30) are scaled by an "
+              "exact power of two, 2**-exponent, before the steps, whose float32 arithmetic would overflow or "
+              "underflow; thresholds are compared in those units (exponent 0 for other images).",
+              "channel, exponent = in_float_range(channel)")
+    s.channel_changed()
+
+
+def back_to_image_units(s: Script) -> None:
+    """The processed channel back in the image's units (the library's ``ThresholdResult.processed``)."""
+    s.section("The channel back in the image's own units (exact), clipped to float32's range as the library "
+              "does (a top-hat of ±3e38 data spans 6e38).", """
+        if exponent:
+            with np.errstate(over="ignore"):
+                channel = np.ldexp(channel, exponent)
+            limit = np.finfo(np.float32).max
+            np.clip(channel, -limit, limit, out=channel)""")
+    s.channel_changed()
 
 
 def smoothing_step(s: Script, r: ThresholdRecipe) -> None:
@@ -449,7 +502,8 @@ def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
     """The method's lines: ``channel`` (and ``values``, its finite pixels) in, ``raw`` (bool mask) out."""
     m = r.method
     if m == "manual":
-        return [f"raw = {compare('channel', lit(r.value), pol)}"]
+        return [f"t = float(np.ldexp({lit(r.value)}, -exponent))  # the value in the channel's units",
+                f"raw = {compare('channel', 't', pol)}"]
     if m == "otsu":
         s.use("otsu_threshold")
         return ["t = otsu_threshold(values)", f"raw = {compare('channel', 't', pol)}"]
@@ -468,11 +522,13 @@ def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
                 f"raw = {compare('channel', 't', pol)}"]
     if m in ("li", "mean"):
         s.need("skimage:filters")
-        return [f"t = float(filters.threshold_{m}(values))", f"raw = {compare('channel', 't', pol)}"]
+        s.use("in_range")
+        return [f"t = in_range(filters.threshold_{m}, values)[0]", f"raw = {compare('channel', 't', pol)}"]
     if m in ("yen", "isodata"):
         s.need("skimage:filters")
         s.use("histogram_input")
-        return [f"t = float(filters.threshold_{m}(histogram_input(values, exact_range=65536)))",
+        s.use("in_range")
+        return [f"t = in_range(filters.threshold_{m}, histogram_input(values, exact_range=65536))[0]",
                 f"raw = {compare('channel', 't', pol)}"]
     if m == "minimum":
         s.use("minimum_threshold")
@@ -506,16 +562,20 @@ def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
                 f"    raw[nonfinite] = channel[nonfinite] == {inf}"]
     s.need("skimage:filters")
     s.use("fill_nonfinite")
+    s.use("in_float_range")
     lines = ["# Local statistics see NaN and ±inf as the nearest finite pixel; the comparison is on the channel.",
-             "filled, _ = fill_nonfinite(channel)"]
+             "# Values still huge or tiny are scaled by a power of two for the statistics, and back.",
+             "filled, _ = fill_nonfinite(channel)",
+             "scaled, local_exponent = in_float_range(filled)"]
     if m == "sauvola":
-        lines += ([f"r = {lit(r.r)}"] if r.r else
+        lines += ([f"r = float(np.ldexp({lit(r.r)}, -local_exponent)) or None"] if r.r else
                   ["# R = 0 means auto: scikit-image's default for 8-bit images, half the value range otherwise",
-                   "r = None if channel.dtype == np.uint8 else 0.5 * float(filled.max() - filled.min()) or None"])
-        lines.append(f"surface = filters.threshold_sauvola(filled, window_size={r.window}, k={lit(r.k)}, r=r)")
+                   "r = None if channel.dtype == np.uint8 else 0.5 * float(scaled.max() - scaled.min()) or None"])
+        lines.append(f"surface = filters.threshold_sauvola(scaled, window_size={r.window}, k={lit(r.k)}, r=r)")
     else:
-        lines.append(f"surface = filters.threshold_niblack(filled, window_size={r.window}, k={lit(r.k)})")
-    return lines + [f"raw = {compare('channel', 'surface', pol)}"]
+        lines.append(f"surface = filters.threshold_niblack(scaled, window_size={r.window}, k={lit(r.k)})")
+    return lines + ["if local_exponent:", "    surface = np.ldexp(surface, local_exponent)",
+                    f"raw = {compare('channel', 'surface', pol)}"]
 
 
 def method_step(s: Script, r: ThresholdRecipe, pol: str | None) -> None:
@@ -571,6 +631,7 @@ def cleanup_step(s: Script, r: ThresholdRecipe) -> None:
 def threshold_steps(s: Script, r: ThresholdRecipe) -> str | None:
     """Every threshold step: ``image`` in, ``mask`` (and ``channel``) out; returns the final polarity."""
     channel_step(s, r)
+    scale_step(s)
     smoothing_step(s, r)
     pol = background_step(s, r, polarity_step(s, r))
     method_step(s, r, pol)

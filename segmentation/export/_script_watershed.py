@@ -10,7 +10,7 @@ from __future__ import annotations
 import textwrap
 
 from ..recipes import WatershedRecipe
-from ._script_steps import Script, by_polarity, lit, multiotsu_input
+from ._script_steps import HELPERS, Script, by_polarity, lit, multiotsu_input
 
 __all__ = ["watershed_steps"]
 
@@ -36,6 +36,8 @@ def watershed_steps(s: Script, w: WatershedRecipe, pol: str | None) -> None:
                   + (f", blurred with sigma {w.distance_sigma:g} px." if blur else "."),
                   "distance = distance_map(foreground)" + blur)
     SEED_STEPS[w.seeds](s, w, pol)
+    if w.add_seeds or w.remove_seeds:
+        seed_edits_step(s, w)
     if w.landscape == "distance":
         flood_distance_step(s, w)
     else:
@@ -147,3 +149,102 @@ def flood_gradient_step(s: Script, w: WatershedRecipe) -> None:
     s.section("Flood the colour gradient from the seeds with OpenCV's watershed (8-bit BGR, 4-connected); "
               "the background seeds become 0" + (", lines between objects stay 0." if w.watershed_line else "."),
               lines)
+
+
+#: A copy of ``segmentation.regions._seed_edits._edit`` (the hand edits of the seeds), written into scripts as
+#: ``edit_seeds``; tests/test_seed_edits.py checks that the two texts agree and that the labels are identical.
+SEED_EDITS_SOURCE = "\n" + '''def edit_seeds(seeds, foreground, add, remove, radius):
+    """(seeds 1..M as int32, notes): the remove points, then the add points, applied to ``seeds``."""
+    notes = []
+    height, width = seeds.shape
+    removed = set()
+    for row, col in remove:
+        target = int(seeds[row, col])
+        if target == 0 and radius > 0:
+            top, left = max(0, row - radius), max(0, col - radius)
+            window = seeds[top:row + radius + 1, left:col + radius + 1]
+            rows, cols = np.nonzero(window)
+            if rows.size:
+                near = (rows + top - row) ** 2 + (cols + left - col) ** 2
+                inside = near <= radius * radius
+                if inside.any():
+                    ids = window[rows, cols][inside]
+                    near = near[inside]
+                    target = int(ids[near == near.min()].min())
+        if target == 0:
+            notes.append(f"remove point ({row}, {col}) is on no seed")
+        else:
+            removed.add(target)
+    edited = seeds.astype(np.int64)
+    if removed:
+        edited[np.isin(edited, np.array(sorted(removed), np.int64))] = 0
+    first_new = int(edited.max(initial=0)) + 1
+    rows, cols = np.nonzero(edited)
+    ids, inverse = np.unique(edited[rows, cols], return_inverse=True)
+    inverse = inverse.reshape(-1)
+    count = np.bincount(inverse, minlength=ids.size)
+    centres = np.rint(np.stack([np.bincount(inverse, rows, ids.size), np.bincount(inverse, cols, ids.size)], 1)
+                      / np.maximum(count, 1)[:, None]).astype(np.int64)
+    for index, (row, col) in enumerate(add):
+        if not foreground[row, col]:
+            notes.append(f"add point ({row}, {col}) is on the background: ignored (seeds grow only inside "
+                         "the foreground)")
+            continue
+        if ids.size:
+            near = (centres[:, 0] - row) ** 2 + (centres[:, 1] - col) ** 2
+            nearest = int(np.flatnonzero(near == near.min())[0])
+            (centre_row, centre_col), seed_id = centres[nearest], int(ids[nearest])
+            mirror_row, mirror_col = 2 * centre_row - row, 2 * centre_col - col
+            steps = 2 * max(abs(mirror_row - row), abs(mirror_col - col))
+            if steps and 0 <= mirror_row < height and 0 <= mirror_col < width:
+                line_rows = np.rint(np.linspace(row, mirror_row, steps + 1)).astype(np.int64)
+                line_cols = np.rint(np.linspace(col, mirror_col, steps + 1)).astype(np.int64)
+                if foreground[line_rows, line_cols].all():  # the seed lies between: cut it in two halves
+                    seed_rows, seed_cols = np.nonzero(edited == seed_id)
+                    to_point = (seed_rows - row) ** 2 + (seed_cols - col) ** 2
+                    to_mirror = (seed_rows - mirror_row) ** 2 + (seed_cols - mirror_col) ** 2
+                    moved = to_point < to_mirror
+                    edited[seed_rows[moved], seed_cols[moved]] = first_new + index
+                    edited[mirror_row, mirror_col] = seed_id
+                    kept = ~moved
+                    centres[nearest] = np.rint(((seed_rows[kept].sum() + mirror_row) / (kept.sum() + 1),
+                                                (seed_cols[kept].sum() + mirror_col) / (kept.sum() + 1)))
+            elif not steps:
+                notes.append(f"add point ({row}, {col}) is on the centre of a seed: nothing to split")
+                continue
+        edited[row, col] = first_new + index
+        new_rows, new_cols = np.nonzero(edited == first_new + index)
+        ids = np.append(ids, first_new + index)
+        centres = np.vstack([centres, np.rint([[new_rows.mean(), new_cols.mean()]]).astype(np.int64)])
+    where = edited != 0
+    _, numbers = np.unique(edited[where], return_inverse=True)
+    result = np.zeros((height, width), np.int32)
+    result[where] = (numbers.reshape(-1) + 1).astype(np.int32)
+    return result, notes
+'''
+HELPERS.setdefault("edit_seeds", (SEED_EDITS_SOURCE, ()))
+
+
+def _points_literal(name: str, points) -> list[str]:
+    text = ", ".join(f"({row}, {col})" for row, col in points)
+    wrapped = textwrap.wrap(text, 90, break_on_hyphens=False) or [""]
+    pad = " " * (len(name) + 4)
+    lines = [f"{name} = [" + wrapped[0], *(pad + line for line in wrapped[1:])]
+    lines[-1] += "]"
+    return lines
+
+
+def seed_edits_step(s: Script, w: WatershedRecipe) -> None:
+    s.use("edit_seeds")
+    s.section("Seeds corrected by hand (row, col): each remove point deletes the seed it is on, or the nearest "
+              f"within {w.edit_radius} px; each add point becomes a new seed (cutting the nearest seed in two "
+              "when that seed lies between the point and its mirror image); then the seeds are numbered "
+              "1..M again.",
+              _points_literal("add_seeds", w.add_seeds) + _points_literal("remove_seeds", w.remove_seeds) + [
+                  "for row, col in add_seeds + remove_seeds:",
+                  "    if not (0 <= row < seeds.shape[0] and 0 <= col < seeds.shape[1]):",
+                  '        raise ValueError(f"seed edit point ({row}, {col}) lies outside the image "',
+                  '                         f"({seeds.shape[1]}×{seeds.shape[0]} pixels)")',
+                  f"seeds, notes = edit_seeds(seeds, foreground, add_seeds, remove_seeds, {w.edit_radius})",
+                  "for note in notes:",
+                  "    print(note, file=sys.stderr)"])

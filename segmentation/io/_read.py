@@ -4,7 +4,9 @@
 the content (never the file name), the pixel count from the header before decoding, and every
 failure becomes an ``ImageLoadError`` in plain words (the library's exception is its ``__cause__``).
 Output: ``H×W`` gray or ``H×W×3`` RGB (never BGR), C-contiguous, uint8 (8-bit files), uint16
-(16-bit files) or float32 (float TIFFs and other integer TIFFs, e.g. int32: exact up to 2**24).
+(16-bit files) or float32 (float TIFFs); other integer TIFFs (int16, int32 ...) follow
+:func:`segmentation.as_image`'s rule: uint8 when every value is in 0..255, uint16 in 0..65535, else
+float32 (exact up to 2**24).
 
 Who decodes what: Pillow reads headers, EXIF, palettes and CMYK and decodes 8-bit images. OpenCV
 decodes 16-bit PNGs (Pillow reduces 16-bit RGB to 8 bits). tifffile decodes TIFFs deeper than
@@ -39,6 +41,7 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
+from .._checks import integer_pixels
 from .._errors import ImageLoadError, ParameterError
 from ._stack import PROJECTIONS, Selection, TiffLayout, choose, read_selection, tiff_layout
 
@@ -677,6 +680,12 @@ def _from_pillow(im: Image.Image, notes: list[str], extras: _Extras | None = Non
 def _supported_dtype(array: np.ndarray, notes: list[str]) -> np.ndarray:
     if array.dtype == np.bool_:
         return array.astype(np.uint8) * 255
+    if array.dtype.kind in "iu" and array.dtype not in (np.uint8, np.uint16):
+        # The rule of segmentation.as_image: the same pixels as an array or in a file give the same result.
+        kept = integer_pixels(array)
+        notes.append(f"{array.dtype} pixel values read as {kept.dtype}"
+                     + ("" if kept.dtype == np.float32 else " (they all fit)"))
+        return kept
     if array.dtype not in (np.uint8, np.uint16, np.float32):
         notes.append(f"{array.dtype} pixel values converted to float32")
         return array.astype(np.float32)

@@ -5,6 +5,7 @@ how it scales on a downscaled preview. Everything here is also exported by :mod:
 """
 
 from ._params import ParamSpec, alias_table, canonical_names, specs_of
+from ._presets import WATERSHED_PRESETS
 from ._recipes import (
     CHANNELS,
     GLOBAL_METHODS,
@@ -28,4 +29,4 @@ from ._recipes import (
 __all__ = ["ParamSpec", "specs_of", "canonical_names", "alias_table", "CHANNELS", "GLOBAL_METHODS", "LOCAL_METHODS",
            "METHODS", "MethodInfo", "RECIPE_FORMAT", "WATERSHED_FOREGROUND", "ThresholdRecipe", "WatershedRecipe",
            "recipe_from_json", "RECIPE_VERSION", "PROJECTIONS", "UNITS", "colour_channel", "upgrade_params",
-           "NUCLEAR_STAINS", "file_selection"]
+           "NUCLEAR_STAINS", "file_selection", "WATERSHED_PRESETS"]

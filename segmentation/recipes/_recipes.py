@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, NamedTuple
 
@@ -173,7 +174,8 @@ class _Recipe:
 
     # -- JSON -------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        values = {name: ([list(p) for p in v] if name == "points" else list(v) if isinstance(v, tuple) else v)
+        points = {spec.name for spec in specs_of(self) if spec.kind == "points"}
+        values = {name: ([list(p) for p in v] if name in points else list(v) if isinstance(v, tuple) else v)
                   for name, v in self.values().items()}
         return {"format": RECIPE_FORMAT, "version": RECIPE_VERSION, "kind": self.kind, "params": values}
 
@@ -386,6 +388,20 @@ class WatershedRecipe(_Recipe):
     points: Points = param((), kind="points", max=2000, label="Seed points (row,col;...)", group="Seeds",
                            when=_when(seeds="points"), scale="length",
                            help="One object grows from each point you place.")
+    add_seeds: Points = param((), kind="points", max=2000, label="Added seeds (row,col;...)", group="Seeds",
+                              scale="length",
+                              help="Hand edits on top of the seeds: each point becomes a new seed, cutting the "
+                                   "nearest seed in two when that seed lies between the point and its mirror "
+                                   "image, so one click splits a merged object; points on the background are "
+                                   "ignored. See docs/DEFAULTS.md, 'Seed edits'.")
+    remove_seeds: Points = param((), kind="points", max=2000, label="Removed seeds (row,col;...)", group="Seeds",
+                                 scale="length",
+                                 help="Hand edits on top of the seeds: each point removes the seed it is on (or "
+                                      "the nearest one within the reach below), so split objects merge.")
+    edit_radius: int = param(8, kind="int", min=0, max=1000, label="Reach of a removed seed (px)", group="Seeds",
+                             scale="length",
+                             help="A removed-seed point off every seed removes the nearest seed at most this "
+                                  "many pixels away.")
     landscape: str = param("distance", kind="choice", choices=("distance", "gradient"), label="Landscape",
                            group="Landscape",
                            help="What is flooded: the inverted distance map (shape, scikit-image) or the "
@@ -399,6 +415,12 @@ class WatershedRecipe(_Recipe):
                                    "OpenCV's gradient watershed always uses 4.")
     watershed_line: bool = param(False, kind="bool", label="Watershed lines", group="Landscape",
                                  help="Keep a one-pixel background line between touching objects.")
+    diameter: float = param(0.0, kind="float", min=0.0, max=1000.0, step=1.0,
+                            label="Typical object diameter (px, 0 = off)", group="Seeds", scale="length",
+                            help="When above 0, the object size sets the other sizes: the background radius "
+                                 "(the diameter, if background subtraction is on), the smallest object "
+                                 "(a fifth of a disc of this diameter), h (0.05 × diameter, at least 0.5 px) and "
+                                 "the minimum seed distance (diameter / 1.5), overriding their own values.")
 
     def __post_init__(self) -> None:
         if isinstance(self.foreground, Mapping):
@@ -461,6 +483,42 @@ class WatershedRecipe(_Recipe):
             return self
         scaled = super().rescaled(factor)
         return scaled.replace(foreground=self.foreground.rescaled(factor))
+
+    def sized(self) -> "WatershedRecipe":
+        """The recipe whose pixel sizes follow its typical object ``diameter`` (itself when ``diameter`` is 0).
+
+        With a diameter *D* > 0 (pixels): the foreground's ``background_radius`` becomes ``round(D)``
+        (at least 1; only when background subtraction is on), its ``min_size`` ``round(0.05·π·D²)`` (a fifth
+        of the area of a disc of diameter *D*), ``h`` becomes ``max(0.5, 0.05·D)`` and ``min_distance``
+        ``round(D / 1.5)`` (at least 1), CellProfiler's automatic maxima suppression distance. The result
+        has ``diameter`` 0, so ``sized()`` of it is itself. Chosen on the DSB 2018 nuclei: see
+        ``docs/DEFAULTS.md`` ("Nuclei defaults on the dev set").
+
+        Returns
+        -------
+        WatershedRecipe
+            The recipe :func:`segmentation.watershed` and :func:`segmentation.to_python` actually run.
+
+        References
+        ----------
+        .. [1] C. McQuin et al., "CellProfiler 3.0: next-generation image processing for biology", *PLoS
+           Biology* 16(7):e2005970, 2018. doi:10.1371/journal.pbio.2005970 (IdentifyPrimaryObjects: sizes
+           derived from the typical diameter).
+
+        Examples
+        --------
+        >>> sized = WatershedRecipe(diameter=20).sized()
+        >>> sized.foreground.background_radius, sized.foreground.min_size, sized.h, sized.min_distance
+        (20, 63, 1.0, 13)
+        """
+        if not self.diameter:
+            return self
+        d = self.diameter
+        changes: dict[str, Any] = {"min_size": int(round(0.05 * math.pi * d * d))}
+        if self.foreground.background_radius > 0:
+            changes["background_radius"] = min(1000, max(1, int(round(d))))
+        return dataclasses.replace(self, foreground=self.foreground.replace(**changes), diameter=0.0,
+                                   h=max(0.5, 0.05 * d), min_distance=min(1000, max(1, int(round(d / 1.5)))))
 
     @property
     def uses_distance(self) -> bool:

@@ -20,6 +20,8 @@ masks, labels and maps give empty results; images must hold at least one pixel.
 
 from __future__ import annotations
 
+import mmap
+import os
 from dataclasses import dataclass
 
 import cv2
@@ -27,6 +29,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from skimage import feature, morphology
 from skimage import segmentation as sk_segmentation
+from skimage.morphology._util import _offsets_to_raveled_neighbors, _validate_connectivity  # as its watershed
 
 from .._checks import (
     check_channel_image,
@@ -45,6 +48,12 @@ from .._numeric import as_image, to_uint8
 from ..recipes import ThresholdRecipe, WatershedRecipe, canonical_names
 from ..thresholding import ThresholdResult, multiotsu_thresholds, threshold
 from ._labels import label_objects
+from ._seed_edits import edit_seeds
+
+try:  # POSIX: the bounded flooding with watershed lines (see _LINE_FLOOD_CPU); elsewhere it runs unbounded
+    import resource
+except ImportError:  # pragma: no cover - Windows
+    resource = None
 
 __all__ = ["watershed", "WatershedResult", "distance_map", "h_maxima_seeds", "distance_peak_seeds",
            "intensity_band_markers", "point_seeds", "seed_every_object", "flood_distance", "flood_gradient"]
@@ -119,7 +128,8 @@ class WatershedResult:
     threshold : ThresholdResult
         The foreground's thresholding, with its thresholds, polarity and processed channel.
     recipe : WatershedRecipe
-        Every parameter used, including ``seeds="marker_image"`` when a marker image was given.
+        Every parameter used, including ``seeds="marker_image"`` when a marker image was given. With a
+        typical ``diameter`` (above 0) the sizes used are those of ``recipe.sized()``.
     notes : tuple of str
         Plain-English notes on what was done (for example automatic intensity bands).
     count : int
@@ -609,7 +619,8 @@ def seed_every_object(seeds: np.ndarray, foreground_labels: np.ndarray, distance
     if count == 0:
         return seeds
     seeded = np.zeros(count + 1, bool)
-    seeded[np.unique(foreground_labels[seeds != 0])] = True
+    # Every id marked (no np.unique first: it hashed 0.15 s of a 12-megapixel photo's default watershed).
+    seeded[foreground_labels[seeds != 0]] = True
     missing = np.flatnonzero(~seeded[1:]) + 1
     if missing.size == 0:
         return seeds
@@ -802,6 +813,11 @@ def flood_distance(distance: np.ndarray, seeds: np.ndarray, foreground: np.ndarr
         mask, the shapes differ, ``compactness`` is negative, ``connectivity`` not 4 or 8 (6 is a 3-D
         neighbourhood), ``watershed_line`` not a bool, or there are more distinct seeds than int32 labels
         can number (2**31 - 2).
+    SegmentationError
+        With ``watershed_line`` and no compactness, scikit-image's flooding (which can re-expand line
+        pixels without end) did not finish within its CPU budget (3 s + 2 s per megapixel, in a child
+        process) and the exact fallback cannot take over (seed pixels of equal height, or more than 300,000
+        foreground pixels); the message says which. Otherwise the labels are scikit-image's.
 
     References
     ----------
@@ -834,9 +850,154 @@ def flood_distance(distance: np.ndarray, seeds: np.ndarray, foreground: np.ndarr
     # Numbered 1..M (int32) before scikit-image sees them: it floods from negative values too and returns the
     # seeds' own dtype, which the int32 labels could not hold for ids beyond 2**31.
     seeds, _ = _numbered_seeds(seeds, "seeds", inside=foreground)
+    if watershed_line and compactness == 0:
+        # Bounded: scikit-image's line mode can run for minutes (see _LINE_FLOOD_CPU); same labels.
+        return _flood_with_lines(distance, seeds, foreground, 1 if connectivity == 4 else 2)
     return sk_segmentation.watershed(-distance, seeds, mask=foreground, compactness=compactness,
                                      connectivity=1 if connectivity == 4 else 2,
                                      watershed_line=watershed_line).astype(np.int32, copy=False)
+
+
+#: The flooding with watershed lines (and no compactness) runs in a child process that may use at most
+#: ``_LINE_FLOOD_CPU[0] + _LINE_FLOOD_CPU[1]`` CPU seconds per megapixel (scikit-image needs about 0.2 s per
+#: megapixel here). Why: scikit-image 0.26's loop marks a line pixel (mask off, label 0) but, as its label
+#: stays 0, pops it again for every other queue entry it had and pushes its unlabelled neighbours once more each
+#: time; along a line those duplicate entries add up from pixel to pixel, exponentially (on a 160×224 crop of
+#: ``coins`` with two seed points in one coin, 8-connected: one line pixel popped 242,783 times within 3 million
+#: pops, 25-60 s and gigabytes, where 11,227 pops suffice). Each duplicate is popped after the first entry of
+#: its pixel, which decides the pixel; the duplicates can only reorder queue entries of equal value and age,
+#: i.e. seed pixels of equal height (all seeds start at age 0, and a binary heap's order among ties depends
+#: on everything in it). So when the seed pixels' heights are distinct, the result is that of the same loop
+#: skipping a line pixel's repeated pops: :func:`_flood_lines_exactly` computes it, in Python, up to
+#: ``_LINE_FLOOD_PYTHON_PIXELS`` foreground pixels (about 10 µs a pixel); otherwise a plain error says so.
+_LINE_FLOOD_CPU = (3, 2)
+_LINE_FLOOD_PYTHON_PIXELS = 300_000
+
+
+def _flood_with_lines(distance: np.ndarray, seeds: np.ndarray, foreground: np.ndarray, connectivity: int
+                      ) -> np.ndarray:
+    """``skimage.segmentation.watershed(-distance, seeds, mask=foreground, watershed_line=True)``, bounded.
+
+    Private: the arguments are checked and the seeds numbered 1..M (int32) inside ``foreground``. Returns the
+    same int32 labels as scikit-image's call, or raises :class:`SegmentationError` when it would not end in
+    reasonable time and the image is too large for the exact Python loop (see ``_LINE_FLOOD_CPU``).
+    """
+    def flood() -> np.ndarray:
+        return sk_segmentation.watershed(-distance, seeds, mask=foreground, connectivity=connectivity,
+                                         watershed_line=True)
+
+    if resource is None or not hasattr(os, "fork") or distance.size == 0:
+        return flood()
+    budget = int(_LINE_FLOOD_CPU[0] + _LINE_FLOOD_CPU[1] * distance.size / 1e6)
+    shared = mmap.mmap(-1, max(distance.size * 4, 1))  # anonymous and shared with the child
+    pid = os.fork()
+    if pid == 0:  # the child: flood, write the labels, leave without running any of the parent's exit code
+        status = 1
+        try:
+            resource.setrlimit(resource.RLIMIT_CPU, (budget, budget + 1))
+            shared.write(np.ascontiguousarray(flood(), np.int32).tobytes())
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    try:
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            return np.frombuffer(shared, np.int32, distance.size).reshape(distance.shape).copy()
+    finally:
+        shared.close()
+    pixels = int(np.count_nonzero(foreground))
+    heights = distance[seeds != 0]
+    if pixels > _LINE_FLOOD_PYTHON_PIXELS or np.unique(heights).size < heights.size:
+        why = (f"it handles up to {_LINE_FLOOD_PYTHON_PIXELS:,} foreground pixels and this image has {pixels:,}"
+               if pixels > _LINE_FLOOD_PYTHON_PIXELS else "here two seed pixels have the same distance value")
+        raise SegmentationError(
+            f"scikit-image's flooding with watershed lines did not end within {budget} s of CPU on this image "
+            f"(its watershed-line mode can re-expand the line pixels endlessly), and the exact fallback cannot "
+            f"take over ({why}): use watershed_line=False, compactness > 0 or the other connectivity")
+    return _flood_lines_exactly(distance, seeds, foreground, connectivity)
+
+
+def _flood_lines_exactly(distance: np.ndarray, seeds: np.ndarray, foreground: np.ndarray, connectivity: int
+                         ) -> np.ndarray:
+    """scikit-image 0.26's ``watershed_raveled`` with watershed lines, without its repeated line-pixel pops.
+
+    The same padded arrays, neighbour offsets (its ``_offsets_to_raveled_neighbors``), queue (its binary heap,
+    ported step by step) and tests (``_diff_neighbors``), in Python; a line pixel popped again is skipped,
+    which changes no label when the seed pixels' heights are distinct (see ``_LINE_FLOOD_CPU``; the caller
+    checks it). ``tests/test_fast_paths.py`` compares it with scikit-image on random images.
+    """
+    shape = (distance.shape[0] + 2, distance.shape[1] + 2)
+    image = np.zeros(shape, np.float64)
+    image[1:-1, 1:-1] = -distance
+    mask = np.zeros(shape, np.int8)
+    mask[1:-1, 1:-1] = foreground
+    output = np.zeros(shape, np.int32)
+    output[1:-1, 1:-1] = seeds
+    conn, centre = _validate_connectivity(2, connectivity, None)
+    structure = _offsets_to_raveled_neighbors(shape, conn, center=centre).tolist()
+    values, masked, labels = image.ravel().tolist(), mask.ravel().tolist(), output.ravel().tolist()
+    heap: list[tuple[float, int, int, int]] = []
+
+    def smaller(a, b) -> bool:
+        return a[0] < b[0] if a[0] != b[0] else a[1] < b[1]
+
+    def push(item) -> None:
+        heap.append(item)
+        child = len(heap) - 1
+        while child > 0:
+            parent = (child + 1) // 2 - 1
+            if not smaller(heap[child], heap[parent]):
+                break
+            heap[parent], heap[child] = heap[child], heap[parent]
+            child = parent
+
+    def pop():
+        top = heap[0]
+        last = len(heap) - 1
+        heap[0], heap[last] = heap[last], heap[0]
+        heap.pop()
+        i, items = 0, last
+        while True:
+            left, right, smallest = 2 * i + 1, 2 * i + 2, i
+            if left >= items:
+                break
+            if smaller(heap[left], heap[i]):
+                smallest = left
+            if right < items and smaller(heap[right], heap[smallest]):
+                smallest = right
+            if smallest == i:
+                break
+            heap[i], heap[smallest] = heap[smallest], heap[i]
+            i = smallest
+        return top
+
+    for index in np.flatnonzero(output).tolist():
+        push((values[index], 0, index, index))
+    age = 1
+    while heap:
+        value, _, index, source = pop()
+        if labels[index] and index != source:
+            continue
+        if not masked[index]:
+            if not labels[index]:
+                continue  # a line pixel popped again: scikit-image re-expands it, to no effect on any label
+        else:
+            label = labels[source]
+            for step in structure:
+                neighbour = index + step
+                if masked[neighbour] and labels[neighbour] and labels[neighbour] != label:
+                    masked[index] = 0
+                    break
+            else:
+                labels[index] = label
+        for step in structure:
+            neighbour = index + step
+            if not masked[neighbour] or labels[neighbour]:
+                continue
+            age += 1
+            pushed = values[neighbour]
+            push((value if pushed < value else pushed, age, neighbour, source))
+    return np.array(labels, np.int32).reshape(shape)[1:-1, 1:-1].copy()
 
 
 def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray, *,
@@ -913,6 +1074,23 @@ def flood_gradient(image: np.ndarray, seeds: np.ndarray, background: np.ndarray,
         flooded = np.where(lines, grown, flooded)
     flooded[(flooded == background_label) | (flooded < 0)] = 0
     return flooded.astype(np.int32, copy=False)
+
+
+def _sequential(labels: np.ndarray, seeds: np.ndarray) -> np.ndarray:
+    """``relabel_sequential(labels)[0]`` as int32; ``labels`` (int32) itself when it already numbers 1..N.
+
+    Every seed is numbered 1..M and grows a region holding its own pixels, so the flooding's labels are almost
+    always 1..M already. The labels found on the seed pixels show it: when they cover 1..max, every label up
+    to the maximum is present (about 0.03 s at 12 megapixels, where ``relabel_sequential`` took 0.25 s to
+    return the same numbers and a ``bincount`` of every pixel 0.16 s). Otherwise scikit-image renumbers them.
+    """
+    if labels.dtype == np.int32 and labels.size and int(labels.min()) >= 0:
+        top = int(labels.max())
+        present = np.zeros(top + 1, bool)
+        present[np.take(labels.ravel(), np.flatnonzero(seeds), mode="clip").clip(0, top)] = True
+        if top == 0 or present[1:].all():
+            return labels
+    return sk_segmentation.relabel_sequential(labels)[0].astype(np.int32, copy=False)
 
 
 def _marker_seeds(markers, shape: tuple[int, int]) -> np.ndarray:
@@ -1016,6 +1194,7 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
         recipe = WatershedRecipe.from_params(**{**recipe.foreground.values(), **recipe.values(), **params})
     if markers is not None:
         recipe = recipe.replace(seeds="marker_image")
+    as_given, recipe = recipe, recipe.sized()  # a typical diameter sets the other sizes (itself when it is 0)
     image = as_image(image)
     if recipe.seeds == "marker_image":
         # Checked before the threshold so a wrong marker image fails at once.
@@ -1066,11 +1245,15 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
             notes.append(f"{lost.size} marker seed{'s' if lost.size > 1 else ''} wholly on the background "
                          "ignored (seeds grow only inside the foreground)")
 
+    if recipe.add_seeds or recipe.remove_seeds:  # hand edits on top of the seeds (see _seed_edits)
+        seeds, edit_notes = edit_seeds(seeds, foreground, add=recipe.add_seeds, remove=recipe.remove_seeds,
+                                       radius=recipe.edit_radius)
+        notes += edit_notes
     if recipe.landscape == "distance":
         labels = flood_distance(distance, seeds, foreground, compactness=recipe.compactness,
                                 connectivity=recipe.connectivity, watershed_line=recipe.watershed_line)
     else:
         labels = flood_gradient(image, seeds, background, watershed_line=recipe.watershed_line)
-    labels = sk_segmentation.relabel_sequential(labels)[0].astype(np.int32, copy=False)
+    labels = _sequential(labels, seeds)
     return WatershedResult(labels=labels, markers=seeds.astype(np.int32, copy=False), foreground=foreground,
-                           distance=distance, threshold=found, recipe=recipe, notes=tuple(notes))
+                           distance=distance, threshold=found, recipe=as_given, notes=tuple(notes))

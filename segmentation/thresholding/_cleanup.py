@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from scipy import ndimage as ndi
 from skimage.segmentation import clear_border as _clear_border
 
 from .._checks import check_flag, check_mask, check_number
+from .._numeric import fill_holes as _fill_holes
 from ..recipes import ThresholdRecipe
 
 __all__ = ["clean_mask", "disc", "remove_small_objects"]
@@ -119,7 +119,7 @@ def clean_mask(mask: np.ndarray, *, opening: int = 0, closing: int = 0, iteratio
         closed = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, disc(closing), iterations=iterations)
         mask = np.ascontiguousarray(closed[pad:-pad, pad:-pad]).view(bool)
     if fill_holes:
-        mask = ndi.binary_fill_holes(mask)
+        mask = _fill_holes(mask)  # scipy's binary_fill_holes, the same mask (see segmentation._numeric)
     if min_size > 1:
         mask = remove_small_objects(mask, min_size)
     if clear_border:

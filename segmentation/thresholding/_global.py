@@ -24,7 +24,7 @@ import math
 
 import cv2
 import numpy as np
-from skimage import filters
+from skimage import exposure, filters
 
 from .._checks import all_finite, check_channel_image, check_number, check_polarity
 from .._errors import ParameterError, SegmentationError
@@ -585,7 +585,7 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
         # One grey level: scikit-image raises ValueError for every dtype; say it in the image's terms.
         raise _multiotsu_constant(constant, classes)
     try:
-        return _computed_in_float_range(filters.threshold_multiotsu, histogram_image, exponent, classes=classes)
+        return _computed_in_float_range(_threshold_multiotsu, histogram_image, exponent, classes=classes)
     except ValueError:
         # An 8-bit image is not scanned for the constant case beforehand (_extent looks at float images
         # only): on this failure path one pass words the message as for the other dtypes.
@@ -593,6 +593,120 @@ def multiotsu_thresholds(image: np.ndarray, classes: int = 3) -> tuple[float, ..
             raise _multiotsu_constant(float(image[0, 0]), classes) from None
         raise SegmentationError(f"this image has too few distinct grey levels for {classes} multi-Otsu "
                                 f"classes; use fewer classes") from None
+
+
+def _threshold_multiotsu(image: np.ndarray, classes: int) -> np.ndarray:
+    """scikit-image's ``threshold_multiotsu(image, classes)`` (256 bins): the same thresholds, found faster.
+
+    The histogram (:func:`skimage.exposure.histogram`, as scikit-image takes it), the ``ValueError`` for too
+    few values and the case of as many values as classes are scikit-image's own; the search is
+    :func:`_multiotsu_indices`. Measured on a 12-megapixel 16-bit image, 5 classes: 4.4 s for scikit-image's
+    exhaustive search over 256 bins, 0.1 s here (mostly the histogram).
+    """
+    counts, centers = exposure.histogram(image.reshape(-1), 256, source_range="image", normalize=True)
+    prob = counts.astype(np.float32, copy=False)
+    values = np.count_nonzero(prob)
+    if values < classes:
+        raise ValueError(f"only {values} different values after binning; cannot split into {classes} classes")
+    if values == classes:
+        return centers[np.flatnonzero(prob)[:-1]]
+    return centers[_multiotsu_indices(prob, classes - 1)]
+
+
+def _multiotsu_lut(prob: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """scikit-image's between-class variance table ``H[i, j]`` (bins i..j as one class) at ``rows`` × ``cols``.
+
+    float32, bit for bit as ``_set_var_btwcls_lut`` of ``skimage/filters/_multiotsu.pyx`` builds it: cumulative
+    zeroth and first moments summed one bin after the other in float32, with its two quirks kept (the first
+    moment counts bin 0 with weight 1, and ``H[0, 0]`` stays 0); each entry is ``S * S / P`` in float32 where
+    ``P > 0`` and ``i <= j``, else 0. numpy's float32 ``add.accumulate``, ``multiply`` and ``divide`` round as
+    the compiled loop does (no fused multiply-add or ``powf`` in scikit-image's wheel: checked with ``objdump``).
+    Only the entries the search reads are built (not n² for a 16-bit image of one bin per value).
+    """
+    n = prob.size
+    zeroth = np.add.accumulate(prob, dtype=np.float32)
+    weighted = np.arange(n, dtype=np.float32) * prob
+    weighted[0] = prob[0]
+    first = np.add.accumulate(weighted, dtype=np.float32)
+    # Row 0 uses the moments themselves; row i >= 1 their differences from bin i - 1.
+    below = np.maximum(rows - 1, 0)
+    below_zeroth = np.where(rows > 0, zeroth[below], np.float32(0))
+    below_first = np.where(rows > 0, first[below], np.float32(0))
+    mass = zeroth[cols][None, :] - below_zeroth[:, None]
+    moment = first[cols][None, :] - below_first[:, None]
+    table = np.zeros(mass.shape, np.float32)
+    valid = (mass > 0) & (rows[:, None] <= cols[None, :]) & ~((rows[:, None] == 0) & (cols[None, :] == 0))
+    table[valid] = moment[valid] * moment[valid] / mass[valid]
+    return table
+
+
+def _multiotsu_indices(prob: np.ndarray, count: int) -> np.ndarray:
+    """The bin indices of ``count`` thresholds exactly as scikit-image's exhaustive search finds them.
+
+    scikit-image (``_get_multiotsu_thresh_indices_lut``) tries every increasing ``t_0 < ... < t_{count-1}``
+    (``t_m`` at most ``n - count + m - 1``) in lexicographic order and keeps the first whose float32 sum
+    ``H[0, t_0] + H[t_last + 1, n - 1] + H[t_0 + 1, t_1] + ...`` (added in that order) is strictly the largest
+    (C(255, 4) = 172 million sums for 5 classes). The same answer, without trying them all:
+
+    1. a threshold on an empty bin that could move one bin down (not onto the previous threshold, and not
+       onto bin 0, whose ``H[0, 0]`` is 0) has bit-identical terms to that earlier placement (the moments do
+       not change across an empty bin), so it is never the first maximum: only the bins from a non-empty
+       one to ``count`` bins above it (and bins 0 and 1) are candidate positions, and a threshold on an
+       empty bin must sit right above the previous one;
+    2. a dynamic programme in float64 over the table (the best completion after each position) gives the
+       largest exact sum M;
+    3. a float32 sum of ``count + 1`` non-negative terms is within ``count·2**-24`` of its exact value
+       relative to it, so only placements whose exact sum is within ``δ = 4·(count + 1)·2**-24·M`` of M can
+       tie or beat the float32 maximum; they are listed in lexicographic order by a branch-and-bound descent
+       that drops every prefix whose best completion falls short of ``M - δ``;
+    4. their float32 sums, added in scikit-image's order, pick the first largest (``np.argmax``).
+    """
+    n = prob.size
+    nonempty = prob > 0
+    near = np.zeros(n + count + 1, bool)
+    for shift in range(count + 1):
+        near[shift:shift + n] |= nonempty
+    near[:count + 1] = True  # bins 0 and 1, and the run of thresholds right above them
+    spots = np.flatnonzero(near[:n - 1])  # a threshold is at most n - 2
+    # table[0, b] = H[0, spots[b]]; table[1 + a, b] = H[spots[a] + 1, spots[b]]; the last column is bin n - 1.
+    table = _multiotsu_lut(prob, np.concatenate([[0], spots + 1]), np.concatenate([spots, [n - 1]]))
+    gain = table.astype(np.float64)
+    first = gain[0, :-1]
+    after = gain[1:, :-1].copy()  # after[a, b]: the class between thresholds at spots a < b
+    after[~np.triu(np.ones((spots.size, spots.size), bool), 1)] = -np.inf
+    final = gain[1:, -1]
+    limits = [np.searchsorted(spots, n - count + m - 1, side="right") for m in range(count)]
+    best = [None] * count  # best[m][a]: the best exact sum of the terms after threshold m, at spot a
+    best[-1] = np.where(np.arange(spots.size) < limits[-1], final, -np.inf)
+    for m in range(count - 2, -1, -1):
+        row = (after + best[m + 1][None, :]).max(axis=1)
+        row[limits[m]:] = -np.inf
+        best[m] = row
+    total = first + best[0]
+    top = float(total.max())
+    floor = top - (4 * (count + 1) * 2.0 ** -24 * abs(top) + 1e-300)
+    usable = nonempty[spots]
+    prefixes = np.flatnonzero((usable | (spots <= 1)) & (total >= floor))[:, None]
+    sums = first[prefixes[:, 0]]
+    for m in range(1, count):
+        grown, grown_sums = [], []
+        for chunk in range(0, len(prefixes), 4096):  # bounded memory when many placements tie
+            part, part_sums = prefixes[chunk:chunk + 4096], sums[chunk:chunk + 4096]
+            previous = part[:, -1]
+            reach = part_sums[:, None] + after[previous] + best[m][None, :]
+            keep = (reach >= floor) & (usable[None, :] | (spots[None, :] == spots[previous][:, None] + 1))
+            rows, cols = np.nonzero(keep)  # row-major: the prefixes' order, then increasing positions
+            grown.append(np.concatenate([part[rows], cols[:, None]], axis=1))
+            grown_sums.append(part_sums[rows] + after[previous[rows], cols])
+        prefixes, sums = np.concatenate(grown), np.concatenate(grown_sums)
+    # scikit-image's float32 sums, in its order of addition.
+    sigma = table[0, prefixes[:, 0]] + table[1 + prefixes[:, -1], -1]
+    for m in range(count - 1):
+        sigma = sigma + table[1 + prefixes[:, m], prefixes[:, m + 1]]
+    winner = int(np.argmax(sigma))  # the first of the largest, in lexicographic order
+    if not sigma[winner] > 0:
+        raise ValueError("no split with a positive between-class variance")
+    return spots[prefixes[winner]].astype(np.intp)
 
 
 def _multiotsu_of_levels(levels: np.ndarray, counts: np.ndarray, classes: int) -> tuple[float, ...]:
