@@ -4,7 +4,7 @@ import streamlit as st
 
 import segmentation as seg
 from segmentation import DEFAULT_SAMPLE_THRESHOLD, SAMPLES, label_objects
-from studio_ui import compute, views
+from studio_ui import compute, full_resolution, microscopy, views
 from studio_ui.exports import export_section
 from studio_ui.page import (
     plain_errors,
@@ -30,6 +30,8 @@ defaults = suggested.values()
 defaults["value"] = compute.default_manual_value(current.key, current.image)
 values = recipe_widgets(seg.ThresholdRecipe.specs(), defaults, recipe_sections(),
                         overrides={"value": manual_value_range(current.image)})
+measure_values, scale = microscopy.measurement_settings(current)  # pixel size and unit, from the file
+values.update(measure_values)
 
 # Library call, on the display-sized copy with pixel parameters scaled to match; then the views. Whatever
 # the image or the link holds, a failure is a plain message (plain_errors), never the error screen.
@@ -39,21 +41,16 @@ with plain_errors():
     result = timed.result
     objects = compute.count_objects(current.key, factor, recipe.to_json(), result.mask)
 
-    method = seg.METHODS[recipe.method]
-    c1, c2, c3, c4, c5 = st.columns(5)
-    c1.metric("Method", method.label.split(" (")[0], help=f"Computed by {method.library}, after {method.source}.")
-    c2.metric("Threshold", views.format_thresholds(result.thresholds, result.processed.dtype, recipe.method),
-              help="In the image's own units (a 16-bit image gets 16-bit values).")
-    c3.metric("Foreground", f"{result.foreground_fraction:.1%}")
-    c4.metric("Objects", f"{objects:,}", help="8-connected objects in the mask.")
-    c5.metric("Time", views.format_ms(timed.seconds), help="Library time for the live preview.")
+    # Preview numbers now (marked "≈"), full-resolution ones from a background job when ready.
+    full_resolution.threshold_metrics(image_key=current.key, image=current.image, factor=factor, recipe=recipe,
+                                      result=result, objects=objects, seconds=timed.seconds)
     for note in views.result_notes(result.notes, result.processed):
         st.info(note, icon=":material/info:")
 
-    original, stretched = compute.original_view(current.key, factor, preview)
+    original, stretched, original_caption = microscopy.original_view(current, side, factor, preview)
     middle, overlay = compute.result_views(current.key, factor, recipe.to_json(), style, preview, result.mask)
     views.three_views(original, middle, overlay, middle_title=f"Mask ({result.polarity} objects)",
-                      stretched=stretched, factor=factor)
+                      stretched=stretched, factor=factor, original_caption=original_caption)
 
 
 def full_mask():
@@ -71,11 +68,22 @@ if tab_hist.open:
         st.caption(views.histogram_caption(result.thresholds, result.polarity, recipe.method))
 if tab_objects.open:
     with tab_objects, plain_errors():
-        table = compute.measurements(current.key, factor, recipe.to_json(), None, "px",
-                                     label_objects(result.mask), preview)
-        views.measurement_table(table)
-        if factor < 1:
-            st.caption("Measured on the live preview; the CSV under Export is measured at full resolution.")
+        def preview_table():
+            views.measurement_table(compute.measurements(current.key, factor, recipe.to_json(),
+                                                         scale.size / factor if scale.size else None, scale.unit,
+                                                         label_objects(result.mask), preview))
+            st.caption("≈ Measured on the live preview; the full-resolution table (the CSV under Export) "
+                       "replaces it when ready.")
+
+        def full_table():
+            mask = full_mask()
+            views.measurement_table(compute.measurements(current.key, 1.0, recipe.to_json(), scale.size,
+                                                         scale.unit, label_objects(mask), current.image))
+            if factor < 1:
+                st.caption("At full resolution, as in the CSV under Export.")
+
+        full_resolution.when_ready("threshold", current.key, recipe.to_json(), factor, preview=preview_table,
+                                   full=full_table)
 if tab_zoom.open:
     with tab_zoom, plain_errors():
         views.look_closer(current.image, full_mask, labels=False, style=style)
@@ -83,9 +91,7 @@ if tab_export.open:
     with tab_export, plain_errors():
         export_section(stem=current.name.rsplit(".", 1)[0], full_segmentation=full_mask, image=current.image,
                        full_objects=lambda: compute.count_objects(current.key, 1.0, recipe.to_json(), full_mask()),
-                       recipe=recipe, style=style, labels=False,
-                       measurements_csv=lambda mask: compute.full_measurements_csv(current.key, recipe.to_json(),
-                                                                                   mask, current.image))
+                       recipe=recipe, style=style, labels=False, image_key=current.key, scale=scale)
 if tab_share.open:
     with tab_share:
         views.share_link(is_upload=current.is_upload, sample_title=SAMPLES[current.sample].title)

@@ -137,14 +137,15 @@ IDLE = """
 class AppUnderTest:
     """One app in one browser page: served fresh, opened, given the image, with its slider found."""
 
-    def __init__(self, name: str, browser, task: str, image_path: Path, timeout_s: float):
+    def __init__(self, name: str, browser, task: str, image_path: Path, timeout_s: float, spec: tuple | None = None,
+                 env: dict[str, str] | None = None):
         self.name, self.browser, self.image_path = name, browser, image_path
         self.timeout_ms = timeout_s * 1000
-        _, _, ours_path, naive_query, self.label, self.must_change, self.choice = TASKS[task]
+        _, _, ours_path, naive_query, self.label, self.must_change, self.choice = spec or TASKS[task]
         self.path = ours_path if name == "ours" else naive_query
         root = OURS_ROOT if name == "ours" else ROOT
         self.server = StreamlitServer(root / APPS[name].relative_to(ROOT), *SERVER_ARGS, cwd=root, log_dir=RESULTS,
-                                      keep_log=False)
+                                      keep_log=False, env=env)
         self.context = None
         self.moves: list[dict] = []
 
@@ -472,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-load", type=float, default=4.0,
                         help="before each cell, wait up to 5 min for the 1-minute load average to drop below "
                              "this (0 = do not wait); the load is recorded either way")
+    parser.add_argument("--full-resolution", action="store_true",
+                        help="instead: our watershed page's slider latency while the full-resolution job of the "
+                             "previous move runs in the background, against the same move with no job running "
+                             "(benchmarks/progressive_latency.py; default 12 MP; writes progressive_latency.json)")
     parser.add_argument("--ours-root", type=Path,
                         help="serve 'ours' from another checkout (e.g. a copy with a candidate fix); the naive "
                              "app always comes from this one")
@@ -481,6 +486,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.ours_root:
         global OURS_ROOT
         OURS_ROOT = args.ours_root.resolve()
+    if args.full_resolution:
+        from . import progressive_latency
+
+        return progressive_latency.main(["--sizes", *(args.sizes or ["12MP"]), "--moves", str(args.moves or 12),
+                                         "--timeout", str(args.timeout)])
     if args.profile:  # always this checkout's app (in-process imports)
         results = profile(tuple(args.tasks or ()), tuple(args.sizes or ()), moves=args.moves or 2)
         print(profile_report(results))

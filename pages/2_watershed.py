@@ -3,8 +3,8 @@
 import streamlit as st
 
 import segmentation as seg
-from segmentation import DEFAULT_SAMPLE_WATERSHED, SAMPLES, unit_suffix
-from studio_ui import compute, seeds_ui, views
+from segmentation import DEFAULT_SAMPLE_WATERSHED, SAMPLES
+from studio_ui import compute, full_resolution, microscopy, seeds_ui, views
 from studio_ui.exports import export_section
 from studio_ui.page import (
     plain_errors,
@@ -36,42 +36,32 @@ fg_values = recipe_widgets(seg.ThresholdRecipe.specs(), fg_defaults, sections,
 st.sidebar.subheader("Seeds and landscape")
 sections = {"Seeds": st.sidebar.container(), "Landscape": st.sidebar.expander("Landscape", expanded=True)}
 ws_values = recipe_widgets(seg.WatershedRecipe.specs(), base.values(), {**sections, "Method": sections["Seeds"]})
-with st.sidebar.expander("Measurements"):
-    pixel_size = st.number_input("Pixel size (0 = pixels)", 0.0, 1e6, 0.0, format="%g", key="pixel_size",
-                                 bind="query-params", help="Size of one pixel; areas and lengths are then "
-                                                           "reported in this unit.")
-    unit = st.text_input("Unit", "µm", key="unit", bind="query-params", max_chars=8)
-    try:
-        unit_suffix(unit)
-    except ValueError as error:
-        st.warning(f"{error}; using µm.")
-        unit = "µm"
+measure_values, scale = microscopy.measurement_settings(current)  # pixel size and unit, from the file
+fg_values.update(measure_values)
 
 # Library call on the display-sized copy, then the views; a failure is a plain message, never the error screen.
 with plain_errors():
     recipe = seg.WatershedRecipe(foreground=seg.ThresholdRecipe(**fg_values), **ws_values)
+    seeds_ui.fit_button(sections["Seeds"], current.key, current.image, recipe)
     timed = compute.run_watershed(current.key, factor, recipe.rescaled(factor).to_json(), preview)
     result = timed.result
 
-    shown_threshold = views.format_thresholds(result.threshold.thresholds, result.threshold.processed.dtype,
-                                              recipe.foreground.method)
-    c1, c2, c3, c4, c5 = st.columns(5)
-    c1.metric("Objects", f"{result.count:,}")
-    c2.metric("Seeds", f"{int(result.markers.max(initial=0)):,}")
-    c3.metric("Foreground", f"{result.threshold.foreground_fraction:.1%}",
-              help=f"{seg.METHODS[recipe.foreground.method].label} threshold {shown_threshold}")
-    c4.metric("Threshold", shown_threshold)
-    c5.metric("Time", views.format_ms(timed.seconds), help="Library time for the live preview.")
+    # Preview numbers now (marked "≈"), full-resolution ones from a background job when ready.
+    full_resolution.watershed_metrics(image_key=current.key, image=current.image, factor=factor, recipe=recipe,
+                                      result=result, seconds=timed.seconds)
     for note in views.result_notes(result.notes, result.threshold.processed):
         st.info(note, icon=":material/info:")
 
-    original, stretched = compute.original_view(current.key, factor, preview)
+    original, stretched, original_caption = microscopy.original_view(current, side, factor, preview)
     middle, overlay = compute.result_views(current.key, factor, recipe.to_json(), style, preview, result.labels)
     if recipe.seeds == "points":
         seeds_ui.click_to_seed(preview, result, factor, style)
+    elif seeds_ui.edit_toggle(recipe):
+        seeds_ui.click_to_edit(preview, result, factor, style)
     else:
-        title = f"Labels ({views.count_of(result.count, 'object')})"
-        views.three_views(original, middle, overlay, middle_title=title, stretched=stretched, factor=factor)
+        title = f"Labels ({'of the preview, ' if factor < 1 else ''}{views.count_of(result.count, 'object')})"
+        views.three_views(original, middle, overlay, middle_title=title, stretched=stretched, factor=factor,
+                          original_caption=original_caption)
 
 if st.toggle("Show the intermediate stages", key="stages", bind="query-params",
              help="Foreground, distance map and seeds, as the watershed saw them."):
@@ -87,19 +77,26 @@ def full_labels():
     return full_result().labels
 
 
-physical = pixel_size if pixel_size else None  # 0 or empty (None, the recipe's 'auto'): pixels
 # Histogram first: measuring thousands of objects on every slider move would slow the live view down.
 tab_hist, tab_objects, tab_zoom, tab_export, tab_share = st.tabs(
     ["Histogram", "Objects", "Look closer", "Export", "Share"], key="tab", on_change="rerun")
 if tab_objects.open:
     with tab_objects, plain_errors():
-        table = compute.measurements(current.key, factor, recipe.to_json(),
-                                     physical / factor if physical else None, unit if physical else "px",
-                                     result.labels, preview)
-        views.measurement_table(table)
-        if factor < 1:
-            st.caption("Measured on the live preview (lengths corrected for the scale); the CSV under Export is "
-                       "measured at full resolution.")
+        def preview_table():
+            views.measurement_table(compute.measurements(current.key, factor, recipe.to_json(),
+                                                         scale.size / factor if scale.size else None, scale.unit,
+                                                         result.labels, preview))
+            st.caption("≈ Measured on the live preview (lengths corrected for the scale); the full-resolution "
+                       "table (the CSV under Export) replaces it when ready.")
+
+        def full_table():
+            views.measurement_table(compute.measurements(current.key, 1.0, recipe.to_json(), scale.size,
+                                                         scale.unit, full_labels(), current.image))
+            if factor < 1:
+                st.caption("At full resolution, as in the CSV under Export.")
+
+        full_resolution.when_ready("watershed", current.key, recipe.to_json(), factor, preview=preview_table,
+                                   full=full_table)
 if tab_hist.open:
     with tab_hist, plain_errors():
         log = st.toggle("Logarithmic counts", key="log", bind="query-params")
@@ -113,9 +110,7 @@ if tab_export.open:
     with tab_export, plain_errors():
         export_section(stem=current.name.rsplit(".", 1)[0], full_segmentation=full_labels, image=current.image,
                        full_objects=lambda: full_result().count, recipe=recipe, style=style, labels=True,
-                       measurements_csv=lambda labels: compute.full_measurements_csv(
-                           current.key, recipe.to_json(), labels, current.image, physical,
-                           unit if physical else "px"))
+                       image_key=current.key, scale=scale)
 if tab_share.open:
     with tab_share:
         views.share_link(is_upload=current.is_upload, sample_title=SAMPLES[current.sample].title)

@@ -16,6 +16,7 @@ also accepts a text typed or pasted in (a page's share link or its query string 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
@@ -35,8 +36,19 @@ PRESETS = (
     "watershed landscape=gradient",
     "threshold method=otsu",
 )
-_WATERSHED_NAMES = {spec.name for spec in seg.WatershedRecipe.specs()} | {
-    alias for spec in seg.WatershedRecipe.specs() for alias in spec.aliases}
+
+
+def _names(*classes) -> list[str]:
+    """The parameter names (and their earlier names, still read) of recipes of these classes."""
+    specs = [spec for cls in classes for spec in cls.specs()]
+    return [spec.name for spec in specs] + [alias for spec in specs for alias in spec.aliases]
+
+
+_WATERSHED_NAMES = set(_names(seg.WatershedRecipe))
+#: The names a column text of each kind takes (a watershed's foreground takes the thresholding names).
+KNOWN_NAMES = {"threshold": _names(seg.ThresholdRecipe), "watershed": _names(seg.WatershedRecipe, seg.ThresholdRecipe)}
+#: Seeds a column cannot have: placed by hand on the Watershed page, or a marker image from the Python API.
+HAND_SEEDS = ("points", "marker_image")
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,25 @@ class Column:
     @property
     def kind(self) -> str:
         return self.recipe.kind
+
+
+def is_link(text: str) -> bool:
+    """Whether a column text is a page's link or query string (rather than "kind name=value ...")."""
+    text = text.strip()
+    return "://" in text or text.startswith(("/", "?")) or "&" in text
+
+
+def _unknown(name: str, kind: str, inferred: bool) -> str:
+    """A plain message for a name that is not a parameter of ``kind``, with the closest known name."""
+    close = difflib.get_close_matches(name, KNOWN_NAMES[kind], n=1, cutoff=0.5)
+    if close:
+        return f"{name} is not a {kind} parameter; did you mean {close[0]}?"
+    other = "watershed" if kind == "threshold" else None
+    close = difflib.get_close_matches(name, KNOWN_NAMES[other], n=1, cutoff=0.5) if other and inferred else []
+    if close:
+        return (f"{name} is not a {kind} parameter; did you mean {close[0]} (a watershed parameter: write "
+                f"“watershed {close[0]}=…”)?")
+    return f"{name} is not a {kind} parameter (its parameters: {', '.join(KNOWN_NAMES[kind][:12])}, …)"
 
 
 def _pairs(text: str) -> list[tuple[str, str]]:
@@ -72,9 +103,13 @@ def _pairs(text: str) -> list[tuple[str, str]]:
 def parse_recipe(text: str) -> seg.ThresholdRecipe | seg.WatershedRecipe:
     """The recipe a column text names: "KIND name=value ..." (KIND optional: watershed names imply watershed).
 
-    Raises ``ValueError`` in plain words (the parameter, its range and the value) for a bad text.
+    Raises ``ValueError`` in plain words (the parameter, its range and the value) for a bad text: a name that
+    is no parameter of the recipe (with the closest one: "hh is not a watershed parameter; did you mean h?"),
+    a bad value, or seeds that a column cannot have (placed by hand, a marker image). A page's link carries
+    other things too (the sample, the display): there only the recipe's names are read.
     """
     words = text.strip()
+    link = is_link(words)
     kind = None
     head, _, rest = words.partition(" ")
     if head.lower() in KINDS:
@@ -82,13 +117,28 @@ def parse_recipe(text: str) -> seg.ThresholdRecipe | seg.WatershedRecipe:
     flat = {}
     for name, value in _pairs(words):
         flat[name] = value
+    if kind is None and link and urlsplit(words).path.rstrip("/").endswith("/watershed"):
+        kind = "watershed"  # the Watershed page's link, even with all its defaults
+    inferred = kind is None
     if kind is None:
-        kind = "watershed" if _WATERSHED_NAMES & set(flat) else "threshold"
+        kind = flat.get("kind") if flat.get("kind") in KINDS else (
+            "watershed" if _WATERSHED_NAMES & set(flat) else "threshold")
     flat.pop("kind", None)
+    known = set(KNOWN_NAMES[kind])
+    if link:
+        flat = {name: value for name, value in flat.items() if name in known}
+    for name in flat:
+        if name not in known:
+            raise ValueError(f"{text.strip()}: {_unknown(name, kind, inferred)}")
     try:
-        return KINDS[kind].from_flat(flat)
+        recipe = KINDS[kind].from_flat(flat)
     except ValueError as error:
         raise ValueError(f"{text.strip()}: {error}") from None
+    if recipe.kind == "watershed" and recipe.seeds in HAND_SEEDS:
+        raise ValueError(f"{text.strip()}: seeds={recipe.seeds} needs seeds placed by hand or a marker image, "
+                         "which only the Watershed page (points) or the Python API (marker image) takes, not a "
+                         "Compare column")
+    return recipe
 
 
 def recipe_text(recipe: seg.ThresholdRecipe | seg.WatershedRecipe) -> str:

@@ -11,7 +11,7 @@ import streamlit as st
 
 import segmentation as seg
 from segmentation import load_image, mask_agreement, score_objects
-from segmentation.batch import objects_of
+from segmentation.batch import objects_of, objects_warning
 
 from .views import count_of
 
@@ -22,6 +22,24 @@ OBJECT_COLUMNS = ("F1@0.5", "AP@0.5", "mean AP 0.5–0.95", "precision", "recall
                   "splits", "mean matched IoU")
 _HIGHER_BETTER = ("F1@0.5", "AP@0.5", "mean AP 0.5–0.95", "precision", "recall", "TP", "mean matched IoU")
 _LOWER_BETTER = ("FP", "FN", "merges", "splits")
+#: What each column of the object score table means (its header's tooltip).
+OBJECT_HELP = {
+    "F1@0.5": "2·TP / (2·TP + FP + FN) with objects matched at IoU ≥ 0.5.",
+    "AP@0.5": "TP / (TP + FP + FN) at IoU 0.5 (the DSB 2018 'average precision' of one threshold).",
+    "mean AP 0.5–0.95": "AP averaged over the IoU thresholds 0.5, 0.55, …, 0.95 (the DSB 2018 score).",
+    "precision": "TP / (TP + FP) at IoU 0.5: the share of found objects that are true ones.",
+    "recall": "TP / (TP + FN) at IoU 0.5: the share of true objects that were found.",
+    "TP": "True positives: true objects matched one-to-one to a found object with IoU ≥ 0.5.",
+    "FP": "False positives: found objects matched to no true object at IoU 0.5.",
+    "FN": "False negatives: true objects matched to no found object at IoU 0.5 (missed).",
+    "merges": "Found objects that each hold more than half of two or more true objects.",
+    "splits": "True objects that each hold more than half of two or more found objects.",
+    "mean matched IoU": "The mean IoU of the pairs matched at IoU 0.5 (how well the matched objects fit).",
+}
+SHORT = {"mean matched IoU": "matched IoU", "mean AP 0.5–0.95": "mAP 0.5–0.95"}
+DEFINITIONS = ("AP = TP / (TP + FP + FN) at each IoU threshold (the DSB 2018 definition, not COCO's area under the "
+               "precision-recall curve); a merge is a predicted object covering two or more true ones, a split a "
+               "true object covered by two or more predicted ones.")
 ERROR_WORDS = {"matched": "matched", "missed": "missed (false negative)", "false": "false (false positive)",
                "merge": "merge (covers 2+ true objects)", "split": "split (covered by 2+ objects)"}
 
@@ -35,6 +53,7 @@ class Truth:
     labels: np.ndarray      # int labels (a mask's 8-connected components)
     mask: np.ndarray        # bool foreground
     inverted: bool
+    warning: str = ""       # why it may not be objects at all (objects_warning), or ""
 
     @property
     def count(self) -> int:
@@ -42,11 +61,12 @@ class Truth:
 
 
 @st.cache_resource(max_entries=4, ttl=1800, show_spinner=False)
-def _decode(digest: str, _data: bytes) -> tuple[str, np.ndarray]:
-    """(kind, objects) of an uploaded truth file: the library reads it and tells a mask from a label image."""
+def _decode(digest: str, _data: bytes) -> tuple[str, np.ndarray, str]:
+    """(kind, objects, warning) of an uploaded truth file: the library reads it, tells a mask from a label image
+    and says when it does not look like objects (an intensity image, nothing at all)."""
     labels, kind = objects_of(load_image(_data))
     labels.setflags(write=False)
-    return kind, labels
+    return kind, labels, objects_warning(labels, kind)
 
 
 #: The truth file (name, bytes) kept for the session: an uploader's file does not survive a page switch, so
@@ -54,8 +74,13 @@ def _decode(digest: str, _data: bytes) -> tuple[str, np.ndarray]:
 KEPT_KEY = "studio_compare_truth"
 
 
-def _invert() -> None:
-    st.session_state["truth_invert"] = True
+def _invert(on: bool) -> None:
+    st.session_state["truth_invert"] = on
+
+
+def _invert_box(where) -> bool:
+    return where.checkbox("Foreground is zero in the truth (e.g. ink = black)", key="truth_invert",
+                          bind="query-params", help="Swaps a binary mask's object and background.")
 
 
 def _uploaded() -> None:
@@ -79,8 +104,7 @@ def truth_upload(shape: tuple[int, int]) -> Truth | None:
             "Ground-truth mask or label image", key="truth", on_change=_uploaded,
             help="The image's size. A binary mask (one non-zero value = object) or an instance label image "
                  "(0 = background, one id per object; 16-bit PNG or TIFF), told apart automatically.")
-        invert = st.checkbox("Foreground is zero in the truth (e.g. ink = black)", key="truth_invert",
-                             bind="query-params", help="Swaps a binary mask's object and background.")
+        option = st.container()  # the inversion box: for a mask only (a label image has nothing to swap)
         message = st.container()
     kept = uploaded is None and st.session_state.get(KEPT_KEY)
     if uploaded is not None:
@@ -90,10 +114,11 @@ def truth_upload(shape: tuple[int, int]) -> Truth | None:
         message.caption(f"Using **{name}**, uploaded earlier in this session.")
         message.button("Forget this truth", key="truth_forget", on_click=_forget, width="stretch")
     else:
+        _invert_box(option)
         return None
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
     try:
-        kind, labels = _decode(digest, data)
+        kind, labels, warning = _decode(digest, data)
     except ValueError as error:  # ImageLoadError, or a colour / fractional image
         message.error(f"{name}: {error}")
         return None
@@ -108,14 +133,17 @@ def truth_upload(shape: tuple[int, int]) -> Truth | None:
                       f"{shape[1]}×{shape[0]}; it is ignored.")
         return None
     mask = labels > 0
+    if warning:
+        message.warning(f"{name}: {warning}.", icon=":material/warning:")
     if kind == "labels":
-        truth = Truth(digest, "labels", labels, mask, False)
+        truth = Truth(digest, "labels", labels, mask, False, warning)
         message.success(f"{name}: instance labels, {count_of(truth.count, 'object')}", icon=":material/check:")
         return truth
+    invert = _invert_box(option)
     if invert:
         mask = ~mask
         labels = seg.label_objects(mask)
-    truth = Truth(digest, "mask", labels, mask, invert)
+    truth = Truth(digest, "mask", labels, mask, invert, warning)
     fraction = float(mask.mean()) if mask.size else 0.0
     message.info(f"{name}: binary mask, {fraction:.1%} foreground" + (" (inverted)" if invert else ""),
                  icon=":material/check:")
@@ -123,8 +151,12 @@ def truth_upload(shape: tuple[int, int]) -> Truth | None:
         message.warning(f"The mask's foreground covers {fraction:.0%} of the image: objects and background look "
                         "swapped.", icon=":material/warning:")
         if not invert:
-            message.button("Invert the mask", key="truth_fix", on_click=_invert, width="stretch",
+            message.button("Invert the mask", key="truth_fix", on_click=_invert, args=(True,), width="stretch",
                            help="Treat the zero pixels as the objects (ticks the box above).")
+        else:  # the box stays ticked for the next file: this one may have been drawn the right way round
+            message.button("Undo the inversion", key="truth_unfix", on_click=_invert, args=(False,),
+                           width="stretch", help="Take the non-zero pixels as the objects again (unticks the box "
+                                                 "above).")
     return truth
 
 
@@ -176,7 +208,11 @@ def object_table(scores: dict, labels: dict, estimate: bool) -> None:
         styler = styler.highlight_max(subset=list(_HIGHER_BETTER), color="#c6efce")
         styler = styler.highlight_min(subset=list(_LOWER_BETTER), color="#c6efce")
     best = frame["F1@0.5"].idxmax()
-    st.dataframe(styler, width="stretch", key="object_scores")
+    # Shorter headers for the widest two, so the eleven columns fit at a 1400-px window (the help says it all).
+    config = {name: st.column_config.NumberColumn(SHORT.get(name, name), help=text)
+              for name, text in OBJECT_HELP.items()}
+    st.dataframe(styler, width="stretch", key="object_scores", column_config=config)
+    st.caption(DEFINITIONS)
     where = ("on the live preview — a **preview estimate**; switch on *Full resolution* for exact scores"
              if estimate else "at full resolution")
     st.caption(f"Objects matched one-to-one by IoU (optimal assignment, as in the DSB 2018 and StarDist "

@@ -16,7 +16,13 @@ from segmentation.batch import best_row, search
 
 from .compare_columns import open_target, page_link_params, recipe_text
 
-STATE = "compare_tune"  # {"recipes": [recipe JSON, in evaluation order], "rows": [...], "total": n, "truth": digest}
+#: The last search, kept for the session: ``studio_`` keys survive page switches (studio_ui.source
+#: forget_widget_values), so "Open the best recipe in Watershed" and Back still shows it.
+#: {"recipes": [recipe JSON, in evaluation order], "rows": [...], "total": n, "truth": digest}
+STATE = "studio_compare_tune"
+#: The search table's columns as the page shows them (the CSV of ``tune`` keeps the library's names).
+SHOWN = {"evaluation": "evaluation", "f1_iou50": "F1@0.5", "mean_ap": "mean AP 0.5–0.95", "seconds": "time (s)",
+         "failed_images": "failed images", "message": "message", "recipe": "recipe"}
 
 
 def _add_column(text: str) -> None:
@@ -67,6 +73,16 @@ def _run(start, truth, image, budget: int, seed: int) -> None:
     bar.empty()
 
 
+def search_table(state: dict) -> pd.DataFrame:
+    """The evaluations, best first, under the names the page shows; columns with nothing in them are left out."""
+    frame = pd.DataFrame([{**row, "recipe": recipe_text(seg.recipe_from_json(state["recipes"][row["evaluation"]]))}
+                          for row in state["rows"]])
+    frame = frame.sort_values(["f1_iou50", "mean_ap"], ascending=False)
+    if "message" in frame and not frame["message"].astype(str).str.strip().any():
+        frame = frame.drop(columns="message")
+    return frame.rename(columns=SHOWN).set_index("evaluation")
+
+
 def _show(state: dict | None, truth, sample: str) -> None:
     if not state or not state["rows"]:
         return
@@ -84,13 +100,15 @@ def _show(state: dict | None, truth, sample: str) -> None:
     text = recipe_text(recipe)
     st.code(text, language=None)
     page, title = open_target(recipe)
-    b1, b2 = st.columns(2)
-    b1.page_link(page, label=f"Open the best recipe in {title}", icon=":material/open_in_new:",
-                 query_params=page_link_params(recipe, sample))
-    b2.button("Add it as a column", key="tune_add", on_click=_add_column, args=(text,), icon=":material/add:")
-    frame = pd.DataFrame([{**row, "recipe": recipe_text(seg.recipe_from_json(state["recipes"][row["evaluation"]]))}
-                          for row in rows])
-    frame = frame.sort_values(["f1_iou50", "mean_ap"], ascending=False).set_index("evaluation")
-    st.dataframe(frame, width="stretch", height=220, key="tune_table")
+    # One row, both actions the same height on one line (a page link and a button side by side in columns
+    # sat at different heights).
+    actions = st.container(horizontal=True, gap="small", vertical_alignment="center")
+    actions.page_link(page, label=f"Open the best recipe in {title}", icon=":material/open_in_new:",
+                      query_params=page_link_params(recipe, sample))
+    actions.button("Add it as a column", key="tune_add", on_click=_add_column, args=(text,), icon=":material/add:")
+    st.dataframe(search_table(state), width="stretch", height=220, key="tune_table",
+                 column_config={"mean AP 0.5–0.95": st.column_config.NumberColumn(format="%.3f"),
+                                "F1@0.5": st.column_config.NumberColumn(format="%.3f"),
+                                "time (s)": st.column_config.NumberColumn(format="%.2f")})
     st.caption("Tuned and scored on this one image: a recipe fitted to one image can do worse on others. To tune on "
                "several annotated images and check on held-out ones, use `python -m segmentation tune`.")

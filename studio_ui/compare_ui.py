@@ -18,17 +18,53 @@ import segmentation as seg
 from segmentation import encode_png_bytes, label_objects, pairwise_iou, score_objects
 
 from . import compute
-from .compare_columns import PRESETS, Column, label_of, open_target, page_link_params, parse_recipe
+from .compare_columns import (
+    PRESETS,
+    Column,
+    is_link,
+    label_of,
+    open_target,
+    page_link_params,
+    parse_recipe,
+    recipe_text,
+)
 from .compare_truth import legend, object_scores, object_table
 from .compare_tune import tune_section
 from .page import sample_defaults
 from .views import count_of, format_ms, format_thresholds, result_notes
-from .widgets import manual_value_range, recipe_widgets
+from .widgets import CHOICE_LABELS, _choice_from_url, _choice_to_url, manual_value_range, recipe_widgets
 
 DEFAULT_METHODS = ["otsu", "li", "triangle", "sauvola"]
 SCORES = ("dice", "iou", "precision", "recall")
-PER_ROW_CHOICES = ("auto", 1, 2, 3, 4, 5)
+#: Column headers of the results table where they differ from the row keys.
+SHOWN = {"iou": "IoU", "dice": "Dice"}
+PER_ROW_CHOICES = ("auto", 1, 2, 3, 4, 5, 6)
+#: "All global": the automatic ones (a manual value, at its default Otsu's, would only repeat Otsu's column).
+AUTOMATIC_GLOBAL = tuple(m for m in seg.GLOBAL_METHODS if m != "manual")
 MAX_RECIPES = 12  # whole-recipe columns (a link could name hundreds; each watershed takes ~0.3 s on 768×768)
+#: The tallest a view is shown (px): about 70 % of a 1000-px-high window, so a tall image fits on screen whole.
+VIEW_HEIGHT = 700
+
+
+def view_width(shape: tuple[int, int], height: int = VIEW_HEIGHT) -> int:
+    """The display width (px) that keeps a view of ``shape`` (rows, columns) at most ``height`` px high.
+
+    Streamlit shrinks an image wider than its column to the column's width, so a wide image still fills it.
+    """
+    rows, cols = shape[:2]
+    return max(16, int(height * cols / max(rows, 1)))
+
+
+def capped_image(where, data: bytes, shape: tuple[int, int], caption: str, output_format: str) -> None:
+    """``data`` (an image of ``shape``) at most :data:`VIEW_HEIGHT` px high, full width when that allows it.
+
+    The width goes to a container, not to ``st.image``: an image given a width in pixels is resampled by
+    Streamlit to that width (bilinear, 1×), which smears one-pixel outlines and blurs on high-density screens.
+    The caption goes under it at the cell's width (inside a narrow container it would wrap word by word).
+    """
+    where.container(width=view_width(shape)).image(data, width="stretch", output_format=output_format)
+    if caption:
+        where.caption(caption)
 
 
 def _set_methods(names) -> None:
@@ -38,16 +74,21 @@ def _set_methods(names) -> None:
 def method_picker() -> list[str]:
     sidebar = st.sidebar
     sidebar.subheader("Thresholding methods")
-    methods = sidebar.multiselect("Methods to compare", list(seg.METHODS), default=DEFAULT_METHODS, key="methods",
-                                  bind="query-params",
+    options = list(seg.METHODS)
+    # Names on screen ("Multi-Otsu"), the library's keys in the URL (``methods=multiotsu``), as the choice boxes.
+    _choice_from_url("methods", options, list(DEFAULT_METHODS), many=True)
+    methods = sidebar.multiselect("Methods to compare", options, default=DEFAULT_METHODS, key="methods",
+                                  format_func=CHOICE_LABELS["method"].get,
                                   help="Each method gets its own parameters below; pre-processing and clean-up "
                                        "are shared so the comparison is fair.")
     row = sidebar.container(horizontal=True, gap="small")  # wraps instead of truncating the labels
-    row.button("All global", on_click=_set_methods, args=(seg.GLOBAL_METHODS,),
-               help="Every global threshold (Fiji's Auto Threshold → Try all).")
+    row.button("All global", on_click=_set_methods, args=(AUTOMATIC_GLOBAL,),
+               help="Every automatic global threshold (Fiji's Auto Threshold → Try all); the manual value is not "
+                    "one (add *Manual value* to the box above).")
     row.button("All local", on_click=_set_methods, args=(seg.LOCAL_METHODS,),
                help="Every local (adaptive) threshold.")
     row.button("All methods", on_click=_set_methods, args=(tuple(seg.METHODS),))
+    _choice_to_url("methods", methods, list(DEFAULT_METHODS), many=True)
     return methods
 
 
@@ -56,11 +97,13 @@ def _add_typed_recipe() -> None:
     if not text:
         return
     try:
-        parse_recipe(text)
+        recipe = parse_recipe(text)
     except ValueError as error:
         st.session_state["compare_add_error"] = str(error)
         return
     st.session_state.pop("compare_add_error", None)
+    if is_link(text):  # a pasted page link is labelled by its recipe, not by its address
+        text = recipe_text(recipe)
     chosen = list(st.session_state.get("recipes") or [])
     if text not in chosen:
         st.session_state["recipes"] = chosen + [text]
@@ -94,11 +137,6 @@ def recipe_picker() -> list[Column]:
             recipe = parse_recipe(text)
         except ValueError as error:
             sidebar.error(f"{error}; this column is left out.")
-            continue
-        if recipe.kind == "watershed" and recipe.seeds in ("points", "marker_image"):
-            sidebar.error(f"{text}: seeds={recipe.seeds} needs seeds placed by hand or a marker image, which only "
-                          "the Watershed page (points) or the Python API (marker image) takes; this column is left "
-                          "out.")
             continue
         if recipe.to_json() in seen:
             continue
@@ -183,24 +221,30 @@ def run_all(image_key: str, image: np.ndarray, scale: float, columns: list[Colum
 
 def results_table(rows: list[dict], with_truth: bool) -> None:
     frame = pd.DataFrame(rows).drop(columns=["key"]).set_index("method")
+    if "note" in frame:  # last, with the room that is left: a note is a sentence, the others are numbers
+        frame = frame[[c for c in frame.columns if c != "note"] + ["note"]]
     formats = {"foreground %": "{:.1f}", "time (ms)": "{:.0f}", **{s: "{:.3f}" for s in SCORES}}
     styler = frame.style.format({k: v for k, v in formats.items() if k in frame.columns}, na_rep="—")
     if with_truth:
         styler = styler.highlight_max(subset=[s for s in SCORES if s in frame.columns], color="#c6efce")
         st.caption("Pixel scores of each foreground against the ground truth's; the best per score is highlighted.")
-    st.dataframe(styler, width="stretch")
+    config = {name: st.column_config.Column(SHOWN[name]) for name in frame.columns if name in SHOWN}
+    config["note"] = st.column_config.TextColumn("note", width="large")
+    st.dataframe(styler, width="stretch", column_config=config)
 
 
 def per_row(shape: tuple[int, int], choice) -> int:
     """Views per grid row: ``choice``, or from the image's aspect ratio so each view stays readable.
 
-    A square image gets three views a row; a wide document (3:1) one; a tall image (1:2) four.
+    A square image gets three views a row; a wide document (3:1) one; a tall image (1:2) four; a very tall one
+    (1:3 and taller) six, each view then being narrow since its height is capped (:data:`VIEW_HEIGHT`).
     """
     if choice != "auto":
         return int(choice)
     height, width = shape
     aspect = width / max(height, 1)
-    return max(1, min(4, math.floor(3.2 / max(aspect, 0.25))))
+    most = 6 if aspect < 0.4 else 4
+    return max(1, min(most, math.floor(3.2 / max(aspect, 0.1))))
 
 
 def grid_settings(shape: tuple[int, int]) -> int:
@@ -211,11 +255,11 @@ def grid_settings(shape: tuple[int, int]) -> int:
     return per_row(shape, choice)
 
 
-def _enlarge(title: str, overlay: bytes, middle: bytes, caption: str) -> None:
+def _enlarge(title: str, overlay: bytes, middle: bytes, caption: str, shape: tuple[int, int]) -> None:
     @st.dialog(title, width="large")
     def show() -> None:
-        st.image(overlay, width="stretch", output_format="JPEG", caption="Boundaries on the image")
-        st.image(middle, width="stretch", output_format="PNG", caption=caption)
+        capped_image(st, overlay, shape, "Boundaries on the image", "JPEG")
+        capped_image(st, middle, shape, caption, "PNG")
     show()
 
 
@@ -234,11 +278,12 @@ def result_grid(image_key: str, image: np.ndarray, scale: float, columns: list[C
             what = f"t = {row['threshold']}" if column.kind == "threshold" else "watershed"
             caption = (f"{column.label} — {count_of(row['objects'], 'object')}, {format_ms(row['time (ms)'] / 1000)}, "
                        f"{what}")
-            cell.image(overlay, width="stretch", output_format="JPEG", caption=caption)
+            capped_image(cell, overlay, image.shape, caption, "JPEG")
             actions = cell.container(horizontal=True, gap="small", vertical_alignment="center")
             index = columns.index(column)
             if actions.button("Enlarge", key=f"enlarge.{index}", icon=":material/zoom_in:"):
-                _enlarge(column.label, overlay, middle, "Labels" if column.kind == "watershed" else "Mask")
+                _enlarge(column.label, overlay, middle, "Labels" if column.kind == "watershed" else "Mask",
+                         image.shape[:2])
             page, title = open_target(column.recipe)
             actions.page_link(page, label=f"Open in {title}", icon=":material/open_in_new:",
                               query_params=page_link_params(column.recipe, sample))
@@ -254,14 +299,22 @@ def _heatmap(names: list[str], matrix: np.ndarray, title: str) -> alt.Chart:
                           for i in range(len(names)) for j in range(len(names))])
     base = alt.Chart(frame).encode(
         x=alt.X("a:N", title=None, sort=labels,
-                axis=alt.Axis(labelLimit=200, labelAngle=-35, labelAlign="right", labelOverlap=False)),
+                axis=alt.Axis(labelLimit=160, labelAngle=-35, labelAlign="right", labelOverlap=False)),
         y=alt.Y("b:N", title=None, sort=labels, axis=alt.Axis(labelLimit=200)))
     cells = base.mark_rect().encode(color=alt.Color(f"{title}:Q", scale=alt.Scale(domain=[0, 1], scheme="blues")))
-    text = base.mark_text(fontSize=12).encode(
+    step = cell_step(len(names))
+    text = base.mark_text(fontSize=12 if step >= 40 else 10 if step >= 30 else 8).encode(
         text=alt.Text(f"{title}:Q", format=".2f"),
         color=alt.condition(f"datum['{title}'] > 0.6", alt.value("white"), alt.value("black")))
-    # A fixed step per cell (not a total width): long column names then take room of their own.
-    return (cells + text).properties(width=alt.Step(64), height=alt.Step(40))
+    # A step per cell (not a total width): long column names then take room of their own.
+    return (cells + text).properties(width=alt.Step(step), height=alt.Step(min(40, step)))
+
+
+def cell_step(n: int, room: int = 640) -> int:
+    """Pixels per agreement cell: 64 for a few columns, fewer for many, so ``n`` cells fit in about ``room`` px
+    (with the row names, the main column's ~940 px at a 1400-px window: 14 columns take 45 px each), never under
+    24 (a "0.94" in 8-px text; all 29 possible columns then take 696 px)."""
+    return max(24, min(64, room // max(n, 1)))
 
 
 def iou_heatmap(masks: dict, labels: dict | None = None) -> alt.Chart:
@@ -331,6 +384,8 @@ def truth_sections(current, image: np.ndarray, scale: float, columns: list[Colum
     objects = {key: labelled(obj) for key, (_, obj) in results.items()}
     estimate = scale < 1.0
     st.subheader("Object scores against the truth" + (" (preview estimate)" if estimate else ""))
+    if truth.warning:
+        st.warning(f"The truth: {truth.warning}; the scores below are not meaningful.", icon=":material/warning:")
     scores = object_scores(current.key, scale, truth.digest, objects,
                            {c.key: c.recipe.to_json() for c in columns}, truth_labels)
     if not scores:
@@ -347,6 +402,6 @@ def truth_sections(current, image: np.ndarray, scale: float, columns: list[Colum
     view = error_view(current.key, scale, column.recipe.to_json(), truth.digest, image, truth_labels,
                       objects[choice], scores[choice])
     st.html(legend(scores[choice]))
-    st.image(view, width="stretch", output_format="PNG",
-             caption=f"Errors of {labels[choice]} against the truth" + (" (on the preview)" if estimate else ""))
+    capped_image(st, view, image.shape, f"Errors of {labels[choice]} against the truth"
+                 + (" (on the preview)" if estimate else ""), "PNG")
     tune_section(columns, truth, current.image, current.sample, best)

@@ -8,15 +8,16 @@ section is drawn, inside the page's error handling; the callables only encode ar
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 import numpy as np
 import streamlit as st
 
 import segmentation as seg
-from segmentation import label_objects, to_python
+from segmentation import MeasurementTable, PixelSize, as_labels, label_objects, measure, to_python
 
-from .views import download_row
+from .views import count_of, download_row
 
 #: The highest label a 16-bit PNG holds.
 PNG_LABELS_MAX = 65535
@@ -30,19 +31,75 @@ def png_labels_refusal(objects: int) -> str | None:
             "The **Labels TIFF** (32-bit) holds them all.")
 
 
+#: The exports for the next tool: (format, button label, file suffix, mime, what opens it, stage words).
+INTEROP = (
+    ("roi", "ROI set (Fiji)", "_rois.zip", "application/zip",
+     "Fiji: drop the zip on the ROI Manager (or *More › Open…*) — one traced polygon per object, named by its label.",
+     "Writing ROI set…"),
+    ("geojson", "GeoJSON (QuPath)", ".geojson", "application/geo+json",
+     "QuPath: *File › Import objects from file* — one polygon per object with its measurements.",
+     "Writing GeoJSON…"),
+    ("ome-zarr", "OME-Zarr (napari)", ".ome.zarr.zip", "application/zip",
+     "napari (napari-ome-zarr) or Fiji (MoBIE): unzip, then open the .ome.zarr folder — the image and its "
+     "labels/objects, with the pixel size as the scale.",
+     "Writing OME-Zarr…"),
+)
+_PREPARED_KEY = "studio_prepared_exports"  # the interop files this session made (shown as downloads on reruns)
+
+
+@st.cache_resource(max_entries=8, ttl=1800, show_spinner=False)
+def full_table(image_key: str, recipe_json: str, pixel_size: float | None, unit: str, _segmentation: np.ndarray,
+               _image: np.ndarray) -> MeasurementTable:
+    """The full-resolution measurements, as the command line makes them (``measure`` of the mask or labels)."""
+    return measure(_segmentation, _image, pixel_size=pixel_size, unit=unit)
+
+
+@st.cache_resource(max_entries=6, ttl=1800, show_spinner=False)
+def interop_file(fmt: str, image_key: str, recipe_json: str, pixel_size: float | None, unit: str, name: str,
+                 _labels: np.ndarray, _image: np.ndarray, _table: MeasurementTable | None) -> bytes:
+    """One export for the next tool, as the command line's ``--export`` writes it."""
+    if fmt == "roi":
+        return seg.encode_roi_zip(_labels)
+    if fmt == "geojson":
+        return seg.encode_geojson(_labels, _table.columns if _table is not None else None)
+    return seg.encode_ome_zarr_zip(_image, _labels, pixel_size=pixel_size, unit=unit if pixel_size else "µm",
+                                   name=name)
+
+
 def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], full_objects: Callable[[], int],
-                   image: np.ndarray, recipe, measurements_csv: Callable[[np.ndarray], str], style: tuple,
-                   labels: bool) -> None:
-    """Download buttons for mask, labels, overlay, measurements, recipe JSON and Python script.
+                   image: np.ndarray, recipe, style: tuple, labels: bool, image_key: str = "",
+                   scale: PixelSize | None = None,
+                   measurements_csv: Callable[[np.ndarray], str] | None = None) -> None:
+    """Download buttons for mask, labels, overlay, measurements, recipe JSON and Python script, and the files
+    for Fiji, QuPath and napari.
 
     ``full_segmentation()`` gives the full-resolution mask (or labels, when ``labels``) and
     ``full_objects()`` its number of objects (the highest label); both are cached by the pages, so they
-    cost nothing when the live preview is the full image. The files themselves are encoded on click.
+    cost nothing when the live preview is the full image. A status line names each stage as it runs.
+    Images and the table are encoded on click; the ROI set, GeoJSON and OME-Zarr are made when asked for
+    (their stages shown), then offered for download. Measurements use ``scale`` (the recipe's pixel size and
+    unit, or the file's), exactly as the command line does; ``measurements_csv`` is an older way to give the
+    table's CSV, used when ``scale`` is None.
     """
     color, thickness, opacity = style
-    with st.spinner("Computing the result at full resolution…"):
+    recipe_json = recipe.to_json()
+    legacy_csv = measurements_csv if scale is None else None
+    scale = scale if scale is not None else PixelSize(None, "px", "")
+    with st.status("Segmenting at full resolution…", expanded=False) as status:
+        start = time.perf_counter()
         segmentation = full_segmentation()
+        status.update(label="Labelling…")
         objects = int(full_objects())
+        status.update(label=f"Full-resolution result: {count_of(objects, 'object')} "
+                            f"({time.perf_counter() - start:.1f} s)", state="complete")
+
+    def table() -> MeasurementTable:
+        return full_table(image_key, recipe_json, scale.size, scale.unit, segmentation, image)
+
+    def csv_bytes() -> bytes:
+        if legacy_csv is not None:
+            return legacy_csv(segmentation).encode()
+        return table().to_csv().encode()
 
     def mask_png() -> bytes:
         return seg.encode_png(segmentation > 0)
@@ -64,9 +121,12 @@ def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], fu
         png_refusal or ("Labels PNG (16-bit)", f"{stem}_labels.png", labels_file("png"), "image/png"),
         ("Labels TIFF", f"{stem}_labels.tif", labels_file("tiff"), "image/tiff"),
         ("Overlay PNG", f"{stem}_overlay.png", overlay_png, "image/png"),
-        ("Measurements CSV", f"{stem}_measurements.csv", lambda: measurements_csv(segmentation).encode(),
-         "text/csv"),
+        ("Measurements CSV", f"{stem}_measurements.csv", csv_bytes, "text/csv"),
     ])
+    if scale.size:
+        st.caption(f"Measurements in {scale.unit}: {scale.size:g} {scale.unit} per pixel, from {scale.source}.")
+    interop_section(stem=stem, segmentation=segmentation, image=image, image_key=image_key,
+                    recipe_json=recipe_json, scale=scale, table=table)
     script = to_python(recipe)
     st.markdown("**Recipe** — reproduce this result in the command line (`python -m segmentation apply "
                 "--recipe recipe.json IMAGES --out DIR`) or in a standalone script")
@@ -76,3 +136,42 @@ def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], fu
     ])
     with st.expander("The recipe as a Python script (OpenCV, scikit-image and numpy only)"):
         st.code(script, language="python", line_numbers=False)
+
+
+def _ask_for(prepared: list, key: tuple) -> None:
+    prepared[:] = (prepared + [key])[-12:]
+
+
+def interop_section(*, stem: str, segmentation: np.ndarray, image: np.ndarray, image_key: str, recipe_json: str,
+                    scale: PixelSize, table: Callable[[], MeasurementTable]) -> None:
+    """The ROI set, GeoJSON and OME-Zarr: a button makes each (its stages named as they run), then its download.
+
+    The files are those ``python -m segmentation ... --export roi,geojson,ome-zarr`` writes for this recipe:
+    the objects numbered as in the CSV, the GeoJSON with the CSV's measurements, the OME-Zarr with the pixel
+    size as its scale.
+    """
+    st.markdown("**For the next tool** — Fiji, QuPath, napari (full resolution, made when you ask)")
+    prepared = st.session_state.setdefault(_PREPARED_KEY, [])
+    for column, (fmt, label, suffix, mime, opens, stage) in zip(st.columns(len(INTEROP)), INTEROP):
+        key = (fmt, image_key, recipe_json, scale.size, scale.unit)
+        with column:
+            if key not in prepared:  # the click's callback marks it asked for before this rerun draws the column
+                st.button(f"Make {label}", key=f"make_{fmt}", width="stretch", icon=":material/build:", help=opens,
+                          on_click=_ask_for, args=(prepared, key))
+                st.caption(opens)
+                continue
+            with st.status("Labelling…", expanded=False) as status:
+                start = time.perf_counter()
+                labels = as_labels(segmentation)
+                measured = None
+                if fmt == "geojson":
+                    status.update(label="Measuring…")
+                    measured = table()
+                status.update(label=stage)
+                data = interop_file(fmt, image_key, recipe_json, scale.size, scale.unit, stem, labels, image,
+                                    measured)
+                status.update(label=f"{label}: {len(data) / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s",
+                              state="complete")
+            st.download_button(label, data=data, file_name=f"{stem}{suffix}", mime=mime, width="stretch",
+                               on_click="ignore", icon=":material/download:", key=f"get_{fmt}")
+            st.caption(opens)

@@ -12,6 +12,7 @@ from streamlit_image_coordinates import streamlit_image_coordinates
 import segmentation as seg
 from segmentation import WatershedRecipe, encode_jpeg_bytes, encode_png_bytes, specs_of
 
+from .page import apply_settings, settings_items
 from .views import count_of
 
 _POINTS = {spec.name: spec for spec in specs_of(WatershedRecipe)}["points"]
@@ -72,6 +73,128 @@ def click_to_seed(preview: np.ndarray, result, factor: float, style: tuple) -> N
                 width="stretch", caption="Boundaries on the original", output_format="JPEG")
 
 
+# -- editing the automatic seeds by clicking (add_seeds / remove_seeds, see segmentation.edit_seeds) ----------
+
+_SPECS = {spec.name: spec for spec in specs_of(WatershedRecipe)}
+EDIT_MESSAGE_KEY = "studio_seed_edit_message"
+#: A click this close (displayed pixels) to a drawn seed removes it; seeds are drawn at least 6 px wide.
+_HIT_DISPLAY_PX, _DOT_DISPLAY_PX = 8, 6
+
+
+def _edit_points(name: str) -> tuple:
+    try:
+        return _SPECS[name].from_text(st.session_state.get(name, ""))
+    except ValueError:
+        return ()
+
+
+def _set_points(name: str, points: tuple) -> None:
+    st.session_state[name] = _SPECS[name].to_text(points)
+
+
+def _nearest(points, row: float, col: float, reach: float):
+    """Index of the point nearest (row, col) within ``reach``, or None."""
+    best, best_d = None, reach * reach
+    for index, (r, c) in enumerate(points):
+        d = (r - row) ** 2 + (c - col) ** 2
+        if d <= best_d:
+            best, best_d = index, d
+    return best
+
+
+def _edit_click(full_shape: tuple[int, int], markers: np.ndarray, foreground: np.ndarray) -> None:
+    """Callback: a click near a seed removes it (or takes back an added one); elsewhere it adds a seed."""
+    click = st.session_state.get("seed_edit_click")
+    if not click or not click.get("width") or not click.get("height"):
+        return
+    height, width = markers.shape
+    per_display = width / click["width"]  # preview pixels per displayed pixel
+    prow = min(max(click["y"] * height / click["height"], 0), height - 1)
+    pcol = min(max(click["x"] * width / click["width"], 0), width - 1)
+    to_full = (full_shape[0] / height, full_shape[1] / width)
+    reach = _HIT_DISPLAY_PX * per_display
+    added = _edit_points("add_seeds")
+    # An added seed clicked again is taken back (its point leaves add_seeds).
+    in_preview = [(r / to_full[0], c / to_full[1]) for r, c in added]
+    taken = _nearest(in_preview, prow, pcol, reach)
+    if taken is not None:
+        _set_points("add_seeds", added[:taken] + added[taken + 1:])
+        st.session_state[EDIT_MESSAGE_KEY] = ("info", f"Took back the added seed at {added[taken]}.")
+        return
+    rows, cols = np.nonzero(markers)
+    if rows.size:
+        near = (rows - prow) ** 2 + (cols - pcol) ** 2
+        best = int(np.argmin(near))
+        if near[best] <= reach * reach:
+            # The removed point sits on the seed pixel itself (its centre, in full-image pixels).
+            point = (min(int((rows[best] + 0.5) * to_full[0]), full_shape[0] - 1),
+                     min(int((cols[best] + 0.5) * to_full[1]), full_shape[1] - 1))
+            removed = _edit_points("remove_seeds")
+            if point in removed:
+                st.session_state[EDIT_MESSAGE_KEY] = ("warning", f"The seed at {point} is already removed.")
+                return
+            _set_points("remove_seeds", removed + (point,))
+            st.session_state[EDIT_MESSAGE_KEY] = ("info", f"Removed the seed at {point}: its object merges "
+                                                          "with a neighbour (or disappears if it had no other).")
+            return
+    point = (min(int(prow * to_full[0]), full_shape[0] - 1), min(int(pcol * to_full[1]), full_shape[1] - 1))
+    if not foreground[int(prow), int(pcol)]:
+        st.session_state[EDIT_MESSAGE_KEY] = ("warning", f"Nothing changed: {point} is on the background, and "
+                                                         "seeds grow only inside the foreground.")
+        return
+    _set_points("add_seeds", added + (point,))
+    st.session_state[EDIT_MESSAGE_KEY] = ("info", f"Added a seed at {point}: its object splits there.")
+
+
+def _undo_edit() -> None:
+    added, removed = _edit_points("add_seeds"), _edit_points("remove_seeds")
+    if added:
+        _set_points("add_seeds", added[:-1])
+    elif removed:
+        _set_points("remove_seeds", removed[:-1])
+
+
+def _clear_edits() -> None:
+    _set_points("add_seeds", ())
+    _set_points("remove_seeds", ())
+
+
+def edit_toggle(recipe: WatershedRecipe) -> bool:
+    """The "Edit seeds by clicking" switch, for the automatic seeds methods (URL-bound)."""
+    if recipe.seeds in ("points", "marker_image"):
+        return False
+    return st.toggle("Edit seeds by clicking", key="edit_seeds", bind="query-params",
+                     help="Click beside a seed to add one (splits a merged object); click a seed to remove it "
+                          "(merges). The edits are the recipe's add_seeds and remove_seeds, in the share link.")
+
+
+def click_to_edit(preview: np.ndarray, result, factor: float, style: tuple) -> None:
+    """The preview with its seeds drawn large; clicks add or remove seeds; labels and overlay beside it."""
+    full_shape = (round(preview.shape[0] / factor), round(preview.shape[1] / factor))
+    # Drawn at least _DOT_DISPLAY_PX displayed pixels wide for a column of about 400 px.
+    radius = max(_DOT_DISPLAY_PX, int(np.ceil(_DOT_DISPLAY_PX * preview.shape[1] / 400)))
+    left, centre, right = st.columns(3, gap="small")
+    with left:
+        streamlit_image_coordinates(_seeds_over(preview, result.markers, radius=radius), key="seed_edit_click",
+                                    width="stretch", cursor="crosshair",
+                                    on_click=partial(_edit_click, full_shape, result.markers, result.foreground))
+        added, removed = _edit_points("add_seeds"), _edit_points("remove_seeds")
+        st.caption(f"Click beside a seed to add one, on a seed to remove it ({len(added)} added, "
+                   f"{len(removed)} removed)")
+        b1, b2 = st.columns(2)
+        b1.button("Undo last edit", on_click=_undo_edit, width="stretch", disabled=not (added or removed))
+        b2.button("Clear edits", on_click=_clear_edits, width="stretch", disabled=not (added or removed))
+        message = st.session_state.pop(EDIT_MESSAGE_KEY, None)
+        if message:
+            (st.warning if message[0] == "warning" else st.info)(message[1])
+    color, thickness, opacity = style
+    centre.image(encode_png_bytes(seg.colorize_labels(result.labels)), width="stretch",
+                 caption=f"Labels ({count_of(result.count, 'object')})", output_format="PNG")
+    right.image(encode_jpeg_bytes(seg.boundary_overlay(preview, result.labels, color=color,
+                                                       thickness=thickness, fill_opacity=opacity)),
+                width="stretch", caption="Boundaries on the original", output_format="JPEG")
+
+
 def stages(preview: np.ndarray, result) -> None:
     """Foreground, distance map and seeds side by side."""
     columns = st.columns(3, gap="small")
@@ -85,3 +208,40 @@ def stages(preview: np.ndarray, result) -> None:
         columns[1].info("The gradient landscape with these seeds uses no distance map.")
     columns[2].image(encode_png_bytes(_seeds_over(preview, result.markers)), width="stretch",
                      caption=f"Seeds ({int(result.markers.max(initial=0))})", output_format="PNG")
+
+
+FIT_MESSAGE_KEY = "studio_fit_message"
+
+
+def _apply_fit(image_key: str, image: np.ndarray, recipe: WatershedRecipe) -> None:
+    """Callback: fit the recipe to this image of nuclei and put the fitted values into the widgets."""
+    try:
+        fitted = _fitted(image_key, recipe.to_json(), image)
+    except ValueError as error:
+        st.session_state[FIT_MESSAGE_KEY] = ("error", f"Could not fit: {error}")
+        return
+    now = {spec.name: value for spec, value in settings_items(recipe)}
+    changed = [(spec, value) for spec, value in settings_items(fitted) if now.get(spec.name) != value]
+    apply_settings(changed)
+    words = ", ".join(f"{spec.name}={spec.to_text(value)}" for spec, value in changed) or "nothing to change"
+    st.session_state[FIT_MESSAGE_KEY] = ("info", f"Fitted to this image: {words}. A typical nucleus is "
+                                                 f"{fitted.diameter:g} px across." if fitted.diameter else
+                                                 f"Fitted to this image: {words}.")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Fitting the recipe to this image…")
+def _fitted(image_key: str, recipe_json: str, _image: np.ndarray) -> WatershedRecipe:
+    return seg.fit_nuclei_recipe(_image, seg.recipe_from_json(recipe_json))
+
+
+def fit_button(container, image_key: str, image: np.ndarray, recipe: WatershedRecipe) -> None:
+    """"Fit to this image": foreground and sizes chosen for this image of nuclei (seg.fit_nuclei_recipe)."""
+    container.button("Fit to this image (nuclei)", on_click=_apply_fit, args=(image_key, image, recipe),
+                     width="stretch", icon=":material/auto_fix_high:",
+                     help="Chooses the foreground (the threshold or the darker/brighter classes of a 3-class "
+                          "split, whichever gives the most convex objects) and derives the sizes (background "
+                          "radius, smallest object, h, seed distance) from the typical nucleus diameter "
+                          "estimated on this image. Scored in docs/DEFAULTS.md; a starting point, not a verdict.")
+    message = st.session_state.pop(FIT_MESSAGE_KEY, None)
+    if message:
+        (container.error if message[0] == "error" else container.info)(message[1])

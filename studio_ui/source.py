@@ -9,7 +9,7 @@ once per content digest, never on every rerun, and never enters the URL.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import unquote
 
 import numpy as np
@@ -17,6 +17,8 @@ import streamlit as st
 
 import segmentation as seg
 from segmentation import SAMPLES, ImageInfo, downscale, load_image, sample_path
+
+from .microscopy import follow_selection
 
 SOURCE_KEY = "studio_source"        # {"kind": "sample"|"upload", "name": ..., "digest": ...}
 UPLOAD_BYTES_KEY = "studio_upload"  # (digest, bytes) of the current upload, to re-decode after eviction
@@ -26,8 +28,9 @@ LOST_UPLOAD_KEY = "studio_lost_upload"  # (digest, name) of an upload shown befo
 #: with nothing in it): "<digest>:<name>", for a minute. See :func:`upload_marker` and ``page._HISTORY_JS``.
 LOST_UPLOAD_COOKIE = "studio_upload"
 
-UPLOAD_HELP = ("PNG, JPEG, TIFF (8/16-bit, float; first page), BMP, WebP or GIF (first frame), up to the "
-               "upload limit. Uploads stay in this browser session only and are never put in a link.")
+UPLOAD_HELP = ("PNG, JPEG, TIFF (8/16-bit, float), OME-TIFF and ImageJ hyperstacks (choose the channel, z-plane or "
+               "projection and time point below), BMP, WebP or GIF (first frame), up to the upload limit. Uploads "
+               "stay in this browser session only and are never put in a link.")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class CurrentImage:
     info: ImageInfo
     is_upload: bool
     sample: str         # the bundled sample a shared link opens (the URL's ``sample``)
+    # A stack's file (bytes or path, None once only its first plane is held), the key and info of the file as it
+    # opens; ``key``, ``image`` and ``info`` are those of the channel and plane chosen (studio_ui.microscopy).
+    source: object = field(default=None, compare=False, repr=False)
+    base_key: str = ""
+    base_info: ImageInfo | None = field(default=None, compare=False, repr=False)
 
     @property
     def description(self) -> str:
@@ -203,7 +211,8 @@ def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
             decoded = _decode_upload(*stored) if stored[1] is not None else _kept_upload(stored[0])
         if decoded is not None and not chosen:
             message.caption(f"Showing your upload **{source['name']}**. Pick a sample above to switch back.")
-            return CurrentImage(stored[0], source["name"], decoded[0], decoded[1], True, sample)
+            return follow_selection(CurrentImage(stored[0], source["name"], decoded[0], decoded[1], True, sample),
+                                    stored[1])
         source = {"kind": "sample", "name": sample}
     if source["name"] != sample:  # the URL (or another page) named a different sample
         source = {"kind": "sample", "name": sample}
@@ -218,4 +227,5 @@ def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
                 st.button(f"Use {lost[1]} again", on_click=_use_lost_upload, width="stretch",
                           icon=":material/restore_page:")
     image, info = _load_sample(sample)
-    return CurrentImage(f"sample:{sample}", SAMPLES[sample].filename, image, info, False, sample)
+    return follow_selection(CurrentImage(f"sample:{sample}", SAMPLES[sample].filename, image, info, False, sample),
+                            sample_path(sample))

@@ -37,11 +37,15 @@ def display_settings() -> tuple[int, tuple[tuple[int, int, int], int, float]]:
 
 
 def three_views(original: bytes, middle: bytes, overlay: bytes, *, middle_title: str, stretched: bool,
-                factor: float) -> None:
-    """Original, mask (or labels) and overlay, side by side at the same size."""
+                factor: float, original_caption: str | None = None) -> None:
+    """Original, mask (or labels) and overlay, side by side at the same size.
+
+    ``original_caption`` replaces the original's usual caption (a multi-channel file's colour composite says
+    which colour is which channel).
+    """
     left, centre, right = st.columns(3, gap="small")
-    left.image(original, caption="Original" + (" (contrast stretched for display)" if stretched else ""),
-               width="stretch", output_format="JPEG")
+    caption = original_caption or "Original" + (" (contrast stretched for display)" if stretched else "")
+    left.image(original, caption=caption, width="stretch", output_format="JPEG")
     centre.image(middle, caption=middle_title, width="stretch", output_format="PNG")
     right.image(overlay, caption="Boundaries on the original", width="stretch", output_format="JPEG")
     if factor < 1:

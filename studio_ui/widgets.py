@@ -49,7 +49,50 @@ CHOICE_LABELS = {
               "intensity_bands": "Intensity bands", "points": "Points I click", "marker_image": "Marker image"},
     "landscape": {"distance": "Inverted distance map (shape)", "gradient": "Image gradient (edges)"},
     "method": {name: info.label for name, info in METHODS.items()},
+    "projection": {"none": "None (one plane)", "max": "Maximum", "mean": "Mean", "sum": "Sum"},
 }
+
+#: Session key of the parameters the image source and the measurement section draw (or hide) themselves.
+PLACED_KEY = "studio_placed_params"
+
+
+def place_params(values: Mapping[str, Any]) -> None:
+    """Parameters drawn elsewhere this run (or hidden): :func:`recipe_widgets` takes these values without
+    drawing a widget.
+
+    The image source draws a multi-channel file's channel and a stack's projection, plane and time point next to
+    the image (and hides them for a plain image); the measurement section draws the pixel size and unit. Every
+    page's image source calls this on every run, before any recipe widget is drawn, so the values are this run's.
+    """
+    st.session_state[PLACED_KEY] = dict(values)
+
+
+def placed_params() -> dict[str, Any]:
+    """The values :func:`place_params` recorded this run (``{}`` when none)."""
+    return dict(st.session_state.get(PLACED_KEY) or {})
+
+
+def choice_box(container, key: str, label: str, options: list[str], default: str, *,
+               format_func: Callable[[str], str] = str, help: str = "", bind: bool = True,
+               widget_key: str | None = None) -> str:
+    """A choice box that shows ``format_func(option)`` while the URL (``key``) holds the option itself, as the
+    recipe's choice boxes do; a held value that is not an option goes back to ``default``.
+
+    ``widget_key`` (default ``key``) is the box's own key. Streamlit identifies a keyed box by its key alone and
+    the browser keeps the text it last showed, so a box whose options change with the file (a file's channels)
+    takes a key of its own per set of options.
+    """
+    widget_key = widget_key or key
+    default = default if default in options else options[0]
+    if bind:
+        _choice_from_url(key, options, default, state_key=widget_key)
+    if widget_key in st.session_state and st.session_state[widget_key] not in options:
+        del st.session_state[widget_key]
+    value = container.selectbox(label, options, index=options.index(default), format_func=format_func,
+                                key=widget_key, help=help or None)
+    if bind:
+        _choice_to_url(key, value, default)
+    return value
 
 
 def method_credit(method: str) -> str:
@@ -150,39 +193,62 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
 URL_CHOICES_KEY = "studio_url_choices"
 
 
-def _choice_from_url(key: str, options: list, default: Any) -> None:
+def _choice_from_url(key: str, options: list, default: Any, *, many: bool = False,
+                     state_key: str | None = None) -> None:
     """Before a choice box is drawn: the value the URL gives, when the URL changed it (a link, Back).
 
     A choice box shows names ("Multi-Otsu") while the URL holds the recipe's names (``multiotsu``), which is
     not what Streamlit's URL binding writes (it writes the shown text), so choices are kept in the URL here:
     :func:`_choice_to_url` writes what the box holds; a URL that differs from what was last written (the
     first load of a link, Back or Forward to another address, a hand-edited address) gives the box its
-    value, or its default when the parameter is absent; a name the box does not offer is dropped.
+    value, or its default when the parameter is absent; a name the box does not offer is dropped. With
+    ``many`` the box is a multiselect: the URL repeats the key (``methods=otsu&methods=li``), and an empty
+    choice is the key with no value (``methods=``). ``state_key`` is the box's widget key when it differs from
+    the URL's (a file's channel box, keyed by the file's channels).
     """
+    target = state_key or key
     page = st.session_state.get("studio_page")
     seen = st.session_state.setdefault(URL_CHOICES_KEY, {}).setdefault(page, {})
-    text = st.query_params.get(key)
+    text = (st.query_params.get_all(key) or None) if many else st.query_params.get(key)
     known = key in seen
     if known and seen[key] == text:
         return
     seen[key] = text
-    if text in options:
-        st.session_state[key] = text
+    if many and text is not None:
+        picked = list(dict.fromkeys(name for name in text if name in options))  # each once, in order
+        named = [name for name in text if name]
+        st.session_state[key] = picked if picked or not named else list(default)  # only unknown names: default
+        if len(picked) < len(named):
+            if picked:
+                st.query_params[key] = picked
+            else:
+                del st.query_params[key]
+            seen[key] = st.query_params.get_all(key) or None
+    elif text in options:
+        st.session_state[target] = text
     elif text is not None:
         del st.query_params[key]
         seen[key] = None
     elif known or seen.get("*back"):
-        st.session_state[key] = default
+        st.session_state[target] = default
 
 
-def _choice_to_url(key: str, value: Any, default: Any) -> None:
-    """After a choice box is drawn: the URL holds its name, or nothing when it is the default."""
-    wanted = None if value == default else str(value)
-    if st.query_params.get(key) != wanted:
-        if wanted is None:
-            del st.query_params[key]
-        else:
-            st.query_params[key] = wanted
+def _choice_to_url(key: str, value: Any, default: Any, *, many: bool = False) -> None:
+    """After a choice box is drawn: the URL holds its name(s), or nothing when it is the default."""
+    if many:
+        wanted = None if list(value) == list(default) else ([str(v) for v in value] or [""])
+        if (st.query_params.get_all(key) or None) != wanted:
+            if wanted is None:
+                del st.query_params[key]
+            else:
+                st.query_params[key] = wanted
+    else:
+        wanted = None if value == default else str(value)
+        if st.query_params.get(key) != wanted:
+            if wanted is None:
+                del st.query_params[key]
+            else:
+                st.query_params[key] = wanted
     st.session_state.setdefault(URL_CHOICES_KEY, {}).setdefault(st.session_state.get("studio_page"), {})[key] = wanted
 
 
@@ -251,11 +317,17 @@ def recipe_widgets(specs: tuple[ParamSpec, ...], defaults: Mapping[str, Any], co
 
     Parameters are drawn in declaration order, so a parameter's applicability can depend on the ones
     before it (``window`` appears only when ``method`` is Sauvola or Niblack). Parameters not drawn keep
-    their default value in the returned dict.
+    their default value in the returned dict; parameters placed elsewhere this run (:func:`place_params`:
+    the file's channel and plane next to the image, the pixel size in the measurement section) take the
+    value placed.
     """
     values: dict[str, Any] = dict(defaults)
     overrides = overrides or {}
+    placed = placed_params() if not key_prefix else {}
     for spec in specs:
+        if spec.name in placed:  # drawn next to the image or in the measurement section (see place_params)
+            values[spec.name] = placed[spec.name]
+            continue
         if not spec.applies(values) or (skip and skip(spec, values)):
             continue
         container = containers.get(spec.group) or containers["Method"]

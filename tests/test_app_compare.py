@@ -12,7 +12,6 @@ from app_helpers import (
     assert_ok,
     errors,
     exceptions,
-    image_captions,
     main_images,
     media,  # noqa: F401 - fixture
     png_bytes,
@@ -67,6 +66,24 @@ def test_column_texts_accept_a_page_link_or_query_and_say_what_is_wrong():
     assert label_of(WS2) == "Watershed · seeds=h_maxima h=2"
 
 
+@pytest.mark.parametrize("text, message", [
+    ("watershed hh=2", "hh is not a watershed parameter; did you mean h?"),
+    ("threshold methd=li", "methd is not a threshold parameter; did you mean method?"),
+    ("watershed min_distnce=9", "min_distnce is not a watershed parameter; did you mean min_distance?"),
+    ("watershed seeds=points", "seeds=points needs seeds placed by hand"),
+    ("watershed seeds=marker_image", "seeds=marker_image needs seeds placed by hand"),
+])
+def test_a_misspelt_name_or_hand_placed_seeds_are_refused_in_words(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_recipe(text)
+
+
+def test_a_page_link_keeps_only_its_recipe():
+    # The link's sample and display settings are not recipe names; the Watershed page's path says the kind.
+    assert parse_recipe("http://localhost:8501/watershed?sample=coins&outline=red") == seg.WatershedRecipe()
+    assert parse_recipe("http://localhost:8501/?sample=coins&method=li&fill=0.3") == seg.ThresholdRecipe(method="li")
+
+
 def test_open_in_page_parameters_carry_what_differs_from_that_pages_defaults():
     # The page sample suggests Sauvola, dark objects: a recipe with polarity auto must say so in its link.
     recipe = seg.ThresholdRecipe(method="otsu")
@@ -76,8 +93,11 @@ def test_open_in_page_parameters_carry_what_differs_from_that_pages_defaults():
 
 
 @pytest.mark.parametrize("shape, expected", [((512, 512), 3), ((191, 384), 1), ((1000, 3000), 1),
-                                             ((768, 1024), 2), ((2000, 1000), 4)])
+                                             ((768, 1024), 2), ((2000, 1000), 4), ((3000, 300), 6)])
 def test_views_per_row_follow_the_aspect_ratio(shape, expected):
+    from studio_ui.compare_ui import VIEW_HEIGHT, view_width
+
+    assert view_width(shape) * shape[0] / shape[1] == pytest.approx(VIEW_HEIGHT, abs=VIEW_HEIGHT / shape[1] + 1)
     assert per_row(shape, "auto") == expected
     assert per_row(shape, 2) == 2
 
@@ -97,7 +117,9 @@ def test_url_recipes_become_columns_with_the_librarys_results():
     assert frame.loc["Threshold · method=li", "foreground %"] == pytest.approx(100 * li.foreground_fraction)
     assert widget(at, "recipes").value == [WS2, "watershed seeds=distance_peaks", "threshold method=li"]
     assert len(main_images(at)) == 4
-    assert image_captions(at)[1].startswith(f"Watershed · seeds=h_maxima h=2 — {seg.watershed(COINS, h=2).count:,}")
+    view_captions = [c.value for c in at.main.caption if " — " in c.value][-4:]  # under each view, in order
+    assert view_captions[0].startswith("Otsu — ")
+    assert view_captions[1].startswith(f"Watershed · seeds=h_maxima h=2 — {seg.watershed(COINS, h=2).count:,}")
     links = {link.proto.label: link.proto for link in at.get("page_link")}
     assert "Open in Watershed" in links and "Open in Thresholding" in links
     opened = dict(parse_qsl(next(link.proto.query_string for link in at.get("page_link")
@@ -110,6 +132,32 @@ def test_a_bad_recipe_in_the_url_is_left_out_in_words():
     assert exceptions(at) == []
     assert any("h" in e and "left out" in e for e in errors(at)), errors(at)
     assert list(results_frame(at).index) == ["Otsu", "Watershed · seeds=h_maxima h=2"]
+
+
+def test_a_misspelt_url_recipe_is_left_out_naming_the_closest_name():
+    at = run("compare", query={"methods": ["otsu"], "recipes": ["watershed hh=2", WS2]})
+    assert exceptions(at) == []
+    assert any("hh is not a watershed parameter; did you mean h?" in e and "left out" in e for e in errors(at)), \
+        errors(at)
+    assert list(results_frame(at).index) == ["Otsu", "Watershed · seeds=h_maxima h=2"]
+
+
+@pytest.mark.parametrize("text", ["watershed hh=2", "threshold methd=li", "watershed seeds=points"])
+def test_a_bad_typed_recipe_is_refused_and_not_added(text):
+    at = run("compare", query={"methods": ["otsu"]})
+    at = set_widget(at, "recipe_add", text)
+    assert exceptions(at) == []
+    assert widget(at, "recipes").value == []
+    assert any(e.startswith(text + ":") for e in errors(at)), errors(at)
+    assert list(results_frame(at).index) == ["Otsu"]
+
+
+def test_a_pasted_page_link_is_labelled_by_its_recipe():
+    at = run("compare", query={"methods": ["otsu"]})
+    at = set_widget(at, "recipe_add", "http://localhost:8501/watershed?sample=coins&h=3&seeds=distance_peaks")
+    assert_ok(at)
+    assert widget(at, "recipes").value == ["watershed seeds=distance_peaks h=3"]
+    assert list(results_frame(at).index)[-1] == "Watershed · seeds=distance_peaks h=3"
 
 
 def test_typing_a_recipe_adds_a_column():
@@ -171,6 +219,32 @@ def test_an_inverted_mask_is_flagged_and_fixed_in_one_click():
     assert not any(b.key == "truth_fix" for b in at.button)
 
 
+def test_a_correct_mask_after_an_inverted_one_offers_to_undo_the_inversion():
+    truth = seg.threshold(CAMERA).mask
+    at = upload(run("compare"), "inverted.png", png_bytes(~truth), key="truth", mime="image/png")
+    next(b for b in at.button if b.key == "truth_fix").click()
+    at = at.run()
+    assert results_frame(at).loc["Otsu", "dice"] == 1.0
+    # The next file is drawn the right way round: the ticked box now swaps it, which is said, with an undo.
+    at = upload(at, "right.png", png_bytes(truth), key="truth", mime="image/png")
+    assert exceptions(at) == []
+    assert any("look swapped" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert results_frame(at).loc["Otsu", "dice"] == 0.0
+    next(b for b in at.button if b.key == "truth_unfix").click()
+    at = at.run()
+    assert_ok(at)
+    assert widget(at, "truth_invert").value is False and not at.warning
+    assert results_frame(at).loc["Otsu", "dice"] == 1.0
+
+
+def test_the_inversion_box_is_for_masks_only():
+    at = run("compare", query={"sample": "nuclei", "methods": ["otsu"]})
+    assert widget(at, "truth_invert") is not None  # before any truth: ready for a mask
+    at = upload(at, "labels.tif", tiff_bytes(NUCLEI_TRUTH.astype(np.uint16)), key="truth", mime="image/tiff")
+    assert_ok(at)
+    assert widget(at, "truth_invert") is None
+
+
 def test_a_colour_truth_is_refused_in_words():
     colour = np.zeros(CAMERA.shape + (3,), np.uint8)
     colour[..., 0] = 255
@@ -202,6 +276,11 @@ def test_object_scores_are_the_librarys_at_full_resolution(media):  # noqa: F811
             s.tp[0], s.fp[0], s.fn[0], s.merges, s.splits)
         assert row["precision"] == pytest.approx(s.precision[0]) and row["recall"] == pytest.approx(s.recall[0])
     assert any("at full resolution" in c.value for c in at.caption)
+    assert any(c.value.startswith("AP = TP / (TP + FP + FN) at each IoU threshold (the DSB 2018 definition")
+               for c in at.caption)
+    helps = {name: column["help"] for name, column in json.loads(at.dataframe[1].proto.columns).items()}
+    assert "TP / (TP + FP + FN)" in helps["AP@0.5"] and "two or more true objects" in helps["merges"]
+    assert set(helps) >= {"F1@0.5", "mean AP 0.5–0.95", "TP", "FP", "FN", "splits", "mean matched IoU"}
     # The error overlay shows the best recipe's errors, pixel for pixel the library's.
     best = max(expected, key=lambda n: seg.score_objects(NUCLEI_TRUTH, expected[n]).f1[0])
     assert widget(at, "errors_of").value == next(k for k, v in {"otsu": "Otsu", "li": "Li (minimum cross-entropy)",
@@ -245,6 +324,20 @@ def test_tuning_on_the_page_finds_the_searchs_best_and_offers_it():
     at = at.run()
     assert_ok(at)
     assert widget(at, "recipes").value[-1] == best_text
+    table = next(d for d in at.dataframe if d.key == "tune_table").value if any(
+        getattr(d, "key", None) == "tune_table" for d in at.dataframe) else at.dataframe[-1].value
+    assert list(table.columns) == ["F1@0.5", "mean AP 0.5–0.95", "time (s)", "failed images", "recipe"]
+    assert table.index.name == "evaluation" and len(table) == 4
+    assert table["F1@0.5"].iloc[0] == pytest.approx(best["f1_iou50"])
+    # Leaving Compare (the best recipe's own page, then Back) keeps the search and its result.
+    at.switch_page("pages/2_watershed.py")
+    at = at.run()
+    assert exceptions(at) == []
+    at.switch_page("pages/3_compare.py")
+    at = at.run()
+    assert exceptions(at) == []
+    assert message in [s.value for s in at.success]
+    assert at.code[0].value == best_text
 
 
 def test_object_agreement_is_symmetric_and_the_librarys():
@@ -284,3 +377,19 @@ def test_the_truth_stays_when_the_visitor_comes_back_from_another_page():
     at = at.run()
     assert_ok(at)
     assert not at.success and "Object scores against the truth" not in [h.value for h in at.subheader]
+
+
+def test_methods_box_shows_names_and_the_url_holds_the_librarys_keys():
+    at = run("compare", query={"methods": ["multiotsu", "li"]})
+    assert_ok(at)
+    box = at.multiselect(key="methods")
+    assert box.value == ["multiotsu", "li"]
+    assert box.options == [seg.METHODS[name].label for name in seg.METHODS]  # names, never internal keys
+    assert "multiotsu" not in box.options
+    box.set_value(["sauvola"]).run()
+    assert_ok(at)
+    assert at.query_params["methods"] in ("sauvola", ["sauvola"])
+    assert list(results_frame(at).index) == ["Sauvola (local)"]
+    at.multiselect(key="methods").set_value([]).run()  # nothing chosen is a choice a link keeps
+    assert_ok(at)
+    assert at.query_params["methods"] in ("", [""])

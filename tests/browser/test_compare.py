@@ -26,12 +26,18 @@ def _sidebar_text(page) -> str:
     return page.get_by_test_id("stSidebar").inner_text()
 
 
+def _view_captions(page) -> list[str]:
+    """The captions under the grid's views ("Otsu — 78 objects, 2 ms, t = 956"), in order."""
+    texts = page.locator("[data-testid=stMain] [data-testid=stCaptionContainer]").all_inner_texts()
+    return [t for t in texts if re.search(r" — [\d,]+ objects?", t)]
+
+
 def test_watershed_next_to_two_thresholds_scored_against_uploaded_labels(server, page):
     query = urlencode([("sample", "nuclei"), ("methods", "otsu"), ("methods", "li"), ("recipes", WATERSHED)])
     page.goto(f"{server.base_url}/compare?{query}")
     wait_idle(page)
     assert page.get_by_role("heading", name="Compare", level=1).is_visible()
-    captions = page.get_by_test_id("stImageCaption").all_inner_texts()
+    captions = _view_captions(page)
     assert len(captions) == 3, captions
     assert captions[0].startswith("Otsu — ") and captions[1].startswith("Li (minimum cross-entropy) — ")
     assert captions[2].startswith("Watershed · seeds=h_maxima h=2 — "), captions
@@ -73,7 +79,7 @@ def test_watershed_next_to_two_thresholds_scored_against_uploaded_labels(server,
     counts = {k: legend.nth(i).inner_text() for i, k in enumerate(("matched", "missed", "false", "merge", "split"))}
     assert counts["missed"].endswith(f": {len(s.missed_ids)}") and counts["merge"].endswith(f": {s.merges}"), counts
     overlay = page.locator(MAIN_IMAGES).last
-    assert "Errors of" in page.get_by_test_id("stImageCaption").last.inner_text()
+    assert "Errors of" in page.locator("[data-testid=stMain] [data-testid=stCaptionContainer]").last.inner_text()
     data = page.request.get(overlay.get_attribute("src")).body()
     pixels = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     assert pixels.shape[:2] == image.shape
@@ -93,6 +99,34 @@ def test_watershed_next_to_two_thresholds_scored_against_uploaded_labels(server,
     labels = page.get_by_test_id("stMetricLabel").all_inner_texts()
     assert dict(zip(labels, values))["Objects"] == f"{count:,}"
     assert_no_exception(page)
+
+
+def test_a_tall_image_gets_views_that_fit_on_screen(server, page, tmp_path):
+    # 3072×300: four strips of the nuclei sample one above the other (an image ten times taller than wide).
+    nuclei = seg.load_sample("nuclei")
+    tall = np.vstack([nuclei[:, i * 150:i * 150 + 300] for i in range(4)])
+    path = tmp_path / "tall.png"
+    cv2.imwrite(str(path), tall)
+    query = urlencode([("sample", "nuclei"), ("methods", "otsu"), ("methods", "li"), ("recipes", WATERSHED)])
+    page.goto(f"{server.base_url}/compare?{query}")
+    wait_idle(page)
+    page.get_by_test_id("stSidebar").get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(path)
+    wait_idle(page)
+    assert "tall.png — 300×3072 px" in page.get_by_test_id("stMain").inner_text()
+    boxes = [page.locator(MAIN_IMAGES).nth(i).bounding_box() for i in range(3)]
+    # At most 700 px high (the cap: 70 % of a 1000-px window) and as wide as the aspect ratio allows.
+    for box in boxes:
+        assert 690 <= box["height"] <= 701 and box["width"] == pytest.approx(box["height"] * 300 / 3072, abs=2), boxes
+    assert boxes[0]["y"] == boxes[1]["y"] == boxes[2]["y"], boxes  # one row
+    page.get_by_role("button", name="Enlarge").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for(timeout=30_000)
+    for image in dialog.locator("img").all():
+        assert image.bounding_box()["height"] <= 701
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="hidden", timeout=30_000)
+    assert_no_exception(page)
+    screenshot(page, "compare-tall")
 
 
 def _open_in_thresholding(server, page, sample: str) -> dict[str, str]:
@@ -148,7 +182,7 @@ def test_tuning_shows_progress_and_stops_keeping_the_best_so_far(server, page):
     typed.press("Enter")
     wait_idle(page)
     assert parse_qs(urlsplit(page.url).query).get("recipes") == ["watershed"], page.url
-    assert page.get_by_test_id("stImageCaption").nth(1).inner_text().startswith("Watershed · defaults — ")
+    assert _view_captions(page)[1].startswith("Watershed · defaults — ")
     truth = page.get_by_test_id("stExpander").filter(has_text="Ground truth")
     truth.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(REPO / "samples" / "nuclei_labels.tif")
     wait_idle(page)

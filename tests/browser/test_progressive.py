@@ -1,0 +1,103 @@
+"""The progressive answer in a real browser (#10): preview numbers first, then the full-resolution ones.
+
+A 12-megapixel grayscale image (4000×3000, scikit-image's coins tiled, as the latency benchmark makes it) is
+uploaded to the Watershed page. The live view is a 1024-px preview (26 %), so the page first shows the
+preview's numbers marked "≈"; the full-resolution watershed runs in the server's background pool and a
+fragment brings its numbers in. Then:
+
+* the object count shown equals the library's full-resolution count (computed here with ``segmentation``)
+  and the number of objects in the labels TIFF downloaded from the Export tab;
+* the fragment has stopped polling: the script state stays ``notRunning`` for a few seconds.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+import pytest
+import tifffile
+
+import segmentation as seg
+from benchmarks.common import make_image, write_image_file
+
+from .conftest import assert_no_exception, screenshot, wait_idle
+
+pytestmark = pytest.mark.timeout(600)
+
+PREVIEW = "≈ "
+
+
+def metrics(page) -> dict[str, str]:
+    labels = page.get_by_test_id("stMetricLabel").all_inner_texts()
+    values = page.get_by_test_id("stMetricValue").all_inner_texts()
+    return {label.strip(): value.strip() for label, value in zip(labels, values)}
+
+
+@pytest.fixture(scope="module")
+def large_image(tmp_path_factory):
+    image = make_image("gray", 4000, 3000)
+    path = write_image_file(image, tmp_path_factory.mktemp("progressive") / "coins_12mp.png", "png")
+    return image, path
+
+
+def test_watershed_count_after_the_full_resolution_step_equals_the_exported_labels(server, page, large_image):
+    image, path = large_image
+    page.goto(server.base_url + "/watershed")
+    wait_idle(page)
+    page.get_by_test_id("stFileUploader").filter(has_text="upload your own") \
+        .get_by_test_id("stFileUploaderDropzoneInput").set_input_files(path)
+    # The first numbers shown for the upload are the preview's, marked as estimates.
+    page.wait_for_function(
+        """(name) => {
+             const cap = document.querySelector('[data-testid=stMain] [data-testid=stCaptionContainer]');
+             const app = document.querySelector('[data-testid=stApp]');
+             if (!cap || !cap.innerText.startsWith(name + ' ')) return false;
+             const values = Array.from(document.querySelectorAll('[data-testid=stMetricValue]'));
+             return values.some(v => v.innerText.trim().startsWith('≈'))
+                    || app.getAttribute('data-test-script-state') === 'notRunning';
+           }""", arg=path.name, timeout=120_000, polling=50)
+    first = metrics(page)
+    screenshot(page, "progressive-preview")
+    assert first["Objects"].startswith(PREVIEW), first
+    assert re.fullmatch(r"≈ [\d,]+", first["Objects"]), first
+    assert page.get_by_text("computing at full resolution").count() >= 1
+
+    # Then the full-resolution numbers replace them (the fragment polls every half second).
+    page.wait_for_function(
+        """() => {
+             const values = Array.from(document.querySelectorAll('[data-testid=stMetricValue]'));
+             return values.length >= 4 && !values.some(v => v.innerText.trim().startsWith('≈'));
+           }""", timeout=300_000, polling=200)
+    wait_idle(page)
+    final = metrics(page)
+    screenshot(page, "progressive-final")
+    assert_no_exception(page)
+    expected = seg.watershed(seg.load_image(path.read_bytes()))  # the default recipe at full resolution
+    assert final["Objects"] == f"{expected.count:,}", (final, expected.count)
+    assert final["Seeds"] == f"{int(expected.markers.max()):,}"
+    assert final["Foreground"] == f"{expected.threshold.foreground_fraction:.1%}"
+
+    # Polling has stopped: no rerun for three seconds.
+    changes = page.evaluate("""() => new Promise(resolve => {
+        const app = document.querySelector('[data-testid=stApp]');
+        let n = 0;
+        const observer = new MutationObserver(() => { n += 1; });
+        observer.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+        setTimeout(() => { observer.disconnect(); resolve(n); }, 3000);
+    })""")
+    assert changes == 0, f"the page reran {changes} times after the full-resolution numbers were in"
+
+    # The downloaded labels hold exactly that many objects.
+    page.get_by_role("tab", name="Export").click()
+    wait_idle(page)
+    button = page.get_by_test_id("stDownloadButton").filter(has_text="Labels TIFF")
+    button.first.wait_for(timeout=300_000)
+    with page.expect_download(timeout=300_000) as info:
+        button.first.get_by_role("button").click()
+    labels = tifffile.imread(io.BytesIO(info.value.path().read_bytes()))
+    assert labels.shape == image.shape
+    assert int(labels.max()) == int(np.unique(labels[labels > 0]).size) == expected.count
+    assert metrics(page)["Objects"] == f"{int(labels.max()):,}"
+    assert_no_exception(page)
