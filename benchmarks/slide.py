@@ -1,16 +1,20 @@
 """A slide bigger than comfortable: a generated 20,000 × 20,000 16-bit nuclei image (0.8 GB) segmented in tiles.
 
-``python -m benchmarks.slide [--size 20000] [--tile 2048] [--halo 96]``
+``python -m benchmarks.slide [--size 20000] [--tile 2048] [--halo N] [--recipe default|plain]``
 
 1. A child process writes the image as a tiled BigTIFF (512 × 512 TIFF tiles), tile by tile, never whole:
    nuclei on a jittered grid (one per 50 × 50 px cell, radius 7-13 px, so some touch), blurred, with noise.
    The number of nuclei is the generator's truth.
-2. This process segments it with :func:`segmentation.batch.segment_tiled` (Otsu from the whole-image
-   histogram, then the default h-maxima watershed per tile with a halo), writing mask and labels to Zarr
-   on disk, and reports the time, the peak resident memory (``getrusage``: the most this process ever held)
-   and the object count against the truth. Target: peak memory under 2 GB.
+2. This process segments it with :func:`segmentation.batch.segment_tiled` with the watershed command's
+   default recipe (``--recipe default``: smoothing, background subtraction of radius 50, Otsu from the
+   whole-image histogram, closing, hole filling and the size filter on global labels, then the h-maxima
+   watershed per tile with a halo as large as the largest object unless ``--halo`` is given), or
+   ``--recipe plain`` (smoothing, Otsu and the watershed only, the recipe of the first runs), writing mask
+   and labels to Zarr on disk, and reports the time, the peak resident memory (``getrusage``: the most this
+   process ever held) and the object count against the truth. Target: peak memory under 2 GB.
 
-Writes ``benchmarks/results/slide.json``. Not part of ``make test``.
+Writes ``benchmarks/results/slide.json`` (``slide-<size>-<recipe>.json`` for another size or recipe). Not part
+of ``make test``.
 """
 
 from __future__ import annotations
@@ -74,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=20000)
     parser.add_argument("--tile", type=int, default=2048)
-    parser.add_argument("--halo", type=int, default=96)
+    parser.add_argument("--halo", type=int, default=None, help="default: the largest object's extent")
+    parser.add_argument("--recipe", choices=("default", "plain"), default="default",
+                        help="the watershed command's default recipe, or smoothing + Otsu + watershed only")
     parser.add_argument("--generate", metavar="PATH", help=argparse.SUPPRESS)  # the child's job
     parser.add_argument("--keep", action="store_true", help="keep the generated slide and outputs")
     args = parser.parse_args(argv)
@@ -93,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                                 str(slide)], check=True, capture_output=True, text=True)
         truth = int(child.stdout.strip())
         generated = time.perf_counter() - started
-        recipe = seg.WatershedRecipe(foreground=seg.ThresholdRecipe(smoothing="gaussian", sigma=1.25))
+        recipe = (seg.WatershedRecipe() if args.recipe == "default"
+                  else seg.WatershedRecipe(foreground=seg.ThresholdRecipe(smoothing="gaussian", sigma=1.25)))
         before = _peak_mb()
         started = time.perf_counter()
         result = segment_tiled(slide, recipe, tile=args.tile, halo=args.halo, out=folder / "out")
@@ -101,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         peak = _peak_mb()
         payload = {
             "size": [args.size, args.size], "dtype": "uint16", "file_gb": round(slide.stat().st_size / 1e9, 3),
-            "tile": args.tile, "halo": args.halo, "recipe": json.loads(recipe.to_json()),
+            "tile": args.tile, "halo": result.halo, "recipe_name": args.recipe, "recipe": json.loads(recipe.to_json()),
             "generate_seconds": round(generated, 1), "segment_seconds": round(seconds, 1),
             "megapixels_per_second": round(args.size ** 2 / 1e6 / seconds, 2),
             "threshold": result.thresholds, "objects": result.count, "truth": truth,
@@ -115,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .common import environment, write_results
         payload["environment"] = environment()
-        write_results("slide", payload)
+        write_results("slide" if (args.size, args.recipe) == (20000, "default") else
+                      f"slide-{args.size}-{args.recipe}", payload)
     except ImportError:  # run as a plain script
         pass
     print(json.dumps({k: v for k, v in payload.items() if k not in ("recipe", "environment")}, indent=1))

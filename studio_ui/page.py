@@ -27,6 +27,7 @@ PAGES = (
     ("app.py", "Thresholding", ":material/contrast:"),
     ("pages/2_watershed.py", "Watershed", ":material/water_drop:"),
     ("pages/3_compare.py", "Compare", ":material/compare:"),
+    ("pages/4_batch.py", "Batch", ":material/dynamic_feed:"),
 )
 
 
@@ -190,6 +191,16 @@ def remember_page_settings() -> None:
     title = st.session_state.get(PAGE_KEY)
     if title is not None:
         st.session_state.setdefault(STORE_KEY, {})[title] = page_widget_values()
+
+
+def stored_page_values(title: str) -> dict:
+    """Another page's widget values as this session last left them (``{}``: the page was not visited).
+
+    A copy, ``{widget key: value}`` in the widgets' own form (a multiselect's list, a points text), as
+    :func:`remember_page_settings` stored them; the Batch page reads the recipe set on Thresholding or Watershed.
+    """
+    stored = st.session_state.get(STORE_KEY, {}).get(title) or {}
+    return copy.deepcopy(stored.get("values", {}))
 
 
 def forget_other_pages_settings(title: str) -> None:

@@ -99,8 +99,6 @@ def test_an_object_wider_than_the_halo_is_refused_in_words():
 
 def test_steps_that_need_the_whole_image_are_refused_in_words():
     image = nuclei(1, size=64, count=5)
-    with pytest.raises(TiledError, match="fill_holes"):
-        segment_tiled(image, seg.ThresholdRecipe(fill_holes=True), tile=32)
     with pytest.raises(TiledError, match="method li"):
         segment_tiled(image, seg.ThresholdRecipe(method="li"), tile=32)
     with pytest.raises(TiledError, match="8- or 16-bit"):

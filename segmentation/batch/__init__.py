@@ -6,14 +6,16 @@ exit code: 0 when every image succeeded, 1 when some failed, 2 on a usage error.
 
 import importlib
 
-from ._cli import COLUMNS, main
-from ._options import DEFAULT_OUT, IMAGE_SUFFIXES, build_parser, option_name
-from ._score import objects_of
+from ._cli import COLUMNS, main, run_batch
+from ._options import DEFAULT_OUT, IMAGE_SUFFIXES, build_parser, default_memory_budget, option_name
+from ._score import objects_of, objects_warning
 from ._tune import best_row, search, search_space
 
 __all__ = ["main", "build_parser", "option_name", "COLUMNS", "DEFAULT_OUT", "IMAGE_SUFFIXES",
            # the tune search and the truth reader, for the app's Compare page
-           "objects_of", "search", "search_space", "best_row",
+           "objects_of", "objects_warning", "search", "search_space", "best_row",
+           # the command line's batch in this process, for the app's Batch page
+           "run_batch", "default_memory_budget",
            # big images in tiles (dask, zarr): loaded on first use, see __getattr__
            "segment_tiled", "open_image", "otsu_of_counts", "TiledResult", "TiledError"]
 

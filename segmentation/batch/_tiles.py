@@ -5,25 +5,36 @@ The image is read through Zarr, a region at a time: a TIFF or BigTIFF through ``
 OME-Zarr image (its full-resolution level), or any array. Results go to Zarr arrays (on disk with ``out``),
 chunked like the tiles. Nothing but a tile and its halo is held in memory at a time.
 
-How each step stays exact (tests/test_tiles.py compares with the whole-image library on generated images,
-for tile sizes that cut objects):
+How each step stays exact (tests/test_tiles.py and tests/test_tiles_cleanup.py compare with the whole-image
+library on generated images, for tile sizes that cut objects):
 
 - global thresholds come from the whole image's histogram, gathered tile by tile (one bin per value of the
   8- or 16-bit channel: exact): Otsu by OpenCV's own criterion evaluated on that histogram (:func:`otsu_of_counts`,
   the loop of OpenCV's ``getThreshVal_Otsu``, checked against ``cv2.threshold`` in the tests), the automatic
-  polarity by counting the pixels above it; the threshold is then applied as a manual one;
-- smoothing, local methods and opening/closing run on the tile plus a halo at least as wide as their
-  window, and only the tile's core is kept;
+  polarity by counting the pixels above it; Mean as numpy's exact integer mean; Yen and IsoData by
+  scikit-image from that histogram (``hist=``, as it bins an integer channel itself); the threshold is then
+  applied as a manual one;
+- the automatic polarity is decided from the histogram of the smoothed channel, and with background
+  subtraction the threshold from a second histogram of the subtracted channel, as ``prepare`` does;
+- smoothing, background subtraction, local methods and opening/closing run on the tile plus a halo at least
+  as wide as their reach, and only the tile's core is kept. Background subtraction above 10 px shrinks the
+  image on a grid from its corner (``background_shrink_factor``): tiles and halos are then multiples of that
+  grid, so each region's shrunk copy and its linear enlargement are the whole image's (the image's sides
+  must be multiples too, else a plain error);
+- hole filling: the background's 4-connected components (SciPy's default structure) labelled across chunks
+  by ``dask_image.ndmeasure.label``; those met on the image border stay, every other one is filled;
 - connected components: ``dask_image.ndmeasure.label`` (exact across chunks), renumbered in raster order
-  of each object's first pixel, as OpenCV numbers them;
-- watershed (h-maxima seeds on the distance map): each foreground object belongs to the tile holding its
-  first pixel; that tile floods it with the library's :func:`~segmentation.watershed` on the tile plus the
-  halo, which must hold the whole object and a margin for the distance smoothing (else a plain error asks
-  for a larger halo), and the labels are numbered as the whole-image watershed numbers them: seeds in
-  raster order of their first pixel, then the objects that got no seed, in raster order.
+  of each object's first pixel, as OpenCV numbers them; the size filter (areas summed over the tiles) and
+  border clearing (labels on the border strips) drop whole components, in the library's order (hole
+  filling, size filter, border clearing);
+- watershed (h-maxima seeds on the distance map): the exact mask above is flooded; each object belongs to the
+  tile holding its first pixel; that tile floods it with the library's :func:`~segmentation.watershed` on
+  the tile plus the halo (by default the largest object's extent, so it holds every object whole, plus a
+  margin for the distance smoothing), and the labels are numbered as the whole-image watershed numbers them:
+  seeds in raster order of their first pixel, then the objects that got no seed, in raster order.
 
-Steps that need the whole image at once (hole filling, size filter, border clearing, background
-subtraction) are refused in plain words rather than approximated.
+Li, Triangle, Minimum and multi-Otsu (and Yen and IsoData on a 16-bit channel of more than 256 values) are
+refused in plain words rather than approximated.
 
 This module imports dask and zarr at its top and is loaded on demand only (see ``_dask``).
 
@@ -54,13 +65,15 @@ import tifffile
 import zarr
 from dask_image import ndmeasure
 from scipy import ndimage
+from skimage import filters
 
 from ..io import load_image
 from ..recipes import LOCAL_METHODS, ThresholdRecipe, WatershedRecipe, recipe_from_json
 from ..regions import h_maxima_seeds, label_objects, watershed
-from ..thresholding import prepare, threshold
+from ..thresholding import background_shrink_factor, prepare, threshold
 
-__all__ = ["open_image", "segment_tiled", "TiledResult", "otsu_of_counts", "TiledError", "process_tiled"]
+__all__ = ["open_image", "segment_tiled", "TiledResult", "otsu_of_counts", "TiledError", "process_tiled",
+           "tile_refusals", "check_tileable"]
 
 #: float32's machine epsilon, as OpenCV's Otsu loop uses it (FLT_EPSILON).
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
@@ -168,39 +181,111 @@ def otsu_of_counts(counts: np.ndarray) -> float:
     return float(best)
 
 
+#: Global methods computed exactly from the whole image's histogram (one bin per value). Yen and IsoData
+#: are scikit-image's on an integer channel, which it bins one bin per value from the minimum to the maximum:
+#: given that same histogram (``hist=``), it computes the same threshold; a 16-bit channel of more than 256
+#: values, which the library bins in 256 float bins, is refused when met. The others are not computed from
+#: a histogram (Li's iterations and Minimum's smoothing run on the image itself, Triangle on an 8-bit copy,
+#: multi-Otsu on the 256-bin table): refused rather than approximated.
+_HISTOGRAM_METHODS = ("manual", "otsu", "mean", "yen", "isodata")
+_SKIMAGE_HISTOGRAM = {"yen": "threshold_yen", "isodata": "threshold_isodata"}
+
+
+def _skimage_of_counts(method: str, counts: np.ndarray, wide: bool) -> float:
+    """Yen's or IsoData's threshold from the exact histogram, as the library computes it on the channel."""
+    levels = np.flatnonzero(counts)
+    if wide and len(levels) > 256:
+        raise TiledError(f"method {method} bins a 16-bit channel of more than 256 values in 256 bins over its "
+                         f"range, which tiles do not reproduce; this channel has {len(levels)} values. Use otsu "
+                         "or mean, or segment the image whole")
+    low, high = int(levels[0]), int(levels[-1])
+    centers = np.arange(low, high + 1)
+    return float(getattr(filters, _SKIMAGE_HISTOGRAM[method])(hist=(counts[low:high + 1], centers)))
+
+
+def _mean_of_counts(counts: np.ndarray) -> float:
+    """The mean pixel value of a histogram, as ``numpy.mean`` gives it on the integer image.
+
+    That is scikit-image's ``threshold_mean``: numpy sums 8- and 16-bit pixels in float64, exactly (every
+    partial sum is an integer below 2**53), and divides once; here the exact integer sum over the count,
+    correctly rounded: the same float.
+    """
+    total = int(np.dot(np.arange(len(counts), dtype=np.int64), counts.astype(np.int64)))
+    return total / int(counts.sum())
+
+
 # -- the recipe's reach ------------------------------------------------------------------------------
 def _foreground_of(recipe) -> ThresholdRecipe:
     return recipe.foreground if isinstance(recipe, WatershedRecipe) else recipe
 
 
-def _check(recipe) -> None:
+def tile_refusals(recipe) -> list[tuple[str, str]]:
+    """``(parameter, reason)`` for each step of ``recipe`` that tiles cannot do exactly (empty: it tiles).
+
+    Global methods other than manual and otsu are not computed from the gathered histogram; watershed seeds
+    other than h-maxima on the distance map are not numbered across tiles. (Hole filling, the size filter and
+    border clearing are done on the whole mask with global labels; background subtraction with a halo, see
+    :func:`segment_tiled`.)
+    """
     fg = _foreground_of(recipe)
-    refused = [name for name, on in (("fill_holes", fg.fill_holes), ("min_size", fg.min_size > 0),
-                                      ("clear_border", fg.clear_border), ("background_radius",
-                                                                          fg.background_radius > 0)) if on]
+    refused = []
+    if fg.method not in (*_HISTOGRAM_METHODS, *LOCAL_METHODS):
+        refused.append(("method", f"method {fg.method} is not computed in tiles (the global methods manual, otsu, "
+                                  f"mean, yen and isodata are, exactly from the whole histogram, and the local "
+                                  f"methods "
+                                  f"{', '.join(LOCAL_METHODS)})"))
+    if isinstance(recipe, WatershedRecipe):
+        if recipe.seeds != "h_maxima":
+            refused.append(("seeds", f"seeds {recipe.seeds} are not numbered across tiles (seeds h_maxima are)"))
+        if recipe.landscape != "distance":
+            refused.append(("landscape", f"landscape {recipe.landscape} is not flooded in tiles (landscape "
+                                         "distance is)"))
+        if recipe.add_seeds or recipe.remove_seeds:  # segmentation.edit_seeds works on the whole image's seeds
+            refused.append(("add_seeds", "seed edits (add_seeds, remove_seeds) are not applied in tiles"))
+    return refused
+
+
+def check_tileable(recipe) -> None:
+    """Raise :class:`TiledError` naming every parameter of ``recipe`` that tiles cannot apply exactly."""
+    refused = tile_refusals(recipe)
     if refused:
-        raise TiledError(f"tiled segmentation cannot yet apply {', '.join(refused)} (they need the whole image "
-                         "at once); set them off, or segment the image whole")
-    if fg.method not in ("manual", "otsu", *LOCAL_METHODS):
-        raise TiledError(f"tiled segmentation computes the global methods manual and otsu exactly from the "
-                         f"histogram, and the local methods {', '.join(LOCAL_METHODS)}; got method {fg.method}")
-    if isinstance(recipe, WatershedRecipe) and (recipe.seeds != "h_maxima" or recipe.landscape != "distance"):
-        raise TiledError("tiled watershed needs seeds h_maxima on the distance landscape; got seeds "
-                         f"{recipe.seeds}, landscape {recipe.landscape}")
+        raise TiledError("tiled segmentation cannot follow this recipe exactly: " + "; ".join(r for _, r in refused)
+                         + ". Change " + ("it" if len(refused) == 1 else "them")
+                         + ", or segment the image whole")
+
+
+def _background_reach(radius: int) -> tuple[int, int]:
+    """``(reach, grid)`` of :func:`~segmentation.subtract_background` of ``radius`` px.
+
+    The library shrinks the image by ``grid`` (block minimum or maximum on a grid from the image's origin),
+    opens or closes it with a disc of ``round(radius / grid)`` small pixels (reach: twice that), and enlarges
+    the background back by linear interpolation (one small pixel more each side). A region whose edges lie on
+    the grid and that extends ``reach`` past a tile gives the whole image's values on the tile (tested).
+    """
+    if radius <= 0:
+        return 0, 1
+    grid = background_shrink_factor(radius)
+    small = max(1, round(radius / grid))
+    return grid * (2 * small + 3), grid
 
 
 def _reach(recipe) -> int:
-    """How far (px) a pixel's foreground value depends on its neighbours: smoothing, local window, morphology."""
+    """How far (px) a pixel's foreground value depends on its neighbours (a multiple of the background grid).
+
+    Smoothing, background subtraction, local window and morphology, added up.
+    """
     fg = _foreground_of(recipe)
     reach = 0
     if fg.smoothing == "gaussian":
         reach += math.ceil(4 * fg.sigma) + 1
     elif fg.smoothing == "median":
         reach += fg.median_size // 2
+    background, grid = _background_reach(fg.background_radius)
+    reach += background
     if fg.method in LOCAL_METHODS:
         reach += max(fg.window, fg.block_size) // 2 + 1 if hasattr(fg, "block_size") else fg.window // 2 + 1
     reach += 2 * fg.iterations * (fg.opening // 2 + fg.closing // 2) + 1
-    return reach
+    return -(-reach // grid) * grid
 
 
 # -- the engine --------------------------------------------------------------------------------------
@@ -218,37 +303,74 @@ def _region(array, r0: int, r1: int, c0: int, c1: int, halo: int):
     return (R0, R1, C0, C1), pixels, (slice(r0 - R0, r1 - R0), slice(c0 - C0, c1 - C0))
 
 
-def _global_threshold(array, fg: ThresholdRecipe, tile: int, reach: int) -> tuple[ThresholdRecipe, float | None]:
-    """The foreground recipe with its polarity decided and a global method turned into a manual threshold."""
-    # Sauvola's automatic r on a 16-bit channel is half the whole channel's range (sauvola_surface)
-    range_r = fg.method == "sauvola" and fg.r == 0 and np.dtype(array.dtype) != np.uint8
-    needs_histogram = fg.method == "otsu" or fg.polarity == "auto" or range_r
-    if not needs_histogram:
-        return fg, (fg.value if fg.method == "manual" else None)
+def _histogram(array, probe: ThresholdRecipe, tile: int, reach: int) -> tuple[np.ndarray, bool]:
+    """The whole image's histogram (one bin per value) of the channel ``prepare(…, probe)`` gives, tile by tile."""
     counts = np.zeros(65536, np.int64)
-    probe = fg.replace(polarity="bright", method="manual")  # the channel itself does not depend on polarity
     wide = False
     for r0, r1, c0, c1 in _tiles(array.shape[:2], tile):
         _, pixels, core = _region(array, r0, r1, c0, c1, reach)
         channel = prepare(pixels, probe).image[core]
         wide = wide or channel.dtype != np.uint8
         counts[:1 << (8 * channel.itemsize)] += np.bincount(channel.ravel(), minlength=1 << (8 * channel.itemsize))
-    if range_r and wide and counts.any():
-        present = np.flatnonzero(counts)
-        fg = fg.replace(r=0.5 * float(present[-1] - present[0]))
+    return counts, wide
+
+
+def _trimmed(counts: np.ndarray, array, fg: ThresholdRecipe) -> np.ndarray:
     size = 256 if np.dtype(array.dtype) == np.uint8 and fg.channel in ("luminance", "red", "green", "blue",
                                                                           "value") else 65536
-    counts = counts[:max(size, int(np.flatnonzero(counts)[-1]) + 1 if counts.any() else 1)]
-    otsu = otsu_of_counts(counts) if (fg.method == "otsu" or fg.polarity == "auto") else None
-    polarity = fg.polarity
+    return counts[:max(size, int(np.flatnonzero(counts)[-1]) + 1 if counts.any() else 1)]
+
+
+def _auto_polarity(counts: np.ndarray) -> tuple[str, float]:
+    """The library's automatic polarity (fewer pixels above Otsu's threshold: bright) from a histogram."""
+    otsu = otsu_of_counts(counts)
+    if np.count_nonzero(counts) <= 1:
+        return "bright", otsu
+    above = int(counts[int(otsu) + 1:].sum())
+    return ("bright" if above <= int(counts.sum()) - above else "dark"), otsu
+
+
+def _global_threshold(array, fg: ThresholdRecipe, tile: int, reach: int) -> tuple[ThresholdRecipe, float | None]:
+    """The foreground recipe with its polarity decided and a global method turned into a manual threshold.
+
+    As :func:`~segmentation.prepare` does: the automatic polarity is decided on the smoothed channel, before
+    background subtraction; the method's threshold is computed on the channel after it.
+    """
+    # Sauvola's automatic r on a 16-bit channel is half the whole channel's range (sauvola_surface)
+    range_r = fg.method == "sauvola" and fg.r == 0 and np.dtype(array.dtype) != np.uint8
+    computed = fg.method in _HISTOGRAM_METHODS and fg.method != "manual"
+    needs_histogram = computed or fg.polarity == "auto" or range_r
+    if not needs_histogram:
+        return fg, (fg.value if fg.method == "manual" else None)
+    probe = fg.replace(polarity="bright", method="manual")  # without background subtraction, any polarity
+    polarity, otsu = fg.polarity, None
+    counts = None
     if polarity == "auto":
-        if np.count_nonzero(counts) <= 1:
-            polarity = "bright"
-        else:
-            above = int(counts[int(otsu) + 1:].sum())
-            polarity = "bright" if above <= int(counts.sum()) - above else "dark"
-    t = otsu if fg.method == "otsu" else (fg.value if fg.method == "manual" else None)
+        before = probe.replace(background_radius=0)
+        counts, wide = _histogram(array, before, tile, reach)
+        polarity, otsu = _auto_polarity(_trimmed(counts, array, fg))
     fixed = fg.replace(polarity=polarity)
+    if not computed and not range_r:  # manual, or a local method: no threshold to compute
+        return fixed, (fg.value if fg.method == "manual" else None)
+    if fg.background_radius > 0 or counts is None:
+        # after background subtraction the channel depends on the polarity: a second pass
+        counts, wide = _histogram(array, fixed.replace(method="manual"), tile, reach)
+        otsu = None
+    if range_r and wide and counts.any():
+        present = np.flatnonzero(counts)
+        fixed = fixed.replace(r=0.5 * float(present[-1] - present[0]))
+    if computed and np.count_nonzero(counts) <= 1:
+        # a constant channel: the library finds nothing to separate (empty mask, no threshold); "value > its
+        # only level" is that empty mask
+        level = float(np.flatnonzero(counts)[0]) if counts.any() else 0.0
+        return fixed.replace(method="manual", value=level), None
+    if fg.method == "otsu" and otsu is None:
+        otsu = otsu_of_counts(_trimmed(counts, array, fg))
+    t = {"otsu": otsu, "manual": fg.value}.get(fg.method)
+    if fg.method == "mean":
+        t = _mean_of_counts(counts)
+    elif fg.method in _SKIMAGE_HISTOGRAM:
+        t = _skimage_of_counts(fg.method, counts, wide)
     if t is not None:
         fixed = fixed.replace(method="manual", value=t)
     return fixed, t
@@ -309,14 +431,16 @@ def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, 
     source : str, os.PathLike or array_like
         A TIFF/BigTIFF file, an OME-Zarr or Zarr folder, or an (H, W) / (H, W, 3) uint8 or uint16 array.
     recipe : ThresholdRecipe or WatershedRecipe
-        Without hole filling, size filter, border clearing or background subtraction; global methods
-        manual or otsu, or a local method; watershed with h-maxima seeds on the distance map.
+        Global methods manual or otsu, or a local method; watershed with h-maxima seeds on the distance map.
+        With a background_radius above 10 px, ``tile`` and the image's sides must be multiples of the
+        background's shrink factor (:func:`~segmentation.background_shrink_factor`).
     tile : int
         Side of a tile, in pixels (the output's chunk side too).
     halo : int or None
-        Pixels added around each tile. At least the reach of smoothing, local window and morphology (the
-        default for a threshold recipe); for a watershed it must also hold the largest object and the
-        distance smoothing's margin (default: ``tile // 2``).
+        Pixels added around each tile. For a threshold recipe, at least the reach of smoothing, background
+        subtraction, local window and morphology (the default). For a watershed, the halo of the flooding (the
+        mask is computed first with that reach): it must hold the largest object (default: the largest
+        object's height or width, measured on the global labels, so every object is flooded whole).
     out : str, os.PathLike or None
         A folder for the Zarr arrays ``mask`` and ``labels``; None keeps them in memory.
     label_chunk : int
@@ -342,7 +466,7 @@ def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, 
     >>> result.count, int(result.labels[45, 25]), result.mask.shape
     (2, 2, (60, 60))
     """
-    _check(recipe)
+    check_tileable(recipe)
     array = open_image(source)
     shape = tuple(array.shape[:2])
     tile = int(tile)
@@ -352,46 +476,143 @@ def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, 
     if fg.method in ("adaptive_mean", "adaptive_gaussian") and np.dtype(array.dtype) != np.uint8:
         raise TiledError(f"method {fg.method} maps a 16-bit image's whole range to 8 bits first, which tiles "
                          "cannot do exactly; use sauvola or niblack, or a global method")
+    _, grid = _background_reach(fg.background_radius)
+    if grid > 1 and (tile % grid or shape[0] % grid or shape[1] % grid):
+        raise TiledError(f"background_radius {fg.background_radius} px shrinks the image by {grid} on a grid "
+                         f"from its corner, which tiles follow exactly only when the tile ({tile} px) and the "
+                         f"image's height and width ({shape[0]} × {shape[1]} px) are multiples of {grid}; "
+                         f"choose such a tile, or a background_radius of at most 10 px, or segment the image whole")
     reach = _reach(recipe)
     fixed, t = _global_threshold(array, fg, tile, reach)
     is_watershed = isinstance(recipe, WatershedRecipe)
-    if halo is None:
-        halo = max(reach, tile // 2) if is_watershed else reach
-    if halo < reach:
-        raise TiledError(f"halo must be at least {reach} px for this recipe (smoothing, window, morphology); "
-                         f"got {halo}")
+    if halo is None and not is_watershed:
+        halo = reach
+    if not is_watershed and halo < reach:
+        raise TiledError(f"halo must be at least {reach} px for this recipe (smoothing, background, window, "
+                         f"morphology); got {halo}")
     mask_out = _store(out, "mask", shape, bool, tile)
     labels_out = _store(out, "labels", shape, np.int32, tile)
-    notes: list[str] = []
-    if not is_watershed:
-        for r0, r1, c0, c1 in _tiles(shape, tile):
-            _, pixels, core = _region(array, r0, r1, c0, c1, reach)
-            mask_out[r0:r1, c0:c1] = threshold(pixels, fixed).mask[core]
-        mask = da.from_zarr(mask_out).rechunk((label_chunk, label_chunk))
-        labelled, count = ndmeasure.label(mask, structure=np.ones((3, 3), bool))
-        # dask-image's numbers first, into chunks that match the array's (a safe parallel write)
+    local = fixed.replace(fill_holes=False, min_size=0, clear_border=False)  # the steps done on the whole mask
+    for r0, r1, c0, c1 in _tiles(shape, tile):
+        _, pixels, core = _region(array, r0, r1, c0, c1, reach)
+        mask_out[r0:r1, c0:c1] = threshold(pixels, local).mask[core]
+    with tempfile.TemporaryDirectory(prefix="segmentation-tiles-") as scratch:
+        if fixed.fill_holes:
+            _fill_holes_tiled(mask_out, shape, tile, label_chunk, None if out is None else scratch)
         labels_out = _store(out, "labels", shape, np.int32, label_chunk)
-        da.store(labelled.astype(np.int32), labels_out, lock=False, compute=True)
-        count = int(np.asarray(count))
-        lookup = _raster_lookup(_first_pixels(labels_out, shape, tile, count))
+        count = _components(mask_out, labels_out, shape, tile, label_chunk, fixed.min_size, fixed.clear_border)
+    if is_watershed and halo is None:  # as large as the largest object: every object is flooded whole
+        halo = max(1, _largest_extent(labels_out, shape, tile, count))
+    if not is_watershed:
+        return TiledResult((t,) if t is not None else (), _polarity(fixed), mask_out, labels_out, count, tile, halo, [])
+    labels_out = _store(out, "labels", shape, np.int32, tile)
+    return _watershed_tiled(mask_out, recipe, fixed, t, tile, halo, labels_out)
+
+
+def _largest_extent(labels, shape, tile: int, count: int) -> int:
+    """The largest height or width (px) of the objects labelled 1..count in ``labels``, read tile by tile."""
+    if not count:
+        return 0
+    low = np.full((2, count + 1), np.iinfo(np.int64).max, np.int64)
+    high = np.full((2, count + 1), -1, np.int64)
+    for r0, r1, c0, c1 in _tiles(shape, tile):
+        block = np.asarray(labels[r0:r1, c0:c1])
+        present = np.unique(block)
+        present = present[present > 0]
+        if not present.size:
+            continue
+        for axis, start in ((0, r0), (1, c0)):
+            where = np.indices(block.shape, dtype=np.int64)[axis] + start
+            np.minimum.at(low[axis], present, ndimage.minimum(where, block, present).astype(np.int64))
+            np.maximum.at(high[axis], present, ndimage.maximum(where, block, present).astype(np.int64))
+    return int((high[:, 1:] - low[:, 1:] + 1).max())
+
+
+def _polarity(fixed: ThresholdRecipe) -> str:
+    """The polarity the mask was taken with, as the library reports it (bright after background subtraction)."""
+    return "bright" if fixed.background_radius > 0 else fixed.polarity
+
+
+def _border_labels(labels, shape: tuple[int, int]) -> np.ndarray:
+    """The labels on the image's outermost rows and columns."""
+    h, w = shape
+    strips = [labels[0:1, :], labels[h - 1:h, :], labels[:, 0:1], labels[:, w - 1:w]]
+    return np.unique(np.concatenate([np.asarray(strip).ravel() for strip in strips]))
+
+
+def _fill_holes_tiled(mask_out, shape, tile: int, label_chunk: int, scratch) -> None:
+    """Fill the mask's holes in place, as :func:`scipy.ndimage.binary_fill_holes` does on the whole mask.
+
+    A hole is a 4-connected background component (SciPy's default structure) without a pixel on the image
+    border: the background is labelled across chunks by ``dask_image.ndmeasure.label``, the labels met on the
+    border strips stay background, every other background label becomes foreground.
+    """
+    mask = da.from_zarr(mask_out).rechunk((label_chunk, label_chunk))
+    cross = ndimage.generate_binary_structure(2, 1)
+    background, _ = ndmeasure.label(~mask, structure=cross)
+    store = zarr.storage.MemoryStore() if scratch is None else str(Path(scratch) / "background")
+    saved = zarr.create_array(store=store, shape=shape, dtype=np.int32, chunks=(label_chunk, label_chunk),
+                              overwrite=True, fill_value=0)
+    da.store(background.astype(np.int32), saved, lock=False, compute=True)
+    outside = _border_labels(saved, shape)
+    for r0, r1, c0, c1 in _tiles(shape, tile):
+        block = np.asarray(saved[r0:r1, c0:c1])
+        mask_out[r0:r1, c0:c1] = (block == 0) | np.isin(block, outside, invert=True)
+
+
+def _components(mask_out, labels_out, shape, tile: int, label_chunk: int, min_size: int, clear_border: bool) -> int:
+    """8-connected components of the mask into ``labels_out``, numbered in OpenCV's raster order; the count.
+
+    As :func:`~segmentation.clean_mask` does after hole filling: objects of fewer than ``min_size`` pixels
+    (areas summed over the chunks) and then, with ``clear_border``, objects on the image border (scikit-image's
+    ``clear_border``, 8-connected) are removed, from ``mask_out`` too. Both remove whole components, so one
+    labelling serves both and the objects left.
+    """
+    mask = da.from_zarr(mask_out).rechunk((label_chunk, label_chunk))
+    labelled, count = ndmeasure.label(mask, structure=np.ones((3, 3), bool))
+    # dask-image's numbers first, into chunks that match the array's (a safe parallel write)
+    da.store(labelled.astype(np.int32), labels_out, lock=False, compute=True)
+    count = int(np.asarray(count))
+    first = _first_pixels(labels_out, shape, tile, count)
+    drop = np.zeros(count + 1, bool)
+    if min_size > 1 and count:
+        areas = np.zeros(count + 1, np.int64)
         for r0, r1, c0, c1 in _tiles(shape, tile):
-            labels_out[r0:r1, c0:c1] = lookup[np.asarray(labels_out[r0:r1, c0:c1])]
-        return TiledResult((t,) if t is not None else (), fixed.polarity, mask_out, labels_out, count, tile, halo,
-                           notes)
-    return _watershed_tiled(array, recipe.replace(foreground=fixed), t, tile, halo, reach, mask_out, labels_out)
+            areas += np.bincount(np.asarray(labels_out[r0:r1, c0:c1]).ravel(), minlength=count + 1)
+        drop |= areas < min_size
+    if clear_border and count:
+        drop[_border_labels(labels_out, shape)] = True
+    drop[0] = False
+    if drop.any():
+        first[drop] = np.iinfo(np.int64).max
+    lookup = _raster_lookup(first)
+    lookup[drop] = 0
+    for r0, r1, c0, c1 in _tiles(shape, tile):
+        block = np.asarray(labels_out[r0:r1, c0:c1])
+        labels_out[r0:r1, c0:c1] = lookup[block]
+        if drop.any():
+            mask_out[r0:r1, c0:c1] = lookup[block] > 0
+    return count - int(np.count_nonzero(drop))
 
 
-def _watershed_tiled(array, recipe: WatershedRecipe, t, tile: int, halo: int, reach: int, mask_out, labels_out):
-    shape = tuple(array.shape[:2])
-    # beyond an object, the distance smoothing reaches this far, and the region's own border spoils smoothing
-    margin = math.ceil(4 * recipe.distance_sigma) + 2 + reach
+#: The foreground recipe that gives back a 0/1 mask image as its mask (``value > 0``), nothing else done.
+_MASK_RECIPE = ThresholdRecipe(method="manual", value=0.0, polarity="bright")
+
+
+def _watershed_tiled(mask_out, recipe: WatershedRecipe, fixed: ThresholdRecipe, t, tile: int, halo: int, labels_out):
+    """Flood the (already exact, cleaned) mask tile by tile; see the module's notes."""
+    shape = tuple(mask_out.shape)
+    # beyond an object, the distance smoothing reaches this far (the mask itself is exact up to the region's edge)
+    margin = math.ceil(4 * recipe.distance_sigma) + 2
+    flood = recipe.replace(foreground=_MASK_RECIPE)
     keys_a, keys_b = [], []
     with tempfile.TemporaryDirectory(prefix="segmentation-tiles-") as scratch:
         parts = []
         for index, (r0, r1, c0, c1) in enumerate(_tiles(shape, tile)):
-            (R0, R1, C0, C1), pixels, core = _region(array, r0, r1, c0, c1, halo + reach)
-            result = watershed(pixels, recipe)
-            mask_out[r0:r1, c0:c1] = result.foreground[core]
+            (R0, R1, C0, C1), pixels, core = _region(mask_out, r0, r1, c0, c1, halo + margin)
+            if not pixels[core].any():
+                continue
+            result = watershed(pixels.view(np.uint8), flood)
             objects = label_objects(result.foreground, recipe.connectivity)
             count = int(objects.max(initial=0))
             if not count:
@@ -413,8 +634,7 @@ def _watershed_tiled(array, recipe: WatershedRecipe, t, tile: int, halo: int, re
                     size = max(box[0].stop - box[0].start, box[1].stop - box[1].start)
                     raise TiledError(f"an object of {box[0].stop - box[0].start}×{box[1].stop - box[1].start} px near "
                                      f"row {R0 + box[0].start}, column {C0 + box[1].start} does not fit in the halo of "
-                                     f"{halo} px with its margin of {margin} px; use a halo of at least "
-                                     f"{size + margin} px")
+                                     f"{halo} px; use a halo of at least {size} px")
             mine = np.isin(objects, ids[in_core])
             local = np.where(mine, result.labels, 0).astype(np.int32)
             present = np.unique(local)
@@ -449,7 +669,7 @@ def _watershed_tiled(array, recipe: WatershedRecipe, t, tile: int, halo: int, re
             mapped = lookup[local]
             window = np.asarray(labels_out[R0:R1, C0:C1])
             labels_out[R0:R1, C0:C1] = np.where(mapped > 0, mapped, window)
-    return TiledResult((t,) if t is not None else (), recipe.foreground.polarity, mask_out, labels_out,
+    return TiledResult((t,) if t is not None else (), _polarity(fixed), mask_out, labels_out,
                        len(rank_a) + len(rank_b), tile, halo, [])
 
 
@@ -482,5 +702,9 @@ def process_tiled(task: dict, row: dict, start: float) -> dict:
         row.update(status="error", message=str(error) or type(error).__name__)
     except Exception as error:  # a bug, reported as this file's error so the batch goes on
         row.update(status="error", message=f"unexpected error ({type(error).__name__}: {error})")
+    if task.get("over_budget") and row["status"] == "error":  # tiled because of --memory-budget, not --tile
+        row["message"] = f"{task['over_budget']}; {row['message']} (with a larger --memory-budget)"
+    elif task.get("over_budget"):
+        row["message"] = "; ".join(filter(None, [row.get("message"), task["over_budget"]]))
     row["seconds"] = f"{time.perf_counter() - start:.3f}"
     return row

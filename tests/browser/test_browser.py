@@ -332,7 +332,7 @@ def test_share_link_watershed_deep_link_on_fresh_server(server, page, browser, s
         assert reopened == original
         assert query(fresh) == params
         # The shared sidebar (navigation, image source) is there: the page ran its full setup.
-        assert fresh.get_by_test_id("stPageLink").count() == 3
+        assert fresh.get_by_test_id("stPageLink").count() == 4  # Thresholding, Watershed, Compare, Batch
         assert len(main_images(fresh)) == images_before
         assert_no_exception(fresh)
         screenshot(fresh, "share-link-watershed-fresh-server")

@@ -1,0 +1,81 @@
+"""Batch page: many images (or a zip) -> the recipe of a page or a file -> the command line's batch -> one zip."""
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+import segmentation as seg
+from segmentation import DEFAULT_SAMPLE_THRESHOLD, SAMPLES
+from studio_ui import batch_ui
+from studio_ui.page import plain_errors, remember_page_settings, start_page
+
+RESULT_KEY = "studio_batch_result"  # the last finished batch (kept across reruns, e.g. the download's)
+
+current = start_page("Batch", default_sample=DEFAULT_SAMPLE_THRESHOLD, icon=":material/dynamic_feed:",
+                     base=seg.ThresholdRecipe())
+st.markdown("Segment many images with one recipe, as the command line does, and download every result in one zip.")
+st.caption(batch_ui.limits_text())
+
+# The recipe: a page's current settings (or its suggestion for the sample), or a recipe file.
+source = st.radio("Recipe", batch_ui.SOURCES, horizontal=True, key="batch_recipe_source",
+                  format_func=lambda s: s if s == "Recipe file" else f"From the {s} page",
+                  help="The recipe set on that page in this session; a page not opened yet gives its suggested "
+                       f"settings for the sample in the sidebar ({SAMPLES[current.sample].title}).")
+recipe = None
+with plain_errors(stop=False):
+    if source == "Recipe file":
+        upload = st.file_uploader("Recipe JSON (Export tab of a page, or a batch's recipe.json)", type=["json"],
+                                  key="batch_recipe_file")
+        if upload is not None:
+            recipe = batch_ui.recipe_file(upload.getvalue())
+    else:
+        recipe = batch_ui.page_recipe(source, current.sample)
+if recipe is not None:
+    st.caption(batch_ui.recipe_words(recipe))
+
+files = st.file_uploader("Images, or zips of images", accept_multiple_files=True, key="batch_files",
+                         help="PNG, JPEG, TIFF, BMP, WebP or GIF files, or .zip files holding them (their "
+                              "image files are taken, as from a folder).")
+ready = bool(files) and recipe is not None
+run = st.button("Run the batch", type="primary", disabled=not ready,
+                help=None if ready else "Needs images and a recipe.")
+
+if run:
+    with plain_errors(stop=False):
+        inputs = batch_ui.collect_uploads([(f.name, f.getvalue()) for f in files])
+        bar = st.progress(0.0, text=f"0 of {len(inputs.images)} images")
+
+        def on_row(done: int, total: int, row: dict) -> None:
+            bar.progress(done / total, text=f"{done} of {total} images: {row['file']}")
+
+        with tempfile.TemporaryDirectory(prefix="studio-batch-") as work:
+            st.session_state[RESULT_KEY] = batch_ui.run(inputs, recipe, Path(work), on_row)
+        bar.empty()
+
+result = st.session_state.get(RESULT_KEY)
+if result is not None:
+    with plain_errors(stop=False):
+        st.subheader("Summary")
+        st.write(batch_ui.status_words(result))
+        for note in result.notes:
+            st.info(note, icon=":material/info:")
+        st.dataframe(batch_ui.summary_table(result), hide_index=True, width="stretch", row_height=56, column_config={
+            "overlay": st.column_config.ImageColumn("Objects", help="Outlines over the image (the overlay file)"),
+            "file": st.column_config.TextColumn("File"),
+            "status": st.column_config.TextColumn("Status"),
+            "objects": st.column_config.NumberColumn("Count", format="%d"),
+            "threshold": st.column_config.TextColumn("Threshold", help="In the image's own units"),
+            "foreground": st.column_config.TextColumn("Foreground"),
+            "flags": st.column_config.TextColumn("Flags", width="medium", help="Threshold, foreground or count "
+                                                 "far (3 scaled MADs) from the batch's median"),
+            "message": st.column_config.TextColumn("Message", width="large"),
+        })
+        st.download_button("Download every result (zip)", result.zip_bytes, file_name=batch_ui.ZIP_NAME,
+                           mime="application/zip", icon=":material/download:", key="batch_download",
+                           on_click="ignore",
+                           help="Per image: mask, labels (watershed), overlay and measurements CSV; summary.csv "
+                                "and recipe.json for the batch (python -m segmentation apply --recipe "
+                                "recipe.json repeats it).")
+
+remember_page_settings()
