@@ -92,8 +92,8 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
 def _header(recipe: ThresholdRecipe | WatershedRecipe, watershed: bool) -> str:
     what = ("Split touching objects with a marker-based watershed" if watershed
             else "Segment an image by thresholding")
-    out = ("<stem>_labels.png (16-bit, 0 = background, objects 1..N; <stem>_labels.tif, 32-bit, beyond 65,535 "
-           "objects)") if watershed else "<stem>_mask.png (0/255)"
+    out = ("<stem>_labels.png (16-bit, 0 = background, objects 1..N; beyond 65,535 objects\n"
+           "<stem>_labels.tif, 32-bit)") if watershed else "<stem>_mask.png (0/255)"
     versions = (f"OpenCV {cv2.__version__}, scikit-image {skimage.__version__}, SciPy {scipy.__version__}, "
                 f"NumPy {np.__version__}")
     recipe_json = "\n".join("#   " + line for line in recipe.to_json().rstrip("\n").splitlines())
