@@ -80,9 +80,12 @@ from .recipes import (
     LOCAL_METHODS,
     METHODS,
     NUCLEAR_STAINS,
+    PAGES,
     PROJECTIONS,
     RECIPE_FORMAT,
     RECIPE_VERSION,
+    UDUNITS,
+    UNIT_SPELLINGS,
     UNITS,
     WATERSHED_FOREGROUND,
     WATERSHED_PRESETS,
@@ -94,6 +97,7 @@ from .recipes import (
     canonical_names,
     colour_channel,
     file_selection,
+    length_unit,
     recipe_from_json,
     specs_of,
     upgrade_params,
@@ -112,8 +116,10 @@ from .regions import (
     h_maxima_seeds,
     intensity_band_markers,
     label_objects,
+    merge_objects,
     point_seeds,
     seed_every_object,
+    split_objects,
     typical_diameter,
     watershed,
 )
@@ -160,7 +166,7 @@ __all__ = [
     "DEFAULT_SAMPLE_THRESHOLD", "DEFAULT_SAMPLE_WATERSHED",
     # microscopy files: channels, planes, pixel size; recipe versions
     "resolve_pixel_size", "PixelSize", "NUCLEAR_STAINS", "PROJECTIONS", "UNITS", "RECIPE_VERSION", "colour_channel",
-    "upgrade_params", "file_selection", "load_channels",
+    "upgrade_params", "file_selection", "load_channels", "PAGES", "UDUNITS", "UNIT_SPELLINGS", "length_unit",
     # thresholding: the pipeline, the methods, pre-processing and clean-up
     "threshold", "ThresholdResult",
     "binarize", "manual_threshold", "otsu_threshold", "triangle_threshold", "li_threshold", "yen_threshold",
@@ -172,7 +178,7 @@ __all__ = [
     # regions: objects and the watershed
     "label_objects", "as_labels", "watershed", "WatershedResult", "distance_map", "h_maxima_seeds",
     "distance_peak_seeds", "intensity_band_markers", "point_seeds", "seed_every_object", "flood_distance",
-    "flood_gradient", "edit_seeds",
+    "flood_gradient", "edit_seeds", "merge_objects", "split_objects",
     # typical diameter, foreground choice and bundled recipes for nuclei (issue 16)
     "typical_diameter", "convex_object_count", "choose_foreground", "fit_nuclei_recipe", "WATERSHED_PRESETS",
     # measuring and scoring

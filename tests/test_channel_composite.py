@@ -16,7 +16,7 @@ import segmentation as seg
 
 def test_load_channels_gives_each_channel_of_one_plane(tmp_path):
     stack = write_ome_tiff(tmp_path / "cells.ome.tif")  # C 2, Z 5
-    channels, info = seg.load_channels(tmp_path / "cells.ome.tif", plane=3)
+    channels, info = seg.load_channels(tmp_path / "cells.ome.tif", plane=3, projection="none")
     assert info.channel_names == ("GFP", "DAPI") and len(channels) == 2
     for c in range(2):
         assert channels[c].dtype == np.uint16 and np.array_equal(channels[c], stack[c, 3])
@@ -27,7 +27,7 @@ def test_load_channels_gives_each_channel_of_one_plane(tmp_path):
 
 def test_load_channels_of_a_hyperstack_time_point(tmp_path):
     data = write_imagej_hyperstack(tmp_path / "hyper.tif")  # T 3, Z 4, C 2
-    channels, info = seg.load_channels(tmp_path / "hyper.tif", plane=2, timepoint=1)
+    channels, info = seg.load_channels(tmp_path / "hyper.tif", plane=2, timepoint=1, projection="none")
     assert (info.n_channels, info.n_planes, info.n_timepoints) == (2, 4, 3)
     assert [int(c.max()) for c in channels] == [int(data[1, 2, c].max()) for c in range(2)] == [17, 18]
 
@@ -37,7 +37,7 @@ def test_load_channels_refusals(tmp_path):
     with pytest.raises(seg.ImageLoadError, match="2 channels; at most 1"):
         seg.load_channels(tmp_path / "cells.ome.tif", max_channels=1)
     with pytest.raises(seg.ImageLoadError, match="plane 9 does not exist"):
-        seg.load_channels(tmp_path / "cells.ome.tif", plane=9)
+        seg.load_channels(tmp_path / "cells.ome.tif", plane=9, projection="none")
     with pytest.raises(seg.ParameterError, match="max_channels"):
         seg.load_channels(tmp_path / "cells.ome.tif", max_channels=0)
     rgb = seg.encode_png(np.zeros((4, 4, 3), np.uint8))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import roifile
 import skimage.data
+import skimage.draw
 import zarr
 from microscopy_files import PIXEL_SIZE, run_cli, write_ome_tiff
 from skimage.measure import points_in_poly
@@ -84,12 +85,51 @@ def test_roi_zip_read_back_by_roifile_gives_one_polygon_per_object(tmp_path):
     assert seg.encode_roi_zip(labels) == data  # the same bytes every time
 
 
-def test_roi_zip_of_an_object_in_pieces_holds_its_largest_piece():
-    labels = _labels()
-    with zipfile.ZipFile(io.BytesIO(seg.encode_roi_zip(labels))) as archive:
-        rois = {name: roifile.ImagejRoi.frombytes(archive.read(name)) for name in archive.namelist()}
-    assert abs(_shoelace(rois["0004.roi"].coordinates())) == 20  # 5×4, one of the two pieces
-    assert abs(_shoelace(rois["0001.roi"].coordinates())) == 100  # the ring's outline, hole filled
+def _even_odd_fill(paths, shape) -> np.ndarray:
+    """The pixels a path of closed sub-paths fills by the even-odd rule, as ImageJ's ShapeRoi fills it: each
+    sub-path rasterised by skimage.draw.polygon (pixel centres inside; corners shifted to centre coordinates),
+    XORed together."""
+    filled = np.zeros(shape, bool)
+    for path in paths:
+        one = np.zeros(shape, bool)
+        rows, cols = skimage.draw.polygon(np.asarray(path)[:, 1] - 0.5, np.asarray(path)[:, 0] - 0.5, shape)
+        one[rows, cols] = True
+        filled ^= one
+    return filled
+
+
+def _holes_and_pieces() -> np.ndarray:
+    """The review's objects: a disc r=12 with a hole r=5 (368 px), and an object in two 10×10 pieces (200 px)."""
+    labels = np.zeros((60, 80), np.int32)
+    labels[skimage.draw.disk((25, 25), 12, shape=labels.shape)] = 1
+    labels[skimage.draw.disk((25, 25), 5, shape=labels.shape)] = 0
+    labels[5:15, 50:60] = labels[5:15, 65:75] = 2
+    # A ring whose hole holds an island of the same object, the island with a hole of its own.
+    labels[30:58, 42:72] = 3
+    labels[33:55, 45:69] = 0
+    labels[37:51, 49:65] = 3
+    labels[41:47, 53:61] = 0
+    return labels
+
+
+def test_roi_zip_of_objects_with_holes_or_pieces_fills_exactly_their_pixels(tmp_path):
+    for labels in (_labels(), _holes_and_pieces()):
+        (tmp_path / "RoiSet.zip").write_bytes(seg.encode_roi_zip(labels))
+        rois = {int(roi.name): roi for roi in roifile.roiread(tmp_path / "RoiSet.zip")}
+        assert sorted(rois) == [label for label in np.unique(labels).tolist() if label]
+        for label, roi in rois.items():
+            paths = roi.coordinates(multi=True)
+            outlines = seg.object_outlines(labels)[label]
+            if len(outlines) == 1:  # one piece without holes: a traced polygon, as before
+                assert roi.roitype == roifile.ROI_TYPE.TRACED and not roi.composite
+            else:  # ImageJ's composite ROI (ShapeRoi): a rectangle type with the path in multi_coordinates
+                assert roi.composite and roi.roitype == roifile.ROI_TYPE.RECT and len(paths) == len(outlines)
+                assert (roi.left, roi.top) == tuple(np.concatenate(outlines).min(axis=0).tolist())
+            filled = _even_odd_fill(paths, labels.shape)
+            assert np.count_nonzero(filled) == np.count_nonzero(labels == label), label
+            assert np.array_equal(filled, labels == label), label
+    review = _holes_and_pieces()
+    assert np.count_nonzero(review == 1) == 368 and np.count_nonzero(review == 2) == 200
 
 
 def _check_geojson(collection: dict) -> None:
@@ -127,6 +167,29 @@ def test_geojson_is_rfc7946_with_one_feature_per_object_and_its_measurements():
         polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
         area = sum(_shoelace(ring[:-1]) for polygon in polygons for ring in polygon)
         assert area == np.count_nonzero(labels == label)
+
+
+def _polygon_area(geometry: dict) -> float:
+    """A (Multi)Polygon's area: each polygon's exterior ring minus its holes (shoelace, RFC 7946 rings)."""
+    polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    return sum(abs(_shoelace(polygon[0][:-1])) - sum(abs(_shoelace(h[:-1])) for h in polygon[1:])
+               for polygon in polygons)
+
+
+def test_geojson_of_objects_with_holes_or_pieces_has_their_area_and_pixels():
+    labels = _holes_and_pieces()
+    collection = json.loads(seg.encode_geojson(labels))
+    _check_geojson(collection)
+    by_label = {f["properties"]["label"]: f["geometry"] for f in collection["features"]}
+    assert by_label[1]["type"] == "Polygon" and len(by_label[1]["coordinates"]) == 2  # the disc and its hole
+    assert by_label[2]["type"] == "MultiPolygon" and len(by_label[2]["coordinates"]) == 2  # two pieces
+    # The ring with an island: two polygons, each with its own hole (the island's hole is not the ring's).
+    assert by_label[3]["type"] == "MultiPolygon" and [len(p) for p in by_label[3]["coordinates"]] == [2, 2]
+    for label, geometry in by_label.items():
+        assert _polygon_area(geometry) == np.count_nonzero(labels == label), label
+        polygons = [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+        assert np.array_equal(_even_odd_fill([ring for p in polygons for ring in p], labels.shape), labels == label)
+    assert _polygon_area(by_label[1]) == 368 and _polygon_area(by_label[2]) == 200
 
 
 def test_geojson_refuses_measurements_of_other_objects():
@@ -200,3 +263,31 @@ def test_cli_refuses_an_unknown_export_in_words(tmp_path, monkeypatch, capsys):
     done = run_cli("threshold", "x.png", "--export", "roi,svg", cwd=tmp_path, monkeypatch=monkeypatch,
                    capsys=capsys)
     assert done.returncode == 2 and "roi, geojson, ome-zarr" in done.stderr
+
+
+@pytest.mark.parametrize("rgb", [False, True])
+def test_ome_zarr_has_a_pyramid_down_to_one_chunk(tmp_path, rgb):
+    # OME-NGFF 0.4: multiscales datasets from full resolution down, each with its scale; labels downsampled without
+    # new values (every other pixel); 300 x 130 with 64-px chunks: 300, 150, 75, 38 rows
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 50, (300, 130)).astype(np.int32)
+    image = rng.integers(0, 4000, labels.shape + ((3,) if rgb else ()), dtype=np.uint16)
+    root = seg.write_ome_zarr(tmp_path / "p.ome.zarr", image, labels, pixel_size=PIXEL_SIZE, unit="µm", chunk=64)
+    group = zarr.open_group(str(root), mode="r")
+    shapes = [(300, 130), (150, 65), (75, 33), (38, 17)]
+    for attrs in (group.attrs, group["labels/objects"].attrs):
+        datasets = attrs["multiscales"][0]["datasets"]
+        assert [d["path"] for d in datasets] == ["0", "1", "2", "3"]
+        scales = [d["coordinateTransformations"][0]["scale"] for d in datasets]
+        assert scales == [([1.0] if rgb else []) + [PIXEL_SIZE * 2 ** k] * 2 for k in range(4)]
+    for k, shape in enumerate(shapes):
+        level = group[f"labels/objects/{k}"][:]
+        assert level.shape[-2:] == shape and group[str(k)].shape[-2:] == shape
+        assert np.array_equal(level[0] if rgb else level, labels[:: 2 ** k, :: 2 ** k])
+    first = group["1"][:]
+    first = np.moveaxis(first, 0, -1) if rgb else first
+    block = image[:2, :2].astype(np.float64)
+    assert np.array_equal(first[0, 0], np.floor(block.mean(axis=(0, 1)) + 0.5).astype(np.uint16))
+    # the default chunk (1024 px) holds this image whole: one level, as before
+    one = zarr.open_group(str(seg.write_ome_zarr(tmp_path / "one.ome.zarr", image, labels)), mode="r")
+    assert [d["path"] for d in one.attrs["multiscales"][0]["datasets"]] == ["0"]

@@ -1,6 +1,7 @@
 """TIFF extra samples (ExtraSamples, TIFF 6.0): alpha only where the file says so, the same rule for every decoder.
 
-0 unspecified data: not alpha, the colour samples come back unchanged and a note names what was left out.
+0 unspecified data: not alpha, the colour samples come back unchanged and a note names what was left out (the
+samples of a gray pixel without alpha are channels instead, chosen by ``channel``).
 1 associated alpha: the colour is already multiplied by alpha; on white it shows colour + (1 - alpha) × white.
 2 unassociated alpha: (colour - white) × alpha + white. Every file is written here with tifffile, and read
 from a path, from bytes and from a file object. 8-bit files are decoded by Pillow (RGB + associated alpha:
@@ -18,6 +19,7 @@ import pytest
 import tifffile
 
 from segmentation import ImageLoadError, load_image
+from segmentation import load_channels as seg_load_channels
 
 TOP = {np.uint8: 255, np.uint16: 65535}
 
@@ -65,7 +67,8 @@ GRAY_VALUES = {np.uint8: [10, 10, 50, 50], np.uint16: [1000, 1000, 5000, 5000],
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-def test_gray_with_an_unspecified_channel_is_channel_one_unchanged(tmp_path, dtype):
+def test_gray_with_an_unspecified_channel_is_two_channels_the_first_by_default(tmp_path, dtype):
+    """Gray samples without alpha are channels (issue 13 review): sample 0 by default, sample 1 when asked."""
     gray = ramp(dtype, GRAY_VALUES[dtype])
     other = ramp(dtype, [3, 77, 200, 0, 9])  # anything: used as alpha, it made 1000 -> 16847 in the issue
     # What tifffile writes for a single-page H×W×2 image: ExtraSamples = 0 ("unspecified").
@@ -75,8 +78,13 @@ def test_gray_with_an_unspecified_channel_is_channel_one_unchanged(tmp_path, dty
     assert array.dtype == dtype and array.shape == gray.shape
     assert np.array_equal(array, gray)
     assert array[0, :4].tolist() == GRAY_VALUES[dtype]
-    note = note_with(info, "channel 2", "of 2", "left out", "not alpha")
-    assert "channel 1" in note and not any("white" in n or "alpha (" in n for n in info.notes)
+    assert info.axes == "YXC" and info.n_channels == 2 and info.channel == 0 and info.channel_names == ("", "")
+    note_with(info, "channel 0 of 2", "sample 0 of the 2 samples")
+    assert not any("white" in n or "alpha (" in n or "left out" in n for n in info.notes)
+    for source in (path, path.read_bytes()):
+        second, info = load_image(source, channel=1, with_info=True)
+        assert second.dtype == dtype and np.array_equal(second, other) and info.channel == 1
+        note_with(info, "channel 1 of 2", "sample 1 of the 2 samples")
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
@@ -98,8 +106,10 @@ def test_several_unspecified_channels_are_all_named(tmp_path):
     path = write(tmp_path, "gray4.tif", np.stack(planes, -1), photometric="minisblack",
                  extrasamples=["unspecified"] * 3)
     array, info = load_every_way(path)
-    assert np.array_equal(array, gray)
-    note_with(info, "channels 2, 3, 4", "of 4", "left out")
+    assert np.array_equal(array, gray) and info.n_channels == 4
+    note_with(info, "channel 0 of 4", "sample 0")
+    channels, _ = seg_load_channels(path)
+    assert len(channels) == 4 and all(np.array_equal(c, p) for c, p in zip(channels, planes))
 
 
 # --- unassociated alpha: composited on white, as for PNG -----------------------------------------------------
@@ -258,13 +268,14 @@ def test_planar_file_reads_like_the_contiguous_one(tmp_path):
 
 
 def test_white_is_zero_inverts_the_gray_not_the_extra_channel(tmp_path):
-    stored = ramp(np.uint16, [0, 10, 65535])
-    path = write(tmp_path, "miniswhite.tif", np.stack([stored, ramp(np.uint16, [0, 65535])], -1),
+    stored, extra = ramp(np.uint16, [0, 10, 65535]), ramp(np.uint16, [0, 65535])
+    path = write(tmp_path, "miniswhite.tif", np.stack([stored, extra], -1),
                  photometric="miniswhite", extrasamples=["unspecified"])
     array, info = load_every_way(path)
     assert np.array_equal(array, 65535 - stored)
     note_with(info, "white-is-zero")
-    note_with(info, "channel 2", "left out")
+    array, info = load_image(path, channel=1, with_info=True)
+    assert np.array_equal(array, extra) and not any("white-is-zero" in n for n in info.notes)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])

@@ -27,15 +27,21 @@ def test_ome_tiff_axes_channel_names_and_pixel_size(tmp_path):
     assert (info.axes, info.shape) == ("CZYX", stack.shape)
     assert info.channel_names == ("GFP", "DAPI") and (info.n_channels, info.n_planes, info.n_timepoints) == (2, 5, 1)
     assert info.pixel_size == PIXEL_SIZE and info.unit == "µm" and "OME PhysicalSizeX" in info.pixel_size_source
-    # The default channel is the nuclear stain, found by its name (it is channel 1), z-plane 0.
-    assert info.channel == 1 and info.plane == 0 and info.projection == "none"
-    assert image.dtype == np.uint16 and np.array_equal(image, stack[1, 0])
+    # The default channel is the nuclear stain, found by its name (it is channel 1); the default projection is
+    # "auto", as in the recipes, the app, the command line and the script: the maximum of the z-stack.
+    assert info.channel == 1 and info.plane is None and info.projection == "max"
+    assert image.dtype == np.uint16 and np.array_equal(image, stack[1].max(axis=0))
     assert any("nuclear stain (DAPI)" in note for note in info.notes)
+    assert "max projection of the 5 z-planes (automatic for a z-stack)" in info.notes
+    # "none" still reads one plane, z-plane 0 unless told.
+    image, info = load_image(tmp_path / "cells.ome.tif", with_info=True, projection="none")
+    assert info.plane == 0 and info.projection == "none" and np.array_equal(image, stack[1, 0])
 
 
 def test_imagej_hyperstack_axes_and_every_index(tmp_path):
     data = write_imagej_hyperstack(tmp_path / "hyper.tif", pixel_size=0.5)
-    image, info = load_image(tmp_path / "hyper.tif", with_info=True, channel=1, plane=2, timepoint=2)
+    image, info = load_image(tmp_path / "hyper.tif", with_info=True, channel=1, plane=2, timepoint=2,
+                             projection="none")
     assert (info.axes, info.shape) == ("TZCYX", data.shape)
     assert (info.n_timepoints, info.n_planes, info.n_channels) == (3, 4, 2)
     assert info.pixel_size == 0.5 and info.unit == "µm" and "ImageJ" in info.pixel_size_source
@@ -43,8 +49,8 @@ def test_imagej_hyperstack_axes_and_every_index(tmp_path):
     for t in range(3):
         for z in range(4):
             for c in range(2):
-                assert np.array_equal(load_image(tmp_path / "hyper.tif", channel=c, plane=z, timepoint=t),
-                                      data[t, z, c])
+                assert np.array_equal(load_image(tmp_path / "hyper.tif", channel=c, plane=z, timepoint=t,
+                                                 projection="none"), data[t, z, c])
 
 
 @pytest.mark.parametrize("projection, reference", [
@@ -70,7 +76,7 @@ def test_only_the_pages_of_the_asked_plane_are_decoded(tmp_path, monkeypatch):
                             _o(self, *a, **k))
     monkeypatch.setattr(tifffile.TiffPageSeries, "asarray", lambda *a, **k: pytest.fail("whole series decoded"))
     monkeypatch.setattr(Path, "read_bytes", lambda *a, **k: pytest.fail("the whole file read"))
-    load_image(tmp_path / "cells.ome.tif", channel="DAPI", plane=3)
+    load_image(tmp_path / "cells.ome.tif", channel="DAPI", plane=3, projection="none")
     assert set(decoded) == {1 * 5 + 3}  # one page of 10: channel 1, plane 3 (a frame decodes through its page)
     decoded.clear()
     load_image(tmp_path / "cells.ome.tif", channel="GFP", projection="max")
@@ -101,7 +107,7 @@ def test_a_truncated_stack_is_read_as_far_as_it_goes_and_said_to_be_damaged(tmp_
 @pytest.mark.parametrize("kwargs, words", [
     ({"channel": 2}, "channel 2 does not exist: this file has 2 channels"),
     ({"channel": "Cy5"}, "no channel named 'Cy5'; its 2 channels are 0 GFP, 1 DAPI"),
-    ({"plane": 5}, "plane 5 does not exist: this file has 5 z-planes"),
+    ({"plane": 5, "projection": "none"}, "plane 5 does not exist: this file has 5 z-planes"),
 ])
 def test_indices_beyond_the_file_are_refused_in_plain_words(tmp_path, kwargs, words):
     write_ome_tiff(tmp_path / "cells.ome.tif")
@@ -193,8 +199,9 @@ def test_one_channel_parameter_for_colours_and_file_channels():
     assert seg.extract_channel(rgb[..., 0], "DAPI") is not None  # gray: chosen when the file was read
     with pytest.raises(seg.ParameterError, match="not a channel of an RGB image"):
         seg.extract_channel(rgb, "DAPI")
-    with pytest.raises(seg.ParameterError, match="channel"):
-        ThresholdRecipe(channel="Red")  # a colour word in the wrong case is a slip, not a name
+    # A colour word in any letter case is the word (choices are case-blind); a file's channel named "Red" is
+    # still found, names being matched case-blind too.
+    assert ThresholdRecipe(channel=" Red ").channel == "red"
 
 
 # -- the command line ---------------------------------------------------------------------------------------
@@ -218,9 +225,9 @@ def test_cli_projection_max_picks_the_nuclei_and_measures_in_micrometres(tmp_pat
     done = run_cli("watershed", "cells.ome.tif", "--channel", "GFP", "--projection", "max", "--out", "gfp",
                    "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0 and len(_rows(tmp_path / "gfp" / "cells.ome_measurements.csv")) == len(SQUARES)
-    done = run_cli("threshold", "cells.ome.tif", "--plane", "0", "--method", "manual", "--value", "1000",
-                   "--polarity", "bright", "--out", "z0", "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch,
-                   capsys=capsys)
+    done = run_cli("threshold", "cells.ome.tif", "--projection", "none", "--plane", "0", "--method", "manual",
+                   "--value", "1000", "--polarity", "bright", "--out", "z0", "--jobs", "1", cwd=tmp_path,
+                   monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0 and len(_rows(tmp_path / "z0" / "cells.ome_measurements.csv")) == \
         sum(z == 0 for _, _, z in NUCLEI)
 
@@ -286,7 +293,8 @@ def test_script_areas_equal_the_library_measurements(tmp_path, pixel_size, monke
 def test_score_runs_a_recipe_on_the_plane_the_recipe_chooses(tmp_path, monkeypatch, capsys):
     write_ome_tiff(tmp_path / "cells.ome.tif")
     recipe = WatershedRecipe.from_params(projection="max")
-    assert seg.file_selection(recipe) == {"channel": "luminance", "plane": 0, "timepoint": 0, "projection": "max"}
+    assert seg.file_selection(recipe) == {"channel": "luminance", "plane": 0, "timepoint": 0, "projection": "max",
+                                          "pages": "planes", "series": 0}
     labels = seg.watershed(load_image(tmp_path / "cells.ome.tif", **seg.file_selection(recipe)), recipe).labels
     (tmp_path / "truth").mkdir()
     tifffile.imwrite(tmp_path / "truth" / "cells.ome_labels.tif", labels.astype(np.uint16))

@@ -20,7 +20,7 @@ from segmentation import RECIPE_FORMAT, RECIPE_VERSION, ThresholdRecipe, Watersh
 def test_every_recipe_json_carries_the_current_version():
     for recipe in (ThresholdRecipe(), WatershedRecipe(), WatershedRecipe.from_params(pixel_size=0.65, unit="nm")):
         data = json.loads(recipe.to_json())
-        assert data["format"] == RECIPE_FORMAT and data["version"] == RECIPE_VERSION == 2
+        assert data["format"] == RECIPE_FORMAT and data["version"] == RECIPE_VERSION == 3
         assert seg.recipe_from_json(recipe.to_json()) == recipe
 
 
@@ -46,7 +46,7 @@ def test_pixel_size_and_unit_in_json_url_and_keywords():
 ])
 def test_version_1_recipes_keep_measuring_in_pixels(tmp_path, document, monkeypatch, capsys):
     recipe = seg.recipe_from_json(json.dumps(document))
-    assert recipe == WatershedRecipe.from_params(h=2.0, pixel_size=0)
+    assert recipe == WatershedRecipe.from_params(h=2.0, pixel_size=0, projection="none")
     write_ome_tiff(tmp_path / "cells.ome.tif")  # the file says 0.325 µm; a version-1 recipe did not look
     (tmp_path / "old.json").write_text(json.dumps(document), encoding="utf-8")
     done = run_cli("apply", "--recipe", "old.json", "cells.ome.tif", "--out", "out", "--jobs", "1", cwd=tmp_path,
@@ -56,6 +56,7 @@ def test_version_1_recipes_keep_measuring_in_pixels(tmp_path, document, monkeypa
     assert header.startswith("label,area_px,")
     saved = json.loads((tmp_path / "out" / "recipe.json").read_text(encoding="utf-8"))
     assert saved["version"] == RECIPE_VERSION and saved["params"]["pixel_size"] == 0  # upgraded, same result
+    assert saved["params"]["projection"] == "none"  # and still one plane of the z-stack, as version 1 read it
 
 
 def test_a_recipe_with_pixel_size_applied_by_the_cli_writes_the_librarys_micrometre_csv(tmp_path, monkeypatch,
@@ -96,8 +97,10 @@ def test_measurements_in_micrometres_from_the_file_without_typing_the_pixel_size
 
 
 def test_upgrade_params_refuses_unknown_versions():
-    assert seg.upgrade_params({"h": 1}, 2) == {"h": 1}
-    for version in (0, 3, "2", True, 1.5):
+    assert seg.upgrade_params({"h": 1}, 3) == {"h": 1}
+    assert seg.upgrade_params({"h": 1}, 2) == {"h": 1, "projection": "none"}  # version 2 read one plane
+    assert seg.upgrade_params({"projection": "sum"}, 2) == {"projection": "sum"}
+    for version in (0, 4, "2", True, 1.5):
         with pytest.raises(ValueError, match="version"):
             seg.upgrade_params({}, version)
     assert np.isclose(seg.upgrade_params({}, 1)["pixel_size"], 0)

@@ -44,7 +44,7 @@ def invalid_values(spec):
     elif spec.kind == "choice" and spec.open:  # other names (and, for channel, indices) are accepted
         bad += ["", "   ", None, 2.5, True, -1, "x" * 100, "tab\tin name"]
     elif spec.kind == "choice":
-        bad += ["no-such-choice", spec.choices[0].upper(), 1, None]
+        bad += ["no-such-choice", spec.choices[0] + "x", "", 1, None]  # other letter case is accepted: see below
     elif spec.kind == "int_choice":
         bad += [max(spec.choices) + 1, str(spec.choices[0]), True, 4.5]
     elif spec.kind == "int_tuple":
@@ -305,11 +305,14 @@ def test_reading_a_recipe_of_the_other_kind():
 
 def test_missing_params_take_their_defaults():
     # Version 1 measured in pixels unless told otherwise: its recipes keep that (pixel_size 0), where version 2
-    # takes the file's pixel size (pixel_size None, "auto").
+    # takes the file's pixel size (pixel_size None, "auto"); versions 1 and 2 read one plane (projection "none"),
+    # where version 3 takes the maximum of a z-stack ("auto").
     doc = {"format": RECIPE_FORMAT, "version": 1, "kind": "watershed", "params": {"h": 4}}
-    assert recipe_from_json(json.dumps(doc)) == WatershedRecipe.from_params(h=4, pixel_size=0)
+    assert recipe_from_json(json.dumps(doc)) == WatershedRecipe.from_params(h=4, pixel_size=0, projection="none")
     doc = {"format": RECIPE_FORMAT, "version": 1, "kind": "threshold"}
-    assert recipe_from_json(json.dumps(doc)) == ThresholdRecipe(pixel_size=0)
+    assert recipe_from_json(json.dumps(doc)) == ThresholdRecipe(pixel_size=0, projection="none")
+    doc = {"format": RECIPE_FORMAT, "version": 2, "kind": "threshold"}
+    assert recipe_from_json(json.dumps(doc)) == ThresholdRecipe(projection="none")
     doc = {"format": RECIPE_FORMAT, "version": RECIPE_VERSION, "kind": "threshold"}
     assert recipe_from_json(json.dumps(doc)) == ThresholdRecipe()
 
@@ -355,3 +358,38 @@ def test_parameters_apply_as_their_when_conditions_say():
     assert not {"block_size", "offset", "classes", "value", "sigma", "median_size"} & applicable
     applicable = _applicable(WatershedRecipe(seeds="points", landscape="gradient"))
     assert "points" in applicable and not {"h", "min_distance", "compactness", "connectivity"} & applicable
+
+
+# -------------------------------------------------------------------------- choices in any letter case
+@pytest.mark.parametrize("cls", [ThresholdRecipe, WatershedRecipe])
+def test_every_choice_takes_any_letter_case_and_spaces_and_keeps_its_own_spelling(cls):
+    for spec in cls.specs():
+        if spec.kind != "choice":
+            continue
+        for choice in spec.choices:
+            for typed in (choice.upper(), choice.title(), f"  {choice} "):
+                assert spec.check(typed) == choice, (spec.name, typed)
+                assert spec.from_text(typed) == choice, (spec.name, typed)
+    assert ThresholdRecipe.from_flat({"projection": "MAX", "smoothing": "Gaussian"}).projection == "max"
+    assert ThresholdRecipe(method="OTSU ").method == "otsu"
+    assert ThresholdRecipe(channel="DAPI").channel == "DAPI"  # a file's channel name is kept as written
+
+
+def test_units_are_length_units_in_any_common_spelling():
+    for typed, unit in (("um", "µm"), ("\u03bcm", "µm"), ("\u00b5m", "µm"), ("MICRON", "µm"), ("Micrometre", "µm"),
+                        (" nm ", "nm"), ("nanometers", "nm"), ("millimetre", "mm"), ("CM", "cm"), ("meter", "m"),
+                        ("angstrom", "Å"), ("\u212b", "Å")):
+        assert ThresholdRecipe(unit=typed).unit == unit, typed
+        assert ThresholdRecipe.from_flat({"unit": typed}).unit == unit, typed
+    for bad in ("furlong", "", "%", "°", "px", "inch", "µm²"):
+        with pytest.raises(seg.ParameterError) as info:
+            ThresholdRecipe(unit=bad)
+        message = str(info.value)
+        assert message.startswith("unit ") and all(u in message for u in seg.UNITS) and repr(bad)[1:-1] in message
+    # Every unit has its UDUNITS-2 name (what OME-NGFF writes); the file reader knows the same spellings
+    # (tests/test_microscopy_pages.py).
+    assert set(seg.UDUNITS) == set(seg.UNITS)
+    assert seg.UDUNITS == {"µm": "micrometer", "nm": "nanometer", "mm": "millimeter", "cm": "centimeter",
+                           "m": "meter", "Å": "angstrom"}
+    for spelling, unit in {**seg.UNIT_SPELLINGS, **{u: u for u in seg.UNITS}}.items():
+        assert seg.length_unit(spelling) == unit, spelling

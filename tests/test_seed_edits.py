@@ -174,5 +174,5 @@ def test_tiles_refuse_seed_edits_instead_of_dropping_them(tmp_path, monkeypatch,
     done = run_cli_in_process("watershed", "pair.png", "--out", "out", "--tile", "64", "--add-seeds", "30,50",
                               "--no-progress", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 2
-    assert "seed edits (add_seeds, remove_seeds) are not applied in tiles" in done.stderr
+    assert "hand edits (add_seeds, remove_seeds, merge_points, split_points) are not applied in tiles" in done.stderr
     assert "--add-seeds ''" in done.stderr

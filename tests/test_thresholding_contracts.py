@@ -206,7 +206,7 @@ def test_the_issue_examples_no_longer_return_the_dark_mask():
     ("r", lambda: seg.sauvola_surface(GRAY, r=-1.0)),
     ("window", lambda: seg.niblack_surface(GRAY, window=1)),
     ("channel", lambda: seg.extract_channel(RGB, "lum")),
-    ("channel", lambda: seg.extract_channel(GRAY, "Red")),
+    ("channel", lambda: seg.extract_channel(GRAY, "")),
     ("method", lambda: seg.smooth(GRAY, "gausian")),
     ("sigma", lambda: seg.smooth(GRAY, "gaussian", sigma=0)),
     ("sigma", lambda: seg.smooth(GRAY, "gaussian", sigma=-1.0)),

@@ -4,9 +4,9 @@
   background pixels, ImageJ's traced-ROI convention): vertices at pixel corners, x = column, y = row, so
   the polygon's area is exactly the object's pixel count (plus any holes it encloses) and filling it by
   pixel centres gives the object's pixels back.
-- :func:`encode_roi_zip`: an ImageJ/Fiji ROI set (a ``.zip`` of ``.roi`` files, one polygon per object,
-  named by its label), written with ``roifile``; Fiji opens it with *File > Open* or the ROI Manager's
-  *More > Open...*.
+- :func:`encode_roi_zip`: an ImageJ/Fiji ROI set (a ``.zip`` of ``.roi`` files, one ROI per object, named by
+  its label: a traced polygon, or a composite ROI of all its outlines for an object with holes or in pieces),
+  written with ``roifile``; Fiji opens it with *File > Open* or the ROI Manager's *More > Open...*.
 - :func:`encode_geojson`: a GeoJSON FeatureCollection (RFC 7946) of one polygon per object, with the
   measurements as properties in QuPath's layout (``objectType``, ``name``, ``measurements``); QuPath imports it
   with *File > Import objects from file* (or by dropping it on the image).
@@ -17,10 +17,11 @@
 
 References
 ----------
-ImageJ ROI format: roifile (C. Gohlke), after ImageJ's ij/io/RoiDecoder.java. GeoJSON: H. Butler et al.,
-RFC 7946, 2016, doi:10.17487/RFC7946. QuPath GeoJSON import: P. Bankhead et al., Sci. Rep. 7:16878, 2017,
-doi:10.1038/s41598-017-17204-5. OME-NGFF 0.4: J. Moore et al., Nature Methods 18:1496–1498, 2021,
-doi:10.1038/s41592-021-01326-w (https://ngff.openmicroscopy.org/0.4/).
+ImageJ ROI format: roifile (C. Gohlke), after ImageJ's ij/io/RoiDecoder.java; composite ROIs as ImageJ's
+ij/gui/ShapeRoi.java reads them (a path of MOVETO / LINETO / CLOSE segments, filled by the even-odd rule).
+GeoJSON: H. Butler et al., RFC 7946, 2016, doi:10.17487/RFC7946. QuPath GeoJSON import: P. Bankhead et al.,
+Sci. Rep. 7:16878, 2017, doi:10.1038/s41598-017-17204-5. OME-NGFF 0.4: J. Moore et al., Nature Methods
+18:1496–1498, 2021, doi:10.1038/s41592-021-01326-w (https://ngff.openmicroscopy.org/0.4/).
 """
 
 from __future__ import annotations
@@ -41,16 +42,18 @@ from scipy import ndimage as ndi
 
 from .._checks import check_label_image
 from .._errors import ParameterError
-from ..recipes import RECIPE_VERSION
+from ..recipes import RECIPE_VERSION, UDUNITS, length_unit
 
 __all__ = ["object_outlines", "encode_roi_zip", "encode_geojson", "write_ome_zarr", "encode_ome_zarr_zip",
-           "EXPORT_FORMATS", "NGFF_UNITS"]
+           "EXPORT_FORMATS", "NGFF_UNITS",
+           # the pieces of those, for writers that go object by object (big images in tiles: batch)
+           "roi_bytes", "add_roi", "geojson_row", "geojson_feature", "OmeZarrPyramid", "pyramid_shapes"]
 
 #: The export names of the command line's ``--export`` and the app's Export tab.
 EXPORT_FORMATS = ("roi", "geojson", "ome-zarr")
-#: Units OME-NGFF names (UDUNITS-2 words) for the units people write.
-NGFF_UNITS = {"µm": "micrometer", "μm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": "millimeter",
-              "cm": "centimeter", "m": "meter", "Å": "angstrom"}
+#: Units OME-NGFF names (UDUNITS-2 words) for the units people write (any spelling segmentation.length_unit takes
+#: is written by its UDUNITS-2 name too).
+NGFF_UNITS = {**UDUNITS, "μm": "micrometer", "um": "micrometer"}
 
 # A pixel's four edges as (corner from, corner to), walking with the object on the right (y down): the outer
 # outline runs clockwise on the screen, holes anticlockwise. Corners are (x, y) = (column, row).
@@ -164,8 +167,8 @@ def object_outlines(labels: np.ndarray) -> dict[int, list[np.ndarray]]:
     return result
 
 
-def _roi_points(outline: list[np.ndarray]) -> np.ndarray:
-    return outline[0].astype(np.float64)  # the largest piece's outer outline: an ImageJ ROI has one polygon
+# java.awt.geom.PathIterator's segment types, as an ImageJ composite (ShapeRoi) ROI stores its path.
+_SEG_MOVETO, _SEG_LINETO, _SEG_CLOSE = 0, 1, 4
 
 
 def encode_roi_zip(labels: np.ndarray) -> bytes:
@@ -180,9 +183,11 @@ def encode_roi_zip(labels: np.ndarray) -> bytes:
     -------
     bytes
         The zip file: ``0001.roi``, ``0002.roi``, ... (the label, zero-padded to the widest), each ROI named
-        by its label. Each polygon follows the object's pixel edges (:func:`object_outlines`; ImageJ's
-        traced-ROI type), so in Fiji the ROI's area is the object's pixel count (for an object in one piece
-        without holes; an object in pieces gets its largest piece, holes are filled).
+        by its label, along the object's pixel edges (:func:`object_outlines`). An object in one piece without
+        holes is a traced polygon (ImageJ's traced-ROI type); an object with holes or in several pieces is a
+        composite ROI (ImageJ's ShapeRoi: every outline as a closed sub-path, filled by the even-odd rule, so
+        holes stay empty and every piece is there). Either way the ROI's area in Fiji is the object's pixel
+        count.
 
     Raises
     ------
@@ -192,7 +197,8 @@ def encode_roi_zip(labels: np.ndarray) -> bytes:
     References
     ----------
     roifile (C. Gohlke), https://github.com/cgohlke/roifile; ImageJ's ROI Manager reads the zip
-    (*More > Open...*).
+    (*More > Open...*); ImageJ's ij/io/RoiDecoder.java (``getShapeRoi``) and ij/gui/ShapeRoi.java (a path
+    filled with ``GeneralPath.WIND_EVEN_ODD``) read the composite ROIs.
 
     Examples
     --------
@@ -208,12 +214,40 @@ def encode_roi_zip(labels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for label, outline in outlines.items():
-            name = f"{label:0{width}d}"
-            roi = roifile.ImagejRoi.frompoints(_roi_points(outline), name=str(label))
-            roi.roitype = roifile.ROI_TYPE.TRACED
-            info = zipfile.ZipInfo(f"{name}.roi", date_time=(1980, 1, 1, 0, 0, 0))  # same bytes every run
-            archive.writestr(info, roi.tobytes(), zipfile.ZIP_DEFLATED)
+            add_roi(archive, label, roi_bytes(label, outline), width)
     return buffer.getvalue()
+
+
+def roi_bytes(label: int, outline: list[np.ndarray]) -> bytes:
+    """One object's ImageJ ``.roi`` named by its label, from its :func:`object_outlines`.
+
+    One outline: a traced polygon. Several (holes, pieces): a composite ROI whose path holds each outline as a
+    closed sub-path (MOVETO, LINETO..., CLOSE, in pixel-corner coordinates), which ImageJ fills by the even-odd
+    rule: the area of the outer outlines minus the holes', the object's pixel count.
+    """
+    if len(outline) == 1:
+        roi = roifile.ImagejRoi.frompoints(outline[0].astype(np.float64), name=str(label))
+        roi.roitype = roifile.ROI_TYPE.TRACED
+        return roi.tobytes()
+    path: list[float] = []
+    for loop in outline:
+        (x0, y0), rest = loop[0].tolist(), loop[1:].tolist()
+        path += [_SEG_MOVETO, x0, y0]
+        for x, y in rest:
+            path += [_SEG_LINETO, x, y]
+        path.append(_SEG_CLOSE)
+    corners = np.concatenate(outline)
+    (left, top), (right, bottom) = corners.min(axis=0).tolist(), corners.max(axis=0).tolist()
+    roi = roifile.ImagejRoi(roitype=roifile.ROI_TYPE.RECT, name=str(label), left=left, top=top, right=right,
+                            bottom=bottom, shape_roi_size=len(path),
+                            multi_coordinates=np.array(path, np.float32))
+    return roi.tobytes()
+
+
+def add_roi(archive: zipfile.ZipFile, label: int, data: bytes, width: int) -> None:
+    """Add one ``.roi`` to a ROI set as :func:`encode_roi_zip` does (name zero-padded to ``width``, fixed date)."""
+    info = zipfile.ZipInfo(f"{label:0{width}d}.roi", date_time=(1980, 1, 1, 0, 0, 0))  # same bytes every run
+    archive.writestr(info, data, zipfile.ZIP_DEFLATED)
 
 
 def _json_number(value: Any) -> Any:
@@ -271,34 +305,44 @@ def encode_geojson(labels: np.ndarray, measurements: Mapping[str, Any] | None = 
     if measurements is not None:
         if "label" not in measurements:
             raise ParameterError("measurements must have a 'label' column (segmentation.measure(...).columns)")
-        names = [name for name in measurements if name != "label"]
         for i, label in enumerate(np.asarray(measurements["label"]).tolist()):
-            rows[int(label)] = {name: _json_number(np.asarray(measurements[name])[i]) for name in names}
+            rows[int(label)] = geojson_row(measurements, i)
         missing = sorted(set(outlines) - set(rows))
         if missing:
             raise ParameterError(f"measurements have no row for object(s) {missing[:5]}")
-    features = []
-    for label, outline in outlines.items():
-        pieces: list[list[list[list[int]]]] = []
-        for loop in outline:
-            # Outer outlines have a positive shoelace area in (x, y) as written (anticlockwise with y up, the
-            # right-hand rule of RFC 7946 §3.1.6; clockwise on the screen), holes a negative one: kept as they are.
-            ring = loop
-            ring_list = ring.tolist() + [ring[0].tolist()]
-            if _area(loop) > 0:
-                pieces.append([ring_list])
-            else:  # a hole: in the piece whose outline encloses it (the first that holds its first corner)
-                host = next((p for p in pieces if _inside(ring[0], np.array(p[0][:-1]))), pieces[0])
-                host.append(ring_list)
-        geometry = ({"type": "Polygon", "coordinates": pieces[0]} if len(pieces) == 1
-                    else {"type": "MultiPolygon", "coordinates": pieces})
-        properties: dict[str, Any] = {"objectType": object_type, "name": str(label), "label": label,
-                                      "recipeVersion": RECIPE_VERSION}
-        if rows:
-            properties["measurements"] = rows[label]
-        features.append({"type": "Feature", "id": str(label), "geometry": geometry, "properties": properties})
+    features = [geojson_feature(label, outline, rows.get(label) if rows else None, object_type)
+                for label, outline in outlines.items()]
     collection = {"type": "FeatureCollection", "features": features}
     return (json.dumps(collection, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def geojson_row(measurements: Mapping[str, Any], i: int) -> dict[str, Any]:
+    """Row ``i`` of measurement columns as a GeoJSON feature's ``measurements`` (NaN as null, no label)."""
+    return {name: _json_number(np.asarray(measurements[name])[i]) for name in measurements if name != "label"}
+
+
+def geojson_feature(label: int, outline: list[np.ndarray], row: dict[str, Any] | None,
+                    object_type: str = "detection") -> dict[str, Any]:
+    """One object's GeoJSON feature as :func:`encode_geojson` writes it, from its :func:`object_outlines`."""
+    pieces: list[list[list[list[int]]]] = []
+    for loop in outline:
+        # Outer outlines have a positive shoelace area in (x, y) as written (anticlockwise with y up, the
+        # right-hand rule of RFC 7946 §3.1.6; clockwise on the screen), holes a negative one: kept as they are.
+        ring = loop
+        ring_list = ring.tolist() + [ring[0].tolist()]
+        if _area(loop) > 0:
+            pieces.append([ring_list])
+        else:  # a hole: in the smallest piece whose outline encloses it (pieces come largest first; a piece on
+            # an island inside another piece's hole lies inside that piece's outline too)
+            host = next((p for p in reversed(pieces) if _inside(ring[0], np.array(p[0][:-1]))), pieces[0])
+            host.append(ring_list)
+    geometry = ({"type": "Polygon", "coordinates": pieces[0]} if len(pieces) == 1
+                else {"type": "MultiPolygon", "coordinates": pieces})
+    properties: dict[str, Any] = {"objectType": object_type, "name": str(label), "label": label,
+                                  "recipeVersion": RECIPE_VERSION}
+    if row is not None:
+        properties["measurements"] = row
+    return {"type": "Feature", "id": str(label), "geometry": geometry, "properties": properties}
 
 
 def _inside(point: np.ndarray, ring: np.ndarray) -> bool:
@@ -310,14 +354,120 @@ def _inside(point: np.ndarray, ring: np.ndarray) -> bool:
     return bool(np.count_nonzero(crosses) % 2)
 
 
-def _multiscales(name: str, axes: list[dict], scale: list[float]) -> list[dict]:
-    return [{"version": "0.4", "name": name, "axes": axes, "type": "none",
-             "datasets": [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]}]
+def _multiscales(name: str, axes: list[dict], scale: list[float], levels: int) -> list[dict]:
+    """OME-NGFF 0.4 ``multiscales``: level k (array ``"k"``) has the scale of level 0 times 2**k in y and x."""
+    fixed = len(scale) - 2  # the channel axis keeps its scale
+    datasets = [{"path": str(k), "coordinateTransformations": [
+        {"type": "scale", "scale": scale[:fixed] + [value * 2 ** k for value in scale[fixed:]]}]}
+        for k in range(levels)]
+    return [{"version": "0.4", "name": name, "axes": axes, "type": "none", "datasets": datasets}]
+
+
+def pyramid_shapes(shape: tuple[int, int], chunk: int) -> list[tuple[int, int]]:
+    """The (height, width) of each pyramid level, level 0 first.
+
+    Level 0 is ``shape``; each next one is half the one before (rounded up), until a level fits in one ``chunk`` ×
+    ``chunk`` chunk (that level is the last).
+    """
+    shapes = [tuple(int(n) for n in shape)]
+    while shapes[-1][0] > chunk or shapes[-1][1] > chunk:
+        shapes.append(tuple(-(-n // 2) for n in shapes[-1]))
+    return shapes
+
+
+def _halved_image(block: np.ndarray) -> np.ndarray:
+    """A (h, w[, 3]) block shrunk 2× by the mean of each 2 × 2 pixels, rounded half up for integers.
+
+    The last row or column of an odd side is repeated.
+    """
+    pad = [(0, block.shape[0] % 2), (0, block.shape[1] % 2)] + [(0, 0)] * (block.ndim - 2)
+    even = np.pad(block, pad, mode="edge").astype(np.float64)
+    mean = (even[0::2, 0::2] + even[1::2, 0::2] + even[0::2, 1::2] + even[1::2, 1::2]) / 4
+    if block.dtype.kind in "iu":
+        mean = np.floor(mean + 0.5)
+    return mean.astype(block.dtype)
+
+
+class OmeZarrPyramid:
+    """An OME-Zarr folder (OME-NGFF 0.4, Zarr format 2) of an image and its labels, written a region at a time.
+
+    The layout of :func:`write_ome_zarr`: the image's pyramid (arrays ``0``, ``1``, ... of the root group) and the
+    labels' (``labels/objects/0``, ``1``, ...), every level half the one before (rounded up) until it fits in one
+    chunk. Write level 0 with :meth:`write`, then call :meth:`finish` to compute the other levels region by
+    region: the labels by taking every other pixel (the nearest neighbour, as OME-NGFF requires of labels: no
+    new values), the image by the mean of each 2 × 2 pixels.
+    """
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, int], image_dtype, rgb: bool, label_dtype, *,
+                 pixel_size: float | None = None, unit: str = "µm", name: str = "image", chunk: int = 1024):
+        if pixel_size is not None and not (isinstance(pixel_size, (int, float)) and math.isfinite(pixel_size)
+                                           and pixel_size > 0):
+            raise ParameterError(f"pixel_size must be a number above 0 or None; got {pixel_size!r}")
+        ngff_unit = UDUNITS[length_unit(unit)] if pixel_size else None  # OME-NGFF 0.4: a UDUNITS-2 length unit
+        path = Path(path)
+        if path.exists():
+            raise ParameterError(f"{path} exists already; choose another name")
+        self.rgb, self.chunk = bool(rgb), int(chunk)
+        self.shapes = pyramid_shapes(shape, self.chunk)
+        space = [{"name": axis, "type": "space", **({"unit": ngff_unit} if ngff_unit else {})} for axis in "yx"]
+        step = float(pixel_size) if pixel_size else 1.0
+        axes = ([{"name": "c", "type": "channel"}] if rgb else []) + space
+        scale = ([1.0] if rgb else []) + [step, step]
+        lead = (3,) if rgb else ()
+        label_lead = (1,) if rgb else ()
+        self.root = zarr.open_group(str(path), mode="w", zarr_format=2)
+        self.images, self.labels = [], []
+        for k, level in enumerate(self.shapes):
+            chunks = tuple(min(n, self.chunk) for n in level)
+            self.images.append(self.root.create_array(str(k), shape=lead + level, dtype=image_dtype,
+                                                      chunks=lead + chunks, fill_value=0))
+        self.root.attrs.update({"multiscales": _multiscales(name, axes, scale, len(self.shapes)),
+                                "segmentation-studio": {"recipe_version": RECIPE_VERSION}})
+        group = self.root.create_group("labels")
+        group.attrs.update({"labels": ["objects"]})
+        objects = group.create_group("objects")
+        for k, level in enumerate(self.shapes):
+            chunks = tuple(min(n, self.chunk) for n in level)
+            self.labels.append(objects.create_array(str(k), shape=label_lead + level, dtype=label_dtype,
+                                                    chunks=label_lead + chunks, fill_value=0))
+        objects.attrs.update({"multiscales": _multiscales("objects", axes, scale, len(self.shapes)),
+                              "image-label": {"version": "0.4", "source": {"image": "../../"}}})
+        self.path = path
+
+    def write(self, rows: slice, cols: slice, image: np.ndarray | None = None, labels: np.ndarray | None = None):
+        """Write a region of level 0: ``image`` (h, w[, 3]) and/or ``labels`` (h, w)."""
+        if image is not None:
+            self.images[0][(slice(None),) * self.rgb + (rows, cols)] = np.moveaxis(image, -1, 0) if self.rgb else image
+        if labels is not None:
+            self.labels[0][(slice(None),) * self.rgb + (rows, cols)] = labels[None] if self.rgb else labels
+
+    def _read(self, array, r0: int, r1: int, c0: int, c1: int, image: bool) -> np.ndarray:
+        block = np.asarray(array[(slice(None),) * self.rgb + (slice(r0, r1), slice(c0, c1))])
+        if not self.rgb:
+            return block
+        return np.moveaxis(block, 0, -1) if image else block[0]
+
+    def finish(self) -> Path:
+        """Compute levels 1, 2, ... from the one before, a region of ``2 × chunk`` pixels at a time."""
+        step = 2 * self.chunk
+        for k in range(1, len(self.shapes)):
+            height, width = self.shapes[k - 1]
+            for r0 in range(0, height, step):
+                for c0 in range(0, width, step):
+                    r1, c1 = min(r0 + step, height), min(c0 + step, width)
+                    rows, cols = slice(r0 // 2, -(-r1 // 2)), slice(c0 // 2, -(-c1 // 2))
+                    image = _halved_image(self._read(self.images[k - 1], r0, r1, c0, c1, True))
+                    labels = self._read(self.labels[k - 1], r0, r1, c0, c1, False)[::2, ::2]
+                    self.images[k][(slice(None),) * self.rgb + (rows, cols)] = (np.moveaxis(image, -1, 0)
+                                                                                 if self.rgb else image)
+                    self.labels[k][(slice(None),) * self.rgb + (rows, cols)] = labels[None] if self.rgb else labels
+        return self.path
 
 
 def write_ome_zarr(path: str | os.PathLike, image: np.ndarray, labels: np.ndarray, *,
-                   pixel_size: float | None = None, unit: str = "µm", name: str = "image") -> Path:
-    """Write the image and its labels as an OME-Zarr folder (OME-NGFF 0.4, Zarr format 2).
+                   pixel_size: float | None = None, unit: str = "µm", name: str = "image",
+                   chunk: int = 1024) -> Path:
+    """Write the image and its labels as an OME-Zarr folder (OME-NGFF 0.4, Zarr format 2), with pyramids.
 
     Parameters
     ----------
@@ -331,22 +481,28 @@ def write_ome_zarr(path: str | os.PathLike, image: np.ndarray, labels: np.ndarra
         Size of one pixel in ``unit``: the ``scale`` coordinate transformation of y and x (1 and no unit
         without it).
     unit : str
-        The length unit (``"µm"``, ``"nm"``, ...), written as its OME-NGFF (UDUNITS-2) name.
+        The length unit (``"µm"``, ``"nm"``, ...; any spelling :func:`segmentation.length_unit` takes), written as
+        its OME-NGFF (UDUNITS-2) name (``"micrometer"``, ...). Ignored without a ``pixel_size``.
     name : str
         The image's name in the metadata.
+    chunk : int
+        The chunk side (px) of every array, and the size the pyramid shrinks to.
 
     Returns
     -------
     pathlib.Path
-        ``path``. The folder holds ``.zgroup``/``.zattrs`` (``multiscales``), the image array ``0``,
+        ``path``. The folder holds ``.zgroup``/``.zattrs`` (``multiscales``), the image's arrays ``0``, ``1``, ...
         and ``labels/`` (``{"labels": ["objects"]}``) with ``labels/objects`` (``multiscales`` and
-        ``image-label``, source ``../../``) and its array ``0``.
+        ``image-label``, source ``../../``) and its arrays ``0``, ``1``, .... Level 0 is full resolution; each
+        next level is half the one before (rounded up: :func:`pyramid_shapes`) until one fits in a single chunk,
+        the labels by taking every other pixel (nearest neighbour, as OME-NGFF requires of labels), the image by
+        the mean of each 2 × 2 pixels, and its ``scale`` is level 0's times 2**level.
 
     Raises
     ------
     ParameterError
         If the shapes differ, ``labels`` is not a 2-D integer array of non-negative values, ``pixel_size``
-        is not above 0, or ``path`` exists.
+        is not above 0, ``unit`` is not a length unit (with a ``pixel_size``), or ``path`` exists.
 
     References
     ----------
@@ -369,32 +525,11 @@ def write_ome_zarr(path: str | os.PathLike, image: np.ndarray, labels: np.ndarra
     if pixel_size is not None and not (isinstance(pixel_size, (int, float)) and math.isfinite(pixel_size)
                                        and pixel_size > 0):
         raise ParameterError(f"pixel_size must be a number above 0 or None; got {pixel_size!r}")
-    path = Path(path)
-    if path.exists():
-        raise ParameterError(f"{path} exists already; choose another name")
-    ngff_unit = NGFF_UNITS.get(unit.strip(), unit.strip()) if pixel_size else None
-    space = [{"name": axis, "type": "space", **({"unit": ngff_unit} if ngff_unit else {})} for axis in "yx"]
-    step = float(pixel_size) if pixel_size else 1.0
-    rgb = image.ndim == 3
-    axes = ([{"name": "c", "type": "channel"}] if rgb else []) + space
-    scale = ([1.0] if rgb else []) + [step, step]
-    data = np.moveaxis(image, -1, 0) if rgb else image
-    label_data = labels.astype(np.int32 if labels.max(initial=0) <= np.iinfo(np.int32).max else np.uint32)
-    if rgb:
-        label_data = label_data[None]
-    chunks = tuple(min(n, 1024) for n in data.shape)
-    root = zarr.open_group(str(path), mode="w", zarr_format=2)
-    root.create_array("0", data=np.ascontiguousarray(data), chunks=chunks)
-    root.attrs.update({"multiscales": _multiscales(name, axes, scale),
-                       "segmentation-studio": {"recipe_version": RECIPE_VERSION}})
-    group = root.create_group("labels")
-    group.attrs.update({"labels": ["objects"]})
-    objects = group.create_group("objects")
-    objects.create_array("0", data=np.ascontiguousarray(label_data),
-                         chunks=tuple(min(n, 1024) for n in label_data.shape))
-    objects.attrs.update({"multiscales": _multiscales("objects", axes, scale),
-                          "image-label": {"version": "0.4", "source": {"image": "../../"}}})
-    return path
+    label_dtype = np.int32 if labels.max(initial=0) <= np.iinfo(np.int32).max else np.uint32
+    pyramid = OmeZarrPyramid(path, labels.shape, image.dtype, image.ndim == 3, label_dtype, pixel_size=pixel_size,
+                             unit=unit, name=name, chunk=chunk)
+    pyramid.write(slice(None), slice(None), image, labels.astype(label_dtype, copy=False))
+    return pyramid.finish()
 
 
 def encode_ome_zarr_zip(image: np.ndarray, labels: np.ndarray, *, pixel_size: float | None = None,

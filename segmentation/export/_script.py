@@ -37,7 +37,7 @@ import scipy
 import skimage
 
 from .._errors import ParameterError
-from ..recipes import CHANNELS, NUCLEAR_STAINS, ThresholdRecipe, WatershedRecipe
+from ..recipes import CHANNELS, NUCLEAR_STAINS, UNIT_SPELLINGS, UNITS, ThresholdRecipe, WatershedRecipe
 from . import _script_steps as steps
 from ._script_watershed import watershed_steps
 
@@ -125,8 +125,9 @@ area column. These give the same pixels as
 in the app: 8/16-bit PNGs (gray, RGB, RGBA with the alpha composited on white), and 8/16-bit and
 float32 gray or RGB TIFFs, also with extra channels, which follow the TIFF 6.0 rules (read with
 tifffile, installed with scikit-image): a channel the file marks as alpha is composited on white
-(associated alpha as colour + (1 - alpha) × white), any other extra channel (e.g. near-infrared, or
-the second channel of a 2-channel image) is left out; float data keeps its values (the alpha is
+(associated alpha as colour + (1 - alpha) × white), any other extra channel of an RGB pixel (e.g.
+near-infrared) is left out; the samples of a gray pixel without alpha (a 2-channel image stored as
+one 2-sample page) are channels, chosen by CHANNEL; float data keeps its values (the alpha is
 dropped, an associated one divided out first).
 """
 
@@ -138,12 +139,16 @@ def _settings(recipe: ThresholdRecipe) -> str:
     """The recipe's file settings as constants: what to read of a microscopy file, and the pixel size."""
     return f"""# What is read of a multi-channel / z-stack / time-series TIFF, and the pixel size (the recipe's):
 CHANNEL = {recipe.channel!r}  # an index or a name picks a file channel; a colour word: the nuclear stain, or 0
-PLANE = {recipe.plane!r}  # the z-plane (or page), from 0, when PROJECTION is "none"
+PLANE = {recipe.plane!r}  # the z-plane (or page), from 0, when PROJECTION is "none" (or "auto" on pages)
 TIMEPOINT = {recipe.timepoint!r}
-PROJECTION = {recipe.projection!r}  # "none", or "max", "mean", "sum" over the z-planes
+PROJECTION = {recipe.projection!r}  # "auto" (max of a z-stack), "none", or "max", "mean", "sum" over the z-planes
+PAGES = {recipe.pages!r}  # what the pages of a TIFF without metadata are: "planes", "channels", "timepoints"
+SERIES = {recipe.series!r}  # the image series of a multi-series file, from 0
 PIXEL_SIZE = {recipe.pixel_size!r}  # None: from the file (OME, ImageJ, TIFF cm resolution); 0: pixels
 UNIT = {recipe.unit!r}
 COLOUR_WORDS = {CHANNELS!r}
+UNITS = {UNITS!r}
+UNIT_SPELLINGS = {pprint.pformat(UNIT_SPELLINGS, width=100)}
 NUCLEAR_STAINS = {pprint.pformat(NUCLEAR_STAINS, width=100)}"""
 
 
@@ -160,13 +165,28 @@ _LOAD_SAVE = '''
 def load_image(path):
     """Read an image file as H×W gray or H×W×3 RGB (uint8, uint16 or float32), as the app does."""
     data = np.fromfile(path, np.uint8)
-    if bytes(data[:4]) in (b"II*\\0", b"MM\\0*", b"II+\\0", b"MM\\0+"):  # a TIFF: a stack, or extra channels
-        image = read_tiff_stack(path)
-        if image is not None:
-            return kept_integers(image)
-        image = read_tiff_with_extra_channels(path, data)
-        if image is not None:
-            return image
+    tiff = bytes(data[:4]) in (b"II*\\0", b"MM\\0*", b"II+\\0", b"MM\\0+")
+    image = read_tiff_stack(path) if tiff else None  # a TIFF stack: the plane the settings above choose
+    if image is not None:
+        return kept_integers(image)
+    if SERIES:
+        raise ValueError(f"series {SERIES} does not exist: this file has one image series (0)")
+    image = read_one_plane(path, data, tiff)
+    if tiff and isinstance(CHANNEL, str) and CHANNEL not in COLOUR_WORDS:  # the name of its only channel?
+        import tifffile  # installed with scikit-image
+
+        with tifffile.TiffFile(path) as tif:
+            if channel_names(tif, 1)[0].casefold() == CHANNEL.casefold():
+                return image
+    refuse_channel("one RGB plane" if image.ndim == 3 else "one gray plane", colour=image.ndim == 3)
+    return image
+
+
+def read_one_plane(path, data, tiff):
+    """An image file that is not a stack, as H×W gray or H×W×3 RGB (uint8, uint16 or float32)."""
+    image = read_tiff_with_extra_channels(path, data) if tiff else None  # a TIFF with extra channels
+    if image is not None:
+        return image
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         sys.exit(f"error: {path} is not an image OpenCV can read")
@@ -268,13 +288,32 @@ def read_tiff_stack(path):
     import tifffile  # installed with scikit-image
 
     with tifffile.TiffFile(path) as tif:
-        series = tif.series[0]
-        axes, shape = series.axes, series.shape
-        if len(series.levels) == 1 and not any(n > 1 for a, n in zip(axes, shape) if a not in "YXS"):
+        if not 0 <= SERIES < len(tif.series):
+            raise ValueError(f"series {SERIES} does not exist: this file has {len(tif.series)} image series")
+        series = tif.series[SERIES]
+        axes, shape, key = series.axes, series.shape, series.keyframe
+        # Gray pixels with several samples and no alpha: the samples are channels (S read as C).
+        samples = key.photometric in (0, 1) and key.samplesperpixel > 1 and "S" in axes and "C" not in axes \\
+            and not any(kind in (1, 2) for kind in key.extrasamples)
+        axes = axes.replace("S", "C") if samples else axes
+        # ImageJ over 4 GB: one page, the other planes stored after it (uncompressed): read in place
+        stored = tifffile.memmap(path, series=SERIES, mode="r") if series.is_truncated else None
+        held = sum(page is not None for page in series.pages) if stored is None else stored.size // key.size
+        if held < int(np.prod(shape)) // int(np.prod(key.shape)):
+            raise ValueError(f"the file's metadata declares {int(np.prod(shape)) // int(np.prod(key.shape))} "
+                             f"planes ({axes} {shape}) but it holds {held} pages")
+        planes = any(n > 1 for a, n in zip(axes, shape) if a not in "YXS")
+        if SERIES == 0 and len(series.levels) == 1 and not planes:
             return None
+        pages = next((a for a, n in zip(axes, shape) if a in "IQ" and n > 1), None)  # pages without metadata
+        has = f"{shape[axes.index(pages)]} pages read as {PAGES}" if pages else "no C axis"
+        if pages and PAGES != "planes" and PAGES[0].upper() not in axes:
+            axes = axes.replace(pages, PAGES[0].upper(), 1)
         size = dict(zip(axes, shape))
         plane_axis = "Z" if "Z" in axes else next((a for a in axes if a in "IQ"), None)
         index = {"T": TIMEPOINT if size.get("T", 1) > 1 else 0, plane_axis: PLANE}
+        if "C" not in axes:
+            refuse_channel(has, colour=size.get("S", 1) >= 3)
         if size.get("C", 1) > 1:
             names = channel_names(tif, size["C"])
             named = [i for i, name in enumerate(names)
@@ -292,24 +331,40 @@ def read_tiff_stack(path):
         for axis, value in index.items():
             if axis is not None and size.get(axis, 1) > 1 and not 0 <= value < size[axis]:
                 raise ValueError(f"{axis} index {value} is beyond the file's {size[axis]}")
-        key = series.keyframe
         leading = axes[:-len(key.axes)]
-        project = PROJECTION != "none" and plane_axis is not None and size.get(plane_axis, 1) > 1
-        planes = range(size[plane_axis]) if project else [PLANE if plane_axis in leading else 0]
+        projection = ("max" if plane_axis == "Z" else "none") if PROJECTION == "auto" else PROJECTION
+        project = projection != "none" and plane_axis is not None and size.get(plane_axis, 1) > 1
+        one = PLANE if plane_axis and plane_axis in leading else 0
+        planes = range(size[plane_axis]) if project else [one]
         total = None
-        for k, z in enumerate(planes):
-            at = tuple(z if a == plane_axis else (index.get(a, 0) if size[a] > 1 else 0) for a in leading)
-            plane = series.pages[int(np.ravel_multi_index(at, shape[:len(leading)]))].asarray() if leading \\
-                else series.pages[0].asarray()
-            if not project:
-                total = plane
-            elif PROJECTION == "max":  # NaN-ignoring maximum, in the file's dtype
-                total = plane.copy() if total is None else np.fmax(total, plane, out=total)
-            else:  # sum / mean in float64, in plane order, then float32
-                total = plane.astype(np.float64) if total is None else np.add(total, plane, out=total)
-        if project and PROJECTION != "max":
-            total = (total / len(planes) if PROJECTION == "mean" else total).astype(np.float32)
-        white_is_zero, n_colour = key.photometric == 0, 3 if key.photometric == 2 else 1
+        try:
+            for k, z in enumerate(planes):
+                at = tuple(z if a == plane_axis else index.get(a, 0) if size[a] > 1 else 0
+                           for a in leading)
+                if stored is not None:  # the planes after the one page of a truncated ImageJ file
+                    plane = np.array(stored[at])
+                elif leading:
+                    plane = series.pages[int(np.ravel_multi_index(at, shape[:len(leading)]))].asarray()
+                else:
+                    plane = series.pages[0].asarray()
+                if "S" in key.axes:  # samples last (a planar page is S×Y×X); samples that are channels: one
+                    plane = np.moveaxis(plane, key.axes.index("S"), -1)
+                    plane = np.ascontiguousarray(plane[..., index["C"]]) if samples else plane
+                if not project:
+                    total = plane
+                elif projection == "max":  # NaN-ignoring maximum, in the file's dtype
+                    total = plane.copy() if total is None else np.fmax(total, plane, out=total)
+                else:  # sum / mean in float64, in plane order, then float32
+                    total = plane.astype(np.float64) if total is None else np.add(total, plane, out=total)
+        except Exception as error:  # a compression tifffile needs imagecodecs for (LZW)
+            if samples and index["C"] == 0 and len(series.pages) == 1:
+                return None  # the gray sample of a plain page: read as a plain TIFF (OpenCV decodes LZW)
+            sys.exit(f"error: cannot read the planes of {path} ({error}); pip install imagecodecs, "
+                     "or save the TIFF uncompressed")
+        if project and projection != "max":
+            total = (total / len(planes) if projection == "mean" else total).astype(np.float32)
+        white_is_zero = key.photometric == 0 and not (samples and index["C"])  # the gray sample only
+        n_colour = 3 if key.photometric == 2 else 1
     colour = total if total.ndim == 2 else total[..., :n_colour]
     if colour.ndim == 3 and colour.shape[2] == 1:
         colour = colour[..., 0]
@@ -317,9 +372,17 @@ def read_tiff_stack(path):
         colour = np.iinfo(colour.dtype).max - colour
     if colour.dtype == bool:
         colour = colour.astype(np.uint8) * 255
-    if colour.dtype not in (np.uint8, np.uint16, np.float32):
-        colour = colour.astype(np.float32)
+    if colour.dtype.kind == "f" and colour.dtype != np.float32:  # float64, float16: as float32; integers
+        colour = colour.astype(np.float32)                        # follow kept_integers (load_image)
     return np.ascontiguousarray(colour)
+
+
+def refuse_channel(has, colour):
+    \"\"\"Refuse a channel index but 0 (0-2 of RGB pixels) or a name, asked of an image without channels.\"\"\"
+    if isinstance(CHANNEL, int) and (CHANNEL == 0 or colour and CHANNEL <= 2) or CHANNEL in COLOUR_WORDS:
+        return
+    raise ValueError(f"channel {CHANNEL!r} does not exist: this image has no channels ({has}); "
+                     "if a plain TIFF's pages are channels, set PAGES = 'channels'")
 
 
 def channel_names(tif, count):
@@ -329,8 +392,9 @@ def channel_names(tif, count):
     names = []
     if tif.is_ome:
         try:
-            channels = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
-            channels = (channels[0] if isinstance(channels, list) else channels)["Pixels"].get("Channel", [])
+            images = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
+            images = images if isinstance(images, list) else [images]
+            channels = images[min(SERIES, len(images) - 1)]["Pixels"].get("Channel", [])
             channels = channels if isinstance(channels, list) else [channels]
             names = [str(c.get("Name", "")) if isinstance(c, dict) else "" for c in channels]
         except Exception:
@@ -347,8 +411,8 @@ def file_pixel_size(path):
         return None
     import tifffile
 
-    units = {"µm": "µm", "μm": "µm", "um": "µm", "micron": "µm", "microns": "µm", "\\\\u00b5m": "µm",
-             "nm": "nm", "mm": "mm", "cm": "cm", "m": "m"}
+    units = {**UNIT_SPELLINGS, **{unit.casefold(): unit for unit in UNITS}, "\\\\u00b5m": "µm", "u": "µm"}
+    units = {key.casefold(): unit for key, unit in units.items()}  # the app's length units, case-blind
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
 
@@ -359,15 +423,15 @@ def file_pixel_size(path):
         if tif.is_ome:  # OME and ImageJ files say it in their own metadata, or have none
             try:
                 images = tifffile.xml2dict(tif.ome_metadata)["OME"]["Image"]
-                pixels = (images[0] if isinstance(images, list) else images)["Pixels"]
+                images = images if isinstance(images, list) else [images]
+                pixels = images[min(SERIES, len(images) - 1)]["Pixels"]
                 x = float(pixels["PhysicalSizeX"])
                 y = float(pixels.get("PhysicalSizeY", x))
-                unit = units.get(str(pixels.get("PhysicalSizeXUnit", "µm")).strip().lower(),
-                                 str(pixels.get("PhysicalSizeXUnit", "µm")).strip())
+                unit = units.get(str(pixels.get("PhysicalSizeXUnit", "µm")).strip().casefold())
             except Exception:
                 return None
         elif tif.is_imagej:
-            unit = units.get(str((tif.imagej_metadata or {}).get("unit", "")).strip().lower())
+            unit = units.get(str((tif.imagej_metadata or {}).get("unit", "")).strip().casefold())
             x, y = per_unit(282), per_unit(283)
         elif int(page.tags.valueof(296, 2) or 2) == 3:  # pixels per centimetre
             x, y, unit = per_unit(282), per_unit(283), "µm"

@@ -198,27 +198,43 @@ def histogram_input(values, exact_range, few=0):
 ''', ()),
     "levels_sharing_a_bin": ('''
 def levels_sharing_a_bin(values):
-    """True for a 16-bit image of at most 256 values two of which 256 bins over min..max would merge."""
+    """(a, b, n) for a 16-bit image of n values, at most 256, two of which (the first two: a < b) 256 bins
+    over min..max would merge; None for other images."""
     if values.dtype != np.uint16:
-        return False
+        return None
     levels = np.flatnonzero(np.bincount(values.ravel()))
     if not 2 <= len(levels) <= 256:
-        return False
+        return None
     bins = np.minimum(((levels - levels[0]) * 256) // (levels[-1] - levels[0]), 255)
-    return bool((np.diff(bins) == 0).any())
+    shared = np.flatnonzero(np.diff(bins) == 0)
+    if not len(shared):
+        return None
+    return int(levels[shared[0]]), int(levels[shared[0] + 1]), len(levels)
 ''', ()),
     "minimum_threshold": ('''
 def minimum_threshold(values):
     """The Minimum method: 256 histogram bins, or one per value for a 16-bit image of at most 256 values
     (when they span under 256, or 256 bins would merge two of them; then at most about a second of passes)."""
-    if levels_sharing_a_bin(values):
-        passes = int(min(10_000, max(20, 3_000_000 // (int(values.max()) - int(values.min()) + 1))))
-    else:
-        values, passes = histogram_input(values, exact_range=256), 10_000
+    merged = levels_sharing_a_bin(values)
+    if merged:
+        span = int(values.max()) - int(values.min()) + 1
+        passes = int(min(10_000, max(20, 3_000_000 // span)))
+        try:
+            return float(filters.threshold_minimum(values, max_num_iter=passes))
+        except RuntimeError:
+            low, high, levels = merged
+            raise ValueError(
+                f"the Minimum method cannot threshold this 16-bit image of {levels} grey levels: in 256 "
+                f"histogram bins its levels {low} and {high} would become one, and its exact histogram "
+                f"(one bin per value, {span:,} bins) shows no valley between two peaks within "
+                f"{passes:,} smoothing passes; use Otsu, Yen or multi-Otsu, which take such images "
+                "level by level") from None
+    binned = histogram_input(values, exact_range=256)
     try:
-        return in_range(filters.threshold_minimum, values, max_num_iter=passes)[0]
+        return in_range(filters.threshold_minimum, binned, max_num_iter=10_000)[0]
     except RuntimeError:
-        raise ValueError("the Minimum method found no valley between two histogram peaks") from None
+        raise ValueError("the Minimum method found no valley between two histogram peaks in this image (its "
+                         "histogram is not bimodal); try Otsu or Li instead") from None
 ''', ("skimage:filters",)),
     "multiotsu_thresholds": ('''
 def multiotsu_thresholds(values, classes):
@@ -247,7 +263,11 @@ def multiotsu_thresholds(values, classes):
                 ends.append(j)
             return tuple(float(levels[e - 1]) for e in reversed(ends))
     binned = histogram_input(values, exact_range=4096, few=classes)
-    return in_range(filters.threshold_multiotsu, binned, classes=classes)
+    try:
+        return in_range(filters.threshold_multiotsu, binned, classes=classes)
+    except ValueError:  # scikit-image's words would suggest its nbins, which this method does not offer
+        raise ValueError(f"this image has too few distinct grey levels for {classes} multi-Otsu classes; "
+                         "use fewer classes") from None
 ''', ("skimage:filters",)),
     "to_uint8": ('''
 def to_uint8(image):

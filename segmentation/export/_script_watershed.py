@@ -8,6 +8,7 @@ call for call so that the script's labels are identical to the library's.
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 from ..recipes import WatershedRecipe
 from ._script_steps import HELPERS, Script, by_polarity, lit, multiotsu_input
@@ -45,6 +46,8 @@ def watershed_steps(s: Script, w: WatershedRecipe, pol: str | None) -> None:
     s.need("skimage.segmentation:relabel_sequential")
     s.section("Number the objects 1..N consecutively.",
               ["labels = relabel_sequential(labels)[0].astype(np.int32, copy=False)"])
+    if w.merge_points or w.split_points:
+        object_edits_step(s, w)
 
 
 def h_maxima_seeds(s: Script, w: WatershedRecipe, pol: str | None) -> None:
@@ -248,3 +251,42 @@ def seed_edits_step(s: Script, w: WatershedRecipe) -> None:
                   f"seeds, notes = edit_seeds(seeds, foreground, add_seeds, remove_seeds, {w.edit_radius})",
                   "for note in notes:",
                   "    print(note, file=sys.stderr)"])
+
+
+def _object_edits_source() -> str:
+    """The library's merge and split code (regions/_seed_edits.py, ``_merge`` to ``_renumbered``) as the script's.
+
+    Read from the library's own file, not copied: the script runs the very lines the library runs, renamed
+    (``_merge`` -> ``merge_objects``, ...) and with scikit-image's functions imported by name.
+    """
+    module = (Path(__file__).resolve().parent.parent / "regions" / "_seed_edits.py").read_text(encoding="utf-8")
+    start = module.index("def _merge(")
+    end = module.index("\n\n\n", module.index("def _renumbered(", start))
+    code = module[start:end]
+    for old, new in (("_merge(", "merge_objects("), ("_split(", "split_objects("), ("_renumbered(", "renumbered("),
+                     ("sk_segmentation.", "")):
+        code = code.replace(old, new)
+    return "\n" + code + "\n"
+
+
+HELPERS.setdefault("object_edits", (_object_edits_source(), ("ndi", "skimage.segmentation:watershed",
+                                                             "skimage.segmentation:relabel_sequential")))
+
+
+def object_edits_step(s: Script, w: WatershedRecipe) -> None:
+    s.use("object_edits")
+    lines = _points_literal("merge_points", w.merge_points) + _points_literal("split_points", w.split_points) + [
+        "for row, col in merge_points + split_points:",
+        "    if not (0 <= row < labels.shape[0] and 0 <= col < labels.shape[1]):",
+        '        raise ValueError(f"object edit point ({row}, {col}) lies outside the image "',
+        '                         f"({labels.shape[1]}×{labels.shape[0]} pixels)")']
+    if w.merge_points:
+        lines += ["labels, notes = merge_objects(labels, foreground, merge_points)",
+                  "for note in notes:", "    print(note, file=sys.stderr)"]
+    if w.split_points:
+        lines += [f"labels, notes = split_objects(labels, split_points, {w.watershed_line})",
+                  "for note in notes:", "    print(note, file=sys.stderr)"]
+    s.section("Objects corrected by hand (row, col): the objects under each pair of merge points become one "
+              "(with the watershed line between them); each split point cuts its object in two, flooding the "
+              "object's own distance map from its two ends along the long axis, so the cut follows its neck. "
+              "Then the objects are numbered 1..N again.", lines)

@@ -16,8 +16,8 @@ Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
 
 
 def load_channels(source: Source, *, plane: int | None = None, timepoint: int | None = None,
-                  projection: str | None = None, series: int = 0, max_pixels: int = 64_000_000,
-                  max_channels: int = 16) -> tuple[tuple[np.ndarray, ...], ImageInfo]:
+                  projection: str | None = "auto", series: int = 0, pages: str = "planes",
+                  max_pixels: int = 64_000_000, max_channels: int = 16) -> tuple[tuple[np.ndarray, ...], ImageInfo]:
     """Each channel of one plane (or one projection) of a multi-channel microscopy file.
 
     Parameters
@@ -25,13 +25,18 @@ def load_channels(source: Source, *, plane: int | None = None, timepoint: int | 
     source : str, os.PathLike, bytes, bytearray, memoryview or binary file object
         The file, as :func:`segmentation.load_image` takes it (a path is read in place).
     plane : int, optional
-        The z-plane (or page) from 0; default 0. Ignored with a ``projection``.
+        The z-plane (or page) from 0; default 0. Read when ``projection`` is ``"none"`` (or ``"auto"`` on a file
+        without a z-stack).
     timepoint : int, optional
         The time point from 0; default 0.
-    projection : {None, "none", "max", "mean", "sum"}, optional
-        Combine the z-planes of each channel, as :func:`segmentation.load_image` does.
+    projection : {"auto", "none", "max", "mean", "sum"} or None, optional
+        Combine the z-planes of each channel, as :func:`segmentation.load_image` does; default ``"auto"`` (also
+        None): the maximum of a z-stack, as the recipes, the app and the command line read it. ``"none"``: one
+        ``plane``.
     series : int, optional
         The image series of a multi-series file.
+    pages : {"planes", "channels", "timepoints"}, optional
+        What the pages of a plain multi-page TIFF are, as :func:`segmentation.load_image` takes it.
     max_pixels : int, optional
         Largest accepted width × height of one plane, checked from the header before decoding.
     max_channels : int, optional
@@ -76,7 +81,7 @@ def load_channels(source: Source, *, plane: int | None = None, timepoint: int | 
         if getattr(source, "seekable", lambda: False)():
             source.seek(0)
         source = bytes(source.read())  # read once: each channel reads the same bytes
-    ask = {"plane": plane, "timepoint": timepoint, "projection": projection, "series": series,
+    ask = {"plane": plane, "timepoint": timepoint, "projection": projection, "series": series, "pages": pages,
            "max_pixels": max_pixels}
     first, info = load_image(source, with_info=True, channel=0, **ask)
     if info.n_channels > max_channels:

@@ -18,7 +18,9 @@ TIFF extra samples (the ExtraSamples tag, TIFF 6.0) follow one rule whichever de
 a sample the file marks as alpha is composited on white (associated alpha: colour + (1 - alpha) ×
 white, the colour being already multiplied by alpha; unassociated alpha: (colour - white) × alpha +
 white), and any other extra sample ("unspecified", or not described at all) is left out, never
-taken as alpha; a note names every channel left out.
+taken as alpha; a note names every channel left out. The exception is a gray pixel with several samples and no
+alpha among them (what tifffile writes for a Y×X×2 array): its samples are channels, chosen by ``channel`` like
+those of a C axis.
 """
 
 from __future__ import annotations
@@ -43,7 +45,18 @@ from PIL import Image, UnidentifiedImageError
 
 from .._checks import integer_pixels
 from .._errors import ImageLoadError, ParameterError
-from ._stack import PROJECTIONS, Selection, TiffLayout, choose, read_selection, tiff_layout
+from ._stack import (
+    PAGE_MEANINGS,
+    PROJECTIONS,
+    Selection,
+    TiffLayout,
+    check_channel,
+    check_pages,
+    choose,
+    has_words,
+    read_selection,
+    tiff_layout,
+)
 
 __all__ = ["ImageInfo", "load_image"]
 
@@ -122,7 +135,8 @@ class ImageInfo:
     channel, plane, timepoint : int or None
         The channel, plane (z or page) and time point read, where the file has more than one.
     projection : str
-        ``"none"``, or how the planes were combined (``"max"``, ``"mean"``, ``"sum"``).
+        ``"none"``, or how the planes were combined (``"max"``, ``"mean"``, ``"sum"``; ``"auto"`` is
+        resolved: ``"max"`` for a z-stack, else ``"none"``).
     n_channels, n_planes, n_timepoints : int
         Sizes of the file's C, Z (or page) and T axes (1 where it has none).
     pixel_size : float or None
@@ -134,6 +148,12 @@ class ImageInfo:
         tags (pixels per centimetre)"), "" when the file gives none.
     series, n_series : int
         The image series read (OME multi-series files) and how many the file has.
+    plain_pages : bool
+        Whether the file has several pages without metadata saying what they are (a plain multi-page TIFF):
+        then ``pages`` says whether they are read as planes, channels or time points.
+    pages : str
+        What such pages were read as: ``"planes"``, ``"channels"`` or ``"timepoints"`` (``"planes"`` when the
+        file has none).
     """
 
     format: str
@@ -158,6 +178,8 @@ class ImageInfo:
     pixel_size_source: str = ""
     series: int = 0
     n_series: int = 1
+    plain_pages: bool = False
+    pages: str = "planes"
 
 
 @dataclass(frozen=True)
@@ -217,7 +239,7 @@ def _pillow_reads(im: Image.Image, extras: _Extras) -> bool:
 
 def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool = False,
                channel: str | int | None = None, plane: int | None = None, timepoint: int | None = None,
-               projection: str | None = None, series: int = 0):
+               projection: str | None = "auto", series: int = 0, pages: str = "planes"):
     """Load an image as a numpy array, refusing anything that is not a sane image.
 
     Parameters
@@ -233,19 +255,28 @@ def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool 
         Of a multi-channel TIFF (OME-TIFF, ImageJ hyperstack, a file with a C axis): the channel's index
         (0, 1, ...) or its name in the metadata (case-blind). None or a colour word (a recipe's
         ``"luminance"``, ...) picks the nuclear stain by name (DAPI, Hoechst, DRAQ5, ...; see
-        ``NUCLEAR_STAINS``), else channel 0. Files without channels ignore it (an RGB image stays RGB: the
-        recipe's channel picks its colour).
+        ``NUCLEAR_STAINS``), else channel 0. The samples of a gray pixel with several samples and no alpha
+        (a Y×X×2 TIFF) are channels too, without names. An image without channels takes a colour word or 0
+        (an RGB image stays RGB, and also takes 0, 1, 2: the recipe's channel picks its colour); another index
+        or a name is an ``ImageLoadError`` saying what the file has.
     plane : int, optional
-        The z-plane (or page of a multi-page TIFF) from 0; default 0. Ignored with a ``projection``.
+        The z-plane (or page of a multi-page TIFF) from 0; default 0. Read when ``projection`` is ``"none"``, or
+        ``"auto"`` on a file without a z-stack (pages without metadata).
     timepoint : int, optional
         The time point from 0; default 0.
-    projection : {None, "none", "max", "mean", "sum"}, optional
+    projection : {"auto", "none", "max", "mean", "sum"} or None, optional
         Combine every z-plane (or page) pixel by pixel: the maximum (NaN-ignoring ``np.fmax``, the
         file's dtype), or the mean or sum (float64 in plane order, returned as float32). The planes are
-        decoded one at a time.
+        decoded one at a time. ``"auto"`` (the default, also None; what the recipes, the app, the command line
+        and the generated scripts use): the maximum of a file whose metadata has a Z axis of more than one
+        plane, one ``plane`` of pages without metadata. ``"none"``: one ``plane``. Any letter case.
     series : int, optional
         The image series of a multi-series file (OME-TIFF with several images), from 0. A pyramidal
-        series is read at its full resolution.
+        series is read at its full resolution. A series beyond the file's is an ``ImageLoadError``.
+    pages : {"planes", "channels", "timepoints"}, optional
+        What the pages of a multi-page TIFF without metadata naming its axes (tifffile's ``I``/``Q`` axis)
+        are; default planes. Ignored by files whose metadata names their axes (``ImageInfo.plain_pages``
+        says whether a file has such pages).
 
     Returns
     -------
@@ -261,7 +292,8 @@ def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool 
     -----
     Sizes are checked from the header before decoding: a stack's plane (width × height) against
     ``max_pixels``. A channel, plane or time point beyond the file's is an ``ImageLoadError`` naming what
-    the file has; settings for axes the file does not have are ignored.
+    the file has; settings for axes the file does not have are ignored. A file whose metadata declares more
+    planes than it holds pages is an ``ImageLoadError`` saying both counts.
 
     References
     ----------
@@ -289,11 +321,20 @@ def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool 
     for name, value in (("plane", plane), ("timepoint", timepoint)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0):
             raise ParameterError(f"{name} must be a whole number of at least 0; got {value!r}")
+    if isinstance(projection, str) and projection.strip().lower() in PROJECTIONS:
+        projection = projection.strip().lower()
     if projection not in (None, *PROJECTIONS):
         raise ParameterError(f"projection must be one of {', '.join(PROJECTIONS)}; got {projection!r}")
+    if isinstance(pages, str) and pages.strip().lower() in PAGE_MEANINGS:
+        pages = pages.strip().lower()
+    if pages not in PAGE_MEANINGS:
+        raise ParameterError(f"pages must be one of {', '.join(PAGE_MEANINGS)}; got {pages!r}")
     if channel is not None and not isinstance(channel, (str, int, np.integer)) or isinstance(channel, bool):
         raise ParameterError(f"channel must be a channel index, a channel name or a colour word; got {channel!r}")
-    ask = _Ask(channel, plane, timepoint, projection, series)
+    if isinstance(channel, (int, np.integer)) and channel < 0:
+        raise ParameterError(f"channel must be a channel index of at least 0, a channel name or a colour word; "
+                             f"got {channel!r}")
+    ask = _Ask(channel, plane, timepoint, projection, series, pages)
     if isinstance(source, (str, os.PathLike)):
         # A TIFF stack on disk is read in place: only its header and the chosen plane's pages, never the whole
         # file. Measured on a 2×40×1024×1024 16-bit OME-TIFF (168 MB, page cache warm): one plane in 0.008 s and
@@ -372,8 +413,9 @@ class _Ask:
     channel: str | int | None = None
     plane: int | None = None
     timepoint: int | None = None
-    projection: str | None = None
+    projection: str | None = "auto"
     series: int = 0
+    pages: str = "planes"
 
 
 def _decode(data: bytes, max_pixels: int, ask: _Ask = _Ask()) -> tuple[np.ndarray, ImageInfo]:
@@ -422,10 +464,24 @@ def _decode(data: bytes, max_pixels: int, ask: _Ask = _Ask()) -> tuple[np.ndarra
                     # A layout Pillow opens but cannot decode (8-bit planar RGB + alpha + another extra
                     # sample: "unknown raw mode"): tifffile reads every TIFF layout.
                     array, mode, _, _, upright = _read_tiff(data, max_pixels, notes)
-    if n_frames > 1:
+    if ask.series and (layout is None or not 0 <= ask.series < layout.n_series):
+        raise ImageLoadError(f"series {ask.series} does not exist: this file has one image series (0)")
+    if layout is not None and layout.n_series > 1:  # each series one plane: not pages of one image
+        notes.insert(0, f"series {layout.series} of {layout.n_series}")
+    elif n_frames > 1:
         first = {"TIFF": f"first page of a {n_frames}-page TIFF",
                  "JPEG": f"first picture of a multi-picture JPEG ({n_frames} pictures)"}
         notes.insert(0, first.get(fmt, f"first frame of an animated {fmt.replace('WEBP', 'WebP')} ({n_frames} frames)"))
+    damaged = any(note.startswith("the file is damaged") for note in notes)
+    if damaged and layout is not None and ask.channel not in (None, 0):
+        notes.append(f"channel {ask.channel!r} not looked up: the file's metadata is damaged, so its first plane "
+                     "is read")
+    elif layout is not None and not (isinstance(ask.channel, str) and layout.sole_channel
+                                     and layout.sole_channel.casefold() == ask.channel.strip().casefold()):
+        check_channel(ask.channel, has_words(layout) if array.ndim == 2 else "one RGB plane", colour=array.ndim == 3)
+    elif layout is None:
+        check_channel(ask.channel, "it is a gray image" if array.ndim == 2 else "one RGB plane",
+                      colour=array.ndim == 3)
     if orientation in _ORIENTATIONS:
         turn, words = _ORIENTATIONS[orientation]
         array = array if upright else turn(array)
@@ -449,7 +505,8 @@ def _layout_fields(layout: TiffLayout | None, array: np.ndarray, selection: Sele
     fields = dict(axes=layout.axes, shape=layout.shape, channel_names=layout.channel_names,
                   n_channels=layout.size("C"), n_planes=layout.size(layout.plane_axis or "Z"),
                   n_timepoints=layout.size("T"), pixel_size=layout.pixel_size, unit=layout.unit,
-                  pixel_size_source=layout.pixel_size_source, series=layout.series, n_series=layout.n_series)
+                  pixel_size_source=layout.pixel_size_source, series=layout.series, n_series=layout.n_series,
+                  plain_pages=layout.plain_pages, pages=layout.pages)
     if selection is not None:
         fields.update(channel=selection.channel, plane=selection.plane, timepoint=selection.timepoint,
                       projection=selection.projection)
@@ -481,7 +538,7 @@ def _tiff_stack(data: bytes | str, max_pixels: int, ask: _Ask, notes: list[str])
         except Exception:
             return None, None
         try:
-            layout = tiff_layout(tif, ask.series)
+            layout = tiff_layout(tif, ask.series, ask.pages)
         except ImageLoadError:
             tif.close()
             if ask.series:
@@ -495,13 +552,19 @@ def _tiff_stack(data: bytes | str, max_pixels: int, ask: _Ask, notes: list[str])
             return layout, None
         key = tif.series[layout.series].keyframe
         _check_size(key.imagewidth, key.imagelength, max_pixels)
+        check_pages(tif.series[layout.series], layout)
         if key.photometric == tifffile.PHOTOMETRIC.SEPARATED:
             raise ImageLoadError("this CMYK TIFF cannot be read; save it as RGB")
         selection = choose(layout, ask.channel, ask.plane, ask.timepoint, ask.projection)
-        stack_notes = [f"{_KIND_WORDS.get(layout.kind, 'multi-page')} TIFF, axes {layout.axes} "
+        kind = _KIND_WORDS.get(layout.kind, "multi-page")
+        kind = "one-page" if kind == "multi-page" and len(tif.series[layout.series].pages) == 1 else kind
+        stack_notes = [f"{kind} TIFF, axes {layout.axes} "
                        f"{'×'.join(map(str, layout.shape))}"]
         if layout.n_series > 1:
-            stack_notes.append(f"image series {layout.series} of {layout.n_series}")
+            stack_notes.append(f"series {layout.series} of {layout.n_series}")
+        if layout.plain_pages and layout.pages != "planes":
+            stack_notes.append(f"its pages read as {layout.pages.replace('timepoints', 'time points')} (pages "
+                               f"set to {layout.pages})")
         if layout.n_levels > 1:
             stack_notes.append(f"full resolution (level 0 of {layout.n_levels} pyramid levels)")
         if layout.plane_axis in ("I", "Q") and selection.plane == 0 and selection.projection == "none":
@@ -510,15 +573,25 @@ def _tiff_stack(data: bytes | str, max_pixels: int, ask: _Ask, notes: list[str])
                          for note in selection.notes]
         else:
             sel_notes = list(selection.notes)
-        notes.extend(stack_notes + sel_notes + list(layout.notes))
         try:
             array = read_selection(tif, layout, selection)
         except ImageLoadError:
             raise
         except Exception as exc:
-            raise ImageLoadError(f"this TIFF's pages could not be decoded ({type(exc).__name__}; a compression "
-                                 "that needs the imagecodecs package?)") from exc
-        extras = _tiff_extras(key.photometric, key.samplesperpixel, key.extrasamples)
+            compression = getattr(key.compression, "name", str(key.compression))
+            if layout.sample_channels and not selection.channel and len(tif.series[layout.series].pages) == 1:
+                return layout, None  # the gray sample of a plain page: read as before (OpenCV decodes LZW)
+            if compression not in ("NONE", "ADOBE_DEFLATE", "DEFLATE"):
+                raise ImageLoadError(f"this TIFF's pages use {compression} compression, which cannot be decoded "
+                                     "here (it needs the imagecodecs package); save it uncompressed or with ZIP "
+                                     "(Deflate) compression") from exc
+            raise ImageLoadError(f"this TIFF's pages could not be decoded ({type(exc).__name__}); the file is "
+                                 "damaged") from exc
+        notes.extend(stack_notes + sel_notes + list(layout.notes))
+        if layout.sample_channels:  # one sample: a gray plane, no extra samples left
+            extras = _tiff_extras(key.photometric, 1, ())
+        else:
+            extras = _tiff_extras(key.photometric, key.samplesperpixel, key.extrasamples)
         colour = array if array.ndim == 2 else array[..., :extras.n_colour]
         alpha = None if extras.alpha is None or array.ndim == 2 else array[..., extras.alpha]
         if colour.ndim == 3 and colour.shape[2] == 1:
@@ -526,7 +599,8 @@ def _tiff_stack(data: bytes | str, max_pixels: int, ask: _Ask, notes: list[str])
         if key.photometric == tifffile.PHOTOMETRIC.PALETTE and key.colormap is not None:
             notes.append("palette image converted to RGB")
             colour = np.moveaxis(key.colormap[:, colour], 0, -1)
-        elif key.photometric == tifffile.PHOTOMETRIC.MINISWHITE and colour.dtype.kind == "u":
+        elif (key.photometric == tifffile.PHOTOMETRIC.MINISWHITE and colour.dtype.kind == "u"
+              and not (layout.sample_channels and selection.channel)):  # the gray sample, not the extra ones
             notes.append("white-is-zero TIFF inverted so that bright is high")
             colour = np.iinfo(colour.dtype).max - colour
         array = _normalise(_resolve_extras(_supported_dtype(colour, notes), alpha, extras, notes), notes, alpha=False)
@@ -577,12 +651,22 @@ def _tifffile_log_as_notes(notes: list[str]):
 def _warnings_as_notes(notes: list[str]):
     """Turn Pillow's warnings into notes instead of console output.
 
-    For example "Corrupt EXIF data", or its bomb warning above ~89 MP, where our own limit decides.
-    ``catch_warnings`` changes global state, hence the lock (Streamlit serves sessions from threads).
+    For example "Corrupt EXIF data", or its bomb warning above ~89 MP, where our own limit decides. What Pillow
+    logs while opening (its TIFF opener's "More samples per pixel than can be decoded", for a TIFF tifffile then
+    reads) is kept off the console. ``catch_warnings`` and the logger's handlers are global state, hence the lock
+    (Streamlit serves sessions from threads).
     """
+    pillow = logging.getLogger("PIL")  # Pillow logs what its TIFF opener refuses (more samples per pixel than it
+    quiet = _Collect()                # decodes): tifffile reads those files, so the line is not for the console
     with _WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        yield
+        propagate, pillow.propagate = pillow.propagate, False
+        pillow.addHandler(quiet)
+        try:
+            yield
+        finally:
+            pillow.removeHandler(quiet)
+            pillow.propagate = propagate
     said = dict.fromkeys(str(w.message).strip() for w in caught if issubclass(w.category, UserWarning)
                          and not issubclass(w.category, Image.DecompressionBombWarning))
     notes.extend(f"the file is slightly damaged; the decoder said: {message}" for message in said)

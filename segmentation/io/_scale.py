@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 from .._errors import ParameterError
 from ._read import ImageInfo
+from ._stack import normal_unit
 
 __all__ = ["PixelSize", "resolve_pixel_size"]
 
@@ -38,7 +39,8 @@ def resolve_pixel_size(pixel_size: float | None, unit: str, info: ImageInfo | No
         The recipe's pixel size: None ("auto") takes the file's, 0 measures in pixels, a number > 0 is
         used as it is (in ``unit``).
     unit : str
-        The recipe's unit, used with a ``pixel_size`` > 0.
+        The recipe's unit, used with a ``pixel_size`` > 0: a length unit (µm, nm, mm, cm, m, Å, in any common
+        spelling such as ``"um"`` or ``"micron"``; returned as ``"µm"``, ...).
     info : ImageInfo, optional
         What :func:`segmentation.load_image` found in the file (``pixel_size``, ``unit``,
         ``pixel_size_source``); None: the file is not known, so "auto" means pixels.
@@ -52,7 +54,7 @@ def resolve_pixel_size(pixel_size: float | None, unit: str, info: ImageInfo | No
     Raises
     ------
     ParameterError
-        If ``pixel_size`` is negative or not a finite number, or ``unit`` is not a non-empty string.
+        If ``pixel_size`` is negative or not a finite number, or ``unit`` is not a length unit.
 
     Examples
     --------
@@ -65,12 +67,14 @@ def resolve_pixel_size(pixel_size: float | None, unit: str, info: ImageInfo | No
                                    or not math.isfinite(pixel_size) or pixel_size < 0):
         raise ParameterError(f"pixel_size must be None (from the file), 0 (pixels) or a number above 0; "
                              f"got {pixel_size!r}")
-    if not isinstance(unit, str) or not unit.strip():
-        raise ParameterError(f"unit must be a non-empty string such as 'µm'; got {unit!r}")
+    length = normal_unit(unit)
+    if length is None:
+        raise ParameterError(f"unit must be a length unit: µm, nm, mm, cm, m or Å (also written um, micron, "
+                             f"micrometer, ...); got {unit!r}")
     if pixel_size is None:
         if info is not None and info.pixel_size is not None and info.unit:
             return PixelSize(float(info.pixel_size), info.unit, f"the file ({info.pixel_size_source})")
         return PixelSize(None, "px", "pixels: the file gives no pixel size")
     if pixel_size == 0:
         return PixelSize(None, "px", "pixels (pixel size 0 in the recipe)")
-    return PixelSize(float(pixel_size), unit.strip(), "the recipe")
+    return PixelSize(float(pixel_size), length, "the recipe")

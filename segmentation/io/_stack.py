@@ -3,9 +3,13 @@
 tifffile reads the file's structure from its header and metadata without decoding pixels: the first image
 series (or the one asked for), its full-resolution level when the file is pyramidal, and its axes
 (``T`` time, ``Z`` planes, ``C`` channels, ``Y``, ``X``, ``S`` samples of an RGB pixel; pages without
-metadata, ``I`` or ``Q``, count as planes). One plane is chosen from them (a channel, a z-plane or a
-projection over the z-planes, a time point), and only the pages of that plane are decoded, one at a time
-(a projection keeps one running plane, never the whole stack).
+metadata, ``I`` or ``Q``, count as planes unless the caller says they are channels or time points). Samples per
+pixel that are not a colour pixel (gray pixels, PhotometricInterpretation 0 or 1, with more than one sample and
+none of the extra samples marked as alpha: what tifffile writes for a Y×X×2 array) are channels: the ``S`` axis
+is read as a ``C`` axis without names. A series whose metadata declares more planes than the file holds (an OME-XML
+written before an acquisition that stopped early) is refused in words, before any pixel is decoded. One
+plane is chosen from them (a channel, a z-plane or a projection over the z-planes, a time point), and only the pages
+of that plane are decoded, one at a time (a projection keeps one running plane, never the whole stack).
 
 The metadata also gives the channel names (OME ``Channel@Name``, ImageJ slice labels) and the pixel size
 with its unit: OME ``PhysicalSizeX/Y`` (unit ``PhysicalSizeXUnit``, µm by default, OME-XML schema 2016-06),
@@ -33,30 +37,46 @@ import tifffile
 from .._errors import ImageLoadError
 
 __all__ = ["TiffLayout", "tiff_layout", "choose", "read_selection", "Selection", "NUCLEAR_STAINS", "normal_unit",
-           "default_channel", "COLOUR_WORDS", "PROJECTIONS"]
+           "default_channel", "COLOUR_WORDS", "PROJECTIONS", "PAGE_MEANINGS", "check_channel",
+           "has_words", "samples_are_channels", "check_pages"]
 
 #: Channel names taken for a nuclear stain (segmentation.NUCLEAR_STAINS; io does not import recipes, a test keeps
 #: the two equal), case-blind, anywhere in the name, in order of preference.
 NUCLEAR_STAINS = ("dapi", "hoechst", "h33342", "h33258", "draq5", "draq7", "nucblue", "nucspot", "sytox",
                   "to-pro", "topro", "redot", "propidium", "nuclei", "nuclear", "nucleus", "dna")
 
-_MICRO = ("µm", "μm", "um", "micron", "microns", "micrometer", "micrometre", "\\u00b5m", "u")
-_UNITS = {**dict.fromkeys(_MICRO, "µm"), "nm": "nm", "nanometer": "nm", "nanometre": "nm", "mm": "mm",
-          "millimeter": "mm", "millimetre": "mm", "cm": "cm", "centimeter": "cm", "centimetre": "cm", "m": "m",
-          "meter": "m", "metre": "m", "å": "Å", "angstrom": "Å"}
+#: Length units as files write them (case-blind) -> the recipes' units (segmentation.UNITS and UNIT_SPELLINGS; io does
+#: not import recipes, a test keeps them equal). ImageJ writes the micro sign escaped, or "u".
+_UNITS = {**{key: "µm" for key in ("µm", "um", "micron", "microns", "micrometer", "micrometers", "micrometre",
+                                     "micrometres", "\\u00b5m", "u")},
+          **{f"{word}{end}": unit for unit, word in (("nm", "nanomet"), ("mm", "millimet"), ("cm", "centimet"),
+                                                      ("m", "met")) for end in ("er", "ers", "re", "res")},
+          "nm": "nm", "mm": "mm", "cm": "cm", "m": "m", "å": "Å", "angstrom": "Å", "angstroms": "Å",
+          "ångström": "Å", "ångströms": "Å"}
 _NO_UNIT = ("", "pixel", "pixels", "px", "inch", "inches", "in")
-_PAGE_AXES = "IQ"  # pages without metadata saying what they are: taken as planes
+_PAGE_AXES = "IQ"  # pages without metadata saying what they are: planes, unless told channels or time points
+#: What the pages of a plain multi-page TIFF are taken as (segmentation.PAGES; a test keeps them equal).
+PAGE_MEANINGS = ("planes", "channels", "timepoints")
 
 
-def normal_unit(unit: Any) -> str | None:
-    """A length unit as written in files (``"micron"``, ``"um"``, ImageJ's escaped micro) -> ``"µm"``; None if none."""
+def normal_unit(unit: Any, notes: list[str] | None = None) -> str | None:
+    """A length unit as written in files (``"micron"``, ``"um"``, ImageJ's escaped micro) -> ``"µm"``; None if none.
+
+    Anything but a known length unit (µm, nm, mm, cm, m, Å in their common spellings) is None; when ``notes`` is
+    given, a unit that is neither known nor "no unit" (pixel, inch) adds a note saying the pixel size is not used.
+    """
     if not isinstance(unit, str):
         return None
     text = unit.strip()
-    key = text.lower()
+    key = text.casefold()
     if key in _NO_UNIT:
         return None
-    return _UNITS.get(key, text if 0 < len(text) <= 16 and text.isprintable() else None)
+    known = next((value for spelling, value in _UNITS.items() if spelling.casefold() == key), None)
+    if known is None and notes is not None:
+        shown = text if len(text) <= 20 and text.isprintable() else text[:17] + "..."
+        notes.append(f"the file's pixel size is in {shown!r}, which is not a length unit this program knows "
+                     "(µm, nm, mm, cm, m, Å): measurements stay in pixels unless you set a pixel size")
+    return known
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,16 @@ class TiffLayout:
         Where the pixel size came from, in words ("" when there is none).
     notes : tuple of str
         Plain-words notes on the metadata (pixels that are not square, ...).
+    plain_pages : bool
+        Whether the series has several pages without metadata saying what they are (tifffile's ``I`` or ``Q``
+        axis): a plain multi-page TIFF, whose pages ``pages`` says are planes, channels or time points.
+    pages : str
+        What those pages were taken as (``"planes"``, ``"channels"``, ``"timepoints"``); ``"planes"`` when the
+        file has no such pages.
+    sole_channel : str
+        The name the metadata gives the image's only channel when the series has no ``C`` axis ("" if none).
+    sample_channels : bool
+        Whether the ``C`` axis is the samples of each pixel (tifffile's ``S``; see :func:`samples_are_channels`).
     """
 
     axes: str
@@ -100,6 +130,10 @@ class TiffLayout:
     unit: str | None = None
     pixel_size_source: str = ""
     notes: tuple[str, ...] = field(default=())
+    plain_pages: bool = False
+    pages: str = "planes"
+    sole_channel: str = ""
+    sample_channels: bool = False
 
     def size(self, axis: str) -> int:
         """The size of one axis (1 when the series has no such axis)."""
@@ -118,16 +152,28 @@ class TiffLayout:
         return any(size > 1 for axis, size in zip(self.axes, self.shape) if axis not in "YXS")
 
 
-def tiff_layout(tif: tifffile.TiffFile, series: int = 0) -> TiffLayout:
-    """The layout and metadata of one series of an open TIFF (header and metadata only)."""
+def tiff_layout(tif: tifffile.TiffFile, series: int = 0, pages: str = "planes") -> TiffLayout:
+    """The layout and metadata of one series of an open TIFF (header and metadata only).
+
+    ``pages``: what pages without metadata (tifffile's ``I``/``Q`` axis) are, one of :data:`PAGE_MEANINGS`; such an
+    axis becomes ``C`` (channels) or ``T`` (time points) when the file has no axis of that name already.
+    """
+    if pages not in PAGE_MEANINGS:
+        raise ImageLoadError(f"pages must be one of {', '.join(PAGE_MEANINGS)}; got {pages!r}")
     all_series = tif.series
     if not all_series:
         raise ImageLoadError("this TIFF holds no image")
     if not 0 <= series < len(all_series):
-        raise ImageLoadError(f"series {series} does not exist: this file has {len(all_series)} image series "
-                             f"(0–{len(all_series) - 1})")
+        raise ImageLoadError(_no_series(series, len(all_series)))
     s = all_series[series]
     axes, shape = s.axes, tuple(int(n) for n in s.shape)
+    sample_channels = "S" in axes and "C" not in axes and samples_are_channels(s.keyframe)
+    if sample_channels:
+        axes = axes.replace("S", "C")
+    page_axis = next((a for a, n in zip(axes, shape) if a in _PAGE_AXES and n > 1), None)
+    meaning = "planes"
+    if page_axis is not None and pages != "planes" and (target := pages[0].upper()) not in axes:
+        axes, meaning = axes.replace(page_axis, target, 1), pages
     notes: list[str] = []
     names: tuple[str, ...] = ()
     size = unit = None
@@ -139,10 +185,59 @@ def tiff_layout(tif: tifffile.TiffFile, series: int = 0) -> TiffLayout:
     else:  # OME and ImageJ files say their pixel size in their own metadata, or have none
         size, unit, source = _resolution_tags(s.keyframe, notes)
     n_channels = shape[axes.index("C")] if "C" in axes else 1
+    sole = names[0] if "C" not in axes and len(names) == 1 else ""
     names = tuple(names[:n_channels]) + ("",) * max(0, n_channels - len(names)) if "C" in axes else ()
     return TiffLayout(axes=axes, shape=shape, n_series=len(all_series), series=series, n_levels=len(s.levels),
                       kind=str(s.kind), channel_names=names, pixel_size=size, unit=unit,
-                      pixel_size_source=source, notes=tuple(notes))
+                      pixel_size_source=source, notes=tuple(notes), plain_pages=page_axis is not None,
+                      pages=meaning, sole_channel=sole, sample_channels=sample_channels)
+
+
+def samples_are_channels(page) -> bool:
+    """Whether a page's samples per pixel are channels rather than one colour pixel.
+
+    They are when the page is gray (PhotometricInterpretation 0 white-is-zero or 1 black-is-zero) with more than one
+    sample and none of its extra samples marked as alpha (ExtraSamples 1 or 2, TIFF 6.0): e.g. two fluorescence
+    channels stored as one 2-sample page. RGB, palette and CMYK pixels, and a gray pixel with its alpha, are colour.
+    """
+    photometric = page.photometric
+    if photometric is None or int(photometric) not in (0, 1) or int(page.samplesperpixel) < 2:
+        return False
+    return not any(int(kind) in (1, 2) for kind in page.extrasamples)
+
+
+def check_pages(series, layout: TiffLayout) -> None:
+    """Refuse a series whose metadata declares more planes than the file holds (before decoding anything).
+
+    tifffile maps each plane the metadata declares (the product of the axes' sizes over one page) to a page of the
+    file, and leaves the planes it does not find empty. Reading them would fail, or read planes that are not there.
+    """
+    pages = list(series.pages)
+    page_size = math.prod(series.keyframe.shape)
+    declared = math.prod(layout.shape) // page_size if page_size else len(pages)
+    what = "page"
+    if getattr(series, "is_truncated", False):  # one page, the other planes contiguous after it (ImageJ > 4 GB)
+        offset, plane = series.dataoffset, series.keyframe.nbytes
+        size = series.keyframe.parent.filehandle.size
+        held = declared if offset is None or not plane else min(declared, (size - offset) // plane)
+        what = "plane"
+    else:
+        held = sum(page is not None for page in pages)
+    if held >= declared:
+        return
+    page_axes = series.keyframe.axes
+    leading = layout.axes[:-len(page_axes)] if layout.axes.endswith(page_axes) else ""
+    words = {"T": "time points", "Z": "z-planes", "C": "channels", "I": "pages", "Q": "pages"}
+    sizes = [f"{n} {words.get(a, 'planes')}" for a, n in zip(leading, layout.shape) if n > 1] or [f"{declared} planes"]
+    total = f" ({declared} planes)" if len(sizes) > 1 else ""
+    raise ImageLoadError(f"the file's metadata declares {' × '.join(sizes)}{total} but it holds {held} "
+                         f"{what}{'s' if held != 1 else ''}: the file is incomplete (an acquisition that stopped "
+                         "early?) or its metadata is wrong")
+
+
+def _no_series(series: int, n: int) -> str:
+    have = "one image series (0)" if n == 1 else f"{n} image series (0–{n - 1})"
+    return f"series {series} does not exist: this file has {have}"
 
 
 def _square(x: float | None, y: float | None, unit: str | None, where: str, notes: list[str]) -> float | None:
@@ -169,7 +264,7 @@ def _ome_metadata(tif: tifffile.TiffFile, series: int, notes: list[str]):
     channels = channels if isinstance(channels, list) else [channels]
     names = tuple(str(c.get("Name", "")) if isinstance(c, dict) else "" for c in channels)
     x, y = _float(pixels.get("PhysicalSizeX")), _float(pixels.get("PhysicalSizeY"))
-    unit = normal_unit(pixels.get("PhysicalSizeXUnit", "µm"))
+    unit = normal_unit(pixels.get("PhysicalSizeXUnit", "µm"), notes if x is not None else None)
     if x is None or unit is None:
         return names, None, None, ""
     size = _square(x, y, unit, "OME PhysicalSizeX/Y", notes)
@@ -180,9 +275,9 @@ def _imagej_metadata(tif: tifffile.TiffFile, n_channels: int, notes: list[str]):
     meta = tif.imagej_metadata or {}
     labels = meta.get("Labels") or []
     names = tuple(str(label) for label in labels[:n_channels]) if len(labels) >= n_channels > 1 else ()
-    unit = normal_unit(meta.get("unit"))
     page = tif.pages.first
     x, y = _per_unit(page.tags.valueof(282)), _per_unit(page.tags.valueof(283))
+    unit = normal_unit(meta.get("unit"), notes if x is not None else None)
     if unit is None or x is None:
         return names, None, None, ""
     size = _square(x, y, unit, "ImageJ resolution", notes)
@@ -246,23 +341,69 @@ def _channel_words(layout: TiffLayout) -> str:
 
 #: The recipe's colour words (segmentation.CHANNELS; io does not import recipes, a test keeps them equal).
 COLOUR_WORDS = ("luminance", "red", "green", "blue", "hue", "saturation", "value")
-PROJECTIONS = ("none", "max", "mean", "sum")
+PROJECTIONS = ("auto", "none", "max", "mean", "sum")
+
+
+def check_channel(channel: Any, has: str, colour: bool = False) -> None:
+    """Refuse a channel index (other than 0) or a channel name asked of an image without a channel axis.
+
+    ``has`` says in words what the image has instead ("its 3 pages are read as z-planes"); ``colour``: its pixels
+    are RGB, where 0, 1, 2 are red, green, blue. Colour words (and None) are always accepted.
+    """
+    if channel is None or (isinstance(channel, str) and channel.strip().casefold() in COLOUR_WORDS):
+        return
+    index = isinstance(channel, (int, np.integer)) and not isinstance(channel, bool)
+    if index and (int(channel) == 0 or (colour and 0 <= int(channel) <= 2)):
+        return
+    if colour:
+        asked = f"channel {int(channel)} does not exist" if index else f"there is no channel named {channel!r}"
+        raise ImageLoadError(f"{asked}; this image has no channels but RGB pixels ({has}): choose a colour word "
+                             "(luminance, red, ..., value) or 0 (red), 1 (green), 2 (blue)")
+    asked = f"channel {int(channel)} does not exist" if index else f"there is no channel named {channel!r}"
+    raise ImageLoadError(f"{asked}; this file has no channels: {has}")
+
+
+def has_words(layout: TiffLayout) -> str:
+    """What a stack without a channel axis has, in words, for a refused channel."""
+    parts = []
+    if layout.plain_pages and layout.pages != "channels":
+        axis = "T" if layout.pages == "timepoints" else layout.plane_axis
+        read = "time points" if layout.pages == "timepoints" else "z-planes"
+        return (f"its {layout.size(axis or 'Z')} pages are read as {read}; if they are channels, set pages to "
+                "channels (--pages channels)")
+    if layout.size("Z") > 1:
+        parts.append(f"{layout.size('Z')} z-planes")
+    if layout.size("T") > 1:
+        parts.append(f"{layout.size('T')} time points")
+    return f"it has {' and '.join(parts)}" if parts else "it is one plane"
 
 
 def choose(layout: TiffLayout, channel: Any = None, plane: int | None = None, timepoint: int | None = None,
-           projection: str | None = None) -> Selection:
+           projection: str | None = "auto") -> Selection:
     """A recipe's channel / plane / time point / projection as indices of ``layout``'s axes.
 
     A channel index or name picks among the ``C`` axis (a name case-blind); a colour word or None picks the
-    nuclear stain, else channel 0. Axes the file does not have ignore their setting (as a gray image ignores
-    the colour channel); an index beyond an axis the file has is an ``ImageLoadError``.
+    nuclear stain, else channel 0. A channel index other than 0, or a name, asked of a file without a ``C``
+    axis is an ``ImageLoadError`` saying what the file has (RGB pixels take 0, 1, 2: red, green, blue). The
+    projection ``"auto"`` is the maximum over a ``Z`` axis of more than one plane, and one plane of pages
+    without metadata; None is ``"auto"``. Plane and time point settings of axes the file does not have are ignored;
+    an index beyond an axis the file has is an ``ImageLoadError``. When the channels are a pixel's samples
+    (``layout.sample_channels``) the note says which sample was read.
     """
-    projection = "none" if projection is None else projection
+    projection = "auto" if projection is None else projection
     if projection not in PROJECTIONS:
         raise ImageLoadError(f"projection must be one of {', '.join(PROJECTIONS)}; got {projection!r}")
     notes: list[str] = []
     c = z = t = None
-    if "C" in layout.axes and layout.size("C") > 1:
+    if "C" not in layout.axes:
+        if not (isinstance(channel, str) and layout.sole_channel
+                and layout.sole_channel.casefold() == channel.strip().casefold()):
+            check_channel(channel, has_words(layout), colour=layout.size("S") >= 3)
+    elif layout.size("C") == 1:
+        name = layout.channel_names[0] if layout.channel_names else ""
+        if not (isinstance(channel, str) and name and name.casefold() == channel.strip().casefold()):
+            check_channel(channel, f"its one channel is 0{f' {name}' if name else ''}")
+    else:
         n = layout.size("C")
         matches = [i for i, name in enumerate(layout.channel_names)
                    if isinstance(channel, str) and name.casefold() == channel.casefold()]
@@ -278,8 +419,12 @@ def choose(layout: TiffLayout, channel: Any = None, plane: int | None = None, ti
         else:
             c, why = default_channel(layout.channel_names)
         name = layout.channel_names[c] if c < len(layout.channel_names) and layout.channel_names[c] else ""
-        notes.append(f"channel {c}{f' ({name})' if name else ''} of {n}" + (f": {why}" if why else ""))
+        sample = f" (sample {c} of the {n} samples of each pixel)" if layout.sample_channels else ""
+        notes.append(f"channel {c}{f' ({name})' if name else ''} of {n}{sample}" + (f": {why}" if why else ""))
     axis = layout.plane_axis
+    auto = projection == "auto"
+    if auto:  # a z-stack (its metadata says Z) opens on its maximum; pages without metadata on one page
+        projection = "max" if axis == "Z" and layout.size("Z") > 1 else "none"
     if axis is not None and layout.size(axis) > 1:
         n = layout.size(axis)
         what = "z-planes" if axis == "Z" else "pages"
@@ -287,7 +432,7 @@ def choose(layout: TiffLayout, channel: Any = None, plane: int | None = None, ti
             z = _index(plane, n, "plane", what)
             notes.append(f"plane {z} of {n} {what}")
         else:
-            notes.append(f"{projection} projection of the {n} {what}")
+            notes.append(f"{projection} projection of the {n} {what}" + (" (automatic for a z-stack)" if auto else ""))
     if "T" in layout.axes and layout.size("T") > 1:
         t = _index(timepoint, layout.size("T"), "time point", "time points")
         notes.append(f"time point {t} of {layout.size('T')}")
@@ -299,11 +444,13 @@ def read_selection(tif: tifffile.TiffFile, layout: TiffLayout, selection: Select
     s = tif.series[layout.series]
     key = s.keyframe
     page_axes = key.axes
-    leading = layout.axes[:-len(page_axes)] if layout.axes.endswith(page_axes) else None
+    axes = layout.axes.replace("C", "S") if layout.sample_channels else layout.axes  # the file's own letters
+    leading = axes[:-len(page_axes)] if axes.endswith(page_axes) else None
     lead_shape = layout.shape[:len(leading)] if leading is not None else ()
     if leading is None or math.prod(lead_shape) != len(s.pages) or not set(page_axes) <= set("YXS"):
         return _from_whole_series(s, layout, selection)
     fixed = {"C": selection.channel, "T": selection.timepoint}
+    samples = page_axes.index("S") if "S" in page_axes else None
     axis = layout.plane_axis
     planes = [selection.plane] if selection.projection == "none" else list(range(layout.size(axis or "Z")))
     picked = None
@@ -311,6 +458,9 @@ def read_selection(tif: tifffile.TiffFile, layout: TiffLayout, selection: Select
         index = tuple(z if a == axis and z is not None else (fixed.get(a) or 0) for a in leading)
         page = s.pages[int(np.ravel_multi_index(index, lead_shape))] if leading else s.pages[0]
         array = page.asarray()
+        if samples is not None:  # samples last (a planar page decodes S×Y×X); samples that are channels: one
+            array = np.moveaxis(array, samples, -1)
+            array = np.ascontiguousarray(array[..., selection.channel or 0]) if layout.sample_channels else array
         picked = _accumulate(picked, array, selection.projection, k, len(planes))
     return picked
 
@@ -341,6 +491,9 @@ def _from_whole_series(s, layout: TiffLayout, selection: Selection) -> np.ndarra
         else:
             index.append({"C": selection.channel, "T": selection.timepoint}.get(a) or 0)
     picked = data[tuple(index)]
+    kept = [a for a, i in zip(layout.axes, index) if isinstance(i, slice)]
+    if "S" in kept:  # samples last, as a page reads
+        picked = np.moveaxis(picked, kept.index("S"), -1)
     if selection.projection == "none" or axis is None:
         return picked
     result = None

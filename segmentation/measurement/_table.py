@@ -25,7 +25,9 @@ Columns, in order (pixels / with ``pixel_size`` and ``unit="µm"``):
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 import re
 import unicodedata
@@ -110,13 +112,31 @@ class MeasurementTable:
         lists = [self.columns[name].tolist() for name in names]
         return [dict(zip(names, row)) for row in zip(*lists)]
 
-    def to_csv(self) -> str:
+    def to_csv(self, *, recipe_json: str | None = None) -> str:
         """The table as CSV text: a header line, then one line per object.
 
         Integers are written as integers; floats with up to 10 significant digits (shortest
         form, so 12.5 stays ``12.5``). NaN (for example the mean of an object whose pixels are
         all NaN) is written as an empty field, which spreadsheets read as missing.
+
+        Parameters
+        ----------
+        recipe_json : str, optional
+            The recipe that made the objects, as ``recipe.to_json()`` writes it. When given, the text
+            starts with one comment line naming its version, kind and SHA-256 (of the UTF-8 text, as
+            the batch summary's ``recipe_sha256``)::
+
+                # segmentation-studio recipe version 3, threshold, recipe_sha256 5f1c…
+
+            so the file says which recipe (and which version's defaults) it holds. Read it back with
+            ``pandas.read_csv(path, comment="#")`` or by skipping lines starting with ``#``.
+
+        Raises
+        ------
+        ParameterError
+            If ``recipe_json`` is not a recipe's JSON text (an object with ``version`` and ``kind``).
         """
+        head = "" if recipe_json is None else _recipe_comment(recipe_json)
         text_columns = []
         for values in self.columns.values():
             if values.dtype.kind in "iub":
@@ -127,7 +147,43 @@ class MeasurementTable:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(self.column_names)
         writer.writerows(zip(*text_columns))
-        return buffer.getvalue()
+        return head + buffer.getvalue()
+
+
+def _recipe_comment(recipe_json: str) -> str:
+    """The CSV comment line that names a recipe's version, kind and SHA-256 (see :meth:`MeasurementTable.to_csv`).
+
+    Parameters
+    ----------
+    recipe_json : str
+        A recipe's JSON text (``recipe.to_json()``).
+
+    Returns
+    -------
+    str
+        One line, ending in a newline.
+
+    Raises
+    ------
+    ParameterError
+        If ``recipe_json`` is not JSON of an object with an integer ``version`` and a ``kind``.
+
+    Examples
+    --------
+    >>> text = '{"format": "segmentation-studio-recipe", "version": 3, "kind": "threshold", "params": {}}'
+    >>> _recipe_comment(text)[:54]
+    '# segmentation-studio recipe version 3, threshold, rec'
+    """
+    try:
+        data = json.loads(recipe_json)
+        version, kind = data["version"], data["kind"]
+    except (TypeError, ValueError, KeyError) as error:
+        raise ParameterError(f"recipe_json must be a recipe's JSON text (with version and kind); got "
+                             f"{str(recipe_json)[:60]!r}") from error
+    if isinstance(version, bool) or not isinstance(version, int) or not isinstance(kind, str):
+        raise ParameterError(f"recipe_json has version {version!r} and kind {kind!r}: expected an integer and a word")
+    digest = hashlib.sha256(recipe_json.encode("utf-8")).hexdigest()
+    return f"# segmentation-studio recipe version {version}, {kind}, recipe_sha256 {digest}\n"
 
 
 def unit_suffix(unit: str) -> str:

@@ -12,9 +12,12 @@ from ._recipes import (
     LOCAL_METHODS,
     METHODS,
     NUCLEAR_STAINS,
+    PAGES,
     PROJECTIONS,
     RECIPE_FORMAT,
     RECIPE_VERSION,
+    UDUNITS,
+    UNIT_SPELLINGS,
     UNITS,
     WATERSHED_FOREGROUND,
     MethodInfo,
@@ -22,6 +25,7 @@ from ._recipes import (
     WatershedRecipe,
     colour_channel,
     file_selection,
+    length_unit,
     recipe_from_json,
     upgrade_params,
 )
@@ -29,4 +33,5 @@ from ._recipes import (
 __all__ = ["ParamSpec", "specs_of", "canonical_names", "alias_table", "CHANNELS", "GLOBAL_METHODS", "LOCAL_METHODS",
            "METHODS", "MethodInfo", "RECIPE_FORMAT", "WATERSHED_FOREGROUND", "ThresholdRecipe", "WatershedRecipe",
            "recipe_from_json", "RECIPE_VERSION", "PROJECTIONS", "UNITS", "colour_channel", "upgrade_params",
-           "NUCLEAR_STAINS", "file_selection", "WATERSHED_PRESETS"]
+           "NUCLEAR_STAINS", "file_selection", "WATERSHED_PRESETS", "PAGES", "UDUNITS",
+           "UNIT_SPELLINGS", "length_unit"]

@@ -36,9 +36,12 @@ class ParamSpec:
     pixels, so that a preview on a copy downscaled by a factor *f* uses ``value * f`` (or ``f²``).
     ``aliases`` are the parameter's earlier names: recipe files, share links and command-line options that
     use them still work (:func:`canonical_names`), so a parameter can be renamed without breaking them.
+    A ``choice`` is matched case-blind and without surrounding spaces (``"MAX "`` is ``"max"``) and kept as
+    its canonical spelling; ``spellings`` maps other accepted spellings (matched the same way) to a choice
+    (``"micron"`` -> ``"µm"``).
     ``open`` makes a ``choice`` accept more than its ``choices`` (which are then suggestions): ``"text"``
-    any short text (a unit such as ``"µm"``), ``"channel"`` also a file's channel index (0, 1, ...; the text
-    ``"2"`` is the index 2) or its name in the file's metadata (``"DAPI"``).
+    any short text, ``"channel"`` also a file's channel index (0, 1, ...; the text ``"2"`` is the index 2)
+    or its name in the file's metadata (``"DAPI"``).
 
     Attributes
     ----------
@@ -68,6 +71,8 @@ class ParamSpec:
         Earlier names still accepted on input (never written).
     open : {"", "text", "channel"}
         Whether a ``choice`` also accepts other values (see above); ``""``: only ``choices``.
+    spellings : mapping of str to str
+        Other spellings of a ``choice``'s values, each mapped to one of ``choices`` (keys case-blind).
     """
 
     name: str
@@ -85,6 +90,7 @@ class ParamSpec:
     scale: str | None = None
     aliases: tuple[str, ...] = ()
     open: str = ""
+    spellings: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def applies(self, values: Mapping[str, Any]) -> bool:
         """Whether this parameter matters given the other parameters' values."""
@@ -103,9 +109,13 @@ class ParamSpec:
         if kind == "choice":
             if isinstance(value, str) and value in self.choices:
                 return value
+            if isinstance(value, str) and (known := self._canonical(value)) is not None:
+                return known
             if self.open:
                 return self._open_value(value)
-            raise self._error(value, "one of " + ", ".join(self.choices))
+            others = [s for s in self.spellings if s not in self.choices][:4]
+            raise self._error(value, "one of " + ", ".join(self.choices)
+                              + (f" (other spellings such as {', '.join(others)} are accepted)" if others else ""))
         if kind == "int_choice":
             if _is_int(value) and int(value) in self.choices:
                 return int(value)
@@ -150,6 +160,14 @@ class ParamSpec:
             return tuple(points)
         raise AssertionError(f"unknown parameter kind {kind!r}")
 
+    def _canonical(self, text: str) -> str | None:
+        """The choice ``text`` names in any letter case, with spaces around, or by another spelling; else None."""
+        folded = text.strip().casefold()
+        for choice in self.choices:
+            if isinstance(choice, str) and choice.casefold() == folded:
+                return choice
+        return next((choice for spelling, choice in self.spellings.items() if spelling.casefold() == folded), None)
+
     def _open_value(self, value: Any) -> Any:
         """A value of an open choice outside its suggestions: short text, or (``"channel"``) an index."""
         channel = self.open == "channel"
@@ -162,10 +180,9 @@ class ParamSpec:
             text = value.strip()
             if channel and text.isascii() and text.isdigit():
                 return int(text)
-            # A colour word in other letter case ("Red") is a typing slip, not a name: the word itself
-            # ("red") already picks a file's channel of that name (case-blind, segmentation.load_image).
-            slip = channel and text.casefold() in {choice.casefold() for choice in self.choices}
-            if 0 < len(text) <= (64 if channel else 32) and text.isprintable() and not slip:
+            # (A colour word in any letter case, "Red", was already taken as the word itself, which picks a
+            # file's channel of that name too: names are matched case-blind, segmentation.load_image.)
+            if 0 < len(text) <= (64 if channel else 32) and text.isprintable():
                 return text
         raise self._error(value, allowed)
 
@@ -294,7 +311,7 @@ def specs_of(cls_or_obj: Any) -> tuple[ParamSpec, ...]:
     --------
     >>> import segmentation as seg
     >>> [spec.name for spec in specs_of(seg.ThresholdRecipe)][:3]
-    ['method', 'channel', 'projection']
+    ['method', 'channel', 'pages']
     """
     cls = cls_or_obj if isinstance(cls_or_obj, type) else type(cls_or_obj)
     if not dataclasses.is_dataclass(cls):

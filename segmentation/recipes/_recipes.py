@@ -27,7 +27,8 @@ from ._params import ParamSpec, Points, alias_table, canonical_names, param, spe
 
 __all__ = ["ThresholdRecipe", "WatershedRecipe", "recipe_from_json", "METHODS", "GLOBAL_METHODS",
            "LOCAL_METHODS", "RECIPE_FORMAT", "RECIPE_VERSION", "CHANNELS", "PROJECTIONS", "UNITS", "NUCLEAR_STAINS",
-           "WATERSHED_FOREGROUND", "MethodInfo", "colour_channel", "upgrade_params", "file_selection"]
+           "WATERSHED_FOREGROUND", "MethodInfo", "colour_channel", "upgrade_params", "file_selection", "PAGES",
+           "UNIT_SPELLINGS", "UDUNITS", "length_unit"]
 
 RECIPE_FORMAT = "segmentation-studio/recipe"
 
@@ -99,14 +100,31 @@ CHANNELS = ("luminance", "red", "green", "blue", "hue", "saturation", "value")
 #: whose channel is a colour word reads this channel of a multi-channel file (segmentation.load_image).
 NUCLEAR_STAINS = ("dapi", "hoechst", "h33342", "h33258", "draq5", "draq7", "nucblue", "nucspot", "sytox",
                   "to-pro", "topro", "redot", "propidium", "nuclei", "nuclear", "nucleus", "dna")
-#: How the planes of a z-stack become one image: one plane, or their maximum, mean or sum.
-PROJECTIONS = ("none", "max", "mean", "sum")
-#: Length units offered for the pixel size (any other short name is accepted too).
-UNITS = ("µm", "nm", "mm", "cm", "m")
+#: How the planes of a z-stack become one image: automatic (the maximum of a file's z-planes, one plane of
+#: pages without metadata), one plane, or their maximum, mean or sum.
+PROJECTIONS = ("auto", "none", "max", "mean", "sum")
+#: What the pages of a plain multi-page TIFF (no metadata naming its axes) are.
+PAGES = ("planes", "channels", "timepoints")
+#: Length units a pixel size can be in (OME-NGFF takes UDUNITS-2 length units; these are the microscopy ones).
+UNITS = ("µm", "nm", "mm", "cm", "m", "Å")
+#: The UDUNITS-2 name of each unit (what OME-NGFF and OME-XML metadata write).
+UDUNITS = {"µm": "micrometer", "nm": "nanometer", "mm": "millimeter", "cm": "centimeter", "m": "meter",
+           "Å": "angstrom"}
+#: Other spellings of the units (matched case-blind; µ and the Greek μ are one letter then).
+UNIT_SPELLINGS = {
+    **{spelling: "µm" for spelling in ("um", "μm", "micron", "microns", "micrometer", "micrometers", "micrometre",
+                                       "micrometres")},
+    **{spelling: unit for unit, word in (("nm", "nanomet"), ("mm", "millimet"), ("cm", "centimet"), ("m", "met"))
+       for spelling in (f"{word}er", f"{word}ers", f"{word}re", f"{word}res")},
+    "\u212b": "Å", "angstrom": "Å", "angstroms": "Å", "ångström": "Å", "ångströms": "Å",
+}
 #: The version written into every recipe (JSON ``"version"``) and every output that carries a recipe.
 #: 1: before the file's channels, planes and pixel size (pixel size 0: measurements in pixels);
-#: 2: ``channel`` also a file's channel, ``projection``, ``plane``, ``timepoint``, ``pixel_size``, ``unit``.
-RECIPE_VERSION = 2
+#: 2: ``channel`` also a file's channel, ``projection``, ``plane``, ``timepoint``, ``pixel_size``, ``unit``;
+#: 3: ``projection`` "auto" by default (a z-stack opens on its maximum projection; versions 1 and 2 read one
+#: plane, so they get ``projection="none"``), ``pages`` (what a plain TIFF's pages are), ``series``, and
+#: ``unit`` only a length unit (µm, nm, mm, cm, m, Å, in any common spelling).
+RECIPE_VERSION = 3
 
 _ADAPTIVE = frozenset({"adaptive_mean", "adaptive_gaussian"})
 _WINDOWED = frozenset({"sauvola", "niblack"})
@@ -249,13 +267,24 @@ class ThresholdRecipe(_Recipe):
                                     "red, ..., value); of a multi-channel microscopy file its index (0, 1, ...) or "
                                     "its name in the file (DAPI); a colour word there picks the nuclear stain "
                                     "(DAPI, Hoechst, ...) or else the first channel. Grayscale images ignore it.")
-    projection: str = param("none", kind="choice", choices=PROJECTIONS, label="Z projection",
+    pages: str = param("planes", kind="choice", choices=PAGES, label="Pages of a plain TIFF are",
+                       group="Pre-processing",
+                       help="What the pages of a multi-page TIFF without metadata saying what they are mean: "
+                            "z-planes (or simply pages, such as scanned pages), channels, or time points. Files "
+                            "whose metadata names their axes (OME-TIFF, ImageJ) ignore it.")
+    series: int = param(0, kind="int", min=0, max=100_000, label="Series", group="Pre-processing",
+                        help="Which image series of a file holding several (an OME-TIFF with several images), "
+                             "from 0. Files with one series ignore 0.")
+    projection: str = param("auto", kind="choice", choices=PROJECTIONS, label="Z projection",
                             group="Pre-processing",
-                            help="For a z-stack: one plane (none) or every plane combined, pixel by pixel, by "
-                                 "their maximum, mean or sum. Single-plane images ignore it.")
+                            help="For a z-stack: every plane combined, pixel by pixel, by their maximum, mean or "
+                                 "sum, or one plane (none). auto: the maximum for a file whose metadata has "
+                                 "z-planes, one plane (the Z plane below) for pages without metadata. "
+                                 "Single-plane images ignore it.")
     plane: int = param(0, kind="int", min=0, max=1_000_000, label="Z plane", group="Pre-processing",
-                       when=_when(projection="none"),
-                       help="Which z-plane of a z-stack (or page of a multi-page TIFF) is segmented, from 0.")
+                       when=_when(projection=("none", "auto")),
+                       help="Which z-plane of a z-stack (or page of a multi-page TIFF) is segmented, from 0; "
+                            "with auto, used for pages without metadata only.")
     timepoint: int = param(0, kind="int", min=0, max=1_000_000, label="Time point", group="Pre-processing",
                            help="Which time point of a time series is segmented, from 0.")
     smoothing: str = param("none", kind="choice", choices=("none", "gaussian", "median"), label="Smoothing",
@@ -322,8 +351,10 @@ class ThresholdRecipe(_Recipe):
                                      help="Size of one pixel in the unit below; areas and lengths are then "
                                           "reported in it. auto = from the file (OME PhysicalSizeX/Y, ImageJ or "
                                           "TIFF resolution tags), pixels when it has none; 0 = always pixels.")
-    unit: str = param("µm", kind="choice", choices=UNITS, open="text", label="Unit", group="Measurements",
-                      help="The length unit of the pixel size you set (a size from the file keeps its own unit).")
+    unit: str = param("µm", kind="choice", choices=UNITS, spellings=UNIT_SPELLINGS, label="Unit",
+                      group="Measurements",
+                      help="The length unit of the pixel size you set (a size from the file keeps its own unit): "
+                           "µm, nm, mm, cm, m or Å; um, micron and the full names are read as these.")
 
     def _check_consistency(self) -> None:
         bad = [c for c in self.foreground_classes if c >= self.classes]
@@ -402,6 +433,15 @@ class WatershedRecipe(_Recipe):
                              scale="length",
                              help="A removed-seed point off every seed removes the nearest seed at most this "
                                   "many pixels away.")
+    merge_points: Points = param((), kind="points", max=2000, label="Merged objects (row,col;... in pairs)",
+                                 group="Seeds", scale="length",
+                                 help="Hand edits after the flooding: points in pairs, the objects under the two "
+                                      "points of a pair become one (with the watershed line between them).")
+    split_points: Points = param((), kind="points", max=2000, label="Split objects (row,col;...)", group="Seeds",
+                                 scale="length",
+                                 help="Hand edits after the flooding: each point cuts the object under it in two "
+                                      "along a line of seeds across its long axis, so the cut follows its "
+                                      "narrowest neck.")
     landscape: str = param("distance", kind="choice", choices=("distance", "gradient"), label="Landscape",
                            group="Landscape",
                            help="What is flooded: the inverted distance map (shape, scikit-image) or the "
@@ -433,6 +473,9 @@ class WatershedRecipe(_Recipe):
         if (self.seeds == "intensity_bands" and self.band_low is not None and self.band_high is not None
                 and self.band_low > self.band_high):
             raise ParameterError(f"band_low ({self.band_low}) must not be above band_high ({self.band_high})")
+        if len(self.merge_points) % 2:
+            raise ParameterError(f"merge_points must come in pairs (two points per merge); got "
+                                 f"{len(self.merge_points)} points")
 
     @classmethod
     def from_params(cls, **params: Any) -> "WatershedRecipe":
@@ -543,6 +586,7 @@ def _document_parameters(cls: type) -> None:
 
 _document_parameters(ThresholdRecipe)
 _document_parameters(WatershedRecipe)
+_UNIT_SPEC = next(spec for spec in specs_of(ThresholdRecipe) if spec.name == "unit")
 # Both kinds share one namespace in URLs, JSON and the watershed's options: no earlier name may be ambiguous.
 alias_table(specs_of(ThresholdRecipe) + specs_of(WatershedRecipe))
 
@@ -562,7 +606,9 @@ def upgrade_params(params: Mapping[str, Any], version: int) -> dict[str, Any]:
     dict
         The same parameters, plus the values that keep the earlier version's result where a default changed:
         version 1 measured in pixels unless told a pixel size (it had none in the recipe), so it gets
-        ``pixel_size=0`` (pixels) instead of the new default, the file's own pixel size.
+        ``pixel_size=0`` (pixels) instead of the new default, the file's own pixel size; versions 1 and 2
+        read one plane of a z-stack unless told a projection, so they get ``projection="none"`` instead of
+        version 3's "auto" (the maximum projection of a z-stack).
 
     Raises
     ------
@@ -572,13 +618,17 @@ def upgrade_params(params: Mapping[str, Any], version: int) -> dict[str, Any]:
     Examples
     --------
     >>> upgrade_params({"method": "li"}, 1)
-    {'method': 'li', 'pixel_size': 0.0}
+    {'method': 'li', 'pixel_size': 0.0, 'projection': 'none'}
+    >>> upgrade_params({"projection": "max"}, 2)
+    {'projection': 'max'}
     """
     if isinstance(version, bool) or version not in range(1, RECIPE_VERSION + 1):
         raise ValueError(f"unsupported recipe version {version!r}; this program reads versions 1 to {RECIPE_VERSION}")
     params = dict(params)
     if version < 2:
         params.setdefault("pixel_size", 0.0)
+    if version < 3:
+        params.setdefault("projection", "none")
     return params
 
 
@@ -593,7 +643,7 @@ def file_selection(recipe: ThresholdRecipe | WatershedRecipe) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"channel": ..., "plane": ..., "timepoint": ..., "projection": ...}``.
+        ``{"channel": ..., "plane": ..., "timepoint": ..., "projection": ..., "pages": ..., "series": ...}``.
 
     Raises
     ------
@@ -603,14 +653,41 @@ def file_selection(recipe: ThresholdRecipe | WatershedRecipe) -> dict[str, Any]:
     Examples
     --------
     >>> file_selection(ThresholdRecipe(channel="DAPI", projection="max"))
-    {'channel': 'DAPI', 'plane': 0, 'timepoint': 0, 'projection': 'max'}
+    {'channel': 'DAPI', 'plane': 0, 'timepoint': 0, 'projection': 'max', 'pages': 'planes', 'series': 0}
     """
     if isinstance(recipe, WatershedRecipe):
         recipe = recipe.foreground
     if not isinstance(recipe, ThresholdRecipe):
         raise ParameterError(f"recipe must be a ThresholdRecipe or a WatershedRecipe; got {type(recipe).__name__}")
     return {"channel": recipe.channel, "plane": recipe.plane, "timepoint": recipe.timepoint,
-            "projection": recipe.projection}
+            "projection": recipe.projection, "pages": recipe.pages, "series": recipe.series}
+
+
+def length_unit(unit: str) -> str:
+    """A length unit in any accepted spelling as one of :data:`UNITS` (``"micron"`` -> ``"µm"``).
+
+    Parameters
+    ----------
+    unit : str
+        ``"µm"``, ``"um"``, ``"micron"``, ``"Micrometer"``, ``"nm"``, ``"angstrom"``, ... (case-blind, spaces
+        around ignored; the micro sign and the Greek mu are both accepted).
+
+    Returns
+    -------
+    str
+        One of :data:`UNITS`; :data:`UDUNITS` gives its UDUNITS-2 name.
+
+    Raises
+    ------
+    ParameterError
+        If ``unit`` is not a length unit of :data:`UNITS` in any of its spellings.
+
+    Examples
+    --------
+    >>> length_unit("micron"), length_unit(" NM "), UDUNITS[length_unit("um")]
+    ('µm', 'nm', 'micrometer')
+    """
+    return _UNIT_SPEC.check(unit)
 
 
 def colour_channel(channel: str | int) -> str:

@@ -5,7 +5,7 @@ Everything here is also exported by :mod:`segmentation`.
 
 from ._declump import choose_foreground, convex_object_count, fit_nuclei_recipe, typical_diameter
 from ._labels import as_labels, label_objects
-from ._seed_edits import edit_seeds
+from ._seed_edits import edit_seeds, merge_objects, split_objects
 from ._watershed import (
     WatershedResult,
     distance_map,
@@ -22,4 +22,4 @@ from ._watershed import (
 __all__ = ["label_objects", "as_labels", "watershed", "WatershedResult", "distance_map", "h_maxima_seeds",
            "distance_peak_seeds", "intensity_band_markers", "point_seeds", "seed_every_object", "flood_distance",
            "flood_gradient", "typical_diameter", "convex_object_count", "choose_foreground", "fit_nuclei_recipe",
-           "edit_seeds"]
+           "edit_seeds", "merge_objects", "split_objects"]

@@ -48,7 +48,7 @@ from .._numeric import as_image, to_uint8
 from ..recipes import ThresholdRecipe, WatershedRecipe, canonical_names
 from ..thresholding import ThresholdResult, multiotsu_thresholds, threshold
 from ._labels import label_objects
-from ._seed_edits import edit_seeds
+from ._seed_edits import edit_seeds, merge_objects, split_objects
 
 try:  # POSIX: the bounded flooding with watershed lines (see _LINE_FLOOD_CPU); elsewhere it runs unbounded
     import resource
@@ -1255,5 +1255,11 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
     else:
         labels = flood_gradient(image, seeds, background, watershed_line=recipe.watershed_line)
     labels = _sequential(labels, seeds)
+    if recipe.merge_points:  # hand edits on the flooded objects (see _seed_edits)
+        labels, edit_notes = merge_objects(labels, foreground, recipe.merge_points)
+        notes += edit_notes
+    if recipe.split_points:
+        labels, edit_notes = split_objects(labels, recipe.split_points, watershed_line=recipe.watershed_line)
+        notes += edit_notes
     return WatershedResult(labels=labels, markers=seeds.astype(np.int32, copy=False), foreground=foreground,
                            distance=distance, threshold=found, recipe=as_given, notes=tuple(notes))
