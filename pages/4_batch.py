@@ -11,6 +11,15 @@ from studio_ui import batch_ui
 from studio_ui.page import plain_errors, remember_page_settings, start_page
 
 RESULT_KEY = "studio_batch_result"  # the last finished batch (kept across reruns, e.g. the download's)
+RUNNING_KEY = "studio_batch_running"  # set by the button: the run that follows does the batch, button disabled
+FAILURE_KEY = "studio_batch_failure"  # an error that stopped the last batch, shown after its rerun
+
+
+def _start_batch() -> None:
+    """The button's callback: the rerun it starts draws the button disabled (a second click would restart the
+    batch from the beginning) and runs the batch."""
+    st.session_state[RUNNING_KEY] = True
+
 
 current = start_page("Batch", default_sample=DEFAULT_SAMPLE_THRESHOLD, icon=":material/dynamic_feed:",
                      base=seg.ThresholdRecipe())
@@ -34,15 +43,24 @@ with plain_errors(stop=False):
 if recipe is not None:
     st.caption(batch_ui.recipe_words(recipe))
 
+per_file = st.get_option("server.maxUploadSize")  # Streamlit refuses a bigger file before the app sees it
 files = st.file_uploader("Images, or zips of images", accept_multiple_files=True, key="batch_files",
                          help="PNG, JPEG, TIFF, BMP, WebP or GIF files, or .zip files holding them (their "
                               "image files are taken, as from a folder).")
+st.caption(batch_ui.upload_limit_text(per_file))
+running = bool(st.session_state.get(RUNNING_KEY))
 ready = bool(files) and recipe is not None
-run = st.button("Run the batch", type="primary", disabled=not ready,
-                help=None if ready else "Needs images and a recipe.")
+# keyed: one widget whether enabled or not (a new identity would leave the old button on screen during the run)
+st.button("Run the batch", type="primary", disabled=not ready or running, on_click=_start_batch, key="batch_run",
+          help="A batch is running." if running else None if ready else "Needs images and a recipe.")
 
-if run:
+failure = st.session_state.pop(FAILURE_KEY, None)
+if failure is not None:  # the last batch stopped on an error: said in plain words after the rerun below
     with plain_errors(stop=False):
+        raise failure
+
+if running and ready:
+    try:
         inputs = batch_ui.collect_uploads([(f.name, f.getvalue()) for f in files])
         bar = st.progress(0.0, text=f"0 of {len(inputs.images)} images")
 
@@ -51,7 +69,14 @@ if run:
 
         with tempfile.TemporaryDirectory(prefix="studio-batch-") as work:
             st.session_state[RESULT_KEY] = batch_ui.run(inputs, recipe, Path(work), on_row)
-        bar.empty()
+    except Exception as error:  # noqa: BLE001 - shown in plain words by plain_errors after the rerun
+        st.session_state[FAILURE_KEY] = error
+    finally:  # also when a widget's change stops this run: the button must not stay disabled
+        st.session_state[RUNNING_KEY] = False
+    st.rerun()  # the button enabled again, the new summary below it
+elif running:  # the images or the recipe went away before the batch started
+    st.session_state[RUNNING_KEY] = False
+    st.rerun()
 
 result = st.session_state.get(RESULT_KEY)
 if result is not None:
@@ -64,7 +89,7 @@ if result is not None:
             "overlay": st.column_config.ImageColumn("Objects", help="Outlines over the image (the overlay file)"),
             "file": st.column_config.TextColumn("File"),
             "status": st.column_config.TextColumn("Status"),
-            "objects": st.column_config.NumberColumn("Count", format="%d"),
+            "objects": st.column_config.TextColumn("Count", alignment="right"),
             "threshold": st.column_config.TextColumn("Threshold", help="In the image's own units"),
             "foreground": st.column_config.TextColumn("Foreground"),
             "flags": st.column_config.TextColumn("Flags", width="medium", help="Threshold, foreground or count "

@@ -27,6 +27,7 @@ import segmentation as seg
 from segmentation.batch import IMAGE_SUFFIXES, run_batch
 
 from .page import sample_defaults, stored_page_values
+from .widgets import CHOICE_LABELS
 
 
 def _setting(name: str, default: int) -> int:
@@ -56,6 +57,13 @@ def limits_text(max_files: int = MAX_FILES, max_megabytes: int = MAX_MEGABYTES) 
     return (f"Up to {max_files} images and {max_megabytes} MB of images per batch (a zip counts by what it holds). "
             "For more, run the same recipe with the command line: `python -m segmentation apply --recipe "
             "recipe.json images/`.")
+
+
+def upload_limit_text(per_file_megabytes: int) -> str:
+    """The upload limit of one file (Streamlit's ``server.maxUploadSize``), said where files are dropped: a
+    bigger file is refused by the uploader itself and never reaches the page, so no summary row can list it."""
+    return (f"Each file (or zip) at most {per_file_megabytes} MB: a bigger one is refused by the uploader (marked "
+            "in red there) and is not part of the batch. For bigger images, use the command line.")
 
 
 # -- uploads -----------------------------------------------------------------------------------------
@@ -200,13 +208,48 @@ def recipe_file(data: bytes):
     return seg.recipe_from_json(text)
 
 
+def _param_words(spec, value) -> str:
+    """One parameter as a person reads it: its label and value, in pixels where the label says px."""
+    label, _, note = spec.label.partition(" (")
+    notes = [n.strip() for n in note.rstrip(")").split(",") if n.strip()]
+    zero = next((n.split("=", 1)[1].strip() for n in notes if n.replace(" ", "").startswith("0=")), None)
+    if spec.kind == "bool":
+        return f"{label}: {'yes' if value else 'no'}"
+    if value is None:
+        return f"{label}: auto"
+    if zero is not None and value == 0:
+        return f"{label}: {zero}"
+    text = CHOICE_LABELS.get(spec.name, {}).get(value) or spec.to_text(value)
+    text = "none" if text == "None" else text  # the choice "none" (smoothing), in words
+    if "px" in notes:
+        return f"{label}: {text} px"
+    shown = label if all(n == "px" or n.startswith(("0=", "0 =")) or "auto" in n for n in notes) else spec.label
+    return f"{shown}: {text}"
+
+
+def _scale_words(pixel_size, unit: str) -> str:
+    if pixel_size is None:
+        return "pixel size from the file"
+    if pixel_size == 0:
+        return "measured in pixels"
+    return f"pixel size {pixel_size:g} {unit}"
+
+
 def recipe_words(recipe) -> str:
-    """The recipe in one line: its kind and the parameters that differ from the defaults."""
-    flat = recipe.to_flat()
-    default = type(recipe)().to_flat()
-    changed = ", ".join(f"{key}={value}" for key, value in flat.items() if default.get(key) != value)
+    """The recipe in words: its kind, the parameters that differ from the defaults (by their names on the
+    pages, not their keys) and how objects are measured (the file's pixel size, a given one, or pixels)."""
+    if recipe.kind == "watershed":
+        groups = [(seg.ThresholdRecipe.specs(), recipe.foreground.values()), (type(recipe).specs(), recipe.values())]
+        scale = recipe.foreground  # the watershed's measurements take the foreground's pixel size
+    else:
+        groups = [(type(recipe).specs(), recipe.values())]
+        scale = recipe
+    changed = set(recipe.to_flat())
+    words = [_param_words(spec, values[spec.name]) for specs, values in groups for spec in specs
+             if spec.name in changed and spec.name not in ("pixel_size", "unit") and spec.applies(values)]
     kind = "Watershed" if recipe.kind == "watershed" else "Threshold"
-    return f"{kind} recipe" + (f": {changed}" if changed else " with the default parameters")
+    head = f"{kind} recipe" + (f": {'; '.join(words)}" if words else " with the default parameters")
+    return f"{head}; {_scale_words(scale.pixel_size, scale.unit)}"
 
 
 # -- the run and its results -------------------------------------------------------------------------
@@ -256,17 +299,19 @@ def _foreground_words(text: str) -> str:
 
 
 def summary_table(result: BatchResult) -> pd.DataFrame:
-    """One row per image (the refused ones too): thumbnail, file, status, count, threshold, foreground, flags."""
-    records = [{"overlay": result.thumbnails.get(row["output_stem"]), "file": row["file"], "status": row["status"],
-                "objects": int(row["objects"]) if row["objects"] not in ("", None) else None,
-                "threshold": row["thresholds"], "foreground": _foreground_words(row["foreground_fraction"]),
-                "flags": row["flags"], "message": row["message"]} for row in result.rows]
-    records += [{"overlay": None, "file": name, "status": "not segmented", "objects": None, "threshold": "",
+    """One row per image (the refused ones too): thumbnail, file, status, count, threshold, foreground, flags.
+
+    Every column is text, empty where an image has no value (a failed or refused one): the grid draws a
+    missing value as "None", which reads like a result.
+    """
+    records = [{"overlay": result.thumbnails.get(row["output_stem"], ""), "file": row["file"],
+                "status": row["status"], "objects": str(row["objects"] or ""), "threshold": row["thresholds"] or "",
+                "foreground": _foreground_words(row["foreground_fraction"] or ""), "flags": row["flags"] or "",
+                "message": row["message"] or ""} for row in result.rows]
+    records += [{"overlay": "", "file": name, "status": "not segmented", "objects": "", "threshold": "",
                  "foreground": "", "flags": "", "message": reason} for name, reason in result.refused]
-    table = pd.DataFrame.from_records(records, columns=["overlay", "file", "status", "objects", "threshold",
-                                                        "foreground", "flags", "message"])
-    table["objects"] = table["objects"].astype("Int64")  # a count, empty where there is none
-    return table
+    return pd.DataFrame.from_records(records, columns=["overlay", "file", "status", "objects", "threshold",
+                                                       "foreground", "flags", "message"]).astype(str)
 
 
 def status_words(result: BatchResult) -> str:

@@ -13,6 +13,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import streamlit as st
 from app_helpers import app, assert_ok, errors, exceptions, media, png_bytes, set_widget, tiff_bytes
 from cli_helpers import run_cli_in_process
 
@@ -77,6 +78,8 @@ def test_three_uploads_give_a_summary_and_a_zip_equal_to_the_command_line(tmp_pa
     assert list(table["file"]) == ["coins.png", "camera.png", "notes.png"]
     assert list(table["status"]) == ["ok", "ok", "error"]
     assert "not an image" in table["message"][2]  # the bad file's own message; the others went on
+    # its other cells are empty (a missing value would be drawn as "None")
+    assert [table[col][2] for col in ("overlay", "objects", "threshold", "foreground", "flags")] == [""] * 5
     assert all(str(url).startswith("data:image/png;base64,") for url in table["overlay"][:2])
     # the Thresholding page was not opened: its suggestion for the sidebar's sample (camera: Otsu)
     expected = seg.ThresholdRecipe.from_flat({**seg.ThresholdRecipe().to_flat(), **SAMPLES["camera"].recipe})
@@ -85,7 +88,7 @@ def test_three_uploads_give_a_summary_and_a_zip_equal_to_the_command_line(tmp_pa
     for stem, image in (("coins", COINS), ("camera", CAMERA)):
         result = seg.threshold(image, expected)
         row = table[table["file"] == f"{stem}.png"].iloc[0]
-        assert row["objects"] == seg.label_objects(result.mask).max()
+        assert row["objects"] == str(seg.label_objects(result.mask).max())
         assert row["threshold"] == number(result.thresholds[0])
         assert row["foreground"] == f"{result.foreground_fraction:.1%}"
     cli = cli_outputs(tmp_path, _images(), files["recipe.json"], monkeypatch, capsys)
@@ -104,7 +107,7 @@ def test_the_recipe_set_on_the_thresholding_page_is_the_one_applied(media):
     at = set_widget(at, "method", "li")
     at.query_params.clear()
     at = run_batch_on_page(batch_page(at), _images()[:1])
-    assert "method=li" in " ".join(c.value for c in at.caption)
+    assert "Threshold recipe: Method: Li (minimum cross-entropy)" in " ".join(c.value for c in at.caption)
     recipe = seg.recipe_from_json(unzip(media.download(at, "Download every result (zip)"))["recipe.json"].decode())
     assert recipe.method == "li"
     table = at.dataframe[0].value
@@ -221,3 +224,57 @@ def test_a_zip_of_images_is_a_batch_of_its_images_and_a_bad_member_fails_alone(m
     recipe = seg.recipe_from_json(files["recipe.json"].decode())
     assert seg.load_image(io.BytesIO(files["a_mask.png"])).astype(bool).tolist() == \
         seg.threshold(COINS, recipe).mask.tolist()
+
+
+def test_the_recipe_is_said_in_words_with_how_objects_are_measured():
+    words = batch_ui.recipe_words(seg.ThresholdRecipe(method="sauvola", window=31, smoothing="gaussian", sigma=2.0,
+                                                      fill_holes=True, pixel_size=0.0))
+    assert words == ("Threshold recipe: Method: Sauvola (local); Smoothing: Gaussian; Gaussian sigma: 2 px; "
+                     "Window: 31 px; Fill holes: yes; measured in pixels")
+    assert "=" not in words and "pixel_size" not in words
+    assert batch_ui.recipe_words(seg.WatershedRecipe()) == ("Watershed recipe with the default parameters; "
+                                                            "pixel size from the file")
+    given = seg.ThresholdRecipe(method="li", pixel_size=0.65, unit="µm", background_radius=0, opening=3)
+    assert batch_ui.recipe_words(given) == "Threshold recipe: Method: Li (minimum cross-entropy); Opening: 3 px; " \
+                                           "pixel size 0.65 µm"
+    # a parameter that does not apply (sigma without Gaussian smoothing) is not said
+    assert "sigma" not in batch_ui.recipe_words(seg.ThresholdRecipe(sigma=3.0, smoothing="none")).lower()
+    watershed = seg.WatershedRecipe(h=2.0, watershed_line=True, distance_sigma=0.0)
+    assert seg.WatershedRecipe().distance_sigma != 0  # so 0 is said, as the page's label says it: off
+    assert batch_ui.recipe_words(watershed) == ("Watershed recipe: h: 2 px; Distance smoothing: off; "
+                                                "Watershed lines: yes; pixel size from the file")
+
+
+def test_the_upload_limit_is_said_at_the_uploader():
+    at = batch_page()
+    limit = st.get_option("server.maxUploadSize")  # the page reads the same option in this process
+    assert any(f"Each file (or zip) at most {limit} MB" in c.value for c in at.caption)
+
+
+def test_one_click_runs_the_batch_once_and_the_button_is_enabled_again(monkeypatch):
+    calls, seen = [], []
+    real = batch_ui.run
+
+    def counted(inputs, recipe, work, on_row=None):
+        calls.append([name for name, _ in inputs.images])
+        seen.append(st.session_state.get("studio_batch_running"))
+        return real(inputs, recipe, work, on_row)
+
+    monkeypatch.setattr(batch_ui, "run", counted)
+    at = run_batch_on_page(batch_page(), _images()[:2])
+    assert calls == [["coins.png", "camera.png"]]  # once, with the uploads
+    assert seen == [True]  # the run doing the batch drew the button disabled (its flag was set)
+    assert not next(b for b in at.button if b.label == "Run the batch").disabled  # enabled again after the rerun
+    assert at.session_state["studio_batch_running"] is False
+    at = at.run()  # another rerun (any widget) does not run it again
+    assert len(calls) == 1 and list(at.dataframe[0].value["file"]) == ["coins.png", "camera.png"]
+
+
+def test_an_error_that_stops_the_batch_is_said_and_the_button_comes_back(monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(batch_ui, "run", broken)
+    at = run_batch_on_page(batch_page(), _images()[:1])
+    assert any("No space left on device" in e for e in errors(at)), errors(at)
+    assert not next(b for b in at.button if b.label == "Run the batch").disabled

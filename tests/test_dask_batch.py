@@ -3,13 +3,15 @@
 The batch run with ``--scheduler`` must write the same bytes as the local process pool, skip everything
 when run again, and finish with every image done exactly once when one of its workers is killed mid-run.
 Also, on the local pool: the pooled threshold (against scikit-image's Otsu of all the images' pixels) and
-the quality flags of an odd field.
+the quality flags of an odd field (and where most fields share one count). A scheduler with no worker is
+said and given up on; a cluster started without the checkout on PYTHONPATH says so in every row.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import importlib
 import os
 import signal
 import socket
@@ -21,11 +23,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import REPO, run_cli
+from cli_helpers import REPO, run_cli, run_cli_in_process
 from distributed import Client
 from skimage import filters
 
 import segmentation as seg
+
+# Private pieces tested directly (test_architecture: tests import the public packages; these are reached by name).
+_died = importlib.import_module("segmentation.batch._cli")._died
+flag_outliers = importlib.import_module("segmentation.batch._plate").flag_outliers
 
 DASK = Path(sys.executable).with_name("dask")
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
@@ -142,6 +148,8 @@ def test_a_plate_on_the_cluster_writes_the_local_bytes_and_resumes(tmp_path, clu
     other = run_cli("watershed", "plate", "--out", "remote", "--scheduler", cluster.address, "--h", "3",
                     cwd=tmp_path)
     assert other.returncode == 2 and "different recipe" in other.stderr
+    # said from what the user typed: --scheduler resumes on its own, --skip-existing was never given
+    assert "--scheduler resumes" in other.stderr and "--skip-existing" not in other.stderr
 
 
 def test_an_unreachable_scheduler_is_a_usage_error(tmp_path):
@@ -218,3 +226,107 @@ def test_quality_flags_point_at_the_odd_field(tmp_path):
         far = abs(int(row["objects"]) - median) > 3 * scaled_mad
         assert ("objects " in row["flags"]) == far, (name, row["flags"])
     assert "objects" in rows["odd.png"]["flags"] and "foreground_fraction" in rows["odd.png"]["flags"]
+
+
+def test_a_scheduler_without_workers_says_so_then_gives_up(tmp_path, monkeypatch, capsys):
+    write_plate(tmp_path / "plate", 1)
+    port = free_port()
+    scheduler = Cluster._start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0")
+    try:
+        address = f"tcp://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:  # the scheduler listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the Dask scheduler did not start"
+                time.sleep(0.2)
+        started = time.monotonic()
+        done = run_cli_in_process("threshold", "plate", "--out", "out", "--scheduler", address, "--no-progress",
+                                  "--wait-workers", "3", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+        assert time.monotonic() - started < 30
+        # said at once, even with --no-progress, then a plain refusal after the wait (exit status 2)
+        assert f"waiting for workers at {address}: 0 connected" in done.stderr
+        assert done.returncode == 2 and f"no Dask worker connected to the scheduler at {address} in 3 s" in done.stderr
+        assert "Traceback" not in done.stderr and not (tmp_path / "out" / "summary.csv").exists()
+    finally:
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        scheduler.wait(timeout=10)
+
+
+def test_a_cluster_that_cannot_import_the_project_says_so_in_every_row(tmp_path):
+    write_plate(tmp_path / "plate", 2, size=128)
+    # the scheduler and its worker are started without the checkout on PYTHONPATH, from another folder
+    bare = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    processes = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                   "--dashboard-address", ":0"], env=bare, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, start_new_session=True)]
+    try:
+        batch = None
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the Dask scheduler did not start"
+                time.sleep(0.2)
+        batch = subprocess.Popen([sys.executable, "-m", "segmentation", "watershed", "plate", "--out", "out",
+                                  "--scheduler", address, "--no-progress"], cwd=tmp_path, env=ENV,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = batch.stderr.readline()  # no worker yet: the batch says it waits
+        assert first.startswith(f"waiting for workers at {address}: 0 connected"), first
+        processes.append(subprocess.Popen([str(DASK), "worker", address, "--nthreads", "1", "--no-nanny", "--host",
+                                           "127.0.0.1", "--dashboard-address", ":0"], env=bare, cwd=tmp_path,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True))
+        stdout, stderr = batch.communicate(timeout=120)
+    finally:
+        if batch is not None and batch.poll() is None:
+            batch.kill()
+        for process in processes:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    assert batch.returncode == 1 and "0 segmented, 2 failed" in stdout, stdout + stderr
+    for row in summary(tmp_path / "out").values():
+        # the plain words, then Dask's own error and its cause, then what to do
+        assert row["message"].startswith("the workers could not run this image (Dask: "), row["message"]
+        assert "No module named 'segmentation'" in row["message"]
+        assert "importable on the scheduler and the workers" in row["message"]
+
+
+def test_a_died_image_keeps_the_real_error():
+    task = {"display": "a.png", "stem": "a", "recipe": seg.ThresholdRecipe().to_json()}
+    try:
+        raise RuntimeError("the pool broke. More text")
+    except RuntimeError as error:
+        row = _died(task, error)
+    assert row["message"] == "the worker process stopped unexpectedly (RuntimeError: the pool broke); out of memory?"
+    assert row["status"] == "error" and row["file"] == "a.png"
+
+
+def test_quality_flags_when_most_images_share_one_value():
+    def flags(counts):
+        rows = [{"status": "ok", "objects": str(c), "thresholds": "", "foreground_fraction": ""} for c in counts]
+        flag_outliers(rows)
+        return [row["flags"] for row in rows]
+
+    # the MAD is 0 (three of five share 25): the scale is the mean absolute deviation from the median,
+    # times sqrt(pi/2) (both scales estimate the standard deviation of normal data); 29 is 4 / (1.2533 * 1.2)
+    # = 2.7 of them from 25 and 23 is 1.3: neither is far, and both are judged alike
+    counts = np.array([25, 25, 23, 29, 25])
+    assert np.median(np.abs(counts - np.median(counts))) == 0
+    assert 4 / (np.sqrt(np.pi / 2) * np.mean(np.abs(counts - 25))) < 3
+    assert flags(counts) == [""] * 5
+    # values as far below as above the shared one get the same flag
+    got = flags([25, 25, 25, 25, 25, 25, 15, 35])
+    scale = np.sqrt(np.pi / 2) * np.mean(np.abs(np.array([25] * 6 + [15, 35]) - 25))
+    assert 10 / scale > 3 and got[:6] == [""] * 6
+    assert got[6] == f"objects 15 far from the median 25 ({10 / scale:.1f} scaled mean absolute deviations; " \
+                     "the MAD is 0)"
+    assert got[7] == got[6].replace("objects 15", "objects 35")
+    assert flags([25, 25, 25, 25, 60])[4].startswith("objects 60 far from the median 25")
+    assert flags([25, 25, 25, 25, 25]) == [""] * 5  # all alike: nothing is far

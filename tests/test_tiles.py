@@ -143,4 +143,19 @@ def test_the_command_line_tile_option_writes_the_whole_images_result(tmp_path):
     rows = [next(csv.DictReader(open(tmp_path / out / "summary.csv", encoding="utf-8"))) for out in ("whole", "tiled")]
     for column in ("width", "height", "objects", "foreground_fraction", "thresholds", "recipe_sha256"):
         assert rows[0][column] == rows[1][column], column
-    assert sorted(p.name for p in (tmp_path / "tiled").iterdir()) == ["recipe.json", "slide_tiles.zarr", "summary.csv"]
+    # the whole image's outputs (segmentation.batch._tiled_output), but no overlay image
+    assert sorted(p.name for p in (tmp_path / "tiled").iterdir()) == [
+        "recipe.json", "slide.ome.zarr", "slide_measurements.csv", "slide_tiles.zarr", "summary.csv"]
+
+
+@pytest.mark.parametrize("flags", [("--series", "1"), ("--channel", "1"), ("--plane", "2"), ("--pages", "channels"),
+                                   ("--projection", "max"), ("--timepoint", "1")])
+def test_tiles_refuse_what_they_would_not_read(flags, tmp_path, monkeypatch, capsys):
+    """Tiles read the stored plane: a file selection they cannot apply is refused, never silently dropped."""
+    from tests.cli_helpers import run_cli_in_process
+
+    tifffile.imwrite(tmp_path / "plane.tif", np.zeros((64, 64), np.uint8))
+    done = run_cli_in_process("threshold", "plane.tif", "--out", "out", "--tile", "32", *flags, "--no-progress",
+                              cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert done.returncode == 2, done.stderr
+    assert "is not applied in tiles" in done.stderr and "--projection auto" in done.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 
+import cv2
 import numpy as np
 import pytest
 import tifffile
@@ -21,10 +22,9 @@ import segmentation as seg
 from segmentation.batch import TiledError, default_memory_budget, segment_tiled
 
 TILEABLE = ["--background-radius", "0", "--no-fill-holes", "--min-size", "0"]
-#: In this process, one image at a time: a worker forked from a process where zarr already runs its I/O thread
-#: (this test process) would wait for that thread forever; the command line itself never loads zarr before
-#: its workers start.
-ONE_JOB = ["--jobs", "1"]
+#: Two workers, started from this test process where zarr already runs its I/O thread: the pools never fork
+#: this process (segmentation.batch._plate.pool_context; tests/test_pools.py).
+TWO_JOBS = ["--jobs", "2"]
 
 
 def _rows(folder) -> dict[str, dict]:
@@ -44,9 +44,9 @@ def plate(tmp_path):
 def test_an_image_over_the_memory_budget_is_tiled_with_the_whole_images_result(plate, command, monkeypatch, capsys):
     # slide.tif decodes to 400 * 400 * 2 = 320,000 bytes, small.tif to 7,200: a 10 KiB budget tiles only the slide
     labels_tiff = ["--labels-format", "tiff"] if command == "watershed" else []
-    whole = run_cli_in_process(command, "images", "--out", "whole", *labels_tiff, *TILEABLE, *ONE_JOB,
+    whole = run_cli_in_process(command, "images", "--out", "whole", *labels_tiff, *TILEABLE, *TWO_JOBS,
                                cwd=plate, monkeypatch=monkeypatch, capsys=capsys)
-    auto = run_cli_in_process(command, "images", "--out", "auto", "--memory-budget", "10K", *TILEABLE, *ONE_JOB,
+    auto = run_cli_in_process(command, "images", "--out", "auto", "--memory-budget", "10K", *TILEABLE, *TWO_JOBS,
                               cwd=plate, monkeypatch=monkeypatch, capsys=capsys)
     assert whole.returncode == auto.returncode == 0, whole.stderr + auto.stderr
     names = sorted(os.listdir(plate / "auto"))
@@ -106,7 +106,7 @@ def test_tile_refuses_each_step_it_cannot_do_exactly_naming_the_parameter(plate,
 @pytest.mark.parametrize(("command", "options", "words", "fix"), REFUSED)
 def test_an_over_budget_image_with_such_a_recipe_fails_alone_in_words(plate, command, options, words, fix,
                                                                        monkeypatch, capsys):
-    done = run_cli_in_process(command, "images", "--out", "out", "--memory-budget", "10K", *options, *ONE_JOB,
+    done = run_cli_in_process(command, "images", "--out", "out", "--memory-budget", "10K", *options, *TWO_JOBS,
                               cwd=plate,
                               monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 1  # the slide failed, the small image was segmented
@@ -130,3 +130,49 @@ def test_the_library_refuses_in_the_same_words_and_lists_every_step():
                   "landscape gradient is not flooded in tiles"):
         assert words in text
     assert text.endswith("Change them, or segment the image whole")
+
+
+def _blob_slide() -> np.ndarray:
+    """A 400 x 400 image whose foreground holds one blob of 360 x 340 px (a slide-wide object) and 7 nuclei."""
+    rng = np.random.default_rng(6)
+    image = rng.normal(20, 4, (400, 400)).astype(np.float32)
+    image[20:380, 30:370] = 200
+    for row in range(50, 400, 50):  # in a column of their own, right of the blob
+        cv2.circle(image, (386, row), 6, 180.0, -1)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+#: Every step tiles do, nothing that reaches far: the blob stays one object of 360 x 340 px.
+BLOB_RECIPE = seg.WatershedRecipe(foreground=seg.ThresholdRecipe(polarity="bright", fill_holes=False, min_size=0))
+
+
+def test_a_halo_over_the_memory_budget_is_refused_naming_the_object_the_halo_and_the_budget(monkeypatch):
+    def flood(*args, **kwargs):
+        raise AssertionError("the watershed ran; the image should have been refused before")
+
+    monkeypatch.setattr("segmentation.batch._tiles.watershed", flood)
+    with pytest.raises(TiledError) as refused:
+        segment_tiled(_blob_slide(), BLOB_RECIPE, tile=64, memory_budget=40_000)
+    text = str(refused.value)
+    assert text.startswith("watershed in tiles cannot segment this image within the memory budget: its largest "
+                           "object is 360 px across (at row 20, column 30)")
+    assert "the halo around each tile would be 360 px" in text
+    assert "(400 × 400 px, 156.2 KiB of mask) is over the memory budget of 39.1 KiB (--memory-budget)" in text
+    # a region of sqrt(40,000) = 200 px: (200 - 64) / 2 px of halo, less the distance smoothing's 6 px margin
+    assert "which allows a halo of at most 62 px with tiles of 64 px" in text
+    assert "Give a larger memory budget, a smaller halo" in text and "a size filter" in text
+
+
+def test_the_same_image_within_a_larger_budget_is_the_whole_images_watershed():
+    image = _blob_slide()
+    whole = seg.watershed(image, BLOB_RECIPE)
+    tiled = segment_tiled(image, BLOB_RECIPE, tile=64, memory_budget=1 << 20)
+    assert tiled.halo == 360
+    assert tiled.count == whole.count > 5
+    assert np.array_equal(tiled.labels[:], whole.labels)
+
+
+def test_an_explicit_halo_over_the_budget_is_refused_too():
+    with pytest.raises(TiledError, match=r"the halo around each tile is 300 px; the region flooded at a time"):
+        segment_tiled(nuclei(2, size=400, count=20), BLOB_RECIPE, tile=64, halo=300, memory_budget=40_000)
+

@@ -74,6 +74,26 @@ def test_tiled_background_subtraction_with_a_local_method_equals_the_whole_image
     _same(image, seg.ThresholdRecipe(method="sauvola", window=31, background_radius=20, polarity="bright"), (64, 100))
 
 
+@pytest.mark.parametrize(("recipe", "on_disk"), [
+    (seg.ThresholdRecipe(method="otsu", background_radius=20, polarity="bright"), False),
+    (seg.ThresholdRecipe(method="otsu", background_radius=20, polarity="auto", smoothing="gaussian"), True),
+    (seg.ThresholdRecipe(method="mean", background_radius=50, polarity="dark"), True),
+    (seg.ThresholdRecipe(method="sauvola", window=31, background_radius=20, polarity="bright"), False),  # r from range
+])
+def test_the_background_is_subtracted_once_per_tile(recipe, on_disk, tmp_path, monkeypatch):
+    image = uneven(23, depth=16, dark=recipe.polarity == "dark")
+    whole = seg.threshold(image, recipe)
+    calls = []
+    monkeypatch.setattr("segmentation.thresholding._preprocess.subtract_background",  # what prepare() calls
+                        lambda *args, **kwargs: calls.append(args[0].shape) or seg.subtract_background(*args, **kwargs))
+    tiled = segment_tiled(image, recipe, tile=64, out=tmp_path / "out" if on_disk else None)
+    assert len(calls) == (256 // 64) * (320 // 64)  # the histogram pass's, kept for the mask pass
+    assert tiled.thresholds == whole.thresholds
+    assert np.array_equal(tiled.mask[:], whole.mask)
+    assert np.array_equal(tiled.labels[:], seg.label_objects(whole.mask))
+    assert not on_disk or sorted(p.name for p in (tmp_path / "out").iterdir()) == ["labels", "mask"]
+
+
 @pytest.mark.parametrize("steps", [
     {"fill_holes": True},
     {"min_size": 60},

@@ -58,7 +58,8 @@ def test_the_cli_prints_the_warning_per_file_and_keeps_it_in_the_table(tmp_path,
     write_png(tmp_path / "truth" / "g.png", good)
     for stem in ("n", "e", "g"):
         write_png(tmp_path / "pred" / f"{stem}_labels.png", good)
-    done = run_cli_in_process("score", "--truth", "truth", "pred", "--out", "out", "--jobs", "1", cwd=tmp_path,
+    # the default --jobs: a process pool started from this long-lived test process (see tests/test_pools.py)
+    done = run_cli_in_process("score", "--truth", "truth", "pred", "--out", "out", cwd=tmp_path,
                               monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr  # a warning, not a failure
     assert "n_labels.png: warning: the truth file n.png: this looks like an intensity image, not labels" in done.stderr

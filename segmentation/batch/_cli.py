@@ -34,7 +34,7 @@ from ..display import boundary_overlay
 from ..export import encode_geojson, encode_labels, encode_png, encode_roi_zip, write_bytes_atomic, write_ome_zarr
 from ..io import load_image, resolve_pixel_size
 from ..measurement import measure, unit_suffix
-from ..recipes import ThresholdRecipe, WatershedRecipe, recipe_from_json
+from ..recipes import ThresholdRecipe, WatershedRecipe, file_selection, recipe_from_json
 from ..regions import as_labels, watershed
 from ..thresholding import threshold
 from ._options import (
@@ -43,6 +43,7 @@ from ._options import (
     build_parser,
     collect_inputs,
     default_memory_budget,
+    is_zarr_store,
     recipe_from_args,
 )
 from ._plate import (
@@ -52,6 +53,7 @@ from ._plate import (
     check_pooled,
     flag_outliers,
     map_local,
+    pool_context,
     pooled_recipe,
     read_rows,
     remove_stale_temporaries,
@@ -127,12 +129,11 @@ def process_image(task: dict) -> dict:
     row = dict.fromkeys(COLUMNS, "") | {"file": task["display"], "status": "ok", "output_stem": task["stem"]}
     row.update(stamp(task["recipe"]))  # the recipe and the versions of the process that computes the row
     if task.get("tile"):  # a big image, tile by tile (dask and zarr, loaded only then)
-        return importlib.import_module("._tiles", __package__).process_tiled(task, row, start)
+        return importlib.import_module("._tiled_output", __package__).process_tiled(task, row, start)
     try:
         recipe = _recipe(task["recipe"])
         fg = recipe if isinstance(recipe, ThresholdRecipe) else recipe.foreground
-        image, info = load_image(task["path"], with_info=True, channel=fg.channel, plane=fg.plane,
-                                 timepoint=fg.timepoint, projection=fg.projection)
+        image, info = load_image(task["path"], with_info=True, **file_selection(fg))
         row.update(width=info.width, height=info.height)
         if isinstance(recipe, ThresholdRecipe):
             result = found = threshold(image, recipe)
@@ -215,13 +216,20 @@ def decoded_bytes(path: str | os.PathLike) -> int | None:
     A TIFF's first page (width x height x samples x bytes per sample, through ``tifffile``), any other
     file's size and mode through Pillow (which decodes nothing until asked).
     """
+    header = _header(path)
+    return None if header is None else header[0]
+
+
+def _header(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(decoded bytes, pixels)`` of one plane, from the file's header (None: unreadable); see decoded_bytes."""
     try:
         if Path(path).suffix.lower() in (".tif", ".tiff", ".btf", ".tf8"):
             with tifffile.TiffFile(path) as tif:
                 page = tif.pages.first
-                return int(page.imagewidth * page.imagelength * page.samplesperpixel * np.dtype(page.dtype).itemsize)
+                pixels = int(page.imagewidth * page.imagelength)
+                return pixels * int(page.samplesperpixel * np.dtype(page.dtype).itemsize), pixels
         with Image.open(path) as im:
-            return int(im.width * im.height * _MODE_BYTES.get(im.mode, 4))
+            return int(im.width * im.height * _MODE_BYTES.get(im.mode, 4)), int(im.width * im.height)
     except Exception:  # noqa: BLE001 - an unreadable header: the whole-image path reports the file's problem
         return None
 
@@ -231,6 +239,12 @@ def _size_words(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f} {unit}"
     return f"{n} bytes"
+
+
+#: The most pixels a whole image may have (segmentation.load_image's default max_pixels); above, a TIFF is tiled
+#: (the formats read a region at a time; a bigger PNG or JPEG stays refused by load_image in words).
+MAX_WHOLE_PIXELS = 64_000_000
+_REGION_READ = (".tif", ".tiff", ".btf", ".tf8")
 
 
 def _tasks(paths: list[Path], recipe, out_dir: Path, *, labels_format: str = "png", exports: tuple[str, ...] = (),
@@ -243,14 +257,26 @@ def _tasks(paths: list[Path], recipe, out_dir: Path, *, labels_format: str = "pn
              for i, (p, stem) in enumerate(zip(paths, output_stems(paths)))]
     for task in tasks:
         # a header read per image: 0.3 ms for a PNG, 0.8 ms for a TIFF (200 files of 256 x 256, measured here)
-        size = None if tile or memory_budget is None else decoded_bytes(task["path"])
-        if tile or (size is not None and size > memory_budget):
-            # in tiles: one Zarr folder per image (mask and labels), written by _tiles
-            task.update(tile=tile or AUTO_TILE, names={"tiles": f"{task['stem']}_tiles.zarr"})
-        if not tile and task.get("tile"):
-            task["over_budget"] = (f"its decoded size, {_size_words(size)}, is over the memory budget of "
-                                   f"{_size_words(memory_budget)} (--memory-budget), so it is segmented in tiles "
-                                   f"of {AUTO_TILE} px")
+        zarr_store = is_zarr_store(task["path"])
+        size, pixels = (None if tile or zarr_store else _header(task["path"])) or (None, None)
+        if zarr_store and not tile:  # only the tiled path reads Zarr (a region at a time)
+            task["tiled_because"] = f"a Zarr image is read a region at a time, in tiles of {AUTO_TILE} px"
+        elif pixels is not None and pixels > MAX_WHOLE_PIXELS and Path(task["path"]).suffix.lower() in _REGION_READ:
+            task["tiled_because"] = (f"it has {pixels / 1e6:.1f} MP, more than a whole image may have "
+                                     f"({MAX_WHOLE_PIXELS // 1_000_000} MP), so it is segmented in tiles of "
+                                     f"{AUTO_TILE} px (as with --tile {AUTO_TILE})")
+            task["whole_hint"] = f" (a whole image may have at most {MAX_WHOLE_PIXELS // 1_000_000} MP)"
+        elif memory_budget is not None and size is not None and size > memory_budget:
+            task["tiled_because"] = (f"its decoded size, {_size_words(size)}, is over the memory budget of "
+                                     f"{_size_words(memory_budget)} (--memory-budget), so it is segmented in tiles "
+                                     f"of {AUTO_TILE} px")
+            task["whole_hint"] = " (with a larger --memory-budget)"
+        if tile or task.get("tiled_because"):
+            # in tiles (_tiled_output): the OME-Zarr labels, the measurements, the exports, and one Zarr folder
+            # of the mask and labels; no overlay image
+            task.update(tile=tile or AUTO_TILE, names={"tiles": f"{task['stem']}_tiles.zarr"} | {
+                role: name for role, name in task["names"].items() if role in ("measurements", *exports)})
+            task["names"]["ome-zarr"] = output_names(task["stem"], recipe, labels_format, ("ome-zarr",))["ome-zarr"]
     return tasks
 
 
@@ -295,8 +321,12 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
         except (OSError, ValueError):
             same = False
         if not same:
-            raise UsageError(f"{out_dir / RECIPE} holds a different recipe; --skip-existing would mix results "
-                             "of two recipes (choose another --out or use --overwrite)")
+            if getattr(args, "scheduler", None):  # a cluster batch resumes into its folder on its own
+                raise UsageError(f"{out_dir} holds the results of a different recipe ({RECIPE}); a batch with "
+                                 "--scheduler resumes the images already done there, which would mix the results "
+                                 "of two recipes: choose another --out, or add --overwrite to redo every image")
+            raise UsageError(f"{out_dir} holds the results of a different recipe ({RECIPE}); --skip-existing would "
+                             "mix the results of two recipes: choose another --out, or use --overwrite instead")
     previous = {}
     if args.skip_existing:  # skipped images keep their numbers; the journal holds the rows of a killed batch
         for row in read_rows(out_dir / SUMMARY) + read_rows(out_dir / JOURNAL):
@@ -313,10 +343,35 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
 
 
 def _died(task: dict, error: BaseException) -> dict:
-    """The row of an image whose worker stopped (killed, out of memory) or could not run it."""
+    """The row of an image whose worker stopped (killed, out of memory) or could not run it.
+
+    The message says it in plain words and then the real error: the first sentence of ``error`` and of each
+    error that caused it (Dask reports a task it could not unpickle as a RuntimeError caused by the
+    ModuleNotFoundError), prefixed by "Dask" when it came from the cluster, else by the error's type.
+    """
+    parts, chain, cause = [], [], error
+    while cause is not None and len(chain) < 4 and cause not in chain:
+        chain.append(cause)
+        text = " ".join(str(cause).split()).split(". ")[0].rstrip(".")
+        if text:
+            parts.append(text)
+        cause = cause.__cause__ or cause.__context__
+    detail = ": ".join(dict.fromkeys(parts))
+    detail = detail if len(detail) <= 300 else detail[:297] + "..."
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    dask = type(error).__module__.startswith("distributed") or any("distributed" in name for name in frames)
+    source = "Dask" if dask else type(error).__name__
+    source = f"{source}: {detail}" if detail else source
+    if any(isinstance(c, ImportError) for c in chain):  # the workers (or the scheduler) lack the project
+        message = (f"the workers could not run this image ({source}); is the checkout importable on the "
+                   "scheduler and the workers (PYTHONPATH)? see the README")
+    else:
+        message = f"the worker process stopped unexpectedly ({source}); out of memory?"
     return dict.fromkeys(COLUMNS, "") | stamp(task["recipe"]) | {
-        "file": task["display"], "status": "error", "output_stem": task["stem"],
-        "message": f"the worker process stopped unexpectedly ({type(error).__name__}); out of memory?"}
+        "file": task["display"], "status": "error", "output_stem": task["stem"], "message": message}
 
 
 def _run(tasks: list[dict], jobs: int, progress: bool, client=None, out_dir: Path | None = None) -> list[dict]:
@@ -351,7 +406,8 @@ def _run(tasks: list[dict], jobs: int, progress: bool, client=None, out_dir: Pat
             for i in todo:
                 done(i, process_image(tasks[i]))
         else:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_init_worker,
+                                     mp_context=pool_context()) as pool:  # never forked from here
                 futures = {pool.submit(process_image, tasks[i]): i for i in todo}
                 try:
                     for future in as_completed(futures):
@@ -408,7 +464,8 @@ def _pooled(args: argparse.Namespace, recipe, client):
 _TILE_FIXES = {"fill_holes": "--no-fill-holes", "min_size": "--min-size 0", "clear_border": "--no-clear-border",
                "background_radius": "--background-radius 0", "method": "--method otsu or a local method",
                "seeds": "--seeds h_maxima", "landscape": "--landscape distance",
-               "add_seeds": "--add-seeds '' --remove-seeds ''"}
+               "add_seeds": "--add-seeds '' --remove-seeds '' --merge-points '' --split-points ''",
+               "channel": "--channel luminance --plane 0 --timepoint 0 --series 0 --pages planes --projection auto"}
 
 
 def _check_tiles(recipe) -> None:
@@ -444,8 +501,9 @@ def run_batch(paths: list[str | os.PathLike], recipe, out_dir: str | os.PathLike
     labels_format : {"png", "tiff"}
         Watershed labels as 16-bit PNG or 32-bit TIFF.
     memory_budget : int, optional
-        Bytes; an image whose decoded pixels take more is segmented in tiles (``<stem>_tiles.zarr``) as the
-        command line does. Default: :func:`default_memory_budget` for one process.
+        Bytes; an image whose decoded pixels take more (or a TIFF of more than 64 megapixels) is segmented in
+        tiles as the command line does (``<stem>.ome.zarr``, ``<stem>_measurements.csv`` and
+        ``<stem>_tiles.zarr``). Default: :func:`default_memory_budget` for one process.
     on_row : callable, optional
         Called as ``on_row(done, total, row)`` after each image.
 
@@ -519,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
         scheduler = getattr(args, "scheduler", None)
         if scheduler:
             args.skip_existing = not args.overwrite  # a cluster batch resumes: images done with this recipe stay
-            client = importlib.import_module("._dask", __package__).connect(scheduler)
+            client = importlib.import_module("._dask", __package__).connect(scheduler, wait=args.wait_workers)
         if getattr(args, "pooled_threshold", False):
             recipe = _pooled(args, recipe, client)
         if getattr(args, "tile", None):  # refused before any image is read, naming what to change

@@ -28,34 +28,78 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import sys
+import time
 from typing import Callable, Iterator
 
 import cv2
 from distributed import Client, as_completed
+from distributed.exceptions import WorkerStartTimeoutError
 
 from ._cli import process_image
 from ._options import UsageError
 
-__all__ = ["connect", "map_dask", "segment_task", "RETRIES", "DaskError"]
+__all__ = ["connect", "wait_for_workers", "map_dask", "segment_task", "RETRIES", "WAIT_FOR_WORKERS", "DaskError"]
 
 #: Attempts after the first for an image whose error looks transient (could not write, unexpected error).
 RETRIES = 2
+
+#: Seconds a batch waits for a first worker to connect to the scheduler before it gives up.
+WAIT_FOR_WORKERS = 60.0
+#: Seconds between two "waiting for workers" lines.
+_WAIT_STEP = 10.0
 
 
 class DaskError(UsageError):
     """The scheduler cannot be reached (reported as a usage error)."""
 
 
-def connect(address: str, timeout: float = 20.0) -> Client:
-    """A client of the scheduler at ``address`` (``tcp://HOST:PORT``); raises DaskError in plain words."""
+def connect(address: str, timeout: float = 20.0, wait: float | None = None) -> Client:
+    """A client of the scheduler at ``address`` (``tcp://HOST:PORT``) with a worker connected to it.
+
+    Waits for a first worker up to ``wait`` seconds (default :data:`WAIT_FOR_WORKERS`), saying so on stderr
+    (:func:`wait_for_workers`). Raises DaskError in plain words when the scheduler cannot be reached or no
+    worker comes.
+    """
     try:
         host, _, port = address.rpartition("://")[2].rpartition(":")
         if host and port.isdigit():  # refused at once when nothing listens (Client would retry until timeout)
             socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-        return Client(address, timeout=timeout, set_as_default=False)
+        client = Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as error:
         raise DaskError(f"cannot reach the Dask scheduler at {address} ({error}); start one with "
                         "'dask scheduler' and workers with 'dask worker ADDRESS' (see the README)") from None
+    try:
+        wait_for_workers(client, address, WAIT_FOR_WORKERS if wait is None else wait)
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def wait_for_workers(client: Client, address: str, wait: float) -> int:
+    """The number of workers connected to ``client``'s scheduler, once there is at least one.
+
+    While there is none, says so on stderr every ten seconds, whatever the progress setting ("waiting for
+    workers at tcp://...: 0 connected"), since a batch would otherwise wait in silence; after ``wait`` seconds
+    raises DaskError naming the scheduler and how to start a worker.
+    """
+    connected = len(client.scheduler_info(n_workers=-1)["workers"])
+    deadline = time.monotonic() + wait
+    while not connected:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise DaskError(f"no Dask worker connected to the scheduler at {address} in {wait:g} s; start workers "
+                            f"with 'PYTHONPATH=$PWD .venv/bin/dask worker {address}' in the checkout (see the README)")
+        print(f"waiting for workers at {address}: 0 connected (giving up in {left:.0f} s)", file=sys.stderr,
+              flush=True)
+        try:
+            client.wait_for_workers(1, timeout=max(0.1, min(_WAIT_STEP, left)))
+        except (WorkerStartTimeoutError, TimeoutError):
+            continue
+        connected = len(client.scheduler_info(n_workers=-1)["workers"])
+        print(f"{connected} worker{'s' * (connected != 1)} connected at {address}", file=sys.stderr, flush=True)
+    return connected
 
 
 def _transient(row: dict) -> bool:

@@ -27,16 +27,18 @@ from ..export import EXPORT_FORMATS
 from ..recipes import (
     RECIPE_FORMAT,
     RECIPE_VERSION,
+    UNITS,
     WATERSHED_FOREGROUND,
     ParamSpec,
     ThresholdRecipe,
     WatershedRecipe,
     alias_table,
+    length_unit,
 )
 
 __all__ = ["build_parser", "option_name", "add_recipe_options", "recipe_from_args", "IMAGE_SUFFIXES",
            "DEFAULT_OUT", "UsageError", "collect_inputs", "is_image", "DSB_THRESHOLDS", "default_memory_budget",
-           "memory_size", "AUTO_TILE"]
+           "memory_size", "AUTO_TILE", "is_zarr_store"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 DEFAULT_OUT = "segmentation-out"
@@ -70,14 +72,29 @@ def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+def is_zarr_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a Zarr folder (an OME-Zarr image): one image, never a folder of images.
+
+    A folder named ``*.zarr``, or holding Zarr's metadata file (``.zgroup`` or ``.zarray`` for Zarr v2,
+    ``zarr.json`` for v3).
+    """
+    path = Path(path)
+    if path.name.startswith(".") or not path.is_dir():
+        return False
+    return path.suffix.lower() == ".zarr" or any((path / name).is_file() for name in (".zgroup", ".zarray",
+                                                                                       "zarr.json"))
+
+
 def _folder_images(folder: Path, recursive: bool, out_dir: Path) -> list[Path]:
     if not recursive:
-        return [p for p in folder.iterdir() if p.is_file() and is_image(p)]
+        return [p for p in folder.iterdir() if (p.is_file() and is_image(p)) or is_zarr_store(p)]
     found = []
     for root, dirs, files in os.walk(folder):
         # never feed earlier results back in: skip hidden folders and the output folder
         dirs[:] = [d for d in dirs if not d.startswith(".") and Path(root, d).resolve() != out_dir]
-        found += [Path(root, f) for f in files if is_image(Path(f))]
+        stores = [d for d in dirs if is_zarr_store(Path(root, d))]  # an image each, not walked into
+        dirs[:] = [d for d in dirs if d not in stores]
+        found += [Path(root, f) for f in files if is_image(Path(f))] + [Path(root, d) for d in stores]
     return found
 
 
@@ -90,9 +107,11 @@ def collect_inputs(arguments: list[str], recursive: bool, out_dir: Path) -> tupl
         try:
             if glob.has_magic(text) and not path.exists():
                 matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
-                found = [m for m in matches if m.is_file() and is_image(m)]
-                for folder in (m for m in matches if m.is_dir()):
+                found = [m for m in matches if (m.is_file() and is_image(m)) or is_zarr_store(m)]
+                for folder in (m for m in matches if m.is_dir() and not is_zarr_store(m)):
                     found += _folder_images(folder, recursive, out_dir)
+            elif is_zarr_store(path):
+                found = [path]  # an OME-Zarr image: one image, read a region at a time in tiles
             elif path.is_dir():
                 found = _folder_images(path, recursive, out_dir)
             else:
@@ -198,9 +217,12 @@ outputs (in --out, default ./{DEFAULT_OUT}):
                              file's OME / ImageJ / TIFF resolution metadata)
   <stem>_rois.zip            with --export roi: Fiji ROI Manager set, one traced polygon per object
   <stem>.geojson             with --export geojson: QuPath objects (File > Import objects from file)
-  <stem>.ome.zarr/           with --export ome-zarr: OME-NGFF image + labels/objects (napari-ome-zarr)
+  <stem>.ome.zarr/           with --export ome-zarr: OME-NGFF image + labels/objects (napari-ome-zarr),
+                             multiscale pyramids
   summary.csv                one row per image: status, message, size, objects, thresholds, seconds
   recipe.json                the recipe used: `apply --recipe recipe.json` repeats the batch
+  A tiled image (--tile, --memory-budget, over 64 MP, or a .zarr input, which is one image) gets
+  <stem>.ome.zarr/, <stem>_measurements.csv, the --export files and <stem>_tiles.zarr/ (mask, labels).
   Inputs sharing a stem (a/x.png, b/x.png) get distinct names (a_x, b_x). Existing results are
   never replaced unless --overwrite is given (--skip-existing resumes a batch), and no output may
   replace an input file.
@@ -353,6 +375,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _length_unit(text: str) -> str:
+    try:
+        return length_unit(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _exports(text: str) -> tuple[str, ...]:
     """``roi,geojson,ome-zarr`` (any subset, any order) -> the formats in EXPORT_FORMATS order."""
     asked = [part.strip().lower() for part in text.split(",") if part.strip()]
@@ -494,6 +523,9 @@ def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
                             "start one with 'dask scheduler' and 'dask worker ADDRESS'). Its workers must see the "
                             "images and --out under the same paths. Images already done with the same recipe and "
                             "library versions are skipped unless --overwrite (default: this machine's processes)")
+    plate.add_argument("--wait-workers", type=_positive_float, default=60.0, metavar="SECONDS",
+                       help="with --scheduler: how long to wait for a first worker to connect before giving up "
+                            "(workers queued by Slurm or Kubernetes may take longer than the default 60 s)")
     plate.add_argument("--pooled-threshold", action="store_true",
                        help="one threshold for all the images, from their pooled histogram (two passes; methods "
                             "otsu, yen, isodata, minimum, mean on 8- or 16-bit channels); recipe.json then holds "
@@ -501,10 +533,11 @@ def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
     plate.add_argument("--tile", type=_positive_int, metavar="SIZE",
                        help="segment each image in SIZE x SIZE tiles with overlapping halos, reading TIFF/BigTIFF "
                             "and OME-Zarr region by region, for images bigger than memory; the result is exactly "
-                            "the whole image's. Writes <stem>_tiles.zarr (arrays mask and labels) instead of the "
-                            "PNG and CSV files. Global methods otsu, mean, yen, isodata and manual or a local "
-                            "method; watershed seeds h_maxima on the distance landscape (default: whole images, "
-                            "tiles only above --memory-budget)")
+                            "the whole image's. Writes <stem>.ome.zarr (image and labels, with pyramids), "
+                            "<stem>_measurements.csv, the --export files and <stem>_tiles.zarr (arrays mask and "
+                            "labels) instead of the PNG files. Global methods otsu, mean, yen, isodata and manual "
+                            "or a local method; watershed seeds h_maxima on the distance landscape (default: whole "
+                            "images, tiles only above --memory-budget or 64 megapixels, and for Zarr inputs)")
     plate.add_argument("--memory-budget", type=memory_size, metavar="SIZE",
                        help="an image whose decoded pixels take more than SIZE (such as 4G or 512M; K, M, G are "
                             "powers of 1024) is segmented in tiles as with --tile 2048, with the same limits on "
@@ -530,7 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   usage=usage, formatter_class=fmt, allow_abbrev=False,
                                   epilog=_EXAMPLES[name] + "\n\n" + _EPILOG)
         sub.set_defaults(parser=sub)
-        sub.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or glob patterns")
+        sub.add_argument("inputs", nargs="+", metavar="INPUT",
+                         help="image files, folders or glob patterns (a .zarr folder is one OME-Zarr image)")
         if name == "apply":
             sub.add_argument("--recipe", required=True, metavar="FILE",
                              help="recipe JSON saved from the app (or recipe.json from an earlier batch)")
@@ -558,7 +592,9 @@ def build_parser() -> argparse.ArgumentParser:
             measures.add_argument("--pixel-size", type=_non_negative_float, metavar="X",
                                   help="size of one pixel in --unit, instead of the recipe's (0 = pixels; default: "
                                        "the recipe's, whose 'auto' takes the file's)")
-            measures.add_argument("--unit", help="length unit of --pixel-size (default: the recipe's)")
+            measures.add_argument("--unit", type=_length_unit, metavar="UNIT",
+                                  help="length unit of --pixel-size: " + ", ".join(UNITS) + " (um, micron and the "
+                                       "full names are read as these; default: the recipe's)")
         if name != "threshold":
             batch.add_argument("--labels-format", choices=("png", "tiff"), default="png",
                                help="labels as 16-bit PNG (up to 65535 objects) or 32-bit TIFF (default: png)")

@@ -9,7 +9,9 @@ Shared by the local process pool and the Dask path (:mod:`._dask`), so both run 
 - :func:`flag_outliers`: per-image flags where the threshold, the foreground fraction or the object count
   lies more than 3 scaled MADs from the batch's median;
 - :func:`channel_histogram` and :func:`pooled_recipe`: one global threshold from the pooled histogram of
-  every image (two passes over the plate), as Fiji's "use stack histogram" does.
+  every image (two passes over the plate), as Fiji's "use stack histogram" does;
+- :func:`pool_context`: how every local process pool (the batch, the pooled histograms, ``score`` and
+  ``tune``) starts its workers.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import functools
 import hashlib
 import io
 import math
+import multiprocessing
 import os
 import re
 import shutil
@@ -40,7 +43,8 @@ from ..thresholding import prepare
 from ._options import _own_version
 
 __all__ = ["stamp", "JOURNAL", "append_journal", "read_rows", "flag_outliers", "channel_histogram",
-           "pooled_recipe", "check_pooled", "POOLED_METHODS", "map_local", "init_worker", "remove_stale_temporaries"]
+           "pooled_recipe", "check_pooled", "POOLED_METHODS", "map_local", "init_worker", "remove_stale_temporaries",
+           "pool_context"]
 
 #: The journal of a running batch, in --out; hidden, and removed once summary.csv is written.
 JOURNAL = ".summary.partial.csv"
@@ -52,6 +56,9 @@ POOLED_METHODS = ("otsu", "yen", "isodata", "minimum", "mean")
 MADS = 3.0
 #: MAD × 1.4826 estimates the standard deviation of normally distributed values (Rousseeuw & Croux 1993).
 MAD_SCALE = 1.4826
+#: Where the MAD is 0 (most values equal the median): the mean absolute deviation from the median × sqrt(pi/2),
+#: which also estimates the standard deviation of normal values (as IBM Cognos Analytics' modified z score does).
+MEANAD_SCALE = math.sqrt(math.pi / 2)
 
 
 # -- stamps ------------------------------------------------------------------------------------------
@@ -133,13 +140,17 @@ def flag_outliers(rows: list[dict], mads: float = MADS) -> None:
 
     Measures: ``threshold`` (when the image has exactly one), ``foreground_fraction`` and ``objects``,
     over the rows with status ok or skipped; at least 3 such rows are needed. Where the MAD is 0 (most
-    images share the value), a value is flagged when it differs from the median by more than 10 % of it
-    (or by anything, for a median of 0).
+    images share the value), the scale is the mean absolute deviation from the median × sqrt(pi/2)
+    (:data:`MEANAD_SCALE`) instead; both estimate the standard deviation of normal values, and both judge a
+    value below the median as one above it. Nothing is flagged when every value is the same.
 
     References
     ----------
     P. J. Rousseeuw and C. Croux, "Alternatives to the median absolute deviation", Journal of the
     American Statistical Association 88(424):1273–1283, 1993. :DOI:`10.1080/01621459.1993.10476408`
+
+    IBM Cognos Analytics 11.1, "Modified z score" (the MeanAD × 1.253314 scale where the MAD is 0),
+    https://www.ibm.com/docs/en/cognos-analytics/11.1.0?topic=terms-modified-z-score
     """
     good = [row for row in rows if row.get("status") in ("ok", "skipped")]
     for row in rows:
@@ -159,18 +170,17 @@ def flag_outliers(rows: list[dict], mads: float = MADS) -> None:
             continue
         array = np.array([v for _, v in values])
         median = float(np.median(array))
-        scale = MAD_SCALE * float(np.median(np.abs(array - median)))
+        deviations = np.abs(array - median)
+        scale, unit = MAD_SCALE * float(np.median(deviations)), "MADs"
+        if scale == 0:  # most values are the median's: a scale from all the deviations
+            scale, unit = MEANAD_SCALE * float(np.mean(deviations)), "scaled mean absolute deviations; the MAD is 0"
+        if scale == 0:  # every value is the same
+            continue
         for i, value in values:
             deviation = abs(value - median)
-            if scale > 0:
-                far = deviation > mads * scale
-                words = f"{deviation / scale:.1f} MADs"
-            else:
-                far = deviation > 0.1 * abs(median) if median else deviation > 0
-                words = "the others share one value"
-            if far:
-                shown = f"{value:g}"
-                flags.setdefault(i, []).append(f"{name} {shown} far from the median {median:g} ({words})")
+            if deviation > mads * scale:
+                flags.setdefault(i, []).append(f"{name} {value:g} far from the median {median:g} "
+                                               f"({deviation / scale:.1f} {unit})")
     for i, texts in flags.items():
         good[i]["flags"] = "; ".join(texts)
 
@@ -259,6 +269,32 @@ def pooled_recipe(recipe, histograms: list[dict]):
 
 
 # -- the local pool ----------------------------------------------------------------------------------
+#: Imported once by the fork server (every module a worker runs), so that workers start already loaded.
+#: None of them starts a thread on import (zarr's I/O loop, Dask's and OpenCV's pools start on first use).
+_PRELOAD = ["segmentation.batch._cli"]
+
+
+def pool_context() -> multiprocessing.context.BaseContext:
+    """The start method of every local process pool: workers forked from a clean server, never from this process.
+
+    A worker forked from the calling process (``fork``, Linux's default) inherits its memory but only the
+    thread that forked: a process that has already used zarr (its ``zarr_io`` event loop thread, which every
+    zarr read and write waits on), Dask (its thread pool) or OpenCV (its worker threads) gives a child whose
+    first zarr write (``--export ome-zarr``, ``--tile``) or OpenCV call waits forever for a thread that is
+    not there, or finds a lock held by it; the pool then hangs, or breaks when the child is killed. The
+    command line itself starts none of them before its workers, but a long-lived process calling
+    :func:`segmentation.batch.main` (a test session, a notebook, the app) does. ``forkserver`` forks each
+    worker from a server process started once, single-threaded, with :data:`_PRELOAD` imported; ``spawn``
+    (a fresh interpreter per worker) where forkserver does not exist. The worker gets the caller's current
+    folder and ``sys.path`` either way.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)  # takes effect when the server starts (first use); the same each time
+    return context
+
+
 def init_worker() -> None:
     """A local worker: Ctrl-C is the main process's; one OpenCV thread (one image per core already)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -271,7 +307,8 @@ def map_local(function: Callable[[dict], dict], items: list[dict], jobs: int) ->
         for i, item in enumerate(items):
             yield i, function(item)
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(items)), initializer=init_worker) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=pool_context(),
+                             initializer=init_worker) as pool:
         futures = {pool.submit(function, item): i for i, item in enumerate(items)}
         for future in as_completed(futures):
             yield futures[future], future.result()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import multiprocessing
 import os
 import signal
 import sys
@@ -37,6 +36,7 @@ from ..recipes import ThresholdRecipe, WatershedRecipe, file_selection, recipe_f
 from ..regions import label_objects, watershed
 from ..thresholding import threshold
 from ._options import DSB_THRESHOLDS, UsageError, collect_inputs, is_image
+from ._plate import pool_context
 
 __all__ = ["run_score", "run_parallel", "progress_bar", "TruthIndex", "read_recipe", "read_objects", "objects_of",
            "objects_warning",
@@ -186,7 +186,7 @@ def objects_warning(objects: np.ndarray, kind: str, what: str = "truth") -> str:
 def read_objects(path: str | Path, what: str) -> tuple[np.ndarray, str]:
     """:func:`objects_of` a file; a failure is a ``ValueError`` naming the file and its role (``what``)."""
     try:
-        return objects_of(load_image(path))
+        return objects_of(load_image(path, projection="none"))  # labels: a projection would merge them
     except ValueError as error:
         raise ValueError(f"the {what} {Path(path).name}: {error}") from None
 
@@ -222,20 +222,6 @@ def _worker_init(setup: Callable | None, setup_args: tuple) -> None:
         setup(*setup_args)
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """Workers started from a clean process, never forked from this one.
-
-    This process may have run OpenCV already (tune reads the images and labels the truth masks first;
-    tests call main() in-process): a fork would copy OpenCV's thread pool half-alive, and the child's
-    first call into it (``cv2.setNumThreads``) would wait forever for threads that are not there.
-    """
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # imported once by the server, not again by every worker
-    return context
-
-
 def run_parallel(function: Callable, tasks: list, jobs: int, *, setup: Callable | None = None,
                  setup_args: tuple = (), keep_going: Callable[[], bool] = lambda: True) -> Iterator[tuple[int, Any]]:
     """``(index, function(task))`` as tasks finish (the exception instead when a worker died).
@@ -251,7 +237,7 @@ def run_parallel(function: Callable, tasks: list, jobs: int, *, setup: Callable 
                 return
             yield i, function(task)
         return
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=_context(), initializer=_worker_init,
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=pool_context(), initializer=_worker_init,
                                initargs=(setup, setup_args))
     pending: dict = {}
     started = 0

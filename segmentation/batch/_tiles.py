@@ -31,7 +31,9 @@ library on generated images, for tile sizes that cut objects):
   tile holding its first pixel; that tile floods it with the library's :func:`~segmentation.watershed` on
   the tile plus the halo (by default the largest object's extent, so it holds every object whole, plus a
   margin for the distance smoothing), and the labels are numbered as the whole-image watershed numbers them:
-  seeds in raster order of their first pixel, then the objects that got no seed, in raster order.
+  seeds in raster order of their first pixel, then the objects that got no seed, in raster order. The
+  flooding region must fit in the memory budget (a halo of half a tile always does; a larger one as far as
+  the budget allows): an object as large as the slide is refused in plain words, not run out of memory on.
 
 Li, Triangle, Minimum and multi-Otsu (and Yen and IsoData on a 16-bit channel of more than 256 values) are
 refused in plain words rather than approximated.
@@ -52,10 +54,7 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
-import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,12 +67,13 @@ from scipy import ndimage
 from skimage import filters
 
 from ..io import load_image
-from ..recipes import LOCAL_METHODS, ThresholdRecipe, WatershedRecipe, recipe_from_json
+from ..recipes import CHANNELS, LOCAL_METHODS, ThresholdRecipe, WatershedRecipe
 from ..regions import h_maxima_seeds, label_objects, watershed
 from ..thresholding import background_shrink_factor, prepare, threshold
+from ._options import default_memory_budget
 
-__all__ = ["open_image", "segment_tiled", "TiledResult", "otsu_of_counts", "TiledError", "process_tiled",
-           "tile_refusals", "check_tileable"]
+__all__ = ["open_image", "segment_tiled", "TiledResult", "otsu_of_counts", "TiledError", "tile_refusals",
+           "check_tileable"]
 
 #: float32's machine epsilon, as OpenCV's Otsu loop uses it (FLT_EPSILON).
 _FLT_EPSILON = float(np.finfo(np.float32).eps)
@@ -240,8 +240,17 @@ def tile_refusals(recipe) -> list[tuple[str, str]]:
         if recipe.landscape != "distance":
             refused.append(("landscape", f"landscape {recipe.landscape} is not flooded in tiles (landscape "
                                          "distance is)"))
-        if recipe.add_seeds or recipe.remove_seeds:  # segmentation.edit_seeds works on the whole image's seeds
-            refused.append(("add_seeds", "seed edits (add_seeds, remove_seeds) are not applied in tiles"))
+        # segmentation.edit_seeds works on the whole image's seeds, merge_objects / split_objects on its objects
+        if recipe.add_seeds or recipe.remove_seeds or recipe.merge_points or recipe.split_points:
+            refused.append(("add_seeds", "hand edits (add_seeds, remove_seeds, merge_points, split_points) are "
+                                         "not applied in tiles"))
+    # Tiles read the first series' full-resolution plane as it is stored (open_image): a recipe that chooses
+    # another series, page, channel of a file, time point or a projection would be silently ignored.
+    if (fg.series or fg.pages != "planes" or fg.plane or fg.timepoint or fg.projection not in ("none", "auto")
+            or not isinstance(fg.channel, str) or fg.channel not in CHANNELS):
+        refused.append(("channel", "tiles read one plane as stored (series 0, the colour channels of an RGB "
+                                   "image): a file channel, plane, time point, series, pages setting or "
+                                   "projection is not applied in tiles"))
     return refused
 
 
@@ -303,8 +312,33 @@ def _region(array, r0: int, r1: int, c0: int, c1: int, halo: int):
     return (R0, R1, C0, C1), pixels, (slice(r0 - R0, r1 - R0), slice(c0 - C0, c1 - C0))
 
 
-def _histogram(array, probe: ThresholdRecipe, tile: int, reach: int) -> tuple[np.ndarray, bool]:
-    """The whole image's histogram (one bin per value) of the channel ``prepare(…, probe)`` gives, tile by tile."""
+class _Channel:
+    """The prepared channel (after smoothing and background subtraction) of the whole image, kept tile by tile.
+
+    The histogram pass computes it for each tile's core anyway; the mask pass then thresholds it rather than
+    smoothing and subtracting the background of every tile a second time. In memory (``scratch`` None) or in
+    the ``scratch`` folder, uncompressed (it is read back once).
+    """
+
+    def __init__(self, shape: tuple[int, int], tile: int, scratch):
+        self.shape, self.tile, self.scratch = shape, tile, scratch
+        self.array = None
+
+    def write(self, r0: int, r1: int, c0: int, c1: int, channel: np.ndarray) -> None:
+        if self.array is None:
+            store = zarr.storage.MemoryStore() if self.scratch is None else str(Path(self.scratch) / "channel")
+            self.array = zarr.create_array(store=store, shape=self.shape, dtype=channel.dtype,
+                                           chunks=(self.tile, self.tile), compressors=None, overwrite=True,
+                                           fill_value=0)
+        self.array[r0:r1, c0:c1] = channel
+
+
+def _histogram(array, probe: ThresholdRecipe, tile: int, reach: int,
+               keep: _Channel | None = None) -> tuple[np.ndarray, bool]:
+    """The whole image's histogram (one bin per value) of the channel ``prepare(…, probe)`` gives, tile by tile.
+
+    With ``keep``, that channel is kept there too.
+    """
     counts = np.zeros(65536, np.int64)
     wide = False
     for r0, r1, c0, c1 in _tiles(array.shape[:2], tile):
@@ -312,6 +346,8 @@ def _histogram(array, probe: ThresholdRecipe, tile: int, reach: int) -> tuple[np
         channel = prepare(pixels, probe).image[core]
         wide = wide or channel.dtype != np.uint8
         counts[:1 << (8 * channel.itemsize)] += np.bincount(channel.ravel(), minlength=1 << (8 * channel.itemsize))
+        if keep is not None:
+            keep.write(r0, r1, c0, c1, channel)
     return counts, wide
 
 
@@ -330,11 +366,13 @@ def _auto_polarity(counts: np.ndarray) -> tuple[str, float]:
     return ("bright" if above <= int(counts.sum()) - above else "dark"), otsu
 
 
-def _global_threshold(array, fg: ThresholdRecipe, tile: int, reach: int) -> tuple[ThresholdRecipe, float | None]:
+def _global_threshold(array, fg: ThresholdRecipe, tile: int, reach: int,
+                      keep: _Channel | None = None) -> tuple[ThresholdRecipe, float | None]:
     """The foreground recipe with its polarity decided and a global method turned into a manual threshold.
 
     As :func:`~segmentation.prepare` does: the automatic polarity is decided on the smoothed channel, before
-    background subtraction; the method's threshold is computed on the channel after it.
+    background subtraction; the method's threshold is computed on the channel after it. With background
+    subtraction, that channel is kept in ``keep`` (when a threshold is computed from it).
     """
     # Sauvola's automatic r on a 16-bit channel is half the whole channel's range (sauvola_surface)
     range_r = fg.method == "sauvola" and fg.r == 0 and np.dtype(array.dtype) != np.uint8
@@ -354,7 +392,8 @@ def _global_threshold(array, fg: ThresholdRecipe, tile: int, reach: int) -> tupl
         return fixed, (fg.value if fg.method == "manual" else None)
     if fg.background_radius > 0 or counts is None:
         # after background subtraction the channel depends on the polarity: a second pass
-        counts, wide = _histogram(array, fixed.replace(method="manual"), tile, reach)
+        counts, wide = _histogram(array, fixed.replace(method="manual"), tile, reach,
+                                  keep if fg.background_radius > 0 else None)
         otsu = None
     if range_r and wide and counts.any():
         present = np.flatnonzero(counts)
@@ -423,7 +462,7 @@ def _raster_lookup(first: np.ndarray) -> np.ndarray:
 
 
 def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, out=None,
-                  label_chunk: int = 2048) -> TiledResult:
+                  label_chunk: int = 2048, memory_budget: int | None = None) -> TiledResult:
     """Segment a big image tile by tile, with the whole image's result (see the module's notes).
 
     Parameters
@@ -446,6 +485,12 @@ def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, 
     label_chunk : int
         Chunk side for the connected-components pass (larger is faster: dask-image's cost grows with the
         number of chunks, 25.6 s with 512² chunks against 1.1 s with 2048² on a 16-megapixel mask).
+    memory_budget : int or None
+        Bytes, as the command line's ``--memory-budget`` (decoded image bytes; default
+        :func:`~segmentation.batch.default_memory_budget` for one process). A watershed's flooding region (a
+        tile and its halo on each side, an 8-bit mask) may take that much, or four tiles' worth when that is
+        more: a halo that needs more (an object as large as the slide) is refused rather than run out of
+        memory.
 
     Returns
     -------
@@ -454,8 +499,9 @@ def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, 
     Raises
     ------
     TiledError
-        A recipe step the tiles cannot do exactly, an unsupported image, or a watershed object larger than
-        the halo allows (the message says which halo to use).
+        A recipe step the tiles cannot do exactly, an unsupported image, a watershed object larger than
+        the halo allows (the message says which halo to use), or a halo whose flooding region exceeds the
+        memory budget (the message names the object's size, the halo and the budget, and what to change).
 
     Examples
     --------
@@ -483,36 +529,92 @@ def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, 
                          f"image's height and width ({shape[0]} × {shape[1]} px) are multiples of {grid}; "
                          f"choose such a tile, or a background_radius of at most 10 px, or segment the image whole")
     reach = _reach(recipe)
-    fixed, t = _global_threshold(array, fg, tile, reach)
     is_watershed = isinstance(recipe, WatershedRecipe)
     if halo is None and not is_watershed:
         halo = reach
     if not is_watershed and halo < reach:
         raise TiledError(f"halo must be at least {reach} px for this recipe (smoothing, background, window, "
                          f"morphology); got {halo}")
-    mask_out = _store(out, "mask", shape, bool, tile)
-    labels_out = _store(out, "labels", shape, np.int32, tile)
-    local = fixed.replace(fill_holes=False, min_size=0, clear_border=False)  # the steps done on the whole mask
-    for r0, r1, c0, c1 in _tiles(shape, tile):
-        _, pixels, core = _region(array, r0, r1, c0, c1, reach)
-        mask_out[r0:r1, c0:c1] = threshold(pixels, local).mask[core]
     with tempfile.TemporaryDirectory(prefix="segmentation-tiles-") as scratch:
+        kept = _Channel(shape, tile, None if out is None else scratch)
+        fixed, t = _global_threshold(array, fg, tile, reach, kept)
+        mask_out = _store(out, "mask", shape, bool, tile)
+        labels_out = _store(out, "labels", shape, np.int32, tile)
+        local = fixed.replace(fill_holes=False, min_size=0, clear_border=False)  # the steps done on the whole mask
+        # the background-free channel kept by the histogram pass is thresholded as it is: its values are the
+        # whole image's, so the region around each tile gives the same core (one top-hat per tile, not two)
+        source = array if kept.array is None else kept.array
+        if kept.array is not None:
+            local = local.replace(smoothing="none", background_radius=0, polarity="bright")
+        for r0, r1, c0, c1 in _tiles(shape, tile):
+            _, pixels, core = _region(source, r0, r1, c0, c1, reach)
+            mask_out[r0:r1, c0:c1] = threshold(pixels, local).mask[core]
         if fixed.fill_holes:
             _fill_holes_tiled(mask_out, shape, tile, label_chunk, None if out is None else scratch)
         labels_out = _store(out, "labels", shape, np.int32, label_chunk)
         count = _components(mask_out, labels_out, shape, tile, label_chunk, fixed.min_size, fixed.clear_border)
-    if is_watershed and halo is None:  # as large as the largest object: every object is flooded whole
-        halo = max(1, _largest_extent(labels_out, shape, tile, count))
     if not is_watershed:
         return TiledResult((t,) if t is not None else (), _polarity(fixed), mask_out, labels_out, count, tile, halo, [])
+    largest = None
+    if halo is None:  # as large as the largest object: every object is flooded whole
+        largest = _largest_extent(labels_out, shape, tile, count, located=True)
+        halo = max(1, largest[0])
+    budget = default_memory_budget(1) if memory_budget is None else int(memory_budget)
+    _check_flood_region(shape, tile, halo, _flood_margin(recipe), budget, largest)
     labels_out = _store(out, "labels", shape, np.int32, tile)
     return _watershed_tiled(mask_out, recipe, fixed, t, tile, halo, labels_out)
 
 
-def _largest_extent(labels, shape, tile: int, count: int) -> int:
-    """The largest height or width (px) of the objects labelled 1..count in ``labels``, read tile by tile."""
+def _flood_margin(recipe: WatershedRecipe) -> int:
+    """Pixels added to the halo for the distance map's smoothing (beyond an object it reaches this far)."""
+    return math.ceil(4 * recipe.distance_sigma) + 2
+
+
+def _bytes_words(n: int) -> str:
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:,} bytes"
+
+
+def _check_flood_region(shape: tuple[int, int], tile: int, halo: int, margin: int, budget: int, largest) -> None:
+    """Refuse, in plain words, a halo whose flooding region would not fit in the memory budget.
+
+    Each tile is flooded on a region of the mask (8-bit) reaching ``halo + margin`` px past it on each side
+    (clipped to the image), held whole with the watershed's own arrays; its decoded size is counted against
+    ``budget`` as a whole image's is (the budget already leaves the room the watershed needs on top,
+    ``MEMORY_FACTOR``). The tiles themselves take what their side sets, whatever the budget: a region up
+    to twice the tile's side (a halo of half a tile) is always allowed.
+    """
+    rows = min(shape[0], tile + 2 * (halo + margin))
+    cols = min(shape[1], tile + 2 * (halo + margin))
+    allowed = max(budget, 4 * tile * tile)
+    if rows * cols <= allowed:
+        return
+    side = math.isqrt(allowed)
+    most = max(0, (side - tile) // 2 - margin)
+    if largest is not None:
+        extent, row, col = largest
+        cause = (f"its largest object is {extent:,} px across (at row {row:,}, column {col:,}), and each object "
+                 f"is flooded whole, so the halo around each tile would be {halo:,} px")
+    else:
+        cause = f"the halo around each tile is {halo:,} px"
+    raise TiledError(f"watershed in tiles cannot segment this image within the memory budget: {cause}; the "
+                     f"region flooded at a time ({rows:,} × {cols:,} px, {_bytes_words(rows * cols)} of mask) is over "
+                     f"the memory budget of {_bytes_words(budget)} (--memory-budget), which allows a halo of at "
+                     f"most {most:,} px with tiles of {tile:,} px. Give a larger memory budget, a smaller halo "
+                     f"(the largest object size flooded whole; larger objects are then refused where they are met), "
+                     f"or remove such objects before the watershed (a size filter; an object spanning the image is "
+                     f"usually background taken for foreground: check the threshold)")
+
+
+def _largest_extent(labels, shape, tile: int, count: int, located: bool = False):
+    """The largest height or width (px) of the objects labelled 1..count in ``labels``, read tile by tile.
+
+    With ``located``, ``(extent, row, column)``: also the top-left corner of that object's bounding box.
+    """
     if not count:
-        return 0
+        return (0, 0, 0) if located else 0
     low = np.full((2, count + 1), np.iinfo(np.int64).max, np.int64)
     high = np.full((2, count + 1), -1, np.int64)
     for r0, r1, c0, c1 in _tiles(shape, tile):
@@ -525,7 +627,11 @@ def _largest_extent(labels, shape, tile: int, count: int) -> int:
             where = np.indices(block.shape, dtype=np.int64)[axis] + start
             np.minimum.at(low[axis], present, ndimage.minimum(where, block, present).astype(np.int64))
             np.maximum.at(high[axis], present, ndimage.maximum(where, block, present).astype(np.int64))
-    return int((high[:, 1:] - low[:, 1:] + 1).max())
+    extents = (high[:, 1:] - low[:, 1:] + 1).max(axis=0)
+    if not located:
+        return int(extents.max())
+    k = int(np.argmax(extents)) + 1
+    return int(extents[k - 1]), int(low[0, k]), int(low[1, k])
 
 
 def _polarity(fixed: ThresholdRecipe) -> str:
@@ -603,7 +709,7 @@ def _watershed_tiled(mask_out, recipe: WatershedRecipe, fixed: ThresholdRecipe, 
     """Flood the (already exact, cleaned) mask tile by tile; see the module's notes."""
     shape = tuple(mask_out.shape)
     # beyond an object, the distance smoothing reaches this far (the mask itself is exact up to the region's edge)
-    margin = math.ceil(4 * recipe.distance_sigma) + 2
+    margin = _flood_margin(recipe)
     flood = recipe.replace(foreground=_MASK_RECIPE)
     keys_a, keys_b = [], []
     with tempfile.TemporaryDirectory(prefix="segmentation-tiles-") as scratch:
@@ -672,39 +778,3 @@ def _watershed_tiled(mask_out, recipe: WatershedRecipe, fixed: ThresholdRecipe, 
     return TiledResult((t,) if t is not None else (), _polarity(fixed), mask_out, labels_out,
                        len(rank_a) + len(rank_b), tile, halo, [])
 
-
-# -- the command line's task -------------------------------------------------------------------------
-def process_tiled(task: dict, row: dict, start: float) -> dict:
-    """One batch task in tiles (``--tile``): ``<stem>_tiles.zarr`` written beside its place, then moved there."""
-    try:
-        recipe = recipe_from_json(task["recipe"])
-        target = Path(task["out_dir"], task["names"]["tiles"])
-        staging = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            result = segment_tiled(task["path"], recipe, tile=task["tile"], out=staging)
-            height, width = result.mask.shape
-            foreground = sum(int(np.count_nonzero(result.mask[r0:r1, c0:c1]))
-                             for r0, r1, c0, c1 in _tiles((height, width), result.tile))
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        row.update(width=width, height=height, objects=result.count,
-                   foreground_fraction=f"{foreground / (height * width):.6f}",
-                   thresholds=" ".join(repr(float(t)).removesuffix(".0") for t in result.thresholds))
-    except MemoryError:
-        row.update(status="error", message="there is not enough memory to segment this image in tiles")
-    except OSError as error:
-        where = f" {error.filename}" if error.filename else ""
-        row.update(status="error", message=f"could not read or write{where}: {error.strerror or error}")
-    except ValueError as error:  # TiledError and the library's own plain-words errors
-        row.update(status="error", message=str(error) or type(error).__name__)
-    except Exception as error:  # a bug, reported as this file's error so the batch goes on
-        row.update(status="error", message=f"unexpected error ({type(error).__name__}: {error})")
-    if task.get("over_budget") and row["status"] == "error":  # tiled because of --memory-budget, not --tile
-        row["message"] = f"{task['over_budget']}; {row['message']} (with a larger --memory-budget)"
-    elif task.get("over_budget"):
-        row["message"] = "; ".join(filter(None, [row.get("message"), task["over_budget"]]))
-    row["seconds"] = f"{time.perf_counter() - start:.3f}"
-    return row

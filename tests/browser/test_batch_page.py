@@ -96,3 +96,68 @@ def test_a_link_to_the_batch_page_opens_it_on_a_fresh_server(server_factory, pag
     assert "Watershed recipe" in page.get_by_test_id("stMain").inner_text()
     assert page.get_by_role("button", name="Run the batch").is_disabled()  # no images yet
     assert_no_exception(page)
+
+
+def _nuclei_plate(folder: Path, count: int) -> list[Path]:
+    """A file that is not an image, then ``count`` shifted copies of the nuclei sample (16-bit PNGs)."""
+    folder.mkdir()
+    nuclei = load_sample("nuclei")
+    paths = []
+    for i in range(count):
+        path = folder / f"n{i:02d}.png"
+        path.write_bytes(seg.encode_png(np.roll(nuclei, 7 * i, axis=1)))
+        paths.append(path)
+    (folder / "notes.png").write_bytes(b"these are my notes, not an image")
+    return [folder / "notes.png"] + paths  # first: the grid draws only the rows in view
+
+
+def test_the_button_waits_while_a_batch_runs_and_a_failed_row_has_empty_cells(server, page, tmp_path):
+    paths = _nuclei_plate(tmp_path / "plate", 24)
+    page.goto(f"{server.base_url}/batch")
+    wait_idle(page)
+    page.get_by_test_id("stMain").get_by_text("From the Watershed page").click()
+    wait_idle(page)
+    uploader = page.get_by_test_id("stFileUploader").filter(has_text="Images, or zips of images")
+    uploader.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(p) for p in paths])
+    wait_idle(page)
+    button = page.get_by_role("button", name="Run the batch")
+    button.click()
+    progress = page.get_by_test_id("stProgress")
+    progress.wait_for(timeout=60_000)
+    assert button.is_disabled()  # while the batch runs: a second click cannot restart it
+    button.click(force=True)  # a click on it does nothing
+    assert "of 25 images" in progress.inner_text() and button.is_disabled()
+    page.get_by_text("25 files: 24 segmented, 1 failed").wait_for(timeout=180_000)
+    wait_idle(page)
+    assert_no_exception(page)
+    assert button.is_enabled()  # for the next batch
+    assert page.get_by_test_id("stProgress").count() == 0
+
+    table = page.get_by_test_id("stDataFrame")
+    assert table.get_by_test_id("glide-cell-1-0").text_content() == "notes.png"
+    assert table.get_by_test_id("glide-cell-2-0").text_content() == "error"
+    for col in (0, 3, 4, 5):  # no thumbnail, count, threshold or foreground: empty, never "None"
+        assert table.get_by_test_id(f"glide-cell-{col}-0").text_content() in ("", "—"), col
+    assert int(table.get_by_test_id("glide-cell-3-1").text_content()) > 0  # a count where there is one
+    screenshot(page, "batch-page-failed-row")
+
+
+def test_the_upload_limit_of_one_file_is_said_at_the_uploader(server_factory, page, tmp_path):
+    small = tmp_path / "coins.png"
+    small.write_bytes(seg.encode_png(load_sample("coins")))
+    big = tmp_path / "big.tif"
+    tifffile.imwrite(big, np.random.default_rng(0).integers(0, 65535, (1024, 1024), np.uint16))  # 2 MB
+    fresh = server_factory("--server.maxUploadSize", "1")
+    page.goto(f"{fresh.base_url}/batch")
+    wait_idle(page)
+    main = page.get_by_test_id("stMain")
+    assert "Each file (or zip) at most 1 MB: a bigger one is refused by the uploader" in main.inner_text()
+    uploader = page.get_by_test_id("stFileUploader").filter(has_text="Images, or zips of images")
+    uploader.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(small), str(big)])
+    wait_idle(page)
+    page.get_by_role("button", name="Run the batch").click()
+    page.get_by_text("1 file: 1 segmented, 0 failed").wait_for(timeout=60_000)
+    wait_idle(page)
+    assert_no_exception(page)
+    assert "big.tif" in uploader.inner_text()  # the uploader keeps it, with its own error, out of the batch
+    screenshot(page, "batch-page-upload-limit")
