@@ -32,6 +32,8 @@ values = recipe_widgets(seg.ThresholdRecipe.specs(), defaults, recipe_sections()
                         overrides={"value": manual_value_range(current.image)})
 measure_values, scale = microscopy.measurement_settings(current)  # pixel size and unit, from the file
 values.update(measure_values)
+if values["method"] != "manual":  # the manual value only places the slider: the recipe keeps the library's, as
+    values["value"] = seg.ThresholdRecipe().value  # the command line writes it (same JSON, same recipe_sha256)
 
 # Library call, on the display-sized copy with pixel parameters scaled to match; then the views. Whatever
 # the image or the link holds, a failure is a plain message (plain_errors), never the error screen.
@@ -44,7 +46,9 @@ with plain_errors():
     # Preview numbers now (marked "≈"), full-resolution ones from a background job when ready.
     full_resolution.threshold_metrics(image_key=current.key, image=current.image, factor=factor, recipe=recipe,
                                       result=result, objects=objects, seconds=timed.seconds)
-    for note in views.result_notes(result.notes, result.processed):
+    notes = compute.full_resolution_notes(result.notes, image_key=current.key, image=current.image,
+                                          channel=recipe.channel, factor=factor)  # counted on the whole image
+    for note in views.result_notes(notes, result.processed):
         st.info(note, icon=":material/info:")
 
     original, stretched, original_caption = microscopy.original_view(current, side, factor, preview)

@@ -38,6 +38,8 @@ sections = {"Seeds": st.sidebar.container(), "Landscape": st.sidebar.expander("L
 ws_values = recipe_widgets(seg.WatershedRecipe.specs(), base.values(), {**sections, "Method": sections["Seeds"]})
 measure_values, scale = microscopy.measurement_settings(current)  # pixel size and unit, from the file
 fg_values.update(measure_values)
+if fg_values["method"] != "manual":  # the manual value only places the slider: the recipe keeps the library's,
+    fg_values["value"] = seg.WatershedRecipe().foreground.value  # as the command line writes it
 
 # Library call on the display-sized copy, then the views; a failure is a plain message, never the error screen.
 with plain_errors():
@@ -49,7 +51,9 @@ with plain_errors():
     # Preview numbers now (marked "≈"), full-resolution ones from a background job when ready.
     full_resolution.watershed_metrics(image_key=current.key, image=current.image, factor=factor, recipe=recipe,
                                       result=result, seconds=timed.seconds)
-    for note in views.result_notes(result.notes, result.threshold.processed):
+    notes = compute.full_resolution_notes(result.notes, image_key=current.key, image=current.image,
+                                          channel=recipe.foreground.channel, factor=factor)  # whole image
+    for note in views.result_notes(notes, result.threshold.processed):
         st.info(note, icon=":material/info:")
 
     original, stretched, original_caption = microscopy.original_view(current, side, factor, preview)

@@ -20,12 +20,18 @@ import difflib
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
+import streamlit as st
+
 import segmentation as seg
 
-from .page import sample_defaults
+from .microscopy import FILE_PARAMS
+from .page import STORE_KEY, sample_defaults
+from .widgets import placed_params
 
 KINDS = {"threshold": seg.ThresholdRecipe, "watershed": seg.WatershedRecipe}
 PAGE_OF = {"threshold": ("app.py", "Thresholding"), "watershed": ("pages/2_watershed.py", "Watershed")}
+#: The sample whose suggested settings a page's defaults follow while it shows an upload (its default sample).
+UPLOAD_DEFAULTS_OF = {"threshold": seg.DEFAULT_SAMPLE_THRESHOLD, "watershed": seg.DEFAULT_SAMPLE_WATERSHED}
 
 #: Recipes offered in the picker (any other text can be typed in).
 PRESETS = (
@@ -125,7 +131,7 @@ def parse_recipe(text: str) -> seg.ThresholdRecipe | seg.WatershedRecipe:
             "watershed" if _WATERSHED_NAMES & set(flat) else "threshold")
     flat.pop("kind", None)
     known = set(KNOWN_NAMES[kind])
-    if link:
+    if link:  # (its version, ``v``, changes only what a file is read with: a column works on the page's image)
         flat = {name: value for name, value in flat.items() if name in known}
     for name in flat:
         if name not in known:
@@ -168,9 +174,52 @@ def page_link_params(recipe, sample: str) -> dict[str, str]:
         params["value"] = mine["value"]  # the page's default manual value follows the image
     elif recipe.kind == "watershed" and recipe.foreground.method == "manual":
         params["value"] = mine["value"]
-    return {"sample": sample, **params}
+    return {"sample": sample, **params, "v": str(seg.RECIPE_VERSION)}  # the recipe version the link is read with
 
 
 def open_target(recipe) -> tuple[str, str]:
     """(page file, page title) where a recipe of this kind opens."""
     return PAGE_OF[recipe.kind]
+
+
+def with_page_selection(recipe):
+    """``recipe`` reading what this page shows of the file: the channel, projection, plane, ... chosen next to
+    the image (every column ran on that selection, whatever its own text says)."""
+    selection = {name: value for name, value in placed_params().items() if name in FILE_PARAMS}
+    if not selection:
+        return recipe
+    if recipe.kind == "watershed":
+        return recipe.replace(foreground=recipe.foreground.replace(**selection))
+    return recipe.replace(**selection)
+
+
+def upload_link_params(recipe) -> dict[str, str]:
+    """The URL parameters that open ``recipe`` on its own page while that page shows the session's upload.
+
+    No ``sample`` (it would switch the page to that sample); the values are those that differ from what the
+    page opens an upload with (its default sample's suggested settings).
+    """
+    params = page_link_params(recipe, UPLOAD_DEFAULTS_OF[recipe.kind])
+    del params["sample"]
+    return params
+
+
+def open_in(container, recipe, *, sample: str | None, key: str, label: str = "Open in") -> None:
+    """"Open in Thresholding/Watershed": the recipe on its own page, on the image this page shows.
+
+    On a sample (``sample`` its name) a page link, which a new tab opens too. On an upload (``sample`` None) a
+    button: an upload lives in this browser session only and is never put in a link, so the page opens in this
+    tab, on the upload, with exactly the recipe (a page link would carry the sample a link falls back to).
+    """
+    recipe = with_page_selection(recipe)
+    page, title = open_target(recipe)
+    if sample is not None:
+        container.page_link(page, label=f"{label} {title}", icon=":material/open_in_new:",
+                            query_params=page_link_params(recipe, sample))
+        return
+    if container.button(f"{label} {title}", key=key, icon=":material/open_in_new:",
+                        help=f"Opens this recipe on the {title} page with your upload, in this tab: an upload stays "
+                             "in this browser session and is never put in a link."):
+        # Exactly this recipe: not the settings that page last had in this session (kept for a plain visit).
+        st.session_state.get(STORE_KEY, {}).pop(title, None)
+        st.switch_page(page, query_params=upload_link_params(recipe))

@@ -64,7 +64,7 @@ class Truth:
 def _decode(digest: str, _data: bytes) -> tuple[str, np.ndarray, str]:
     """(kind, objects, warning) of an uploaded truth file: the library reads it, tells a mask from a label image
     and says when it does not look like objects (an intensity image, nothing at all)."""
-    labels, kind = objects_of(load_image(_data))
+    labels, kind = objects_of(load_image(_data, projection="none"))  # a projection would merge labels
     labels.setflags(write=False)
     return kind, labels, objects_warning(labels, kind)
 
@@ -203,7 +203,10 @@ def object_table(scores: dict, labels: dict, estimate: bool) -> None:
                      "mean matched IoU": s.mean_matched_iou[0]})
     frame = pd.DataFrame(rows).set_index("recipe")
     floats = ("F1@0.5", "AP@0.5", "mean AP 0.5–0.95", "precision", "recall", "mean matched IoU")
-    styler = frame.style.format({c: "{:.3f}" for c in floats}, na_rep="—")
+    mark = "≈ " if estimate else ""  # a preview estimate: every number marked until the full-resolution ones are in
+    formats = {c: mark + "{:.3f}" for c in floats}
+    formats.update({c: mark + "{:,.0f}" for c in ("TP", "FP", "FN", "merges", "splits")} if estimate else {})
+    styler = frame.style.format(formats, na_rep="—")
     if len(frame) > 1:
         styler = styler.highlight_max(subset=list(_HIGHER_BETTER), color="#c6efce")
         styler = styler.highlight_min(subset=list(_LOWER_BETTER), color="#c6efce")
@@ -213,15 +216,15 @@ def object_table(scores: dict, labels: dict, estimate: bool) -> None:
               for name, text in OBJECT_HELP.items()}
     st.dataframe(styler, width="stretch", key="object_scores", column_config=config)
     st.caption(DEFINITIONS)
-    where = ("on the live preview — a **preview estimate**; switch on *Full resolution* for exact scores"
-             if estimate else "at full resolution")
+    where = ("on the live preview — **preview estimates** (≈), replaced by the full-resolution scores when they "
+             "are in" if estimate else "at full resolution")
     st.caption(f"Objects matched one-to-one by IoU (optimal assignment, as in the DSB 2018 and StarDist "
                f"evaluations), computed {where}. Best F1 at IoU 0.5: **{best}**. A threshold column's objects are "
                "its 8-connected components. The best value of each column is highlighted.")
 
 
-def legend(scores, colors: dict = seg.SCORE_COLORS) -> str:
-    """HTML legend: a colour swatch and the count of each error kind."""
+def legend(scores, colors: dict = seg.SCORE_COLORS, estimate: bool = False) -> str:
+    """HTML legend: a colour swatch and the count of each error kind (marked "≈" on the preview)."""
     counts = {"matched": len(scores.matched), "missed": len(scores.missed_ids), "false": len(scores.false_ids),
               "merge": scores.merges, "split": scores.splits}
     items = []
@@ -229,5 +232,5 @@ def legend(scores, colors: dict = seg.SCORE_COLORS) -> str:
         swatch = (f"<span style='display:inline-block;width:0.9em;height:0.9em;background:rgb({r},{g},{b});"
                   "border:1px solid #666;vertical-align:middle;margin-right:0.3em'></span>")
         items.append(f"<span style='margin-right:1.2em;white-space:nowrap' data-error='{kind}'>{swatch}"
-                     f"{ERROR_WORDS[kind]}: <b>{counts[kind]}</b></span>")
+                     f"{ERROR_WORDS[kind]}: <b>{'≈ ' if estimate else ''}{counts[kind]}</b></span>")
     return "<div>" + "".join(items) + "</div>"

@@ -14,7 +14,7 @@ import streamlit as st
 import segmentation as seg
 from segmentation.batch import best_row, search
 
-from .compare_columns import open_target, page_link_params, recipe_text
+from .compare_columns import open_in, recipe_text
 
 #: The last search, kept for the session: ``studio_`` keys survive page switches (studio_ui.source
 #: forget_widget_values), so "Open the best recipe in Watershed" and Back still shows it.
@@ -31,7 +31,7 @@ def _add_column(text: str) -> None:
         st.session_state["recipes"] = chosen + [text]
 
 
-def tune_section(columns: list, truth, image, sample: str, best: str | None = None) -> None:
+def tune_section(columns: list, truth, image, sample: str | None, best: str | None = None) -> None:
     """Pick a column, a budget and a seed; run the search with a progress bar; show and offer the best recipe."""
     st.subheader("Tune a recipe to this truth")
     by_key = {c.key: c for c in columns}
@@ -83,7 +83,7 @@ def search_table(state: dict) -> pd.DataFrame:
     return frame.rename(columns=SHOWN).set_index("evaluation")
 
 
-def _show(state: dict | None, truth, sample: str) -> None:
+def _show(state: dict | None, truth, sample: str | None) -> None:
     if not state or not state["rows"]:
         return
     if state.get("truth") != truth.digest:
@@ -99,12 +99,10 @@ def _show(state: dict | None, truth, sample: str) -> None:
                f"0.5–0.95 {best['mean_ap']:.3f}, at full resolution.", icon=":material/emoji_events:")
     text = recipe_text(recipe)
     st.code(text, language=None)
-    page, title = open_target(recipe)
     # One row, both actions the same height on one line (a page link and a button side by side in columns
     # sat at different heights).
     actions = st.container(horizontal=True, gap="small", vertical_alignment="center")
-    actions.page_link(page, label=f"Open the best recipe in {title}", icon=":material/open_in_new:",
-                      query_params=page_link_params(recipe, sample))
+    open_in(actions, recipe, sample=sample, key="tune_open", label="Open the best recipe in")
     actions.button("Add it as a column", key="tune_add", on_click=_add_column, args=(text,), icon=":material/add:")
     st.dataframe(search_table(state), width="stretch", height=220, key="tune_table",
                  column_config={"mean AP 0.5–0.95": st.column_config.NumberColumn(format="%.3f"),

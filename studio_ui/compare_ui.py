@@ -7,7 +7,9 @@ parameters) and whole recipes of either kind (see :mod:`studio_ui.compare_column
 from __future__ import annotations
 
 import itertools
+import json
 import math
+from dataclasses import dataclass
 
 import altair as alt
 import numpy as np
@@ -23,13 +25,13 @@ from .compare_columns import (
     Column,
     is_link,
     label_of,
-    open_target,
-    page_link_params,
+    open_in,
     parse_recipe,
     recipe_text,
 )
-from .compare_truth import legend, object_scores, object_table
+from .compare_truth import legend, object_scores, object_table, pixel_scores
 from .compare_tune import tune_section
+from .full_resolution import PREVIEW_MARK
 from .page import sample_defaults
 from .views import count_of, format_ms, format_thresholds, result_notes
 from .widgets import CHOICE_LABELS, _choice_from_url, _choice_to_url, manual_value_range, recipe_widgets
@@ -176,7 +178,46 @@ def method_columns(methods: list[str], shared: dict, current) -> list[Column]:
     return columns
 
 
-def run_all(image_key: str, image: np.ndarray, scale: float, columns: list[Column]) -> tuple[list[dict], dict]:
+def run_column(image_key: str, image: np.ndarray, scale: float, column: Column,
+               full_image: np.ndarray | None = None) -> tuple[dict, tuple | None]:
+    """One column's table row and ``(foreground mask, objects)`` (None when its recipe failed: the row says why).
+
+    A threshold's objects are its mask (8-connected components), a watershed's its labels. No Streamlit
+    element is drawn: the full-resolution job (:func:`full_numbers`) runs this off the script thread.
+    """
+    recipe = column.recipe
+    row = {"method": column.label, "key": column.key}
+    try:
+        if recipe.kind == "threshold":
+            timed = compute.run_threshold(image_key, scale, recipe.rescaled(scale).to_json(), image)
+            fg, mask = timed.result, timed.result.mask
+            objects, count = mask, compute.count_objects(image_key, scale, recipe.to_json(), mask)
+        else:
+            timed = compute.run_watershed(image_key, scale, recipe.rescaled(scale).to_json(), image)
+            fg, objects, count = timed.result.threshold, timed.result.labels, timed.result.count
+            mask = objects > 0
+    except ValueError as error:
+        row.update({"threshold": "—", "note": str(error)})
+        return row, None
+    except Exception as error:  # noqa: BLE001 - one recipe's fault must not hide the others' results
+        row.update({"threshold": "—", "note": f"could not be computed ({type(error).__name__})"})
+        return row, None
+    notes = timed.result.notes if recipe.kind == "watershed" else fg.notes
+    if scale < 1.0 and full_image is not None:  # the non-finite count of the whole image, not of the preview
+        notes = compute.full_resolution_notes(tuple(notes), image_key=image_key, image=full_image,
+                                              channel=fg.recipe.channel, factor=scale)
+    row.update({
+        "threshold": format_thresholds(fg.thresholds, fg.processed.dtype, fg.recipe.method),
+        "foreground %": 100 * float(mask.mean()) if mask.size else 0.0,
+        "objects": int(count),
+        "time (ms)": 1000 * timed.seconds,
+        "note": "; ".join(result_notes(notes, fg.processed)),
+    })
+    return row, (mask, objects)
+
+
+def run_all(image_key: str, image: np.ndarray, scale: float, columns: list[Column],
+            full_image: np.ndarray | None = None) -> tuple[list[dict], dict]:
     """Run every column's recipe (cached), with a progress bar when it may take a while.
 
     Returns the table rows and, per column key, ``(foreground mask, objects)``: a threshold's objects are its
@@ -185,32 +226,9 @@ def run_all(image_key: str, image: np.ndarray, scale: float, columns: list[Colum
     rows, results = [], {}
     progress = st.progress(0.0, text="Running the recipes…") if (len(columns) > 3 or scale == 1.0) else None
     for index, column in enumerate(columns):
-        recipe = column.recipe
-        row = {"method": column.label}
-        try:
-            if recipe.kind == "threshold":
-                timed = compute.run_threshold(image_key, scale, recipe.rescaled(scale).to_json(), image)
-                fg, mask = timed.result, timed.result.mask
-                objects, count = mask, compute.count_objects(image_key, scale, recipe.to_json(), mask)
-            else:
-                timed = compute.run_watershed(image_key, scale, recipe.rescaled(scale).to_json(), image)
-                fg, objects, count = timed.result.threshold, timed.result.labels, timed.result.count
-                mask = objects > 0
-        except ValueError as error:
-            row.update({"threshold": "—", "note": str(error)})
-        except Exception as error:  # noqa: BLE001 - one recipe's fault must not hide the others' results
-            row.update({"threshold": "—", "note": f"could not be computed ({type(error).__name__})"})
-        else:
-            results[column.key] = (mask, objects)
-            notes = timed.result.notes if recipe.kind == "watershed" else fg.notes
-            row.update({
-                "threshold": format_thresholds(fg.thresholds, fg.processed.dtype, fg.recipe.method),
-                "foreground %": 100 * float(mask.mean()) if mask.size else 0.0,
-                "objects": int(count),
-                "time (ms)": 1000 * timed.seconds,
-                "note": "; ".join(result_notes(notes, fg.processed)),
-            })
-        row["key"] = column.key
+        row, result = run_column(image_key, image, scale, column, full_image)
+        if result is not None:
+            results[column.key] = result
         rows.append(row)
         if progress is not None:
             progress.progress((index + 1) / len(columns), text=f"{row['method']} done")
@@ -219,11 +237,63 @@ def run_all(image_key: str, image: np.ndarray, scale: float, columns: list[Colum
     return rows, results
 
 
-def results_table(rows: list[dict], with_truth: bool) -> None:
+# --- the full-resolution numbers (issue 10: the preview's are estimates, replaced when these are in) -------------
+PIXELS, OBJECTS = "Pixels (IoU)", "Objects (F1 at IoU 0.5)"
+
+
+@dataclass(frozen=True, eq=False)
+class FullNumbers:
+    """Every number of the page at full resolution: the table rows (with the pixel scores), the agreement
+    matrices computed (kind -> (column keys, matrix)) and the object scores (column key -> ObjectScores)."""
+
+    rows: list[dict]
+    agreement: dict
+    scores: dict
+
+
+def numbers_key(columns: list[Column], truth, agreement: str) -> str:
+    """What the full-resolution numbers depend on besides the image: the columns' recipes, the truth (file and
+    inversion) and the agreement kind shown."""
+    return json.dumps({"columns": [[c.key, c.label, c.recipe.to_json()] for c in columns],
+                       "truth": None if truth is None else [truth.digest, truth.kind, truth.inverted],
+                       "agreement": agreement})
+
+
+def full_numbers(image_key: str, image: np.ndarray, columns: list[Column], truth, agreement: str) -> FullNumbers:
+    """The page's numbers on the whole image, as the library gives them (run in the background pool)."""
+    rows, masks, objects = [], {}, {}
+    for column in columns:
+        row, result = run_column(image_key, image, 1.0, column)
+        rows.append(row)
+        if result is not None:
+            masks[column.key], objects[column.key] = result
+    if truth is not None:
+        pixel_scores(rows, masks, truth.mask)
+    matrices = {}
+    if len(masks) > 1:
+        matrices[PIXELS] = pairwise_iou(dict(masks))
+        if agreement == OBJECTS:
+            recipes = {c.key: c.recipe.to_json() for c in columns}
+            matrices[OBJECTS] = object_agreement(
+                objects, lambda a, b: _pair_f1(image_key, 1.0, recipes[a], recipes[b], objects[a], objects[b]))
+    scores = {}
+    if truth is not None and truth.kind == "labels":
+        scores = object_scores(image_key, 1.0, truth.digest, {k: labelled(o) for k, o in objects.items()},
+                               {c.key: c.recipe.to_json() for c in columns}, truth.labels)
+    return FullNumbers(rows, matrices, scores)
+
+
+def results_table(rows: list[dict], with_truth: bool, estimate: bool = False) -> None:
+    """The results table; with ``estimate`` every number of the result (not the time) is marked "≈"."""
     frame = pd.DataFrame(rows).drop(columns=["key"]).set_index("method")
     if "note" in frame:  # last, with the room that is left: a note is a sentence, the others are numbers
         frame = frame[[c for c in frame.columns if c != "note"] + ["note"]]
-    formats = {"foreground %": "{:.1f}", "time (ms)": "{:.0f}", **{s: "{:.3f}" for s in SCORES}}
+    mark = PREVIEW_MARK if estimate else ""
+    if estimate and "threshold" in frame:
+        frame["threshold"] = [t if t == "—" or not any(ch.isdigit() for ch in str(t)) else mark + str(t)
+                              for t in frame["threshold"]]
+    formats = {"foreground %": mark + "{:.1f}", "time (ms)": "{:.0f}", "objects": mark + "{:,.0f}",
+               **{s: mark + "{:.3f}" for s in SCORES}}
     styler = frame.style.format({k: v for k, v in formats.items() if k in frame.columns}, na_rep="—")
     if with_truth:
         styler = styler.highlight_max(subset=[s for s in SCORES if s in frame.columns], color="#c6efce")
@@ -264,29 +334,37 @@ def _enlarge(title: str, overlay: bytes, middle: bytes, caption: str, shape: tup
 
 
 def result_grid(image_key: str, image: np.ndarray, scale: float, columns: list[Column], results: dict,
-                rows: list[dict], style: tuple, sample: str, n: int) -> None:
-    """Each column's boundary overlay with its count and time, an Enlarge button and an Open-in-page link."""
+                rows: list[dict], style: tuple, sample: str | None, n: int,
+                original: tuple[bytes, str] | None = None) -> None:
+    """Each column's boundary overlay with its count and time, an Enlarge button and an Open-in-page link
+    (``sample`` None: the page shows an upload, see :func:`studio_ui.compare_columns.open_in`).
+
+    ``original`` (JPEG bytes, caption): a multi-channel file's colour composite, shown first as the other pages
+    show it, so the columns' channel is seen among the others.
+    """
     by_key = {row["key"]: row for row in rows}
-    shown = [c for c in columns if c.key in results]
+    shown = ([None] if original else []) + [c for c in columns if c.key in results]
     for start in range(0, len(shown), n):
         for cell, column in zip(st.columns(n, gap="small"), shown[start:start + n]):
+            if column is None:
+                capped_image(cell, original[0], image.shape, original[1], "JPEG")
+                continue
             mask, objects = results[column.key]
             segmentation = objects if column.kind == "watershed" else mask
             middle, overlay = compute.result_views(image_key, scale, column.recipe.to_json(), style, image,
                                                    segmentation)
             row = by_key[column.key]
-            what = f"t = {row['threshold']}" if column.kind == "threshold" else "watershed"
-            caption = (f"{column.label} — {count_of(row['objects'], 'object')}, {format_ms(row['time (ms)'] / 1000)}, "
-                       f"{what}")
+            mark = PREVIEW_MARK if scale < 1.0 else ""
+            what = f"t {'≈' if mark else '='} {row['threshold']}" if column.kind == "threshold" else "watershed"
+            caption = (f"{column.label} — {mark}{count_of(row['objects'], 'object')}, "
+                       f"{format_ms(row['time (ms)'] / 1000)}, {what}")
             capped_image(cell, overlay, image.shape, caption, "JPEG")
             actions = cell.container(horizontal=True, gap="small", vertical_alignment="center")
             index = columns.index(column)
             if actions.button("Enlarge", key=f"enlarge.{index}", icon=":material/zoom_in:"):
                 _enlarge(column.label, overlay, middle, "Labels" if column.kind == "watershed" else "Mask",
                          image.shape[:2])
-            page, title = open_target(column.recipe)
-            actions.page_link(page, label=f"Open in {title}", icon=":material/open_in_new:",
-                              query_params=page_link_params(column.recipe, sample))
+            open_in(actions, column.recipe, sample=sample, key=f"open.{index}")
 
 
 def _short(label: str) -> str:
@@ -343,23 +421,42 @@ def _pair_f1(image_key: str, scale: float, json_a: str, json_b: str, _a: np.ndar
     return _f1(_a, _b)
 
 
-def agreement_section(results: dict, labels: dict, image_key: str = "", scale: float = 1.0,
-                      recipes: dict | None = None) -> None:
-    """The pairwise agreement matrix: pixel IoU of the foregrounds, or object F1 at IoU 0.5."""
-    kind = st.segmented_control("Agreement", ["Pixels (IoU)", "Objects (F1 at IoU 0.5)"], default="Pixels (IoU)",
-                                key="agreement", bind="query-params",
+def agreement_kind() -> str:
+    """The agreement control: pixel IoU of the foregrounds, or object F1 at IoU 0.5."""
+    return st.segmented_control("Agreement", [PIXELS, OBJECTS], default=PIXELS, key="agreement",
+                                bind="query-params",
                                 help="Pixels: IoU of the foreground masks. Objects: one-to-one matches by IoU "
-                                     "≥ 0.5 (a threshold column's objects are its 8-connected components).")
-    if kind == "Objects (F1 at IoU 0.5)":
+                                     "≥ 0.5 (a threshold column's objects are its 8-connected components).") or PIXELS
+
+
+def agreement_matrix(kind: str, results: dict, image_key: str = "", scale: float = 1.0,
+                     recipes: dict | None = None) -> tuple[list[str], np.ndarray]:
+    """(column keys, matrix) of ``kind`` for the columns' ``results`` (``{key: (mask, objects)}``)."""
+    if kind == OBJECTS:
         objects = {k: obj for k, (_, obj) in results.items()}
         cached = None
         if recipes is not None:
             def cached(a: str, b: str) -> float:
                 return _pair_f1(image_key, scale, recipes[a], recipes[b], objects[a], objects[b])
-        names, matrix = object_agreement(objects, cached)
-        st.altair_chart(_heatmap([labels[n] for n in names], matrix, "F1"), width="content")
-    else:
-        st.altair_chart(iou_heatmap({k: mask for k, (mask, _) in results.items()}, labels), width="content")
+        return object_agreement(objects, cached)
+    return pairwise_iou({k: mask for k, (mask, _) in results.items()})
+
+
+def agreement_chart(kind: str, names: list[str], matrix: np.ndarray, labels: dict, estimate: bool = False) -> None:
+    """The agreement heatmap; a preview estimate's title and caption say so."""
+    title = "F1" if kind == OBJECTS else "IoU"
+    chart = _heatmap([labels[n] for n in names], matrix, title)
+    if estimate:
+        chart = chart.properties(title=f"{PREVIEW_MARK}{title} on the preview (estimates)")
+    st.altair_chart(chart, width="content")
+
+
+def agreement_section(results: dict, labels: dict, image_key: str = "", scale: float = 1.0,
+                      recipes: dict | None = None) -> None:
+    """The pairwise agreement matrix: pixel IoU of the foregrounds, or object F1 at IoU 0.5."""
+    kind = agreement_kind()
+    names, matrix = agreement_matrix(kind, results, image_key, scale, recipes)
+    agreement_chart(kind, names, matrix, labels)
 
 
 @st.cache_data(max_entries=16, ttl=1800, show_spinner=False)
@@ -378,19 +475,26 @@ def labelled(objects: np.ndarray) -> np.ndarray:
 
 
 def truth_sections(current, image: np.ndarray, scale: float, columns: list[Column], results: dict,
-                   truth_labels: np.ndarray, truth) -> None:
-    """With instance labels as the truth: the object score table, the error overlay and tuning."""
+                   truth_labels: np.ndarray, truth, follow=None) -> None:
+    """With instance labels as the truth: the object score table, the error overlay and tuning.
+
+    ``follow(draw, preview_value, pick)`` (the page's): draws the preview's scores marked "≈", then the
+    full-resolution ones when they are in; without it (the page works at full resolution) they are final.
+    """
     labels = {c.key: c.label for c in columns}
     objects = {key: labelled(obj) for key, (_, obj) in results.items()}
     estimate = scale < 1.0
-    st.subheader("Object scores against the truth" + (" (preview estimate)" if estimate else ""))
+    st.subheader("Object scores against the truth")
     if truth.warning:
         st.warning(f"The truth: {truth.warning}; the scores below are not meaningful.", icon=":material/warning:")
     scores = object_scores(current.key, scale, truth.digest, objects,
                            {c.key: c.recipe.to_json() for c in columns}, truth_labels)
     if not scores:
         return
-    object_table(scores, labels, estimate)
+    if follow is None or not estimate:
+        object_table(scores, labels, estimate)
+    else:
+        follow(lambda value, marked: object_table(value, labels, marked), scores, lambda numbers: numbers.scores)
 
     st.subheader("Where the errors are")
     keys = list(scores)
@@ -401,7 +505,7 @@ def truth_sections(current, image: np.ndarray, scale: float, columns: list[Colum
     column = next(c for c in columns if c.key == choice)
     view = error_view(current.key, scale, column.recipe.to_json(), truth.digest, image, truth_labels,
                       objects[choice], scores[choice])
-    st.html(legend(scores[choice]))
+    st.html(legend(scores[choice], estimate=estimate))
     capped_image(st, view, image.shape, f"Errors of {labels[choice]} against the truth"
-                 + (" (on the preview)" if estimate else ""), "PNG")
-    tune_section(columns, truth, current.image, current.sample, best)
+                 + (" (on the preview: the counts are ≈ estimates)" if estimate else ""), "PNG")
+    tune_section(columns, truth, current.image, None if current.is_upload else current.sample, best)

@@ -138,6 +138,21 @@ def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], fu
         st.code(script, language="python", line_numbers=False)
 
 
+def _name_of(fmt: str, stem: str) -> str:
+    """The name an export takes, as the command line's ``--export`` names it: the OME-Zarr of ``cells.ome.tif``
+    is ``cells.ome.zarr`` (not ``cells.ome.ome.zarr``); the others keep the whole stem (``cells.ome_rois.zip``)."""
+    return stem.removesuffix(".ome") if fmt == "ome-zarr" else stem
+
+
+def file_size_text(size: int) -> str:
+    """A file's size for people: bytes below 1 KB, then KB, then MB (decimal units, as browsers show them)."""
+    if size < 1000:
+        return f"{size:,} bytes" if size != 1 else "1 byte"
+    if size < 1_000_000:
+        return f"{size / 1000:.1f} KB"
+    return f"{size / 1e6:.2f} MB"
+
+
 def _ask_for(prepared: list, key: tuple) -> None:
     prepared[:] = (prepared + [key])[-12:]
 
@@ -168,10 +183,10 @@ def interop_section(*, stem: str, segmentation: np.ndarray, image: np.ndarray, i
                     status.update(label="Measuring…")
                     measured = table()
                 status.update(label=stage)
-                data = interop_file(fmt, image_key, recipe_json, scale.size, scale.unit, stem, labels, image,
-                                    measured)
-                status.update(label=f"{label}: {len(data) / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s",
+                data = interop_file(fmt, image_key, recipe_json, scale.size, scale.unit, _name_of(fmt, stem),
+                                    labels, image, measured)
+                status.update(label=f"{label}: {file_size_text(len(data))}, {time.perf_counter() - start:.1f} s",
                               state="complete")
-            st.download_button(label, data=data, file_name=f"{stem}{suffix}", mime=mime, width="stretch",
-                               on_click="ignore", icon=":material/download:", key=f"get_{fmt}")
+            st.download_button(label, data=data, file_name=f"{_name_of(fmt, stem)}{suffix}", mime=mime,
+                               width="stretch", on_click="ignore", icon=":material/download:", key=f"get_{fmt}")
             st.caption(opens)

@@ -15,8 +15,12 @@ full-resolution watershed of a 12-megapixel photo takes seconds, which would hol
 * The job calls the *same* cached functions as the Export tab (``compute.run_threshold`` /
   ``compute.run_watershed`` at scale 1, ``compute.count_objects``), so the work is done once and the number
   shown is, by construction, the number of objects in the exported file. The result cache is theirs
-  (``st.cache_resource`` with ``max_entries``, keyed by image key and recipe JSON); the job itself returns
-  only a few numbers.
+  (``compute.FULL_RESULTS``, keyed by image key and recipe JSON and bounded in bytes: the current recipe's
+  result stays, older ones go once the budget is exceeded, so slider stops do not pile up full-resolution
+  results); the job itself returns only a few numbers.
+* Compare draws its numbers in several places (the results table, the agreement matrix, the object scores):
+  :func:`start` asks for its one job (all columns, the truth's scores, the agreement shown) and each place
+  calls :func:`follow`, showing the preview's numbers marked "≈" until the job's are in.
 * The metrics are drawn in a fragment that reruns every :data:`POLL_SECONDS` while the job is pending
   (``@st.fragment(run_every=...)``) and stops polling when it is done. Until then each number is shown
   as "≈ value" with a help text saying it is a preview estimate. The fragment holds the future of the
@@ -225,6 +229,52 @@ def when_ready(kind: str, image_key: str, recipe_json: str, factor: float, *, pr
             return
         _stop_polling()
         full()
+
+    part()
+
+
+def start(kind: str, image_key: str, recipe_json: str, factor: float, work: Callable[[], object]) -> None:
+    """Ask the pool for ``work()``, the full-resolution answer of ``(kind, image_key, recipe_json)``.
+
+    For a page whose numbers are drawn in several places (Compare: the results table, the agreement matrix,
+    the object scores): each place then calls :func:`follow` with the same key. Nothing is started when the
+    preview is the image itself (``factor`` 1: the page's numbers are final) or background work is off.
+    """
+    if factor >= 1:
+        jobs().forget(_session_id())
+    elif enabled():
+        jobs().want(_session_id(), (kind, image_key, recipe_json), work)
+
+
+def follow(kind: str, image_key: str, recipe_json: str, factor: float, *, preview: Callable[[str], None],
+           full: Callable[[object], None]) -> None:
+    """Draw ``preview(note)`` (the preview's numbers, marked) until the job :func:`start` asked for is done,
+    then ``full(value)`` with its value; a fragment polls every :data:`POLL_SECONDS` meanwhile.
+
+    ``note`` says why the numbers are still estimates (being computed, background work off, the computation
+    failed). With ``factor`` 1 the page draws its final numbers itself: this draws nothing.
+    """
+    if factor >= 1:
+        return
+    scale = f"{factor:.0%}"
+    future = jobs().find((kind, image_key, recipe_json)) if enabled() else None
+    if future is None:
+        preview(f"≈ preview estimates ({scale} scale); switch on *Full resolution* to compute them on the whole "
+                "image.")
+        return
+
+    @st.fragment(run_every=None if future.done() else POLL_SECONDS)
+    def part() -> None:
+        if not future.done():
+            preview(f"≈ preview estimates ({scale} scale) · computing at full resolution…")
+            return
+        _stop_polling()
+        try:
+            value = future.result()
+        except (CancelledError, Exception) as error:  # noqa: BLE001 - the preview numbers stay usable
+            preview(f"≈ preview estimates ({scale} scale): the full-resolution computation failed ({error}).")
+            return
+        full(value)
 
     part()
 

@@ -231,6 +231,43 @@ def _honour_earlier_names() -> None:
                 pass
 
 
+#: The URL key of the recipe version a link was written with (``v=3``). Links leave defaults out, so a link is
+#: read with the defaults of its own version: one without ``v`` was made before versions were written (version 2).
+VERSION_KEY = "v"
+UNVERSIONED_LINK = 2
+
+
+def link_version() -> int:
+    """The recipe version of the address this run was opened with: its ``v``; 2 for a link with parameters but
+    no ``v`` (written before this change); the current one for a bare address or a ``v`` this program does not
+    read (the page then writes the current one)."""
+    text = st.query_params.get(VERSION_KEY)
+    if text is None:
+        return UNVERSIONED_LINK if any(key != VERSION_KEY for key in st.query_params) else seg.RECIPE_VERSION
+    try:
+        version = int(text)
+    except ValueError:
+        return seg.RECIPE_VERSION
+    return version if 1 <= version <= seg.RECIPE_VERSION else seg.RECIPE_VERSION
+
+
+def _read_link_version() -> None:
+    """Open a link of an earlier recipe version as that version did, then write the current version.
+
+    The values a default change needs (``segmentation.upgrade_params``: version 2 read one plane of a z-stack,
+    so ``projection=none``) go into the address before any widget reads it, unless the link sets them itself;
+    the address then says ``v=3`` and means what it meant. A link of the current version is left alone.
+    """
+    version = link_version()
+    if version < seg.RECIPE_VERSION:
+        specs = {spec.name: spec for spec in seg.ThresholdRecipe.specs() + seg.WatershedRecipe.specs()}
+        for name, value in seg.upgrade_params({}, version).items():
+            if name not in st.query_params and name in specs:
+                st.query_params[name] = specs[name].to_text(value)
+    if st.query_params.get(VERSION_KEY) != str(seg.RECIPE_VERSION):
+        st.query_params[VERSION_KEY] = str(seg.RECIPE_VERSION)
+
+
 def _open_tab_from_link() -> None:
     """A link from before this version may name the open tab (``tab=Export``): that tab opens, and the name
     leaves the address bar. The open tab is the visitor's own view, not part of what a link shares."""
@@ -246,10 +283,29 @@ def _open_tab_from_link() -> None:
 
 # A metric's value is cut to one line with an ellipsis: at 1280 px wide, five metrics side by side showed
 # "Multi-O…" and "46, 100,…" (Multi-Otsu with five classes). Values wrap instead, whole.
+# While a rerun runs, the previous run's elements stay on screen until the new ones replace them (Streamlit marks
+# them ``data-stale``): a number of the previous image or recipe next to the new run's would pass for the new
+# one (issue 10's review: "Objects 24", the sample's, beside the upload's "Seeds ≈ 1,908"). A stale metric's
+# value is hidden and reads "≈ …" instead, after 0.3 s (a fragment's own quick reruns never flicker); a stale
+# results table fades out.
 _METRIC_CSS = """<style>
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
   overflow-wrap: break-word; line-height: 1.15;
+}
+[data-testid="stMetricValue"] { position: relative; }
+[data-testid="stMetricValue"] > * { transition: visibility 0s; }
+[data-testid="stElementContainer"][data-stale="true"] [data-testid="stMetricValue"] > * {
+  visibility: hidden; transition: visibility 0s linear 0.3s;
+}
+[data-testid="stMetricValue"]::before {
+  content: "≈ …"; position: absolute; left: 0; top: 0; opacity: 0; pointer-events: none; transition: opacity 0s;
+}
+[data-testid="stElementContainer"][data-stale="true"] [data-testid="stMetricValue"]::before {
+  opacity: 1; transition: opacity 0s linear 0.3s;
+}
+[data-testid="stElementContainer"][data-stale="true"] [data-testid="stDataFrame"] {
+  opacity: 0.15; transition: opacity 0s linear 0.3s;
 }
 </style>"""
 
@@ -307,6 +363,7 @@ def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentIm
                        initial_sidebar_state="expanded")
     keep_page_settings(title)
     _honour_earlier_names()
+    _read_link_version()
     _open_tab_from_link()
     nav = st.sidebar.container()
 
@@ -318,7 +375,7 @@ def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentIm
     with nav:
         st.markdown("### Segmentation Studio")
         # The links carry the sample (a link opened in a new tab is a new session); an upload cannot travel.
-        link_query = None if current.is_upload else {"sample": current.sample}
+        link_query = None if current.is_upload else {"sample": current.sample, VERSION_KEY: str(seg.RECIPE_VERSION)}
         for path, label, page_icon in PAGES:
             st.page_link(path, label=label, icon=page_icon, query_params=link_query)
         # The divider carries the page's script (an element of its own would leave an empty gap) and the name

@@ -73,7 +73,8 @@ def click_to_seed(preview: np.ndarray, result, factor: float, style: tuple) -> N
                 width="stretch", caption="Boundaries on the original", output_format="JPEG")
 
 
-# -- editing the automatic seeds by clicking (add_seeds / remove_seeds, see segmentation.edit_seeds) ----------
+# -- editing by clicking: seeds (add_seeds / remove_seeds, segmentation.edit_seeds) and objects (merge_points /
+# split_points, segmentation.merge_objects / split_objects)
 
 _SPECS = {spec.name: spec for spec in specs_of(WatershedRecipe)}
 EDIT_MESSAGE_KEY = "studio_seed_edit_message"
@@ -102,8 +103,22 @@ def _nearest(points, row: float, col: float, reach: float):
     return best
 
 
-def _edit_click(full_shape: tuple[int, int], markers: np.ndarray, foreground: np.ndarray) -> None:
-    """Callback: a click near a seed removes it (or takes back an added one); elsewhere it adds a seed."""
+#: The edit lists in the order the buttons take them back when no history is kept (an older session).
+_EDIT_LISTS = ("add_seeds", "remove_seeds", "merge_points", "split_points")
+#: What a click does on the seeds image (UI state, not in the recipe or the link).
+CLICK_MODES = {"seeds": "Seeds", "merge": "Merge", "split": "Split"}
+_MODE_KEY, _PENDING_KEY, _HISTORY_KEY = "studio_click_mode", "studio_merge_first", "studio_edit_history"
+
+
+def _record(name: str, points: tuple) -> None:
+    """Set one edit list and remember which list changed last (for "Undo last edit")."""
+    _set_points(name, points)
+    st.session_state.setdefault(_HISTORY_KEY, []).append(name)
+
+
+def _edit_click(full_shape: tuple[int, int], markers: np.ndarray, foreground: np.ndarray,
+                labels: np.ndarray | None = None) -> None:
+    """Callback: a click on the seeds image, read in the chosen mode (seeds, merge or split)."""
     click = st.session_state.get("seed_edit_click")
     if not click or not click.get("width") or not click.get("height"):
         return
@@ -112,13 +127,19 @@ def _edit_click(full_shape: tuple[int, int], markers: np.ndarray, foreground: np
     prow = min(max(click["y"] * height / click["height"], 0), height - 1)
     pcol = min(max(click["x"] * width / click["width"], 0), width - 1)
     to_full = (full_shape[0] / height, full_shape[1] / width)
+    point = (min(int(prow * to_full[0]), full_shape[0] - 1), min(int(pcol * to_full[1]), full_shape[1] - 1))
+    mode = st.session_state.get(_MODE_KEY, "seeds")
+    if mode in ("merge", "split") and labels is not None:
+        _object_click(mode, point, int(labels[int(prow), int(pcol)]))
+        return
     reach = _HIT_DISPLAY_PX * per_display
     added = _edit_points("add_seeds")
     # An added seed clicked again is taken back (its point leaves add_seeds).
     in_preview = [(r / to_full[0], c / to_full[1]) for r, c in added]
     taken = _nearest(in_preview, prow, pcol, reach)
     if taken is not None:
-        _set_points("add_seeds", added[:taken] + added[taken + 1:])
+        _record("add_seeds", added[:taken] + added[taken + 1:])
+        st.session_state[_HISTORY_KEY].pop()  # taking back is not itself an edit to undo
         st.session_state[EDIT_MESSAGE_KEY] = ("info", f"Took back the added seed at {added[taken]}.")
         return
     rows, cols = np.nonzero(markers)
@@ -127,36 +148,69 @@ def _edit_click(full_shape: tuple[int, int], markers: np.ndarray, foreground: np
         best = int(np.argmin(near))
         if near[best] <= reach * reach:
             # The removed point sits on the seed pixel itself (its centre, in full-image pixels).
-            point = (min(int((rows[best] + 0.5) * to_full[0]), full_shape[0] - 1),
-                     min(int((cols[best] + 0.5) * to_full[1]), full_shape[1] - 1))
+            on_seed = (min(int((rows[best] + 0.5) * to_full[0]), full_shape[0] - 1),
+                       min(int((cols[best] + 0.5) * to_full[1]), full_shape[1] - 1))
             removed = _edit_points("remove_seeds")
-            if point in removed:
-                st.session_state[EDIT_MESSAGE_KEY] = ("warning", f"The seed at {point} is already removed.")
+            if on_seed in removed:
+                st.session_state[EDIT_MESSAGE_KEY] = ("warning", f"The seed at {on_seed} is already removed.")
                 return
-            _set_points("remove_seeds", removed + (point,))
-            st.session_state[EDIT_MESSAGE_KEY] = ("info", f"Removed the seed at {point}: its object merges "
+            _record("remove_seeds", removed + (on_seed,))
+            st.session_state[EDIT_MESSAGE_KEY] = ("info", f"Removed the seed at {on_seed}: its object merges "
                                                           "with a neighbour (or disappears if it had no other).")
             return
-    point = (min(int(prow * to_full[0]), full_shape[0] - 1), min(int(pcol * to_full[1]), full_shape[1] - 1))
     if not foreground[int(prow), int(pcol)]:
         st.session_state[EDIT_MESSAGE_KEY] = ("warning", f"Nothing changed: {point} is on the background, and "
                                                          "seeds grow only inside the foreground.")
         return
-    _set_points("add_seeds", added + (point,))
+    _record("add_seeds", added + (point,))
     st.session_state[EDIT_MESSAGE_KEY] = ("info", f"Added a seed at {point}: its object splits there.")
 
 
+def _object_click(mode: str, point: tuple[int, int], label: int) -> None:
+    """A click in merge mode (first and second object) or split mode (the object to cut)."""
+    if label <= 0:
+        st.session_state[EDIT_MESSAGE_KEY] = ("warning", f"Nothing changed: {point} is on the background; click "
+                                                         f"inside an object to {mode} it.")
+        return
+    if mode == "split":
+        _record("split_points", _edit_points("split_points") + (point,))
+        st.session_state[EDIT_MESSAGE_KEY] = ("info", f"Split the object at {point} across its long axis, "
+                                                      "along its narrowest neck.")
+        return
+    first = st.session_state.pop(_PENDING_KEY, None)
+    if first is None:
+        st.session_state[_PENDING_KEY] = (point, label)
+        st.session_state[EDIT_MESSAGE_KEY] = ("info", f"Object at {point} chosen: now click the object to merge "
+                                                      "it with.")
+        return
+    if first[1] == label:
+        st.session_state[EDIT_MESSAGE_KEY] = ("warning", f"Nothing changed: {first[0]} and {point} are on the "
+                                                         "same object. Click two different objects.")
+        return
+    _record("merge_points", _edit_points("merge_points") + (first[0], point))
+    st.session_state[EDIT_MESSAGE_KEY] = ("info", f"Merged the objects at {first[0]} and {point}.")
+
+
 def _undo_edit() -> None:
-    added, removed = _edit_points("add_seeds"), _edit_points("remove_seeds")
-    if added:
-        _set_points("add_seeds", added[:-1])
-    elif removed:
-        _set_points("remove_seeds", removed[:-1])
+    history = st.session_state.get(_HISTORY_KEY) or []
+    while history:  # the last edit whose list still holds it (a list may have been edited in its box since)
+        name = history.pop()
+        points = _edit_points(name)
+        if points:
+            _set_points(name, points[:-2] if name == "merge_points" else points[:-1])
+            return
+    for name in _EDIT_LISTS:
+        points = _edit_points(name)
+        if points:
+            _set_points(name, points[:-2] if name == "merge_points" else points[:-1])
+            return
 
 
 def _clear_edits() -> None:
-    _set_points("add_seeds", ())
-    _set_points("remove_seeds", ())
+    for name in _EDIT_LISTS:
+        _set_points(name, ())
+    st.session_state.pop(_HISTORY_KEY, None)
+    st.session_state.pop(_PENDING_KEY, None)
 
 
 def edit_toggle(recipe: WatershedRecipe) -> bool:
@@ -165,7 +219,8 @@ def edit_toggle(recipe: WatershedRecipe) -> bool:
         return False
     return st.toggle("Edit seeds by clicking", key="edit_seeds", bind="query-params",
                      help="Click beside a seed to add one (splits a merged object); click a seed to remove it "
-                          "(merges). The edits are the recipe's add_seeds and remove_seeds, in the share link.")
+                          "(merges); or merge two objects, or split one across its neck. The edits are the "
+                          "recipe's add_seeds, remove_seeds, merge_points and split_points, in the share link.")
 
 
 def click_to_edit(preview: np.ndarray, result, factor: float, style: tuple) -> None:
@@ -175,15 +230,25 @@ def click_to_edit(preview: np.ndarray, result, factor: float, style: tuple) -> N
     radius = max(_DOT_DISPLAY_PX, int(np.ceil(_DOT_DISPLAY_PX * preview.shape[1] / 400)))
     left, centre, right = st.columns(3, gap="small")
     with left:
+        mode = st.segmented_control("A click edits", list(CLICK_MODES), format_func=CLICK_MODES.get,
+                                    key=_MODE_KEY, default="seeds",
+                                    on_change=lambda: st.session_state.pop(_PENDING_KEY, None),
+                                    help="Seeds: add a seed (splits its object) or remove one (merges). Merge: "
+                                         "click two objects to make them one. Split: click an object to cut "
+                                         "it in two across its narrowest neck.")
         streamlit_image_coordinates(_seeds_over(preview, result.markers, radius=radius), key="seed_edit_click",
                                     width="stretch", cursor="crosshair",
-                                    on_click=partial(_edit_click, full_shape, result.markers, result.foreground))
-        added, removed = _edit_points("add_seeds"), _edit_points("remove_seeds")
-        st.caption(f"Click beside a seed to add one, on a seed to remove it ({len(added)} added, "
-                   f"{len(removed)} removed)")
+                                    on_click=partial(_edit_click, full_shape, result.markers, result.foreground,
+                                                     result.labels))
+        edits = {name: _edit_points(name) for name in _EDIT_LISTS}
+        st.caption({"seeds": "Click beside a seed to add one, on a seed to remove it",
+                    "merge": "Click two objects, one after the other, to merge them",
+                    "split": "Click an object to cut it in two across its neck"}.get(mode or "seeds", "")
+                   + f" ({len(edits['add_seeds'])} added, {len(edits['remove_seeds'])} removed, "
+                     f"{len(edits['merge_points']) // 2} merged, {len(edits['split_points'])} split)")
         b1, b2 = st.columns(2)
-        b1.button("Undo last edit", on_click=_undo_edit, width="stretch", disabled=not (added or removed))
-        b2.button("Clear edits", on_click=_clear_edits, width="stretch", disabled=not (added or removed))
+        b1.button("Undo last edit", on_click=_undo_edit, width="stretch", disabled=not any(edits.values()))
+        b2.button("Clear edits", on_click=_clear_edits, width="stretch", disabled=not any(edits.values()))
         message = st.session_state.pop(EDIT_MESSAGE_KEY, None)
         if message:
             (st.warning if message[0] == "warning" else st.info)(message[1])

@@ -142,11 +142,41 @@ def format_thresholds(thresholds: tuple[float, ...], dtype: np.dtype, method: st
     return ", ".join(f"{t:.4g}" for t in thresholds)
 
 
+#: Column names of :func:`segmentation.measure` that read better written out, without their unit.
+_HEADER_WORDS = {"label": "Label", "bbox": "Bbox", "equivalent_diameter": "Equivalent diameter"}
+
+
+def column_headers(table: MeasurementTable) -> dict[str, str]:
+    """A readable header with its unit for each column of ``table`` (``area_um2`` -> "Area (µm²)").
+
+    The headers are only what the page shows: the CSV download keeps the column names (``area_um2``).
+    Lengths and areas take the table's unit (``px`` for pixels: an area in pixels is a pixel count); the
+    bounding box is always in pixels; ratios and intensities have no unit.
+    """
+    unit = table.unit or "px"
+    suffix = "px" if unit == "px" else seg.unit_suffix(unit)
+    headers = {}
+    for name in table.column_names:
+        stem, shown = name, ""
+        if name.startswith("bbox_"):
+            shown = "px"
+        elif suffix != "px" and name.endswith(f"_{suffix}2"):
+            stem, shown = name[:-len(suffix) - 2], f"{unit}²"
+        elif name.endswith(f"_{suffix}"):
+            stem, shown = name[:-len(suffix) - 1], unit
+        words = _HEADER_WORDS.get(stem) or " ".join("column" if w == "col" else w for w in stem.split("_")).capitalize()
+        headers[name] = f"{words} ({shown})" if shown else words
+    return headers
+
+
 def measurement_table(table: MeasurementTable, *, height: int = 320) -> None:
+    """The measurements, one row per object, under readable headers with their units (the CSV keeps the
+    column names)."""
     if len(table) == 0:
         st.info("No objects to measure.")
         return
-    st.dataframe(table.columns, height=height, hide_index=True, width="stretch")
+    config = {name: st.column_config.Column(header) for name, header in column_headers(table).items()}
+    st.dataframe(table.columns, height=height, hide_index=True, width="stretch", column_config=config)
 
 
 def download_row(files: list[tuple[str, str, Callable[[], bytes] | bytes | str, str] | str]) -> None:

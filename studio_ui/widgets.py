@@ -41,15 +41,17 @@ SLIDERS: dict[str, tuple[float, float, float]] = {
 }
 
 CHOICE_LABELS = {
-    "channel": {"luminance": "Luminance", "red": "Red", "green": "Green", "blue": "Blue", "hue": "Hue (HSV)",
-                "saturation": "Saturation (HSV)", "value": "Value (HSV)"},
+    "channel": {"luminance": "Luminance", "red": "Red", "green": "Green", "blue": "Blue", "hue": "HSV hue",
+                "saturation": "HSV saturation", "value": "HSV value"},
     "smoothing": {"none": "None", "gaussian": "Gaussian", "median": "Median"},
     "polarity": {"auto": "Auto (the minority side)", "bright": "Bright on dark", "dark": "Dark on bright"},
     "seeds": {"h_maxima": "h-maxima of the distance map", "distance_peaks": "Distance-map peaks",
               "intensity_bands": "Intensity bands", "points": "Points I click", "marker_image": "Marker image"},
     "landscape": {"distance": "Inverted distance map (shape)", "gradient": "Image gradient (edges)"},
     "method": {name: info.label for name, info in METHODS.items()},
-    "projection": {"none": "None (one plane)", "max": "Maximum", "mean": "Mean", "sum": "Sum"},
+    "projection": {"auto": "Auto (maximum of z-planes)", "none": "None (one plane)", "max": "Maximum", "mean": "Mean",
+                   "sum": "Sum"},
+    "pages": {"planes": "planes (z or pages)", "channels": "channels", "timepoints": "time points"},
 }
 
 #: Session key of the parameters the image source and the measurement section draw (or hide) themselves.
@@ -120,7 +122,9 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
     if bind:
         common["bind"] = "query-params"
     label = o.pop("label", spec.label)
-    if spec.kind == "choice" and not getattr(spec, "open", ""):
+    if spec.kind == "choice":
+        # Names on screen ("HSV value"), the recipe's words in the URL (``channel=value``); an open choice's
+        # other options (a name the file defines) show as themselves.
         options = _choice_options(spec, choices)
         default = default if default in options else options[0]
         common.pop("bind", None)
@@ -134,11 +138,6 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
             credit = method_credit(value).removeprefix(" — ")
             container.caption(credit[:1].upper() + credit[1:])
         return value
-    if spec.kind == "choice":
-        # An open choice (a name the file defines is also valid) shows and takes the names themselves.
-        options = _choice_options(spec, choices)
-        index = options.index(default) if default in options else 0
-        return container.selectbox(label, options, index=index, **common)
     if spec.kind == "int_choice":
         options = list(spec.choices)
         return container.radio(label, options, index=options.index(default), horizontal=True, **common)

@@ -89,7 +89,9 @@ def test_open_in_page_parameters_carry_what_differs_from_that_pages_defaults():
     recipe = seg.ThresholdRecipe(method="otsu")
     params = page_link_params(recipe, "page")
     assert params["sample"] == "page" and params["method"] == "otsu" and params["polarity"] == "auto"
-    assert page_link_params(seg.WatershedRecipe(h=2), "coins") == {"sample": "coins", "h": "2"}
+    # The link carries the recipe version it is read with (#10 review, finding 5).
+    assert page_link_params(seg.WatershedRecipe(h=2), "coins") == {"sample": "coins", "h": "2",
+                                                                    "v": str(seg.RECIPE_VERSION)}
 
 
 @pytest.mark.parametrize("shape, expected", [((512, 512), 3), ((191, 384), 1), ((1000, 3000), 1),
@@ -124,7 +126,7 @@ def test_url_recipes_become_columns_with_the_librarys_results():
     assert "Open in Watershed" in links and "Open in Thresholding" in links
     opened = dict(parse_qsl(next(link.proto.query_string for link in at.get("page_link")
                                  if link.proto.label == "Open in Watershed")))
-    assert opened == {"sample": "coins", "h": "2"}
+    assert opened == {"sample": "coins", "h": "2", "v": str(seg.RECIPE_VERSION)}
 
 
 def test_a_bad_recipe_in_the_url_is_left_out_in_words():
@@ -291,12 +293,14 @@ def test_object_scores_are_the_librarys_at_full_resolution(media):  # noqa: F811
     assert np.array_equal(media.image(main_images(at)[-1]), wanted)
 
 
-def test_scores_on_a_preview_are_marked_as_estimates():
+def test_scores_on_a_preview_are_marked_as_estimates(monkeypatch):
+    monkeypatch.setenv("STUDIO_FULL_RESOLUTION", "off")  # no background job: the preview's scores stay
     at = run("compare", query={"sample": "nuclei", "preview": "512", "methods": ["otsu"]})
     at = upload(at, "labels.tif", tiff_bytes(NUCLEI_TRUTH.astype(np.uint16)), key="truth", mime="image/tiff")
     assert_ok(at)
-    assert "Object scores against the truth (preview estimate)" in [h.value for h in at.subheader]
+    assert "Object scores against the truth" in [h.value for h in at.subheader]
     assert any("preview estimate" in c.value for c in at.caption)
+    assert any(c.value.startswith("≈ preview estimates") and "Full resolution" in c.value for c in at.caption)
     at = set_widget(at, "full", True)
     assert "Object scores against the truth" in [h.value for h in at.subheader]
     s = seg.score_objects(NUCLEI_TRUTH, seg.threshold(NUCLEI, "otsu").mask)

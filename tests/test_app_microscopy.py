@@ -17,6 +17,7 @@ import zipfile
 import numpy as np
 import pytest
 import roifile
+import tifffile
 import zarr
 from app_helpers import (
     assert_ok,
@@ -26,6 +27,7 @@ from app_helpers import (
     main_images,
     media,  # noqa: F401 - fixture
     metrics,
+    png_bytes,
     results_frame,
     run,
     set_widget,
@@ -34,11 +36,19 @@ from app_helpers import (
     widget,
     widget_keys,
 )
-from microscopy_files import NUCLEI, PIXEL_SIZE, SQUARES, run_cli, write_imagej_hyperstack, write_ome_tiff
+from microscopy_files import (
+    NUCLEI,
+    PIXEL_SIZE,
+    SQUARES,
+    ome_stack,
+    run_cli,
+    write_imagej_hyperstack,
+    write_ome_tiff,
+)
 
 import segmentation as seg
 
-STACK_KEYS = {"projection", "plane"}
+STACK_KEYS = {"projection"}  # the plane slider only with one plane chosen (not the default "auto" = max)
 
 
 @pytest.fixture
@@ -80,10 +90,12 @@ def test_a_stack_gets_channel_and_plane_widgets_with_the_nuclear_stain_by_defaul
     assert STACK_KEYS <= widget_keys(at) and "timepoint" not in widget_keys(at)  # one time point: no slider
     box = channel_box(at)
     assert box.value == "luminance"  # automatic: the nuclear stain, as the library and the CLI choose
-    assert list(box.options) == ["Automatic: DAPI (nuclear stain)", "0: GFP", "1: DAPI"]
-    # The image segmented is DAPI's plane 0: the library's default read of the file.
-    assert objects(at) == watershed_count(ome) == sum(z == 0 for *_, z in NUCLEI)
-    assert any("channel 1 (DAPI) of 2" in c for c in captions(at))
+    # Short enough for the sidebar's box (the reason is in the section's caption)
+    assert list(box.options) == ["Auto: DAPI", "0: GFP", "1: DAPI"]
+    assert any("Auto: DAPI, the nuclear stain." in c for c in captions(at))
+    # The image segmented is the recipe's default selection: DAPI, projection "auto" = the maximum of the z-planes.
+    assert objects(at) == watershed_count(ome, **seg.file_selection(seg.ThresholdRecipe())) == len(NUCLEI)
+    assert any("channel 1 (DAPI) of 2" in c and "max projection" in c for c in captions(at))
     assert dict(at.query_params).keys().isdisjoint(STACK_KEYS)  # defaults stay out of the address
 
 
@@ -111,7 +123,7 @@ def test_choosing_projection_channel_and_plane_follows_the_image_and_the_url(ome
     at = set_widget(at, "plane", 3)
     assert_ok(at)
     assert "channel" not in at.query_params  # (sliders write the URL in the browser: tests/browser)
-    assert objects(at) == count(plane=3) == sum(z == 3 for *_, z in NUCLEI)
+    assert objects(at) == count(plane=3, projection="none") == sum(z == 3 for *_, z in NUCLEI)
     assert any("plane 3 of 5 z-planes" in c for c in captions(at))
 
 
@@ -172,7 +184,9 @@ def test_an_imagej_hyperstack_time_point_and_pixel_size(tmp_path):
     path = tmp_path / "hyper.tif"
     data = write_imagej_hyperstack(path)  # T 3, Z 4, C 2; block value 10 t + 3 z + c + 1
     at = opened("threshold", path)
-    assert {"projection", "plane", "timepoint"} <= widget_keys(at) and channel_box(at).value == "luminance"
+    assert {"projection", "timepoint"} <= widget_keys(at) and channel_box(at).value == "luminance"
+    assert "plane" not in widget_keys(at)  # "auto": the maximum of the 4 z-planes
+    at = set_widget(at, "projection", "none")
     assert widget(at, "timepoint").max == 2 and widget(at, "plane").max == 3
     at = set_channel(set_widget(set_widget(at, "timepoint", 2), "plane", 1), "1")
     assert_ok(at)
@@ -181,7 +195,7 @@ def test_an_imagej_hyperstack_time_point_and_pixel_size(tmp_path):
     assert any("0.5 µm per pixel, from the file (ImageJ unit and resolution tags)" in c for c in captions(at))
     # The page segments the plane (t 2, z 1, c 1): its block value is 10·2 + 3·1 + 1 + 1 = 25.
     assert int(data[2, 1, 1].max()) == 25
-    chosen = seg.load_image(path, channel=1, plane=1, timepoint=2)
+    chosen = seg.load_image(path, channel=1, plane=1, timepoint=2, projection="none")
     assert np.array_equal(chosen, data[2, 1, 1])
     expected = seg.threshold(chosen).thresholds
     assert thresholds_of(metrics(at)["Threshold"]) == pytest.approx(expected, abs=0.01)
@@ -205,6 +219,18 @@ def export_tab(ome):
     at = at.run()
     assert_ok(at)
     return at
+
+
+def download_name(media, at, label: str) -> str:  # noqa: F811
+    """The file name a download button gives its file."""
+    proto = next(b for b in at.get("download_button") if b.label == label).proto
+    url = media.manager.execute_deferred(proto.deferred_file_id) if proto.deferred_file_id else proto.url
+    return media.manager.read_file(url.rsplit("/", 1)[-1]).filename
+
+
+def archive_names(data: bytes) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.namelist()
 
 
 def make(at, fmt):
@@ -259,7 +285,10 @@ def test_export_roi_geojson_and_ome_zarr_read_back(ome, media, tmp_path):  # noq
     at = make(at, "ome-zarr")
     with zipfile.ZipFile(io.BytesIO(media.download(at, "OME-Zarr (napari)"))) as archive:
         archive.extractall(tmp_path / "zarr")
-    group = zarr.open_group(str(tmp_path / "zarr" / "cells.ome.ome.zarr"), mode="r")
+    # Named as the command line names it: cells.ome.tif -> cells.ome.zarr (not cells.ome.ome.zarr)
+    assert archive_names(media.download(at, "OME-Zarr (napari)"))[0].startswith("cells.ome.zarr/")
+    assert download_name(media, at, "OME-Zarr (napari)") == "cells.ome.zarr.zip"
+    group = zarr.open_group(str(tmp_path / "zarr" / "cells.ome.zarr"), mode="r")
     assert group["labels"].attrs["labels"] == ["objects"]
     assert np.array_equal(group["labels/objects/0"][:], labels)
     assert np.array_equal(group["0"][:], image)
@@ -280,3 +309,208 @@ def test_threshold_page_export_uses_the_pixel_size_too(ome, media):  # noqa: F81
     mask = seg.threshold(image).mask
     assert csv == seg.measure(mask, image, pixel_size=PIXEL_SIZE, unit="µm").to_csv()
     assert decode(media.download(at, "Mask PNG")).astype(bool).tolist() == mask.tolist()
+
+
+# --- review of issue 13: series, pages, the pixel size in the address, links on an upload, a stale channel -------
+def write_two_series(path) -> tuple[np.ndarray, np.ndarray]:
+    """An OME-TIFF of two image series: a plain 40×50 8-bit image (0.5 µm), then 2 channels A and DAPI (0.25 µm)."""
+    first = np.full((40, 50), 10, np.uint8)
+    first[5:15, 5:20] = 200
+    second = np.full((2, 30, 60), 100, np.uint16)
+    second[0, 2:12, 2:50] = 3000  # A: one bar
+    for r, c in ((8, 8), (20, 30), (15, 50)):
+        second[1, r - 4:r + 4, c - 4:c + 4] = 2500  # DAPI: three squares
+    with tifffile.TiffWriter(path, ome=True) as tif:
+        tif.write(first, metadata={"axes": "YX", "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+        tif.write(second, metadata={"axes": "CYX", "Channel": {"Name": ["A", "DAPI"]}, "PhysicalSizeX": 0.25,
+                                    "PhysicalSizeY": 0.25})
+    return first, second
+
+
+def threshold_count(path, **selection) -> int:
+    return int(seg.label_objects(seg.threshold(seg.load_image(path, **selection)).mask).max())
+
+
+def main_caption(at) -> str:
+    return captions(at)[0]  # under the title: the file, its size and the library's notes on what was read
+
+
+def test_a_multi_series_file_offers_its_series_bound_to_the_url(tmp_path):
+    path = tmp_path / "two.ome.tif"
+    write_two_series(path)
+    at = opened("threshold", path)
+    assert widget(at, "series").max == 1 and widget(at, "series").value == 0
+    assert "pages" not in widget_keys(at)  # the metadata says what the pages are
+    assert "series 0 of 2" in main_caption(at) and "page" not in main_caption(at)  # not "first page of a 2-page"
+    assert objects(at) == threshold_count(path) == 1
+    assert any("0.5 µm per pixel, from the file" in c for c in captions(at))
+    at = set_widget(at, "series", 1)
+    assert_ok(at)  # (a bound number box writes the address in the browser only: tests/browser)
+    assert channel_box(at).value == "luminance" and list(channel_box(at).options)[0] == "Auto: DAPI"
+    assert "series 1 of 2" in main_caption(at) and "channel 1 (DAPI) of 2" in main_caption(at)
+    assert objects(at) == threshold_count(path, series=1) == 3
+    assert any("0.25 µm per pixel, from the file" in c for c in captions(at))  # that series' own pixel size
+    at = set_channel(at, "A")
+    assert at.query_params["channel"] == "A" and objects(at) == threshold_count(path, series=1, channel="A") == 1
+
+
+def test_a_plain_multi_page_tiff_says_what_its_pages_are(tmp_path):
+    path = tmp_path / "plain.tif"
+    pages = np.full((3, 40, 50), 10, np.uint8)
+    pages[0, 5:15, 5:15] = 200
+    pages[1, 20:30, 5:15] = pages[1, 20:30, 30:40] = 200
+    pages[2, 2:8, 2:8] = pages[2, 20:26, 20:26] = pages[2, 30:36, 40:46] = 200
+    tifffile.imwrite(path, pages, metadata=None, photometric="minisblack")
+    at = opened("threshold", path)
+    box = widget(at, "pages")
+    assert box.value == "planes" and list(box.options) == ["planes (z or pages)", "channels", "time points"]
+    assert "plane" in widget_keys(at)  # "auto" on pages without metadata: one page
+    assert objects(at) == threshold_count(path) == 1
+    at = set_widget(at, "pages", "channels")
+    assert_ok(at)
+    assert at.query_params["pages"] == "channels"
+    assert "plane" not in widget_keys(at)
+    assert list(channel_box(at).options)[1:] == ["Channel 0", "Channel 1", "Channel 2"]
+    at = set_channel(at, "2")
+    assert objects(at) == threshold_count(path, pages="channels", channel=2) == 3
+    at = set_widget(at, "pages", "timepoints")
+    assert_ok(at)
+    assert widget(at, "timepoint").max == 2
+    at = set_widget(at, "timepoint", 1)
+    assert objects(at) == threshold_count(path, pages="timepoints", timepoint=1) == 2
+
+
+def share_text(at) -> str:
+    at.session_state["tab"] = "Share"
+    at = at.run()
+    return next(code.value for code in at.code)
+
+
+@pytest.mark.parametrize("page", ["threshold", "watershed"])
+def test_a_pixel_size_typed_over_the_files_reaches_the_address_and_the_share_link(ome, page):
+    at = opened(page, ome)
+    assert "pixel_size" not in at.query_params and "unit" not in at.query_params  # the file's: "auto"
+    at = set_widget(at, "unit", "nm")  # the same number, another unit: no longer the file's pixel size
+    assert_ok(at)
+    assert at.query_params["pixel_size"] == "0.325" and at.query_params["unit"] == "nm"
+    assert any(c.startswith("Measured in nm: 0.325 nm per pixel, set here") for c in captions(at))
+    assert "pixel_size=0.325" in share_text(at) and "unit=nm" in share_text(at)
+    at = set_widget(at, "unit", "micron")  # another spelling of the file's unit: the file's size again
+    assert "pixel_size" not in at.query_params and "unit" not in at.query_params
+    at = set_widget(at, "pixel_size", 0.5)
+    assert at.query_params["pixel_size"] == "0.5" and "unit" not in at.query_params  # µm: the default unit
+    at = set_widget(at, "pixel_size", 0.0)  # pixels, although the file says 0.325 µm
+    assert at.query_params["pixel_size"] == "0.0"
+    assert any(c.startswith("Measured in pixels: the pixel size is set to 0") for c in captions(at))
+
+
+def test_a_link_with_a_pixel_size_and_unit_opens_measuring_in_them():
+    at = run("watershed", query={"pixel_size": "0.5", "unit": "nm", "tab": "Objects"})
+    assert_ok(at)
+    assert widget(at, "pixel_size").value == 0.5 and widget(at, "unit").value == "nm"
+    assert "area_nm2" in at.dataframe[0].value.columns
+    bad = run("watershed", query={"pixel_size": "-2", "unit": "furlong"})
+    assert_ok(bad)
+    assert "pixel_size" not in bad.query_params and "unit" not in bad.query_params
+    assert any("pixel_size=-2 was ignored" in c for c in captions(bad))
+    assert any("unit=furlong was ignored" in c for c in captions(bad))
+
+
+def test_the_objects_table_shows_readable_headers_and_the_csv_keeps_its_keys(ome, media):  # noqa: F811
+    at = opened("watershed", ome)
+    at.session_state["tab"] = "Objects"
+    at = at.run()
+    table = at.dataframe[0]
+    headers = {key: config["label"] for key, config in json.loads(table.proto.columns).items() if key != "_index"}
+    assert headers["area_um2"] == "Area (µm²)" and headers["perimeter_um"] == "Perimeter (µm)"
+    assert headers["bbox_min_row"] == "Bbox min row (px)" and headers["circularity"] == "Circularity"
+    assert headers["centroid_col_um"] == "Centroid column (µm)"
+    assert set(headers) == set(table.value.columns)  # every column has one
+    at.session_state["tab"] = "Export"
+    at = at.run()
+    csv = media.download(at, "Measurements CSV").decode()
+    assert csv.splitlines()[0].split(",") == list(table.value.columns)  # the CSV keeps the keys
+
+
+def test_file_sizes_are_said_in_bytes_kb_or_mb():
+    from studio_ui.exports import file_size_text
+
+    assert [file_size_text(n) for n in (0, 1, 512, 2_345, 999_999, 3_400_000)] == \
+        ["0 bytes", "1 byte", "512 bytes", "2.3 KB", "1000.0 KB", "3.40 MB"]
+
+
+def open_buttons(at) -> dict:
+    return {b.label: b for b in at.button if b.label.startswith("Open")}
+
+
+def test_open_in_from_compare_on_an_upload_opens_the_upload_not_a_sample(ome):
+    # Thresholding was left earlier in this session with a Gaussian smoothing: the column's recipe has none.
+    earlier = {"Thresholding": {"values": {"smoothing": "gaussian"}, "url": {"smoothing": "gaussian"}}}
+    at = opened("compare", ome, query={"methods": ["li"], "recipes": ["watershed h=2"]},
+                state={"studio_page_settings": earlier})
+    at = set_widget(at, "projection", "max")
+    at = set_channel(at, "GFP")
+    assert_ok(at)
+    # No page link (it would carry the sample "camera"): buttons that switch page in this session.
+    assert not [link for link in at.get("page_link") if link.proto.label.startswith("Open")]
+    buttons = open_buttons(at)
+    assert set(buttons) == {"Open in Thresholding", "Open in Watershed"}
+    assert "never put in a link" in buttons["Open in Thresholding"].help
+    buttons["Open in Thresholding"].click()
+    at = at.run()
+    assert_ok(at)
+    assert at.title[0].value == "Thresholding"
+    assert main_caption(at).startswith(ome.name)  # the upload, not a sample
+    assert "sample" not in at.query_params
+    assert at.query_params["method"] == "li" and at.query_params["channel"] == "GFP"
+    assert at.query_params["projection"] == "max"
+    assert widget(at, "smoothing").value == "none" and "smoothing" not in at.query_params
+    expected = seg.threshold(seg.load_image(ome, channel="GFP", projection="max"), "li")
+    assert objects(at) == int(seg.label_objects(expected.mask).max())
+
+
+def test_open_in_on_a_sample_stays_a_link_with_the_sample():
+    at = run("compare", query={"sample": "coins", "methods": ["li"]})
+    links = {link.proto.label: link.proto for link in at.get("page_link")}
+    assert "Open in Thresholding" in links and not open_buttons(at)
+    assert "sample=coins" in links["Open in Thresholding"].query_string
+
+
+@pytest.mark.parametrize("page", ["threshold", "watershed", "compare"])
+@pytest.mark.parametrize("next_image", ["sample", "plain upload", "rgb upload", "one-channel z-stack"])
+def test_a_new_image_drops_a_file_channel_it_does_not_have(tmp_path, page, next_image):
+    path = tmp_path / "hyper.tif"
+    write_imagej_hyperstack(path)
+    at = set_channel(opened(page, path), "1")
+    assert at.query_params["channel"] == "1"
+    if next_image == "sample":
+        at = set_widget(at, "sample", "coins")
+    elif next_image == "one-channel z-stack":
+        stack = tmp_path / "z.ome.tif"
+        tifffile.imwrite(stack, ome_stack()[1], ome=True, metadata={"axes": "ZYX"})
+        at = upload(at, stack.name, stack.read_bytes(), mime="image/tiff")
+        assert "projection" in widget_keys(at)
+    else:
+        rng = np.random.default_rng(1)
+        shape = (60, 80, 3) if next_image == "rgb upload" else (60, 80)
+        at = upload(at, "plain.png", png_bytes((rng.random(shape) * 255).astype(np.uint8)), mime="image/png")
+    assert_ok(at)
+    assert "channel" not in at.query_params
+    assert widget(at, "channel").value == "luminance"  # the colour default
+    assert not [k for k in widget_keys(at) if k.startswith("file_channel_")]
+    at = at.run()  # and it stays so
+    assert_ok(at)
+    assert "channel" not in at.query_params
+
+
+def test_compare_shows_the_colour_composite_of_a_multi_channel_file(ome, media):  # noqa: F811
+    at = opened("compare", ome, query={"methods": ["otsu"]})
+    at = set_widget(at, "projection", "max")
+    first = main_images(at)[0]
+    caption = first.proto.imgs[0].caption or next(c for c in captions(at) if c.startswith("Original: all channels"))
+    assert "**DAPI** (blue, segmented)" in caption and "GFP (green, dimmed)" in caption
+    channels, _ = seg.load_channels(ome, projection="max")
+    expected = seg.channel_composite(list(channels), 1, colors=[(0, 255, 0), (0, 0, 255)])
+    shown = media.image(first)
+    assert shown.shape == expected.shape and np.abs(shown.astype(int) - expected).mean() < 3
+    assert len(main_images(at)) == 2  # the composite, then Otsu's column

@@ -271,3 +271,29 @@ def test_a_link_value_no_number_box_can_take_is_ignored_in_plain_words(page, tex
     if page != "compare":  # Compare has no min_size box of its own
         assert any(f"min_size={text}" in c and "ignored" in c for c in captions(at)), captions(at)
         assert "min_size" not in at.query_params
+
+
+# --- the recipe version in links (#10 review, finding 5) ------------------------------------------------------
+
+@pytest.mark.parametrize("page", ["threshold", "watershed", "compare"])
+def test_the_page_writes_the_recipe_version_into_its_link(page):
+    at = run(page, query={"sample": "nuclei"} | ({"h": "2"} if page == "watershed" else {}))
+    assert at.query_params["v"] in (str(seg.RECIPE_VERSION), [str(seg.RECIPE_VERSION)])
+    bare = run(page)  # a bare address is the current version: nothing upgraded
+    assert bare.query_params["v"] in (str(seg.RECIPE_VERSION), [str(seg.RECIPE_VERSION)])
+    assert "projection" not in bare.query_params
+
+
+def test_a_link_without_a_version_is_read_as_version_2_through_upgrade_params():
+    old = run("watershed", query={"sample": "nuclei", "h": "2"})  # written before links carried v
+    assert_ok(old)
+    upgraded = seg.upgrade_params({}, 2)
+    assert upgraded == {"projection": "none"}
+    for name, value in upgraded.items():
+        assert old.query_params[name] in (value, [value]), dict(old.query_params)
+    current = run("watershed", query={"sample": "nuclei", "h": "2", "v": str(seg.RECIPE_VERSION)})
+    assert_ok(current)
+    assert "projection" not in current.query_params
+    # The same objects either way on a plain 2-D image (the projection only matters for a stack).
+    assert [m.value for m in old.metric if m.label == "Objects"] == [m.value for m in current.metric
+                                                                     if m.label == "Objects"]

@@ -185,3 +185,170 @@ def test_objects_table_is_the_previews_then_the_full_resolution_one():
     assert len(table) == expected.count
     reference = seg.measure(expected.labels, nuclei)
     assert list(table["area_px"]) == [int(a) for a in reference.columns["area_px"]]
+
+
+# --- memory: full-resolution results do not pile up (#10 review, finding 2) ----------------------------------
+def test_bytes_lru_keeps_the_newest_and_stays_within_its_budget():
+    from studio_ui.compute import BytesLRU, nbytes
+
+    cache = BytesLRU(budget=3 * 2**20, max_entries=10)
+    made = []
+
+    def make(i: int, mb: int = 1):
+        def build():
+            made.append(i)
+            return np.zeros(mb * 2**20, np.uint8)
+        return build
+
+    for i in range(6):
+        cache.get(("k", i), make(i))
+        assert cache.held() <= 3 * 2**20
+    assert cache.keys() == [("k", 3), ("k", 4), ("k", 5)]
+    assert cache.get(("k", 5), make(99)) is not None and made == list(range(6))  # a hit computes nothing
+    big = cache.get(("big",), make(7, mb=5))  # larger than the whole budget: kept alone, not recomputed
+    assert cache.keys() == [("big",)] and cache.get(("big",), make(8)) is big
+    view = np.zeros((100, 100), np.uint8)
+    assert nbytes((view, view[10:], {"a": view.T})) == view.nbytes  # one buffer counted once
+
+
+def test_bytes_lru_computes_a_missing_key_once_for_two_threads():
+    from studio_ui.compute import BytesLRU
+
+    cache = BytesLRU(budget=2**30)
+    calls, gate = [], threading.Event()
+
+    def slow():
+        calls.append(1)
+        gate.wait(10)
+        return np.ones(10)
+
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get(("same",), slow))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert len(calls) == 1 and results[0] is results[1]
+
+
+def test_slider_stops_keep_one_full_resolution_result_and_previews_stay_content_keyed(monkeypatch):
+    """Ten h stops on a downscaled image: the full-resolution cache holds the current recipe's result (the
+    one the numbers, the table and the downloads read) within its byte budget, not one result per stop."""
+    from studio_ui import compute
+
+    nuclei = load_sample("nuclei")
+    one = compute.nbytes(seg.watershed(nuclei, suggested(seg.WatershedRecipe(), "nuclei")))
+    monkeypatch.setattr(compute.FULL_RESULTS, "budget", int(one * 1.5))  # room for one full result
+    compute.FULL_RESULTS.clear()
+    at = nuclei_page("watershed")
+    rerun_until_final(at)
+    for step in range(10):
+        at = set_widget(at, "h", round(1.0 + 0.25 * (step + 1), 2))
+        at = rerun_until_final(at)
+        assert_ok(at)
+        kept = [k for k in compute.FULL_RESULTS.keys() if k[0] == "watershed"]
+        assert len(kept) == 1 and compute.FULL_RESULTS.held() <= int(one * 1.5), kept
+    recipe = seg.WatershedRecipe.from_json(kept[0][2])
+    assert recipe.h == pytest.approx(3.5)  # the newest: the recipe on screen
+    assert metrics(at)["Objects"] == f"{seg.watershed(nuclei, recipe).count:,}"
+    # The previews stay in the entry-bounded, content-keyed cache: same key -> the same object; a different
+    # image key -> its own result.
+    small = nuclei[::2, ::2]
+    json = recipe.rescaled(0.5).to_json()
+    first = compute.run_watershed("nuclei-test", 0.5, json, small)
+    assert compute.run_watershed("nuclei-test", 0.5, json, small) is first
+    assert compute.run_watershed("other-test", 0.5, json, small) is not first
+    assert not any(k[1] in ("nuclei-test", "other-test") for k in compute.FULL_RESULTS.keys())
+
+
+# --- the non-finite pixel note counts the whole image (#10 review, finding 4) ------------------------------------
+def float_huge_tiff() -> tuple[np.ndarray, bytes]:
+    """A 1500×2000 float32 image near the float32 limit (~1e37..4e37) with one NaN and one +inf: the preview's
+    averaging overflows next to them and spreads them, so the preview counts other non-finite pixels."""
+    import io
+
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    image = (rng.random((1500, 2000), dtype=np.float32) * 3e37 + 1e37).astype(np.float32)
+    image[100, 100], image[200, 300] = np.nan, np.inf
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, image)
+    return image, buffer.getvalue()
+
+
+@pytest.mark.parametrize("page", ["threshold", "watershed"])
+def test_nonfinite_note_counts_the_full_resolution_pixels(page):
+    from tests.app_helpers import upload
+
+    image, data = float_huge_tiff()
+    recipe = seg.ThresholdRecipe() if page == "threshold" else seg.WatershedRecipe().foreground
+    preview, _ = seg.downscale(image, 1024)
+    preview_note = [n for n in seg.threshold(preview, recipe).notes if "not finite" in n]
+    full_note = [n for n in seg.threshold(image, recipe).notes if "not finite" in n]
+    assert full_note and full_note[0].startswith("2 pixels not finite (1 NaN, 1 +inf)")
+    assert preview_note and preview_note != full_note  # the preview alone would say another count
+    at = upload(run(page), "float_huge.tif", data, mime="image/tiff")
+    assert_ok(at)
+    shown = [i.value for i in at.info if "not finite" in i.value and "thresholds come from" in i.value]
+    assert shown == full_note, shown
+    assert not any(preview_note[0].split(":")[0] in i.value for i in at.info)
+
+
+# --- the recipe JSON from the app is the command line's (#10 review, nit 8) ------------------------------------
+@pytest.mark.parametrize("page", ["threshold", "watershed"])
+def test_recipe_json_keeps_the_librarys_manual_value_unless_the_method_is_manual(media, page):
+    import json
+
+    at = run(page)
+    at.session_state["tab"] = "Export"
+    at.run()
+    assert_ok(at)
+    params = json.loads(media.download(at, "Recipe JSON"))["params"]
+    library = (seg.ThresholdRecipe() if page == "threshold" else seg.WatershedRecipe().foreground).value
+    fg = params if page == "threshold" else params["foreground"] if "foreground" in params else params
+    assert fg["method"] != "manual" and fg["value"] == library  # what `python -m segmentation` writes
+    # With the manual method the value chosen on the page is the recipe's.
+    at = run(page, query={"method": "manual", "value": "101"})
+    at.session_state["tab"] = "Export"
+    at.run()
+    params = json.loads(media.download(at, "Recipe JSON"))["params"]
+    fg = params if page == "threshold" else params.get("foreground", params)
+    assert fg["method"] == "manual" and fg["value"] == 101
+
+
+def test_channel_box_shows_names_and_the_url_keeps_the_recipes_words():
+    """#10 review, nit 7: the Channel box lists "Luminance", "Red", ..., "HSV value", never the internal keys."""
+    from tests.app_helpers import png_bytes, upload, widget
+
+    rgb = np.zeros((64, 80, 3), np.uint8)
+    rgb[10:30, 10:30] = (200, 40, 40)
+    at = upload(run("threshold"), "rgb.png", png_bytes(rgb), mime="image/png")
+    assert_ok(at)
+    box = widget(at, "channel")
+    assert box.options == ["Luminance", "Red", "Green", "Blue", "HSV hue", "HSV saturation", "HSV value"]
+    at = set_widget(at, "channel", "value")
+    assert_ok(at)
+    assert at.query_params["channel"] in ("value", ["value"])
+    assert widget(at, "channel").value == "value"
+
+
+# --- a measurements CSV can name its recipe and version (#10 review, finding 6: the library part) ---------------
+def test_measurements_csv_can_start_with_the_recipes_version_and_sha256():
+    import hashlib
+
+    coins = load_sample("coins")
+    recipe = seg.ThresholdRecipe(method="li")
+    table = seg.measure(seg.label_objects(seg.threshold(coins, recipe).mask), coins)
+    plain, tagged = table.to_csv(), table.to_csv(recipe_json=recipe.to_json())
+    first, rest = tagged.split("\n", 1)
+    digest = hashlib.sha256(recipe.to_json().encode("utf-8")).hexdigest()
+    assert first == f"# segmentation-studio recipe version {seg.RECIPE_VERSION}, threshold, recipe_sha256 {digest}"
+    assert rest == plain  # the table itself is byte for byte the plain CSV
+    import pandas as pd
+
+    assert pd.read_csv(__import__("io").StringIO(tagged), comment="#").shape == (len(table), len(table.column_names))
+    with pytest.raises(seg.ParameterError, match="recipe_json"):
+        table.to_csv(recipe_json="not json")

@@ -49,7 +49,7 @@ def test_a_share_link_reopens_the_edits_in_editing_mode(reference):
                                  "edit_seeds": "true"})
     assert_ok(at)
     assert metrics(at)["Objects"] == str(expected.count) == "24"  # one split, one removed
-    assert any(c.startswith("Click beside a seed to add one") and "(1 added, 1 removed)" in c
+    assert any(c.startswith("Click beside a seed to add one") and "(1 added, 1 removed, 0 merged, 0 split)" in c
                for c in captions(at)), captions(at)
     assert len(main_images(at)) == 2  # labels and overlay beside the clickable seeds (a component)
 
@@ -100,3 +100,63 @@ def test_a_click_adds_removes_takes_back_or_says_why():
     assert add == "" and message == "Took back the added seed at (50, 160)."
     add, remove, message = _click(at, 4, 4)  # on the background
     assert add == "" and "on the background" in message and "Nothing changed" in message
+
+
+def _object_click_script():
+    import numpy as np
+    import streamlit as st
+
+    from studio_ui import seeds_ui
+
+    labels = np.zeros((50, 100), np.int32)
+    labels[5:45, 5:45], labels[5:45, 55:95] = 1, 2
+    st.session_state[seeds_ui._MODE_KEY] = st.session_state.get("mode", "seeds")
+    click = st.session_state.pop("click", None)
+    if click is not None:
+        st.session_state["seed_edit_click"] = click
+        seeds_ui._edit_click((100, 200), (labels > 0).astype(np.int32), labels > 0, labels)
+    if st.session_state.pop("undo", False):
+        seeds_ui._undo_edit()
+    st.text(st.session_state.get("merge_points", ""))
+    st.text(st.session_state.get("split_points", ""))
+    message = st.session_state.pop(seeds_ui.EDIT_MESSAGE_KEY, None)
+    st.text(message[1] if message else "")
+
+
+def test_merge_takes_two_clicks_split_one_and_undo_goes_back_in_order():
+    at = AppTest.from_function(_object_click_script)
+    at.session_state["mode"] = "merge"
+    at.run()
+    merge, split, message = _click(at, 40, 50)  # preview (25, 20) on object 1 -> full (50, 40)
+    assert merge == "" and "now click the object to merge it with" in message
+    merge, split, message = _click(at, 60, 50)  # object 1 again
+    assert merge == "" and "same object" in message
+    merge, split, message = _click(at, 40, 50)
+    merge, split, message = _click(at, 150, 50)  # object 2
+    assert merge == "50,40;50,150" and message == "Merged the objects at (50, 40) and (50, 150)."
+    at.session_state["mode"] = "split"
+    merge, split, message = _click(at, 100, 50)  # the gap between the objects
+    assert split == "" and "on the background" in message
+    merge, split, message = _click(at, 30, 30)
+    assert split == "30,30" and message.startswith("Split the object at (30, 30)")
+    at.session_state["undo"] = True
+    merge, split, _ = _click(at, 100, 50)  # (a background click, then the undo): the split goes first
+    assert (merge, split) == ("50,40;50,150", "")
+    at.session_state["undo"] = True
+    merge, split, _ = _click(at, 100, 50)
+    assert (merge, split) == ("", "")  # a merge is undone as its pair
+
+
+def test_merge_and_split_links_open_the_library_result(reference):
+    first, second = _seed_centre(reference, 1), _seed_centre(reference, 2)
+    third = _seed_centre(reference, 3)
+    expected = seg.watershed(COINS, merge_points=(first, second), split_points=(third,))
+    assert expected.count == reference.count - 1 + 1
+    assert expected.labels[first] == expected.labels[second] != 0
+    assert expected.labels[third] != 0 and len(np.unique(expected.labels[reference.labels == 3])) == 2
+    query = {"merge_points": f"{first[0]},{first[1]};{second[0]},{second[1]}",
+             "split_points": f"{third[0]},{third[1]}", "edit_seeds": "true"}
+    at = run("watershed", query=query)
+    assert_ok(at)
+    assert metrics(at)["Objects"] == str(expected.count)
+    assert any("(0 added, 0 removed, 1 merged, 1 split)" in c for c in captions(at)), captions(at)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
@@ -101,3 +102,67 @@ def test_watershed_count_after_the_full_resolution_step_equals_the_exported_labe
     assert int(labels.max()) == int(np.unique(labels[labels > 0]).size) == expected.count
     assert metrics(page)["Objects"] == f"{int(labels.max()):,}"
     assert_no_exception(page)
+
+
+def test_a_stale_metric_from_the_previous_run_never_shows_its_number(server, page):
+    """While a rerun runs, Streamlit leaves the previous run's elements on screen (``data-stale``): a stale metric
+    shows "≈ …" instead of its number (after 0.3 s), a current one its own value (#10 review, finding 9)."""
+    page.goto(server.base_url + "/watershed")
+    wait_idle(page)
+    container = page.locator("[data-testid=stElementContainer]").filter(
+        has=page.get_by_test_id("stMetricValue")).first
+    value = container.get_by_test_id("stMetricValue")
+    style = """(el) => ({child: getComputedStyle(el.firstElementChild).visibility,
+                         before: getComputedStyle(el, '::before').content,
+                         shown: getComputedStyle(el, '::before').opacity})"""
+    fresh = value.evaluate(style)
+    assert fresh["child"] == "visible" and fresh["shown"] == "0", fresh
+    container.evaluate("(el) => el.setAttribute('data-stale', 'true')")  # what Streamlit does during a rerun
+    page.wait_for_timeout(600)
+    stale = value.evaluate(style)
+    assert stale["child"] == "hidden" and stale["before"] == '"≈ …"' and stale["shown"] == "1", stale
+    container.evaluate("(el) => el.setAttribute('data-stale', 'false')")
+    assert value.evaluate(style)["child"] == "visible"
+
+
+def test_share_link_carries_the_recipe_version_and_an_old_link_reads_as_version_2(server, page):
+    page.goto(server.base_url + "/watershed?sample=nuclei&h=2")  # a link from before versions (no v)
+    wait_idle(page)
+    assert_no_exception(page)
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["v"] == [str(seg.RECIPE_VERSION)] and query["h"] == ["2"], query
+    assert query["projection"] == ["none"], query  # version 2 read one plane of a stack (upgrade_params)
+    page.goto(server.base_url + f"/watershed?sample=nuclei&h=2&v={seg.RECIPE_VERSION}")
+    wait_idle(page)
+    query = parse_qs(urlsplit(page.url).query)
+    assert "projection" not in query and query["v"] == [str(seg.RECIPE_VERSION)], query
+
+
+def test_compare_numbers_end_at_full_resolution(server, page, tmp_path):
+    """A 1500×2025 document and its ink mask on Compare: the preview's numbers first (marked), then the
+    full-resolution ones, which are the library's (the Triangle column's threshold in the grid's caption)."""
+    from tests.test_progressive_compare import DOC, INK
+
+    doc = write_image_file(DOC, tmp_path / "doc.png", "png")
+    mask = write_image_file((INK * 255).astype(np.uint8), tmp_path / "doc_mask.png", "png")
+    page.goto(server.base_url + "/compare?methods=otsu&methods=triangle")
+    wait_idle(page)
+    page.get_by_test_id("stFileUploader").filter(has_text="upload your own") \
+        .get_by_test_id("stFileUploaderDropzoneInput").set_input_files(doc)
+    page.locator("[data-testid=stMain]").get_by_text("doc.png").first.wait_for(timeout=120_000)
+    wait_idle(page)
+    truth = page.get_by_test_id("stExpander").filter(has_text="Ground truth")
+    truth.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(mask)
+    page.wait_for_function(
+        """() => {
+             const side = document.querySelector('[data-testid=stSidebar]').innerText;
+             const main = document.querySelector('[data-testid=stMain]').innerText;
+             return side.includes('doc_mask.png: binary mask') && main.includes('At full resolution.')
+                    && !main.includes('computing at full resolution');
+           }""", timeout=300_000, polling=200)
+    wait_idle(page)
+    assert_no_exception(page)
+    main = page.get_by_test_id("stMain").inner_text()
+    assert "computing at full resolution" not in main
+    assert "Triangle — ≈ " in main  # the grid shows the preview's views, their counts marked
+    assert "≈ IoU on the preview" not in main

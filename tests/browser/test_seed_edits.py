@@ -69,3 +69,43 @@ def test_clicks_split_and_merge_and_the_link_reopens_them(server, server_factory
     assert _recipe_of(page) == recipe
     assert metrics(page)["Objects"] == str(edited.count)
     assert_no_exception(page)
+
+
+def test_merge_two_objects_and_split_one_by_clicking(server, page):
+    coins = load_sample("coins")
+    reference = seg.watershed(coins)
+    height, width = reference.labels.shape
+    open_page(page, server.base_url + "/watershed?sample=coins&edit_seeds=true")
+    frame = page.locator("iframe").first
+    box = frame.bounding_box()
+
+    def click(row: float, col: float) -> None:
+        page.mouse.click(box["x"] + box["width"] * (col + 0.5) / width,
+                         box["y"] + box["height"] * (row + 0.5) / height)
+
+    page.locator("[data-testid=stButtonGroup] button", has_text="Merge").click()
+    wait_idle(page)
+    click(*_centre(reference, 2))
+    wait_idle(page)
+    assert page.get_by_text("now click the object to merge it with").count() == 1
+    click(*_centre(reference, 3))
+    page.wait_for_function("() => new URL(location.href).searchParams.get('merge_points')")
+    wait_idle(page)
+    recipe = _recipe_of(page)
+    assert len(recipe.merge_points) == 2
+    merged = seg.watershed(coins, recipe)
+    assert metrics(page)["Objects"] == str(merged.count) == "23"
+
+    page.locator("[data-testid=stButtonGroup] button", has_text="Split").click()
+    wait_idle(page)
+    click(*_centre(reference, 6))
+    page.wait_for_function("() => new URL(location.href).searchParams.get('split_points')")
+    wait_idle(page)
+    recipe = _recipe_of(page)
+    split = seg.watershed(coins, recipe)
+    assert len(recipe.split_points) == 1 and metrics(page)["Objects"] == str(split.count) == "24"
+    page.get_by_role("button", name="Undo last edit").click()
+    page.wait_for_function("() => !new URL(location.href).searchParams.get('split_points')")
+    wait_idle(page)
+    assert metrics(page)["Objects"] == "23"
+    assert_no_exception(page)

@@ -13,6 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
+import segmentation as seg
+
 from .conftest import assert_no_exception, new_context, new_page, screenshot, wait_idle
 from .test_browser import (
     image_caption,
@@ -27,6 +29,11 @@ from .test_browser import (
 )
 
 pytestmark = pytest.mark.timeout(300)
+
+#: Every page writes the recipe version into its address (#10 review, finding 5); a link without one is read as
+#: version 2, whose meaning ``segmentation.upgrade_params`` spells out in the address.
+VERSION = {"v": [str(seg.RECIPE_VERSION)]}
+UPGRADED_2 = {name: [str(value)] for name, value in seg.upgrade_params({}, 2).items()}
 
 
 def go(page, title: str) -> None:
@@ -56,7 +63,7 @@ def test_settings_survive_page_switches_and_back(server, page):
         window = int(float(press_slider(page, "Window (px)", "ArrowLeft" if window > 21 else "ArrowRight")))
     thresholding = view_state(page)
     assert thresholding["metrics"]["Method"] == "Sauvola"
-    assert query(page) == {"method": ["sauvola"], "window": ["21"]}, page.url
+    assert query(page) == {"method": ["sauvola"], "window": ["21"], **VERSION}, page.url
     entries = history_length(page)
 
     go(page, "Watershed")
@@ -73,7 +80,7 @@ def test_settings_survive_page_switches_and_back(server, page):
     go(page, "Thresholding")
     assert history_length(page) == entries + 3
     assert view_state(page) == thresholding
-    assert query(page) == {"method": ["sauvola"], "window": ["21"]}, page.url
+    assert query(page) == {"method": ["sauvola"], "window": ["21"], **VERSION}, page.url
     go(page, "Watershed")
     assert history_length(page) == entries + 4
     assert view_state(page) == watershed
@@ -97,7 +104,8 @@ def test_a_copied_link_has_no_tab(server, page, browser):
     wait_idle(page)
     link = page.get_by_test_id("stCode").inner_text().strip()
     assert "tab=" not in link and "tab" not in query(page), (link, page.url)
-    assert parse_qs(urlsplit(link).query) == {"sample": ["page"], "min_size": ["12"]}, link
+    # A link without a version was written before versions (2): it is read, and copied, as version 2 meant it.
+    assert parse_qs(urlsplit(link).query) == {"sample": ["page"], "min_size": ["12"], **UPGRADED_2, **VERSION}, link
     context = new_context(browser)
     try:
         other = new_page(context)
@@ -116,7 +124,7 @@ def test_an_earlier_link_with_a_tab_opens_the_same_view(server, page, browser):
     old = "/watershed?sample=coins&method=li&h=1.5&tab=Objects"
     open_page(page, server.base_url + old)
     assert page.get_by_role("tab", name="Objects").get_attribute("aria-selected") == "true"
-    assert query(page) == {"method": ["li"], "h": ["1.5"]}, page.url
+    assert query(page) == {"method": ["li"], "h": ["1.5"], **UPGRADED_2, **VERSION}, page.url
     context = new_context(browser)
     try:
         other = new_page(context)
