@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [library|browser|load|profile|all]`` — run the benchmarks (see README.md).
+"""``python -m benchmarks [--quick] [library|browser|load|memory|profile|all]`` — run the benchmarks (see README.md).
 
 * ``library``: library overhead, ``segmentation.threshold``/``watershed`` / the bare OpenCV and
   scikit-image calls (target ratio <= 1.15); writes ``benchmarks/results/library_overhead.json``.
@@ -7,10 +7,13 @@
   ``benchmarks/results/browser_latency.json``.
 * ``load``: many concurrent sessions on one server (``benchmarks/load_test.py``); writes
   ``benchmarks/results/load_test.json``.
+* ``memory``: what one session with a 12-MP upload holds on the server, as a multiple of the decoded image
+  (``benchmarks/session_memory.py``; target <= 3x), with an in-process breakdown by cache; writes
+  ``benchmarks/results/session_memory.json``.
 * ``profile``: where the server's time goes in one slider rerun, by stage (not part of ``all``).
 * ``quality``: the default recipes scored against expert ground truth (``../shared/devdata`` when present,
   and the bundled synthetic nuclei); writes ``benchmarks/results/quality.json`` (not part of ``all``).
-* ``all`` (the default): library, browser and load, one after the other (never in parallel: they
+* ``all`` (the default): library, browser, load and memory, one after the other (never in parallel: they
   would disturb each other's timings on a 2-core machine).
 
 ``--quick`` makes each a smoke run of a minute or two (1 MP only, few repetitions). The exit status is
@@ -53,6 +56,12 @@ def _load(quick: bool) -> int:
     return load_test.main(quick_args if quick else [])
 
 
+def _memory(quick: bool) -> int:
+    from . import session_memory
+
+    return session_memory.main(["--quick"] if quick else [])
+
+
 def _met(name: str) -> bool:
     import json
 
@@ -71,18 +80,19 @@ def _quality(quick: bool) -> int:
     return quality.main([])
 
 
-RUNNERS = {"library": _library, "browser": _browser, "load": _load, "profile": _profile, "quality": _quality}
+RUNNERS = {"library": _library, "browser": _browser, "load": _load, "memory": _memory, "profile": _profile,
+           "quality": _quality}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("which", nargs="*", default=["all"], choices=[*RUNNERS, "all"],
-                        help="which benchmarks to run (default: all = library, browser, load)")
+                        help="which benchmarks to run (default: all = library, browser, load, memory)")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run of each")
     args = parser.parse_args(argv)
     chosen = []
     for name in args.which:
-        chosen += ["library", "browser", "load"] if name == "all" else [name]
+        chosen += ["library", "browser", "load", "memory"] if name == "all" else [name]
     status = 0
     for name in dict.fromkeys(chosen):
         print(f"\n=== {name}{' (quick)' if args.quick else ''} ===", flush=True)

@@ -133,6 +133,52 @@ IDLE = """
 }
 """ % IMAGES
 
+# The upload is on screen: connected, script done, ``count`` images loaded and the first one (the original)
+# has one of ``sizes`` as its natural size (the upload's preview, or the upload itself, as the app shows it).
+# An error or exception box in the main area ends the wait at once with its text: the harness then fails
+# loudly instead of timing the moves of whatever the page showed before (a sample, an error message).
+SHOWN = """
+([count, sizes]) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-connection-state') !== 'CONNECTED') return false;
+  const bad = document.querySelector('[data-testid="stMain"] [data-testid="stException"], '
+                                     + '[data-testid="stMain"] [data-testid="stAlertContentError"]');
+  if (bad && app.getAttribute('data-test-script-state') === 'notRunning')
+    return 'error: ' + bad.innerText.slice(0, 400);
+  if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  const imgs = Array.from(%s);
+  if (imgs.length < count || !imgs.every(i => i.complete && i.naturalWidth > 0)) return false;
+  const [w, h] = [imgs[0].naturalWidth, imgs[0].naturalHeight];
+  return sizes.some(([sw, sh]) => sw === w && sh === h) ? 'shown' : false;
+}
+""" % IMAGES
+#: Streamlit's ``st.image`` sends an image wider than twice its content width (2 × 730 px) resized to this width.
+ST_IMAGE_MAX_WIDTH = 1460
+#: The long side of our pages' live preview by default (``studio_ui.views.DEFAULT_PREVIEW_SIDE``) and of the floor
+#: app's.
+PREVIEW_SIDE = 1024
+
+
+def expected_sizes(app: str, image_path: Path) -> list[tuple[int, int]]:
+    """(width, height) the first image of ``app`` may have once ``image_path`` is shown: the preview of the upload
+    (ours, floor: :data:`PREVIEW_SIDE` on the long side, as the library's ``downscale`` makes it) or the upload
+    itself as ``st.image`` sends it (naive; full size, or :data:`ST_IMAGE_MAX_WIDTH` wide)."""
+    import numpy as np
+    from PIL import Image
+
+    import segmentation as seg
+
+    with Image.open(image_path) as im:
+        width, height = im.size
+    if app in ("ours", "floor"):
+        small, _ = seg.downscale(np.zeros((height, width), np.uint8), PREVIEW_SIDE, kind="image")
+        return [(small.shape[1], small.shape[0])]
+    sizes = [(width, height)]
+    if width > ST_IMAGE_MAX_WIDTH:
+        sizes += [(ST_IMAGE_MAX_WIDTH, int(ST_IMAGE_MAX_WIDTH * height / width)),
+                  (ST_IMAGE_MAX_WIDTH, round(ST_IMAGE_MAX_WIDTH * height / width))]
+    return sizes
+
 
 class AppUnderTest:
     """One app in one browser page: served fresh, opened, given the image, with its slider found."""
@@ -148,6 +194,7 @@ class AppUnderTest:
                                       keep_log=False, env=env)
         self.context = None
         self.moves: list[dict] = []
+        self.sizes = expected_sizes(name, image_path)
 
     def __enter__(self):
         self.server.start()
@@ -167,7 +214,7 @@ class AppUnderTest:
         self.page.wait_for_function(IDLE, arg=[0, None], polling=50)
         start = time.perf_counter()
         self.page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(self.image_path))
-        self.page.wait_for_function(IDLE, arg=[3, self.image_path.name], polling=50)
+        self.wait_shown("after the upload")
         self.upload_to_view_ms = (time.perf_counter() - start) * 1000
         if self.name == "ours" and self.choice:
             # Picked in the page, not through the URL: the bound selectbox writes its *label* into the URL
@@ -176,7 +223,22 @@ class AppUnderTest:
         self.widget = self.page.get_by_test_id("stSlider").filter(has=self.page.get_by_text(self.label, exact=True))
         self.slider = self.widget.get_by_role("slider")
         self.slider.wait_for()
-        self.page.wait_for_function(IDLE, arg=[3, self.image_path.name], polling=50)
+        self.wait_shown(f"after choosing {self.choice}" if self.choice else "before the first move")
+
+    def wait_shown(self, when: str) -> None:
+        """Wait until the upload is on screen (:data:`SHOWN`); raise with what is shown instead when an error
+        box appears or it is not there within the timeout: timing moves on anything else is meaningless."""
+        try:
+            state = self.page.wait_for_function(SHOWN, arg=[3, self.sizes], polling=50).json_value()
+        except Exception as error:  # noqa: BLE001 - a timeout: say what the page shows
+            state = f"timeout ({type(error).__name__})"
+        if state != "shown":
+            shown = self.page.evaluate(f"() => Array.from({IMAGES}).map(i => [i.naturalWidth, i.naturalHeight])")
+            shot = RESULTS / f"failed-upload-{self.name}-{self.server.port}.png"
+            self.page.screenshot(path=str(shot))
+            raise RuntimeError(f"{self.name} ({self.server.base_url}{self.path}) does not show the upload "
+                               f"{self.image_path.name} {when}: {state}; images shown {shown}, expected the first "
+                               f"at one of {self.sizes}; see {shot} and {self.server.log_path}")
 
     def _choose(self, box_label: str, options: tuple[str, ...]) -> None:
         """Pick the first option shown under any of ``options`` (the box may show names or labels)."""
@@ -214,6 +276,9 @@ class AppUnderTest:
         self.page.keyboard.press(key)
         self.page.wait_for_function("() => window.__lat && window.__lat.done", polling=20)
         raw = self.page.evaluate(READ_RESULT)
+        if not raw["images"] or tuple(raw["images"][0]) not in self.sizes:
+            raise RuntimeError(f"{self.name}: after a move the page shows images {raw['images']}, not the upload "
+                               f"{self.image_path.name} (expected the first at one of {self.sizes})")
         t0 = raw["t0"]
         since = lambda key: None if raw.get(key) is None else raw[key] - t0  # noqa: E731
         return {"total_ms": since("shown"), "rerun_started_ms": since("running"),

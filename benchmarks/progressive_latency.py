@@ -18,6 +18,11 @@ new full-resolution job). Two servers of our app run side by side: one as deploy
   already finished are kept in ``busy_all`` but left out of the ratios); then one move is timed.
   (An idle move's own job starts during its rerun, after the preview's library call.)
 
+Both servers are checked to show the upload itself before anything is timed, and after every move: the first
+image's natural size must be the upload's 1024-px preview (``browser_latency.AppUnderTest.wait_shown``); an
+error box, or the sample still on screen, stops the benchmark with what was shown instead (an earlier harness
+waited only for the file name on the page, and the reference server's moves were timed on the coins sample).
+
 One move is timed as in ``browser_latency.py`` (keydown to the new labels image decoded and painted). The
 results are the ratios of the medians busy / off (target: at most 1.25, i.e. "the same" within the noise of a
 shared 2-core machine), idle / off and busy / idle, and how long the full-resolution numbers took to arrive.
@@ -56,6 +61,25 @@ def _summary(moves: list[dict]) -> dict:
             "max_ms": max(totals), "moves": len(totals)}
 
 
+def _say_where(where: str, error: Exception, apps: dict) -> None:
+    """On a failed wait: what each page shows (metrics, captions, slider, script state), and a screenshot."""
+    from .common import RESULTS
+
+    print(f"    stopped at {where}: {type(error).__name__}: {str(error)[:300]}", file=sys.stderr)
+    for name, app in apps.items():
+        try:
+            state = app.page.evaluate(f"""() => ({{metrics: {_VALUES},
+                script: document.querySelector('[data-testid=stApp]').dataset.testScriptState,
+                captions: Array.from(document.querySelectorAll('[data-testid=stMain] [data-testid=stCaptionContainer]'))
+                                .map(c => c.innerText.trim()).slice(0, 6)}})""")
+            shot = RESULTS / f"progressive-stuck-{name}.png"
+            app.page.screenshot(path=str(shot))
+            print(f"    {name}: {state}; slider {app.widget.get_by_test_id('stSliderThumbValue').inner_text()}; "
+                  f"see {shot} and {app.server.log_path}", file=sys.stderr)
+        except Exception as inner:  # noqa: BLE001 - the report must not hide the first error
+            print(f"    {name}: could not be inspected ({inner})", file=sys.stderr)
+
+
 def run(chromium: str, size: tuple[str, int, int], moves: int, timeout_s: float) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -77,17 +101,26 @@ def run(chromium: str, size: tuple[str, int, int], moves: int, timeout_s: float)
                 load_before = os.getloadavg()[0]
                 for i in range(moves):
                     key = "ArrowRight" if i % 2 == 0 else "ArrowLeft"  # stay around the starting value
-                    page.wait_for_function(FINAL, polling=100)  # no job running, no polling
-                    off_moves.append(off.move(key))
-                    page.wait_for_timeout(300)
-                    result = app.move(key)
-                    after_idle = time.perf_counter()
-                    running = page.evaluate(PENDING)
-                    idle.append(result)
-                    result = app.move(key)  # the idle move's full-resolution job is running now
-                    result["job_running_at_keydown"] = running
-                    busy.append(result)
-                    page.wait_for_function(FINAL, polling=100)
+                    stage = "waiting for the previous full-resolution numbers"
+                    try:
+                        page.wait_for_function(FINAL, polling=100)  # no job running, no polling
+                        stage = "off move"
+                        off_moves.append(off.move(key))
+                        page.wait_for_timeout(300)
+                        stage = "idle move"
+                        result = app.move(key)
+                        after_idle = time.perf_counter()
+                        running = page.evaluate(PENDING)
+                        idle.append(result)
+                        stage = "busy move"
+                        result = app.move(key)  # the idle move's full-resolution job is running now
+                        result["job_running_at_keydown"] = running
+                        busy.append(result)
+                        stage = "waiting for the full-resolution numbers"
+                        page.wait_for_function(FINAL, polling=100)
+                    except Exception as error:
+                        _say_where(f"round {i + 1}, {stage}", error, {"ours": app, "off": off})
+                        raise
                     full_s.append(time.perf_counter() - after_idle)
                     print(f"    {label} round {i + 1}/{moves}: off {off_moves[-1]['total_ms']:.0f} ms, "
                           f"idle {idle[-1]['total_ms']:.0f} ms, "
@@ -106,6 +139,8 @@ def run(chromium: str, size: tuple[str, int, int], moves: int, timeout_s: float)
             "ratio_busy_over_off": ratio, "ratio_idle_over_off": median["idle"] / median["off"],
             "ratio_busy_over_idle": median["busy"] / median["idle"],
             "busy_moves_with_job_running": sum(bool(m.get("job_running_at_keydown")) for m in busy),
+            "shown_sizes": {"ours": sorted({tuple(m["shown_sizes"][0]) for m in idle + busy}),
+                            "off": sorted({tuple(m["shown_sizes"][0]) for m in off_moves})},
             "full_resolution_after_s_median": statistics.median(full_s), "load_average_before": load_before,
             "load_average_after": load_after, "target_ratio": TARGET_RATIO, "target_met": ratio <= TARGET_RATIO,
             "all_off": off_moves, "all_idle": idle, "all_busy": busy, "seconds": time.perf_counter() - started}
@@ -123,7 +158,8 @@ def report(results: dict) -> str:
            "(busy)",
            table(rows, ["size", "off", "idle", "busy", "p90 off/idle/busy", "busy/off", "idle/off", "busy/idle",
                         "job running", "full-res after (s)", "load avg"])]
-    out += [f"target busy/off <= {TARGET_RATIO} at {c['size']}: {'met' if c['target_met'] else 'NOT met'}"
+    out += [f"target busy/off <= {TARGET_RATIO} at {c['size']}: {'met' if c['target_met'] else 'NOT met'} "
+            f"(images shown: ours {c['shown_sizes']['ours']}, off {c['shown_sizes']['off']})"
             for c in results["cells"]]
     return "\n".join(out)
 
