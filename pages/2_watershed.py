@@ -27,7 +27,7 @@ with plain_errors():
 base = sample_defaults(seg.WatershedRecipe(), current.sample)
 suggested_settings_button(base, current)
 fg_defaults = base.foreground.values()
-fg_defaults["value"] = compute.default_manual_value(current.key, current.image)
+fg_defaults["value"] = compute.default_manual_value(current.key, current.image, base.foreground.to_json())
 sections = recipe_sections("Foreground")
 fg_values = recipe_widgets(seg.ThresholdRecipe.specs(), fg_defaults, sections,
                            overrides={"value": manual_value_range(current.image)},

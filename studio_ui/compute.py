@@ -230,8 +230,12 @@ def result_views(image_key: str, scale: float, recipe_json: str, style: tuple, _
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def default_manual_value(image_key: str, _image: np.ndarray) -> float:
+def default_manual_value(image_key: str, _image: np.ndarray, preprocessing: str | None = None) -> float:
     """The manual threshold's starting value: Otsu's threshold of the luminance (like Fiji's dialog).
+
+    ``preprocessing``: a threshold recipe's JSON whose channel, smoothing and background subtraction the
+    value is computed after (the Watershed page's foreground subtracts the background by default: Otsu of
+    the raw image, 118 on its sample, lay above every processed pixel and Manual gave 0 % foreground).
 
     Computed by the library's pipeline, which takes the image as it comes (a float upload keeps its NaN and
     ±inf pixels; the thresholds come from the finite ones). This only places a slider, so it never stops
@@ -239,7 +243,10 @@ def default_manual_value(image_key: str, _image: np.ndarray) -> float:
     starts in the middle of the image's finite values (a constant image's value).
     """
     try:
-        recipe = seg.ThresholdRecipe(method="otsu", channel="luminance", polarity="bright")
+        if preprocessing is None:
+            recipe = seg.ThresholdRecipe(method="otsu", channel="luminance", polarity="bright")
+        else:
+            recipe = seg.ThresholdRecipe.from_json(preprocessing).replace(method="otsu")
         thresholds = seg.threshold(_image, recipe).thresholds
     except Exception:  # noqa: BLE001 - a starting position must never break the page
         thresholds = ()

@@ -251,6 +251,33 @@ def link_version() -> int:
     return version if 1 <= version <= seg.RECIPE_VERSION else seg.RECIPE_VERSION
 
 
+_LINK_PROBLEMS_KEY = "_link_problems_reported"
+
+
+def _link_value_problems(base) -> list[str]:
+    """What is wrong with the link's recipe values, once per value in a session (issue 10's review: ``?h=-5``
+    or ``?method=sauvola&window=4`` silently showed the default).
+
+    A bound widget does not take a value outside its range; the page says which value of the link was not used
+    and why (the library's message: the parameter, its range and the value) instead of changing it unseen.
+    """
+    specs = {spec.name: spec for spec in base.specs()}
+    if base.kind == "watershed":
+        specs.update({spec.name: spec for spec in base.foreground.specs() if spec.name not in specs})
+    reported = st.session_state.setdefault(_LINK_PROBLEMS_KEY, set())
+    problems = []
+    for name, spec in specs.items():
+        text = st.query_params.get(name)
+        if text is None or (name, text) in reported:
+            continue
+        try:
+            spec.from_text(text)
+        except ValueError as error:
+            reported.add((name, text))
+            problems.append(f"The link's `{name}={text[:20]}` was ignored: {error}.")
+    return problems
+
+
 def _read_link_version() -> None:
     """Open a link of an earlier recipe version as that version did, then write the current version.
 
@@ -363,6 +390,7 @@ def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentIm
                        initial_sidebar_state="expanded")
     keep_page_settings(title)
     _honour_earlier_names()
+    link_problems = _link_value_problems(base)
     _read_link_version()
     _open_tab_from_link()
     nav = st.sidebar.container()
@@ -384,6 +412,8 @@ def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentIm
         st.html(f'{_METRIC_CSS}{_HISTORY_JS}<hr data-studio-upload="{marker}" style="margin: 0.5rem 0 0.75rem 0">',
                 unsafe_allow_javascript=True)
     st.title(title)
+    for problem in link_problems:
+        st.warning(problem, icon="🔗")
     st.caption(current.description + ("" if not current.info.notes else " · " + "; ".join(current.info.notes)))
     return current
 

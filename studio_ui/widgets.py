@@ -173,7 +173,7 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
             return int(container.select_slider(label, options, value=value, **common))
         if spec.name in SLIDERS or "slider" in o:
             return int(container.slider(label, lo, hi, value, int(step or 1), **common))
-        if bind and _drop_bad_link_value(container, key, lo, hi):
+        if bind and _drop_bad_link_value(key, lo, hi):
             common.pop("bind", None)
         return int(container.number_input(label, lo, hi, value, int(step or 1), **common))
     lo = float(lo if lo is not None else (spec.min if spec.min is not None else -1e12))
@@ -183,7 +183,7 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
     if spec.name in SLIDERS or o.get("slider"):
         _drop_value_outside(key, lo, hi)
         return float(container.slider(label, lo, hi, value, float(step or (hi - lo) / 200), format=fmt, **common))
-    if bind and _drop_bad_link_value(container, key, lo, hi):
+    if bind and _drop_bad_link_value(key, lo, hi):
         common.pop("bind", None)
     return float(container.number_input(label, lo, hi, value, float(step) if step else None, format="%g", **common))
 
@@ -260,8 +260,8 @@ def arriving_at_page(title: str, *, back: bool) -> None:
     st.session_state.setdefault(URL_CHOICES_KEY, {})[title] = {"*back": True} if back else {}
 
 
-def _drop_bad_link_value(container, key: str, lo: float, hi: float) -> bool:
-    """Whether the link holds a value this number box cannot take; if so it is dropped, in plain words.
+def _drop_bad_link_value(key: str, lo: float, hi: float) -> bool:
+    """Whether the link holds a value this number box cannot take; if so it is dropped (the page says so).
 
     Streamlit seeds a URL-bound number box from the link as the session starts, inside the widget call and
     before any of the page's error handling: ``min_size=1e400`` made its integer conversion raise
@@ -281,8 +281,7 @@ def _drop_bad_link_value(container, key: str, lo: float, hi: float) -> bool:
     if math.isfinite(number) and lo <= number <= hi:
         return False
     del st.query_params[key]
-    st.session_state[flag] = True
-    container.caption(f"The link's {key}={text[:20]} was ignored: not a number from {lo:g} to {hi:g}.")
+    st.session_state[flag] = True  # the page's warning names the value and why (page._link_value_problems)
     return True
 
 

@@ -259,6 +259,17 @@ def test_watershed_default_on_coins_finds_24_coins():
     assert "min_distance" not in widget_keys(at)
 
 
+def test_watershed_manual_starts_at_otsu_of_the_processed_channel():
+    """Choosing Manual on Watershed keeps the foreground: the slider starts at Otsu's threshold of the channel
+    after the page's background subtraction, not of the raw image (#10 review: 0.0 % foreground)."""
+    at = set_widget(run("watershed"), "method", "manual")
+    assert_ok(at)
+    otsu = coins_watershed().threshold.thresholds[0]  # the default foreground: Otsu after background subtraction
+    assert widget(at, "value").value == otsu
+    expected = coins_watershed(foreground=seg.WatershedRecipe().foreground.replace(method="manual", value=otsu))
+    assert metrics(at)["Objects"] == str(expected.count) == str(coins_watershed().count)
+
+
 def test_watershed_distance_peaks_swap_the_seed_parameters():
     at = set_widget(run("watershed"), "seeds", "distance_peaks")
     assert_ok(at)

@@ -36,6 +36,7 @@ from segmentation import SAMPLES, load_sample
 CAMERA = load_sample("camera")
 COINS = load_sample("coins")
 CAMERA_OTSU = 102.0
+SPECS = {spec.name: spec for spec in seg.ThresholdRecipe.specs() + seg.WatershedRecipe.specs()}
 DEFAULT_COMPARE = [seg.METHODS[m][0] for m in ("otsu", "li", "triangle", "sauvola")]
 
 
@@ -96,6 +97,29 @@ def test_bad_window_falls_back(window):
     at = run(query={"window": window}, state={"method": "sauvola"})
     assert value_of(at, "window") == 51
     assert_camera_shows(at, method="sauvola")
+
+
+@pytest.mark.parametrize("page, query, name, spec", [
+    ("watershed", {"h": "-5"}, "h", SPECS["h"]),
+    ("threshold", {"method": "sauvola", "window": "4"}, "window", SPECS["window"]),
+    ("threshold", {"pixel_size": "-1"}, "pixel_size", SPECS["pixel_size"]),
+])
+def test_bad_link_value_is_named_once(page, query, name, spec):
+    """A link value the page cannot use is named with the library's message (not silently replaced), once."""
+    at = run(page, query=query)
+    assert_ok(at)
+    with pytest.raises(seg.ParameterError) as expected:
+        spec.from_text(query[name])
+    shown = [w.value for w in at.warning if f"{name}={query[name]}" in w.value]
+    assert len(shown) == 1 and str(expected.value) in shown[0], [w.value for w in at.warning]
+    at.run()
+    assert not [w.value for w in at.warning if f"{name}={query[name]}" in w.value]
+
+
+def test_good_link_values_raise_no_warning():
+    at = run("watershed", query={"h": "3", "min_size": "12"})
+    assert_ok(at)
+    assert not [w.value for w in at.warning if "The link's" in w.value]
 
 
 @pytest.mark.parametrize("k", ["nan", "inf", "-inf", "1e308", "abc", ""])
@@ -269,7 +293,8 @@ def test_a_link_value_no_number_box_can_take_is_ignored_in_plain_words(page, tex
     at = run(page, query={"min_size": text})
     assert exceptions(at) == [], exceptions(at)
     if page != "compare":  # Compare has no min_size box of its own
-        assert any(f"min_size={text}" in c and "ignored" in c for c in captions(at)), captions(at)
+        shown = [w.value for w in at.warning if f"min_size={text}" in w.value]
+        assert len(shown) == 1 and "ignored" in shown[0] and "whole number" in shown[0], shown
         assert "min_size" not in at.query_params
 
 
