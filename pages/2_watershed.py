@@ -27,10 +27,10 @@ with plain_errors():
 base = sample_defaults(seg.WatershedRecipe(), current.sample)
 suggested_settings_button(base, current)
 fg_defaults = base.foreground.values()
-fg_defaults["value"] = compute.default_manual_value(current.key, current.image, base.foreground.to_json())
+fg_defaults["value"], processed_limits = compute.manual_start(current.key, current.image, base.foreground.to_json())
 sections = recipe_sections("Foreground")
 fg_values = recipe_widgets(seg.ThresholdRecipe.specs(), fg_defaults, sections,
-                           overrides={"value": manual_value_range(current.image)},
+                           overrides={"value": manual_value_range(current.image, processed_limits)},
                            # the page draws its own pixel size and unit below (same URL keys)
                            skip=lambda spec, values: spec.name in ("pixel_size", "unit"))
 st.sidebar.subheader("Seeds and landscape")

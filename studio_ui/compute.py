@@ -230,30 +230,39 @@ def result_views(image_key: str, scale: float, recipe_json: str, style: tuple, _
 
 
 @st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
-def default_manual_value(image_key: str, _image: np.ndarray, preprocessing: str | None = None) -> float:
-    """The manual threshold's starting value: Otsu's threshold of the luminance (like Fiji's dialog).
+def manual_start(image_key: str, _image: np.ndarray,
+                 preprocessing: str | None = None) -> tuple[float, tuple[float, float] | None]:
+    """The manual threshold's starting value and the finite limits of the channel it is compared with.
 
-    ``preprocessing``: a threshold recipe's JSON whose channel, smoothing and background subtraction the
-    value is computed after (the Watershed page's foreground subtracts the background by default: Otsu of
-    the raw image, 118 on its sample, lay above every processed pixel and Manual gave 0 % foreground).
+    The value is Otsu's threshold of that channel (like Fiji's dialog). ``preprocessing``: a threshold recipe's
+    JSON whose channel, smoothing and background subtraction come first (the Watershed page's foreground
+    subtracts the background by default: Otsu of the raw image, 118 on its sample, lay above every processed
+    pixel and Manual gave 0 % foreground; on a float image the processed values even leave the raw image's
+    range, 0.19 against a smallest raw value of 0.28, so the slider must span the processed channel too).
 
     Computed by the library's pipeline, which takes the image as it comes (a float upload keeps its NaN and
     ±inf pixels; the thresholds come from the finite ones). This only places a slider, so it never stops
     the page: when there is no threshold (a constant image) or the library refuses the image, the slider
-    starts in the middle of the image's finite values (a constant image's value).
+    starts in the middle of the image's finite values (a constant image's value) and the limits are None.
     """
     try:
         if preprocessing is None:
             recipe = seg.ThresholdRecipe(method="otsu", channel="luminance", polarity="bright")
         else:
             recipe = seg.ThresholdRecipe.from_json(preprocessing).replace(method="otsu")
-        thresholds = seg.threshold(_image, recipe).thresholds
+        result = seg.threshold(_image, recipe)
+        thresholds, limits = result.thresholds, finite_limits(result.processed)
     except Exception:  # noqa: BLE001 - a starting position must never break the page
-        thresholds = ()
+        thresholds, limits = (), None
     if thresholds and np.isfinite(thresholds[0]):
-        return float(round(thresholds[0], 4))
+        return float(round(thresholds[0], 4)), limits
     lo, hi = finite_limits(_image) or (0.0, 1.0)  # (a constant image: its value)
-    return float(round(lo / 2 + hi / 2, 4))
+    return float(round(lo / 2 + hi / 2, 4)), limits
+
+
+def default_manual_value(image_key: str, _image: np.ndarray, preprocessing: str | None = None) -> float:
+    """The manual threshold's starting value (:func:`manual_start`)."""
+    return manual_start(image_key, _image, preprocessing)[0]
 
 
 @st.cache_data(max_entries=8, ttl=1800, show_spinner=False)

@@ -247,10 +247,15 @@ def decode_selection(key: str, selection: tuple, _source) -> tuple[np.ndarray, I
 
 
 def _is_first_read(selection: tuple, info: ImageInfo) -> bool:
-    """Whether ``selection`` reads what the file opens with (``load_image`` without a selection)."""
+    """Whether ``selection`` reads what the file opens with (``load_image`` without a selection).
+
+    The file opens with the recipe's default projection, "auto" (the maximum of a z-stack): choosing one plane
+    ("none") of a z-stack is another read, and so is a plane other than the first of what opens as one plane.
+    """
     channel, plane, timepoint, projection, pages, series = selection
-    return (channel == "luminance" and plane == 0 and timepoint == 0 and pages == "planes" and series == 0
-            and resolved_projection(projection, info) == "none")
+    opened, chosen = resolved_projection("auto", info), resolved_projection(projection, info)
+    return (channel == "luminance" and timepoint == 0 and pages == "planes" and series == 0 and chosen == opened
+            and (chosen != "none" or plane == 0))
 
 
 def follow_selection(current, source) -> Any:

@@ -237,10 +237,18 @@ VERSION_KEY = "v"
 UNVERSIONED_LINK = 2
 
 
-def link_version() -> int:
+def link_version(opened: bool = True) -> int:
     """The recipe version of the address this run was opened with: its ``v``; 2 for a link with parameters but
     no ``v`` (written before this change); the current one for a bare address or a ``v`` this program does not
-    read (the page then writes the current one)."""
+    read (the page then writes the current one).
+
+    ``opened``: whether the address is a link this session was opened with (its first run). Every later run's
+    address is the app's own, of the current version, with or without ``v``: a page switch after an upload
+    carries no ``v`` but the page's restored settings, and was read as an old link (the screen showed the
+    maximum projection of a z-stack while the share link and the recipe said ``projection=none``).
+    """
+    if not opened:
+        return seg.RECIPE_VERSION
     text = st.query_params.get(VERSION_KEY)
     if text is None:
         return UNVERSIONED_LINK if any(key != VERSION_KEY for key in st.query_params) else seg.RECIPE_VERSION
@@ -278,14 +286,14 @@ def _link_value_problems(base) -> list[str]:
     return problems
 
 
-def _read_link_version() -> None:
+def _read_link_version(opened: bool) -> None:
     """Open a link of an earlier recipe version as that version did, then write the current version.
 
     The values a default change needs (``segmentation.upgrade_params``: version 2 read one plane of a z-stack,
     so ``projection=none``) go into the address before any widget reads it, unless the link sets them itself;
     the address then says ``v=3`` and means what it meant. A link of the current version is left alone.
     """
-    version = link_version()
+    version = link_version(opened)
     if version < seg.RECIPE_VERSION:
         specs = {spec.name: spec for spec in seg.ThresholdRecipe.specs() + seg.WatershedRecipe.specs()}
         for name, value in seg.upgrade_params({}, version).items():
@@ -354,8 +362,9 @@ _HISTORY_JS = """<script>
     const link = event.target.closest && event.target.closest('a[data-testid=stPageLink-NavLink]');
     if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
     const href = link.getAttribute('href') || '';
-    // The entry page's link is a bare query ("?sample=coins"): it leads to the app's root, not here.
-    const next = new URL(href.startsWith('?') ? './' + href : href, document.baseURI);
+    // The entry page's link is a bare query ("?sample=coins"), or empty after an upload (no sample to carry):
+    // it leads to the app's root, not here.
+    const next = new URL(href === '' || href.startsWith('?') ? './' + href : href, document.baseURI);
     if (next.pathname !== location.pathname) switching = Date.now();
   }, true);
   // A reload starts a new session, with nothing uploaded: leaving a page that shows an upload leaves its
@@ -367,14 +376,24 @@ _HISTORY_JS = """<script>
     const upload = marker ? marker.getAttribute('data-studio-upload') : '';
     if (upload) document.cookie = `${cookie}=${encodeURIComponent(upload)}; max-age=60; path=/; SameSite=Strict`;
   });
+  // Between a page link's click and the new page's entry, a change of this address belongs to the page being
+  // opened (its restored settings): written here, it overwrote the page left's entry, and Back to that page
+  // brought the other page's settings (#10 review: Watershed came back with Thresholding's Sauvola).
+  const replace = history.replaceState.bind(history);
+  const arriving = () => switching && Date.now() - switching < 30000;
+  history.replaceState = function (state, title, url) {
+    const next = new URL(url, location.href);
+    if (next.pathname === location.pathname && arriving()) return undefined;
+    return replace(state, title, url);
+  };
   history.pushState = function (state, title, url) {
     const next = new URL(url, location.href);
     if (next.pathname !== location.pathname) {
       switching = 0;
       return push(state, title, url);
     }
-    if (switching && Date.now() - switching < 30000) return undefined;
-    return history.replaceState(state, title, url);
+    if (arriving()) return undefined;
+    return replace(state, title, url);
   };
 })();
 </script>"""
@@ -388,10 +407,11 @@ def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentIm
     """
     st.set_page_config(page_title=f"{title} · Segmentation Studio", page_icon=icon, layout="wide",
                        initial_sidebar_state="expanded")
+    opened = PAGE_KEY not in st.session_state  # this session's first run: the address is a link (or a bare one)
     keep_page_settings(title)
     _honour_earlier_names()
     link_problems = _link_value_problems(base)
-    _read_link_version()
+    _read_link_version(opened)
     _open_tab_from_link()
     nav = st.sidebar.container()
 

@@ -337,13 +337,19 @@ def recipe_widgets(specs: tuple[ParamSpec, ...], defaults: Mapping[str, Any], co
     return values
 
 
-def manual_value_range(image: np.ndarray) -> dict[str, Any]:
-    """Slider range for the manual threshold: the dtype's range for integers, the data's for floats."""
+def manual_value_range(image: np.ndarray, processed: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Slider range for the manual threshold: the dtype's range for integers, the data's for floats.
+
+    ``processed``: the finite limits of the channel the threshold is compared with (after smoothing and
+    background subtraction, :func:`studio_ui.compute.manual_start`); a float image's slider spans them too.
+    """
     if image.dtype == np.uint8:
         return {"min": 0.0, "max": 255.0, "step": 1.0, "format": "%d", "slider": True}
     if image.dtype == np.uint16:
         return {"min": 0.0, "max": 65535.0, "step": 1.0, "format": "%d", "slider": True}
     lo, hi = finite_limits(image) or (0.0, 1.0)  # a float upload may hold NaN and ±inf pixels
+    if processed is not None:
+        lo, hi = min(lo, processed[0]), max(hi, processed[1])
     if hi <= lo:
         hi = lo + 1.0
     return {"min": lo, "max": hi, "step": (hi - lo) / 1000, "format": "%.4g", "slider": True}

@@ -159,9 +159,16 @@ def test_manual_slider_spans_the_finite_values(name, page):
     finite = image[np.isfinite(image)]
     slider = widget(at, "manual.value" if page == "compare" else "value")
     assert slider is not None
-    assert (slider.min, slider.max) == (float(finite.min()), float(finite.max()))
-    otsu = seg.threshold(image, seg.ThresholdRecipe(method="otsu", polarity="bright")).thresholds[0]
-    assert slider.value == pytest.approx(otsu, abs=5e-5)
+    # Watershed's foreground subtracts the background by default: Manual starts at Otsu of that channel, and
+    # the slider spans that channel's values as well as the image's (they go below the image's smallest)
+    start = seg.WatershedRecipe().foreground if page == "watershed" else seg.ThresholdRecipe(polarity="bright")
+    result = seg.threshold(image, start.replace(method="otsu"))
+    processed = result.processed[np.isfinite(result.processed)]
+    lo, hi = min(finite.min(), processed.min()), max(finite.max(), processed.max())
+    assert (slider.min, slider.max) == pytest.approx((float(lo), float(hi)))
+    assert np.isfinite([slider.min, slider.max]).all()
+    assert slider.min <= result.thresholds[0] <= slider.max
+    assert slider.value == pytest.approx(result.thresholds[0], abs=5e-5)
 
 
 @pytest.mark.parametrize("tab", ["Histogram", "Objects", "Look closer", "Export"])

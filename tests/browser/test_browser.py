@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from make_bad_inputs import build_corpus  # tests/ is on sys.path (pytest's rootdir-based import mode)
 
+import segmentation as seg
 from benchmarks.load_test import disc_image  # the repository root is put on sys.path by conftest.py
+from segmentation import load_sample
 
 from .conftest import assert_no_exception, new_context, new_page, screenshot, wait_idle
 
@@ -442,7 +444,14 @@ def test_link_written_with_recipe_names_opens_that_recipe(server, page):
     assert image_caption(page).startswith("page.png")
     assert metrics(page)["Method"] == "Niblack"
     assert slider(page, "Window (px)").get_attribute("aria-valuetext") == "61"
-    assert query(page) == {"sample": ["page"], "method": ["niblack"], "window": ["61"]}, page.url
+    # A link without a version was written before versions were (version 2, one plane of a z-stack): the page
+    # writes that meaning and the current version into the address; a link of this version stays as it is.
+    assert query(page) == {"sample": ["page"], "method": ["niblack"], "window": ["61"], "projection": ["none"],
+                           "v": [str(seg.RECIPE_VERSION)]}, page.url
+    open_page(page, server.base_url + f"/?sample=page&method=niblack&window=61&v={seg.RECIPE_VERSION}")
+    assert metrics(page)["Method"] == "Niblack"
+    assert query(page) == {"sample": ["page"], "method": ["niblack"], "window": ["61"],
+                           "v": [str(seg.RECIPE_VERSION)]}, page.url
 
 
 def test_switching_to_watershed_uses_the_watershed_defaults(server, page, browser):
@@ -496,8 +505,6 @@ def test_upload_error_keeps_open_sidebar_sections_open(server, page, tmp_path):
 
 def test_clicking_the_image_places_watershed_seeds(server, page):
     """Seeds placed by clicking: each click on a coin adds a point to the URL and grows one object."""
-    import segmentation as seg
-    from segmentation import load_sample
 
     open_page(page, server.base_url + "/watershed?sample=coins&seeds=points")
     assert metrics(page)["Objects"] == "0"

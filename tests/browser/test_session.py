@@ -196,3 +196,46 @@ def test_metrics_are_whole_at_1280_px(server, browser, path):
         screenshot(page, f"metrics-1280-{path}")
     finally:
         context.close()
+
+
+def test_an_upload_keeps_its_recipe_through_page_switches_and_back(server, page, tmp_path):
+    """#10 review: after an upload (whose page links carry no sample), a page switch's address has the page's
+    restored settings but no ``v``; it was read as an old link and gained ``projection=none`` (the screen showed
+    the maximum projection, the share link and recipe one plane), and Back put Thresholding's Sauvola into
+    Watershed. The z-stack upload keeps the default projection, and each page its own settings, both ways."""
+    from .test_microscopy_page import upload_stack, write_stack
+
+    file = tmp_path / "cells3.ome.tif"
+    write_stack(file)
+    open_page(page, server.base_url + "/")
+    upload_stack(page, file)
+    sidebar_select(page, "Method", "Sauvola (local)")
+    thresholding = view_state(page)
+    assert "max projection of the 5 z-planes" in thresholding["caption"]
+    assert query(page) == {"method": ["sauvola"], **VERSION}, page.url
+    auto = seg.load_image(file)  # the default: the maximum projection of the DAPI channel
+
+    go(page, "Watershed")
+    assert "projection" not in query(page) and "method" not in query(page), page.url
+    assert "max projection of the 5 z-planes" in image_caption(page)
+    assert int(metrics(page)["Objects"].lstrip("≈~ ")) == seg.watershed(auto).count
+    h = slider_value(page, "h (px)")
+    press_slider(page, "h (px)", "ArrowRight", times=2)
+    assert float(query(page)["h"][0]) == pytest.approx(h + 0.1)
+    watershed = view_state(page)
+    watershed_query = query(page)
+    assert "projection" not in watershed_query and "method" not in watershed_query, page.url
+
+    go(page, "Thresholding")
+    assert view_state(page) == thresholding
+    assert query(page) == {"method": ["sauvola"], **VERSION}, page.url
+    go(page, "Watershed")
+    assert view_state(page) == watershed
+    assert query(page) == watershed_query, page.url
+
+    back(page, "Thresholding")
+    assert view_state(page) == thresholding
+    back(page, "Watershed")
+    assert view_state(page) == watershed
+    assert query(page) == watershed_query, page.url
+    assert_no_exception(page)
