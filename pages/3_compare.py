@@ -67,12 +67,17 @@ with plain_errors():
 
         full_resolution.follow("compare", current.key, numbers_key, scale, preview=on_preview, full=on_full)
 
+    def follow_caption(preview, full) -> None:
+        """A column's caption: ``preview()`` (marked) until the full-resolution numbers are in, ``full(numbers)``."""
+        full_resolution.follow("compare", current.key, numbers_key, scale, preview=lambda note: preview(), full=full)
+
     st.subheader("Results")
     follow(lambda value, marked: compare_ui.results_table(value, truth is not None, estimate=marked), rows,
            lambda numbers: numbers.rows)
     compare_ui.result_grid(current.key, image, scale, columns, results, rows, style,
                            None if current.is_upload else current.sample, per_row,
-                           original=microscopy.composite_view(current, side, preview))  # a multi-channel file's
+                           original=microscopy.composite_view(current, side, preview),  # a multi-channel file's
+                           follow=follow_caption if estimate else None)
     if len(results) > 1:
         st.subheader("Agreement between the columns")
         kind = compare_ui.agreement_kind()

@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import altair as alt
 import numpy as np
@@ -333,14 +334,25 @@ def _enlarge(title: str, overlay: bytes, middle: bytes, caption: str, shape: tup
     show()
 
 
+def _column_caption(column: Column, row: dict, mark: str) -> str:
+    """"Label — 1,048 objects, 35 ms, t = 118": a column's numbers, ``mark`` ("≈ ") before a preview's."""
+    what = f"t {'≈' if mark else '='} {row['threshold']}" if column.kind == "threshold" else "watershed"
+    return f"{column.label} — {mark}{count_of(row['objects'], 'object')}, {format_ms(row['time (ms)'] / 1000)}, {what}"
+
+
 def result_grid(image_key: str, image: np.ndarray, scale: float, columns: list[Column], results: dict,
                 rows: list[dict], style: tuple, sample: str | None, n: int,
-                original: tuple[bytes, str] | None = None) -> None:
+                original: tuple[bytes, str] | None = None,
+                follow: Callable[[Callable[[], None], Callable[[object], None]], None] | None = None) -> None:
     """Each column's boundary overlay with its count and time, an Enlarge button and an Open-in-page link
     (``sample`` None: the page shows an upload, see :func:`studio_ui.compare_columns.open_in`).
 
     ``original`` (JPEG bytes, caption): a multi-channel file's colour composite, shown first as the other pages
     show it, so the columns' channel is seen among the others.
+
+    ``follow(preview, full)`` (the page's, on a preview smaller than the image): draws ``preview()`` until the
+    full-resolution numbers are in, then ``full(numbers)``; each column's caption then gives the full-resolution
+    count and threshold, unmarked, as the results table does (#10 review: the captions kept "≈ 632 objects").
     """
     by_key = {row["key"]: row for row in rows}
     shown = ([None] if original else []) + [c for c in columns if c.key in results]
@@ -355,10 +367,19 @@ def result_grid(image_key: str, image: np.ndarray, scale: float, columns: list[C
                                                    segmentation)
             row = by_key[column.key]
             mark = PREVIEW_MARK if scale < 1.0 else ""
-            what = f"t {'≈' if mark else '='} {row['threshold']}" if column.kind == "threshold" else "watershed"
-            caption = (f"{column.label} — {mark}{count_of(row['objects'], 'object')}, "
-                       f"{format_ms(row['time (ms)'] / 1000)}, {what}")
-            capped_image(cell, overlay, image.shape, caption, "JPEG")
+            if follow is None or not mark:
+                capped_image(cell, overlay, image.shape, _column_caption(column, row, mark), "JPEG")
+            else:
+                capped_image(cell, overlay, image.shape, "", "JPEG")
+
+                def full(numbers, column=column, row=row) -> None:
+                    final = {r["key"]: r for r in numbers.rows}.get(column.key)
+                    st.caption(_column_caption(column, row, PREVIEW_MARK) if final is None else
+                               _column_caption(column, final, ""))
+
+                with cell:  # a fragment draws where it is called: in this column
+                    follow(lambda column=column, row=row: st.caption(_column_caption(column, row, PREVIEW_MARK)),
+                           full)
             actions = cell.container(horizontal=True, gap="small", vertical_alignment="center")
             index = columns.index(column)
             if actions.button("Enlarge", key=f"enlarge.{index}", icon=":material/zoom_in:"):

@@ -105,6 +105,13 @@ def test_compare_numbers_are_marked_then_replaced_by_the_full_resolution_ones():
             assert data.loc[name, score] == pytest.approx(want[score]), (name, score)
             assert not str(table.loc[name, score]).startswith("≈")
     assert any(c == "At full resolution." for c in captions(at))
+    # Each column's caption under the grid gives the full-resolution count and threshold, unmarked (#10 review:
+    # they kept the preview's "≈ 632 objects, t ≈ 229")
+    for name, want in expected.items():
+        grid = [c for c in captions(at) if c.startswith(f"{name} — ")]
+        assert len(grid) == 1 and "≈" not in grid[0], captions(at)
+        assert grid[0].startswith(f"{name} — {want['objects']:,} object"), grid
+        assert grid[0].endswith(f", t = {table.loc[name, 'threshold']}"), grid
     # The agreement matrix at full resolution: the pixel IoU of the two full masks, unmarked.
     frame, spec = chart(at)
     otsu, triangle = (seg.threshold(DOC, seg.ThresholdRecipe(method=m)).mask for m in METHODS)

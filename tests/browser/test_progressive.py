@@ -164,5 +164,9 @@ def test_compare_numbers_end_at_full_resolution(server, page, tmp_path):
     assert_no_exception(page)
     main = page.get_by_test_id("stMain").inner_text()
     assert "computing at full resolution" not in main
-    assert "Triangle — ≈ " in main  # the grid shows the preview's views, their counts marked
+    # The grid shows the preview's views; their captions give the full-resolution count and threshold, the library's
+    triangle = seg.threshold(DOC, seg.ThresholdRecipe(method="triangle"))
+    objects = int(seg.label_objects(triangle.mask).max())
+    assert re.search(rf"Triangle — {objects:,} objects?, [^\n]*, t = {triangle.thresholds[0]:.0f}\n", main + "\n"), main
+    assert "Triangle — ≈ " not in main
     assert "≈ IoU on the preview" not in main
