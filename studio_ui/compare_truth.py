@@ -137,7 +137,11 @@ def truth_upload(shape: tuple[int, int]) -> Truth | None:
         message.warning(f"{name}: {warning}.", icon=":material/warning:")
     if kind == "labels":
         truth = Truth(digest, "labels", labels, mask, False, warning)
-        message.success(f"{name}: instance labels, {count_of(truth.count, 'object')}", icon=":material/check:")
+        words = f"{name}: instance labels, {count_of(truth.count, 'object')}"
+        if warning:  # read, but maybe not objects: no check mark under the warning (#10 review)
+            message.caption(words)
+        else:
+            message.success(words, icon=":material/check:")
         return truth
     invert = _invert_box(option)
     if invert:
@@ -145,8 +149,11 @@ def truth_upload(shape: tuple[int, int]) -> Truth | None:
         labels = seg.label_objects(mask)
     truth = Truth(digest, "mask", labels, mask, invert, warning)
     fraction = float(mask.mean()) if mask.size else 0.0
-    message.info(f"{name}: binary mask, {fraction:.1%} foreground" + (" (inverted)" if invert else ""),
-                 icon=":material/check:")
+    words = f"{name}: binary mask, {fraction:.1%} foreground" + (" (inverted)" if invert else "")
+    if warning:  # read, but maybe not objects: no check mark under the warning
+        message.caption(words)
+    else:
+        message.info(words, icon=":material/check:")
     if fraction > INVERTED_FRACTION:
         message.warning(f"The mask's foreground covers {fraction:.0%} of the image: objects and background look "
                         "swapped.", icon=":material/warning:")

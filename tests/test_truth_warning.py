@@ -78,6 +78,9 @@ def test_the_page_warns_about_noise_and_an_empty_truth_but_not_real_labels():
     assert any(w.startswith("noise.png: this looks like an intensity image, not labels (255 values in")
                for w in warnings), warnings
     assert any("the scores below are not meaningful" in w for w in warnings), warnings
+    # what was read is said, without the check mark of a good truth under the warning
+    assert not at.success and not [i for i in at.info if i.value.startswith("noise.png")]
+    assert any(c.value.startswith("noise.png: instance labels, ") for c in at.caption)
     at = upload(at, "empty.png", png_bytes(np.zeros(NOISE.shape, np.uint8)), key="truth", mime="image/png")
     assert [w.value for w in at.warning] == ["empty.png: the truth has no objects (every pixel is 0)."]
     truth = seg.sample_ground_truth("nuclei").astype(np.uint16)
