@@ -8,18 +8,24 @@ image is "too big".
 from __future__ import annotations
 
 import csv
+import importlib
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 import pytest
 import tifffile
 import zarr
-from cli_helpers import run_cli_in_process
+from cli_helpers import REPO, run_cli_in_process
+from distributed import LocalCluster
 from test_tiles import nuclei
 
 import segmentation as seg
 from segmentation.batch import TiledError, default_memory_budget, segment_tiled
+
+auto_tile = importlib.import_module("segmentation.batch._options").auto_tile
 
 TILEABLE = ["--background-radius", "0", "--no-fill-holes", "--min-size", "0"]
 #: Two workers, started from this test process where zarr already runs its I/O thread: the pools never fork
@@ -176,3 +182,115 @@ def test_an_explicit_halo_over_the_budget_is_refused_too():
     with pytest.raises(TiledError, match=r"the halo around each tile is 300 px; the region flooded at a time"):
         segment_tiled(nuclei(2, size=400, count=20), BLOB_RECIPE, tile=64, halo=300, memory_budget=40_000)
 
+
+
+# -- the command line's budget reaches each tiled task (local pool and Dask workers) ------------------------------
+def _blob_plate(folder) -> None:
+    (folder / "images").mkdir()
+    tifffile.imwrite(folder / "images" / "blob.tif", _blob_slide(), tile=(128, 128))
+    tifffile.imwrite(folder / "images" / "small.tif", nuclei(5, size=60, count=4))
+    (folder / "blob.json").write_text(BLOB_RECIPE.to_json(), encoding="utf-8")
+
+
+def test_the_command_lines_budget_caps_the_halo_as_the_librarys_does(tmp_path, monkeypatch, capsys):
+    _blob_plate(tmp_path)
+    with pytest.raises(TiledError) as refused:
+        segment_tiled(_blob_slide(), BLOB_RECIPE, tile=64, memory_budget=40_000)
+    small = run_cli_in_process("apply", "--recipe", "blob.json", "images", "--out", "small", "--tile", "64",
+                               "--memory-budget", "40000", *TWO_JOBS, cwd=tmp_path, monkeypatch=monkeypatch,
+                               capsys=capsys)
+    assert small.returncode == 1, small.stderr  # the blob is refused in the worker, the small image done
+    rows = _rows(tmp_path / "small")
+    assert rows["blob"]["status"] == "error" and rows["blob"]["message"] == str(refused.value)
+    assert rows["small"]["status"] == "ok"
+    large = run_cli_in_process("apply", "--recipe", "blob.json", "images", "--out", "large", "--tile", "64",
+                               "--memory-budget", "1M", *TWO_JOBS, cwd=tmp_path, monkeypatch=monkeypatch,
+                               capsys=capsys)
+    assert large.returncode == 0, large.stderr
+    labels = zarr.open(str(tmp_path / "large" / "blob_tiles.zarr" / "labels"), mode="r")[:]
+    assert np.array_equal(labels, seg.watershed(_blob_slide(), BLOB_RECIPE).labels)
+
+
+@pytest.mark.timeout(300, method="thread")
+def test_the_budget_reaches_the_tasks_on_a_dask_cluster(tmp_path, monkeypatch, capsys):
+    _blob_plate(tmp_path)
+    with pytest.raises(TiledError) as refused:
+        segment_tiled(_blob_slide(), BLOB_RECIPE, tile=64, memory_budget=40_000)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        done = run_cli_in_process("apply", "--recipe", "blob.json", "images", "--out", "out", "--tile", "64",
+                                  "--memory-budget", "40000", "--scheduler", cluster.scheduler_address,
+                                  "--no-progress", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert done.returncode == 1, done.stderr
+    rows = _rows(tmp_path / "out")
+    assert rows["blob"]["status"] == "error" and rows["blob"]["message"] == str(refused.value)
+    assert rows["small"]["status"] == "ok"
+
+
+def test_an_image_over_the_budget_is_cut_in_tiles_that_fit_the_budget(tmp_path, monkeypatch, capsys):
+    # 1100 x 1100 8-bit decodes to 1,210,000 bytes, over a 600 KiB budget (614,400 bytes); a tile of 2048 or
+    # 1024 px would be over it too (1,048,576 bytes), one of 512 px (262,144 bytes) fits
+    (tmp_path / "images").mkdir()
+    image = nuclei(8, size=1100, count=500)
+    tifffile.imwrite(tmp_path / "images" / "big.tif", image, tile=(256, 256))
+    assert auto_tile(600 * 1024, 1) == 512 and auto_tile(1210000, 1) == 1024 and auto_tile(1 << 30, 1) == 2048
+    done = run_cli_in_process("threshold", "images", "--out", "out", "--memory-budget", "600K", *TILEABLE,
+                              "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert done.returncode == 0, done.stderr
+    row = _rows(tmp_path / "out")["big"]
+    assert ("over the memory budget of 600.0 KiB (--memory-budget), so it is segmented in tiles of 512 px"
+            in row["message"])
+    tiles = zarr.open_group(str(tmp_path / "out" / "big_tiles.zarr"), mode="r")
+    assert tiles.attrs["segmentation-studio"]["tile"] == 512 and tiles["mask"].chunks == (512, 512)
+    recipe = seg.ThresholdRecipe(background_radius=0, fill_holes=False, min_size=0)
+    assert np.array_equal(tiles["mask"][:], seg.threshold(image, recipe).mask)
+    # the library's batch with the same budget makes the same plan
+    rows = seg.batch.run_batch([tmp_path / "images" / "big.tif"], recipe, tmp_path / "library",
+                               memory_budget=600 * 1024)
+    assert rows[0]["message"] == row["message"]
+    assert zarr.open_group(str(tmp_path / "library" / "big_tiles.zarr"), mode="r").attrs["segmentation-studio"][
+        "tile"] == 512
+
+
+# -- memory: a tiled run holds tiles, not the image ---------------------------------------------------------------
+#: Measures the process's own peak (ru_maxrss, KiB on Linux) after the imports and after the batch.
+_MEASURED_RUN = """
+import importlib, resource, sys
+from segmentation.batch import main
+importlib.import_module("segmentation.batch._tiled_output")  # what a tiled run imports, counted in the baseline
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+code = main(sys.argv[1:])
+print("peak KiB", before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.timeout(300, method="thread")
+def test_a_41_megapixel_tiff_is_segmented_in_tiles_within_a_memory_bound(tmp_path):
+    # 6400 x 6400 8-bit nuclei (41 MP, 40,960,000 bytes decoded), a whole-image run of which would peak at about
+    # 26.4 times that (1.08 GB, _options.MEMORY_FACTOR's measurement); a 1 MiB budget cuts it in tiles of 1024 px
+    side, budget = 6400, 1 << 20
+    block = nuclei(3, size=800, count=150)
+    image = np.tile(block, (side // 800, side // 800))
+    (tmp_path / "images").mkdir()
+    tifffile.imwrite(tmp_path / "images" / "slide.tif", image, tile=(512, 512))
+    tile = auto_tile(budget, 1)
+    assert tile == 1024
+    # glibc keeps a malloc arena per thread (dask's) and returns little of it: two arenas, so that the peak is
+    # what the program holds rather than how many threads once allocated
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", _MEASURED_RUN, "threshold", "images", "--out", "out",
+                           "--memory-budget", "1M", *TILEABLE, "--jobs", "1", "--no-progress"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    before, peak = (int(v) * 1024 for v in done.stderr.split("peak KiB")[1].split()[:2])
+    row = _rows(tmp_path / "out")["slide"]
+    assert f"so it is segmented in tiles of {tile} px" in row["message"]
+    # the bound: one tile's work as a whole image's (MEMORY_FACTOR x its decoded size), plus the connected-
+    # components pass, which holds label chunks of 2048 x 2048 (segment_tiled's label_chunk): eight int64 arrays
+    # of a chunk's size (two dask threads, each with its labels, relabelled copy and lookups)
+    bound = 32 * tile * tile + 8 * 2048 * 2048 * 8
+    whole = 26.4 * image.nbytes
+    assert bound < 0.3 * whole
+    assert peak - before < bound, f"the tiled run grew by {(peak - before) / 2**20:.0f} MiB"
+    assert int(row["objects"]) > 1000 and int(row["width"]) == int(row["height"]) == side

@@ -153,7 +153,8 @@ def test_the_default_watershed_command_over_the_budget_gives_the_whole_images_la
     tifffile.imwrite(tmp_path / "images" / "slide.tif", nuclei(4, size=400, count=120, depth=16), tile=(128, 128))
     whole = run_cli_in_process("watershed", "images", "--out", "whole", "--labels-format", "tiff", "--jobs", "1",
                                cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
-    tiled = run_cli_in_process("watershed", "images", "--out", "tiled", "--memory-budget", "10K", "--tile", tile,
+    # 100 KiB: under the image's decoded 312.5 KiB (so it is tiled), over a tile's flooded region with its halo
+    tiled = run_cli_in_process("watershed", "images", "--out", "tiled", "--memory-budget", "100K", "--tile", tile,
                                "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert whole.returncode == tiled.returncode == 0, whole.stderr + tiled.stderr
     labels = zarr.open(str(tmp_path / "tiled" / "slide_tiles.zarr" / "labels"), mode="r")[:]

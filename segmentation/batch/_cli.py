@@ -21,7 +21,6 @@ import signal
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import cv2
@@ -40,6 +39,7 @@ from ..thresholding import threshold
 from ._options import (
     AUTO_TILE,
     UsageError,
+    auto_tile,
     build_parser,
     collect_inputs,
     default_memory_budget,
@@ -53,11 +53,12 @@ from ._plate import (
     check_pooled,
     flag_outliers,
     map_local,
-    pool_context,
     pooled_recipe,
     read_rows,
     remove_stale_temporaries,
+    run_pool,
     stamp,
+    worker_failure,
 )
 from ._score import run_score
 from ._tune import run_tune
@@ -259,25 +260,44 @@ def _tasks(paths: list[Path], recipe, out_dir: Path, *, labels_format: str = "pn
         # a header read per image: 0.3 ms for a PNG, 0.8 ms for a TIFF (200 files of 256 x 256, measured here)
         zarr_store = is_zarr_store(task["path"])
         size, pixels = (None if tile or zarr_store else _header(task["path"])) or (None, None)
+        # the tile side without --tile: 2048 px, or smaller where such a tile's decoded pixels are over the budget
+        if tile or memory_budget is None:
+            side = tile or AUTO_TILE
+        else:
+            side = auto_tile(memory_budget, _pixel_bytes(task["path"], size, pixels, zarr_store))
         if zarr_store and not tile:  # only the tiled path reads Zarr (a region at a time)
-            task["tiled_because"] = f"a Zarr image is read a region at a time, in tiles of {AUTO_TILE} px"
+            task["tiled_because"] = f"a Zarr image is read a region at a time, in tiles of {side} px"
         elif pixels is not None and pixels > MAX_WHOLE_PIXELS and Path(task["path"]).suffix.lower() in _REGION_READ:
             task["tiled_because"] = (f"it has {pixels / 1e6:.1f} MP, more than a whole image may have "
                                      f"({MAX_WHOLE_PIXELS // 1_000_000} MP), so it is segmented in tiles of "
-                                     f"{AUTO_TILE} px (as with --tile {AUTO_TILE})")
+                                     f"{side} px (as with --tile {side})")
             task["whole_hint"] = f" (a whole image may have at most {MAX_WHOLE_PIXELS // 1_000_000} MP)"
         elif memory_budget is not None and size is not None and size > memory_budget:
             task["tiled_because"] = (f"its decoded size, {_size_words(size)}, is over the memory budget of "
                                      f"{_size_words(memory_budget)} (--memory-budget), so it is segmented in tiles "
-                                     f"of {AUTO_TILE} px")
+                                     f"of {side} px")
             task["whole_hint"] = " (with a larger --memory-budget)"
         if tile or task.get("tiled_because"):
             # in tiles (_tiled_output): the OME-Zarr labels, the measurements, the exports, and one Zarr folder
-            # of the mask and labels; no overlay image
-            task.update(tile=tile or AUTO_TILE, names={"tiles": f"{task['stem']}_tiles.zarr"} | {
+            # of the mask and labels; no overlay image. The budget goes with the task: segment_tiled caps a
+            # watershed's halo by it (in the worker, local or on a cluster)
+            task.update(tile=side, memory_budget=memory_budget, names={"tiles": f"{task['stem']}_tiles.zarr"} | {
                 role: name for role, name in task["names"].items() if role in ("measurements", *exports)})
             task["names"]["ome-zarr"] = output_names(task["stem"], recipe, labels_format, ("ome-zarr",))["ome-zarr"]
     return tasks
+
+
+def _pixel_bytes(path: str, size: int | None, pixels: int | None, zarr_store: bool) -> int:
+    """Decoded bytes per pixel of an image (from its header, or a Zarr image's dtype); 2 when it cannot be told."""
+    if size is not None and pixels:
+        return max(1, size // pixels)
+    if zarr_store:
+        try:
+            array = importlib.import_module("._tiles", __package__).open_image(path)
+            return int(np.dtype(array.dtype).itemsize) * (3 if len(array.shape) == 3 else 1)
+        except Exception:  # noqa: BLE001 - an unreadable Zarr image: the tiled path reports the problem
+            return 2
+    return 2
 
 
 def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
@@ -296,10 +316,15 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
         raise UsageError(f"--out {args.out} is {what}, not a folder")
     labels_format = getattr(args, "labels_format", "png")
     exports = tuple(getattr(args, "export", ()) or ())
-    budget = getattr(args, "memory_budget", None) or default_memory_budget(args.jobs)
+    given = getattr(args, "memory_budget", None)
+    budget = given or default_memory_budget(args.jobs)
     tasks = _tasks(paths, recipe, out_dir, labels_format=labels_format, exports=exports,
                    pixel_size=getattr(args, "pixel_size", None), unit=getattr(args, "unit", None),
                    tile=getattr(args, "tile", None), memory_budget=budget)
+    if not given and getattr(args, "scheduler", None):
+        for task in tasks:  # no --memory-budget: each Dask worker caps the halo by its own machine's default
+            if "memory_budget" in task:
+                task["memory_budget"] = None
     existing = []
     for name in [SUMMARY, RECIPE] + [n for t in tasks for n in t["names"].values()]:
         target = out_dir / name
@@ -345,31 +370,10 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
 def _died(task: dict, error: BaseException) -> dict:
     """The row of an image whose worker stopped (killed, out of memory) or could not run it.
 
-    The message says it in plain words and then the real error: the first sentence of ``error`` and of each
-    error that caused it (Dask reports a task it could not unpickle as a RuntimeError caused by the
-    ModuleNotFoundError), prefixed by "Dask" when it came from the cluster, else by the error's type.
+    The message says it in plain words and then the real error (:func:`worker_failure`: the first sentence of
+    ``error`` and of each error that caused it, prefixed by "Dask" or by the error's type).
     """
-    parts, chain, cause = [], [], error
-    while cause is not None and len(chain) < 4 and cause not in chain:
-        chain.append(cause)
-        text = " ".join(str(cause).split()).split(". ")[0].rstrip(".")
-        if text:
-            parts.append(text)
-        cause = cause.__cause__ or cause.__context__
-    detail = ": ".join(dict.fromkeys(parts))
-    detail = detail if len(detail) <= 300 else detail[:297] + "..."
-    frames, tb = [], error.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame.f_code.co_filename)
-        tb = tb.tb_next
-    dask = type(error).__module__.startswith("distributed") or any("distributed" in name for name in frames)
-    source = "Dask" if dask else type(error).__name__
-    source = f"{source}: {detail}" if detail else source
-    if any(isinstance(c, ImportError) for c in chain):  # the workers (or the scheduler) lack the project
-        message = (f"the workers could not run this image ({source}); is the checkout importable on the "
-                   "scheduler and the workers (PYTHONPATH)? see the README")
-    else:
-        message = f"the worker process stopped unexpectedly ({source}); out of memory?"
+    message = worker_failure(error, "this image")
     return dict.fromkeys(COLUMNS, "") | stamp(task["recipe"]) | {
         "file": task["display"], "status": "error", "output_stem": task["stem"], "message": message}
 
@@ -405,24 +409,11 @@ def _run(tasks: list[dict], jobs: int, progress: bool, client=None, out_dir: Pat
         elif min(jobs, len(todo)) <= 1:
             for i in todo:
                 done(i, process_image(tasks[i]))
-        else:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), initializer=_init_worker,
-                                     mp_context=pool_context()) as pool:  # never forked from here
-                futures = {pool.submit(process_image, tasks[i]): i for i in todo}
-                try:
-                    for future in as_completed(futures):
-                        i = futures[future]
-                        try:
-                            row = future.result()
-                        except Exception as error:  # the worker died (killed, out of memory)
-                            row = _died(tasks[i], error)
-                        done(i, row)
-                except KeyboardInterrupt:  # stop now; no result is half-written since writes are atomic
-                    workers = list((getattr(pool, "_processes", None) or {}).values())
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    for process in workers:
-                        process.terminate()
-                    raise
+        else:  # never forked from here (pool_context); a worker that dies is replaced, and only the image
+            # that took it down alone is reported (run_pool); Ctrl-C stops the pool at once (writes are atomic)
+            for k, result in run_pool(process_image, [tasks[i] for i in todo], min(jobs, len(todo)),
+                                      initializer=_init_worker):
+                done(todo[k], _died(tasks[todo[k]], result) if isinstance(result, BaseException) else result)
     return rows  # type: ignore[return-value]
 
 
@@ -432,6 +423,13 @@ def _summary_csv(rows: list[dict]) -> bytes:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue().encode("utf-8", "surrogateescape")  # file names as the file system spells them
+
+
+def _histogram_failed(item: dict, error: BaseException) -> dict:
+    """Pass 1's result where the worker failed: said on stderr (the image is left out of the pooled histogram)."""
+    message = worker_failure(error, "this image's histogram")
+    print(f"{item['path']}: {message}; left out of the pooled histogram", file=sys.stderr)
+    return {"error": message}
 
 
 def _pooled(args: argparse.Namespace, recipe, client):
@@ -446,9 +444,9 @@ def _pooled(args: argparse.Namespace, recipe, client):
         return recipe
     if client is not None:
         remote = importlib.import_module("._dask", __package__)
-        found = remote.map_dask(client, channel_histogram, items, lambda item, error: {"error": str(error)})
+        found = remote.map_dask(client, channel_histogram, items, _histogram_failed)
     else:
-        found = map_local(channel_histogram, items, args.jobs)
+        found = map_local(channel_histogram, items, args.jobs, _histogram_failed)
     histograms = [result for _, result in found]
     try:
         pooled = pooled_recipe(recipe, histograms)

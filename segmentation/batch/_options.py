@@ -38,7 +38,7 @@ from ..recipes import (
 
 __all__ = ["build_parser", "option_name", "add_recipe_options", "recipe_from_args", "IMAGE_SUFFIXES",
            "DEFAULT_OUT", "UsageError", "collect_inputs", "is_image", "DSB_THRESHOLDS", "default_memory_budget",
-           "memory_size", "AUTO_TILE", "is_zarr_store"]
+           "memory_size", "AUTO_TILE", "MIN_AUTO_TILE", "auto_tile", "is_zarr_store"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 DEFAULT_OUT = "segmentation-out"
@@ -57,6 +57,9 @@ MEMORY_FACTOR = 32
 #: The tile side used when an image over the memory budget is tiled without --tile (px): large tiles keep
 #: the number of chunks, which dominates dask-image's labelling cost, small (see _tiles.segment_tiled).
 AUTO_TILE = 2048
+#: The smallest tile side an automatic plan uses (px), however small the budget: dask-image's labelling cost grows
+#: with the number of chunks, and a tile's halo (smoothing, windows) would outweigh a smaller core.
+MIN_AUTO_TILE = 256
 
 _METAVARS = {"int": "N", "int_choice": "N", "float": "X", "optional_float": "X|auto",
              "int_tuple": "N,N,...", "points": "ROW,COL;..."}
@@ -214,7 +217,8 @@ outputs (in --out, default ./{DEFAULT_OUT}):
   <stem>_labels.png|.tif     watershed objects, 16-bit PNG or 32-bit TIFF (0 = background)
   <stem>_overlay.png         object outlines drawn over the image
   <stem>_measurements.csv    one row per object (areas in unit² with a pixel size: --pixel-size, or the
-                             file's OME / ImageJ / TIFF resolution metadata)
+                             file's OME / ImageJ / TIFF resolution metadata), after a '#' line naming
+                             the recipe's version, kind and SHA-256 (pandas: read_csv(path, comment="#"))
   <stem>_rois.zip            with --export roi: Fiji ROI Manager set, one traced polygon per object
   <stem>.geojson             with --export geojson: QuPath objects (File > Import objects from file)
   <stem>.ome.zarr/           with --export ome-zarr: OME-NGFF image + labels/objects (napari-ome-zarr),
@@ -440,6 +444,23 @@ def default_memory_budget(jobs: int) -> int:
     return max(1 << 20, int(total) // (MEMORY_FACTOR * max(1, int(jobs))))
 
 
+def auto_tile(budget: int, bytes_per_pixel: int) -> int:
+    """The tile side (px) of an image tiled without ``--tile``: one whose decoded pixels fit in the memory budget.
+
+    :data:`AUTO_TILE`, halved while a tile of that side (``side² × bytes_per_pixel``) is over ``budget``, down to
+    :data:`MIN_AUTO_TILE` at least. Powers of two, so a tile is always a multiple of a background subtraction's
+    shrink grid (1, 2, 4 or 8). The budget is counted per tile as a whole image's decoded size is
+    (:data:`MEMORY_FACTOR`: the work on a tile takes about as many times its decoded size).
+
+    >>> auto_tile(1 << 30, 2), auto_tile(2 << 20, 2), auto_tile(10_000, 1)
+    (2048, 1024, 256)
+    """
+    tile = AUTO_TILE
+    while tile > MIN_AUTO_TILE and tile * tile * max(1, int(bytes_per_pixel)) > budget:
+        tile //= 2
+    return tile
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -540,9 +561,11 @@ def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
                             "images, tiles only above --memory-budget or 64 megapixels, and for Zarr inputs)")
     plate.add_argument("--memory-budget", type=memory_size, metavar="SIZE",
                        help="an image whose decoded pixels take more than SIZE (such as 4G or 512M; K, M, G are "
-                            "powers of 1024) is segmented in tiles as with --tile 2048, with the same limits on "
-                            "the recipe; whole-image work peaks at about 26 times the decoded size (default: this "
-                            "machine's memory / (32 x --jobs))")
+                            "powers of 1024) is segmented in tiles of 2048 px, or smaller ones (down to 256 px) "
+                            "whose decoded pixels fit in SIZE, with the same limits on the recipe as --tile; a "
+                            "watershed's flooding region per tile must fit in SIZE too (or in four tiles); whole-"
+                            "image work peaks at about 26 times the decoded size (default: this machine's memory / "
+                            "(32 x --jobs))")
 
 
 def build_parser() -> argparse.ArgumentParser:

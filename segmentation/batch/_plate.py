@@ -26,7 +26,8 @@ import os
 import re
 import shutil
 import signal
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -44,7 +45,7 @@ from ._options import _own_version
 
 __all__ = ["stamp", "JOURNAL", "append_journal", "read_rows", "flag_outliers", "channel_histogram",
            "pooled_recipe", "check_pooled", "POOLED_METHODS", "map_local", "init_worker", "remove_stale_temporaries",
-           "pool_context"]
+           "pool_context", "worker_failure", "run_pool", "stop_pool"]
 
 #: The journal of a running batch, in --out; hidden, and removed once summary.csv is written.
 JOURNAL = ".summary.partial.csv"
@@ -56,6 +57,11 @@ POOLED_METHODS = ("otsu", "yen", "isodata", "minimum", "mean")
 MADS = 3.0
 #: MAD × 1.4826 estimates the standard deviation of normally distributed values (Rousseeuw & Croux 1993).
 MAD_SCALE = 1.4826
+#: Where an error raised by a pool or a cluster itself (not by the task's code) comes from: its innermost frame.
+_MACHINERY = (os.path.join("concurrent", "futures"), "distributed", "tornado", "asyncio", "multiprocessing")
+#: Dask's error for a task whose workers died one after another (distributed is not imported here).
+_KILLED_WORKER = "KilledWorker"
+
 #: Where the MAD is 0 (most values equal the median): the mean absolute deviation from the median × sqrt(pi/2),
 #: which also estimates the standard deviation of normal values (as IBM Cognos Analytics' modified z score does).
 MEANAD_SCALE = math.sqrt(math.pi / 2)
@@ -301,14 +307,149 @@ def init_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def map_local(function: Callable[[dict], dict], items: list[dict], jobs: int) -> Iterator[tuple[int, dict]]:
-    """``(index, function(item))`` as they finish, on ``jobs`` local processes (in this one for 1)."""
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool now: cancel what has not started and terminate the workers (no result is half-written)."""
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in workers:
+        process.terminate()
+
+
+def run_pool(function: Callable, items: list, jobs: int, *, initializer: Callable | None = None,
+             initargs: tuple = (), window: int | None = None,
+             keep_going: Callable[[], bool] | None = None) -> Iterator[tuple[int, object]]:
+    """``(index, function(item))`` as items finish on ``jobs`` local processes, the error instead where one failed.
+
+    Every item is given exactly once: its result, the exception its task raised, or the ``BrokenProcessPool``
+    of a worker that died while running it alone. At most ``window`` items (default ``2 * jobs``) are in the
+    pool at a time; no new one starts once ``keep_going()`` is false (the first always does).
+
+    A worker that dies (killed, out of memory) breaks a process pool: every item in it fails with
+    ``BrokenProcessPool`` and none says which item took the worker down. The pool is then replaced and those
+    items are run again one at a time, so that an item that kills its worker again is the only one reported,
+    and the others go on (their writes are atomic, so an item run twice is written once in effect).
+    """
+    window = window or 2 * jobs
+    keep_going = keep_going or (lambda: True)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=jobs, mp_context=pool_context(), initializer=initializer,
+                                   initargs=initargs)
+
+    pool = new_pool()
+    pending: dict = {}
+    suspects: list[int] = []  # items that were in a pool when a worker died: run again alone
+    started, alone = 0, False
+    try:
+        while True:
+            if not pending:
+                alone = bool(suspects)
+                if alone:
+                    i = suspects.pop(0)
+                    pending[pool.submit(function, items[i])] = i
+            while not alone and started < len(items) and len(pending) < window and (started == 0 or keep_going()):
+                pending[pool.submit(function, items[started])] = started
+                started += 1
+            if not pending:
+                break
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            broken = False
+            for future in sorted(done, key=pending.__getitem__):
+                i = pending.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool as error:
+                    broken = True
+                    if not alone:
+                        suspects.append(i)
+                        continue
+                    result = error  # it took its worker down on its own
+                except Exception as error:  # noqa: BLE001 - the task raised in the worker: this item's result
+                    result = error
+                yield i, result
+            if broken:  # the rest of the pool's items fail too: they are run again, alone
+                suspects = sorted(suspects + list(pending.values()))
+                pending.clear()
+                stop_pool(pool)
+                pool = new_pool()
+    except BaseException:  # Ctrl-C or the caller stopped: stop now rather than wait for running tasks
+        stop_pool(pool)
+        raise
+    pool.shutdown()
+
+
+def map_local(function: Callable[[dict], dict], items: list[dict], jobs: int,
+              failed: Callable[[dict, BaseException], dict] | None = None) -> Iterator[tuple[int, dict]]:
+    """``(index, function(item))`` as they finish, on ``jobs`` local processes (in this one for 1).
+
+    Where a task raised or its worker died (:func:`run_pool`), ``failed(item, error)`` is its result (without
+    ``failed``, the error is raised).
+    """
     if min(jobs, len(items)) <= 1:
         for i, item in enumerate(items):
-            yield i, function(item)
+            try:
+                result = function(item)
+            except Exception as error:  # noqa: BLE001 - reported as this item's result, the others go on
+                if failed is None:
+                    raise
+                result = failed(item, error)
+            yield i, result
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=pool_context(),
-                             initializer=init_worker) as pool:
-        futures = {pool.submit(function, item): i for i, item in enumerate(items)}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+    for i, result in run_pool(function, items, min(jobs, len(items)), initializer=init_worker):
+        if isinstance(result, BaseException):
+            if failed is None:
+                raise result
+            result = failed(items[i], result)
+        yield i, result
+
+
+def worker_failure(error: BaseException, what: str = "this image") -> str:
+    """What the user is told when a worker could not give ``what``'s result: plain words, then the real error.
+
+    The real error is the first sentence of ``error`` and of each error that caused it (Dask reports a task
+    it could not unpickle as a RuntimeError caused by the ModuleNotFoundError; a local pool re-raises the
+    worker's own error, caused by the worker's traceback text, which is left out), prefixed by the error's
+    type, and by "Dask" when it came from the cluster ("Dask" alone when the workers cannot import the
+    project). The plain words say which of three things happened:
+
+    - the workers (or the scheduler) cannot import the project: "the workers could not run ..." and what to check;
+    - the task's own code raised (a local pool sent the worker's traceback along, or the innermost frame is
+      the task's, not the pool's or Dask's): "the worker could not finish ...: unexpected error (...)";
+    - else the worker itself is gone (a local pool's ``BrokenProcessPool``, Dask's ``KilledWorker``, or an
+      error that says nothing more): "the worker process stopped unexpectedly (...); out of memory?".
+
+    Examples
+    --------
+    >>> worker_failure(BrokenProcessPool("A process was terminated abruptly. More words"))
+    'the worker process stopped unexpectedly (BrokenProcessPool: A process was terminated abruptly); out of memory?'
+    """
+    parts, chain, cause, remote = [], [], error, False
+    while cause is not None and len(chain) < 4 and cause not in chain:
+        chain.append(cause)
+        if type(cause).__name__ == "_RemoteTraceback":  # concurrent.futures: the worker's traceback as text
+            remote = True
+        else:
+            text = " ".join(str(cause).split()).split(". ")[0].rstrip(".")
+            if text:
+                parts.append(text)
+        cause = cause.__cause__ or cause.__context__
+    detail = ": ".join(dict.fromkeys(parts))
+    detail = detail if len(detail) <= 300 else detail[:297] + "..."
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    dask = type(error).__module__.startswith("distributed") or any("distributed" in name for name in frames)
+    imports = any(isinstance(c, ImportError) for c in chain)  # the workers (or the scheduler) lack the project
+    source = ("Dask" if imports else f"Dask, {type(error).__name__}") if dask else type(error).__name__
+    source = f"{source}: {detail}" if detail else source
+    if imports:
+        return (f"the workers could not run {what} ({source}); is the checkout importable on the scheduler and the "
+                "workers (PYTHONPATH)? see the README")
+    killed = any(isinstance(c, BrokenProcessPool) or type(c).__name__ == _KILLED_WORKER for c in chain)
+    # frames[0] is the caller's, which caught the error: raised further in by the task's own code (in this
+    # process, or on a Dask worker, whose frames come back with the error), not by the pool's or Dask's machinery
+    ran = remote or (len(frames) > 1 and not any(part in frames[-1] for part in _MACHINERY))
+    if ran and not killed:
+        return f"the worker could not finish {what}: unexpected error ({source})"
+    return f"the worker process stopped unexpectedly ({source}); out of memory?"

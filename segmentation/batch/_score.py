@@ -20,7 +20,6 @@ import os
 import signal
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -36,7 +35,7 @@ from ..recipes import ThresholdRecipe, WatershedRecipe, file_selection, recipe_f
 from ..regions import label_objects, watershed
 from ..thresholding import threshold
 from ._options import DSB_THRESHOLDS, UsageError, collect_inputs, is_image
-from ._plate import pool_context
+from ._plate import run_pool, worker_failure
 
 __all__ = ["run_score", "run_parallel", "progress_bar", "TruthIndex", "read_recipe", "read_objects", "objects_of",
            "objects_warning",
@@ -224,7 +223,7 @@ def _worker_init(setup: Callable | None, setup_args: tuple) -> None:
 
 def run_parallel(function: Callable, tasks: list, jobs: int, *, setup: Callable | None = None,
                  setup_args: tuple = (), keep_going: Callable[[], bool] = lambda: True) -> Iterator[tuple[int, Any]]:
-    """``(index, function(task))`` as tasks finish (the exception instead when a worker died).
+    """``(index, function(task))`` as tasks finish (the exception instead when a task raised or its worker died).
 
     Tasks start in order, at most ``2 * jobs`` at a time, and no new one once ``keep_going()`` is false
     (the first task always runs). ``setup(*setup_args)`` runs once in each worker (here, once) first.
@@ -235,34 +234,16 @@ def run_parallel(function: Callable, tasks: list, jobs: int, *, setup: Callable 
         for i, task in enumerate(tasks):
             if i and not keep_going():
                 return
-            yield i, function(task)
+            try:
+                result = function(task)
+            except Exception as error:  # noqa: BLE001 - as from a worker: reported for this task, the others go on
+                result = error
+            yield i, result
         return
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=pool_context(), initializer=_worker_init,
-                               initargs=(setup, setup_args))
-    pending: dict = {}
-    started = 0
-    try:
-        while True:
-            while started < len(tasks) and len(pending) < 2 * jobs and (started == 0 or keep_going()):
-                pending[pool.submit(function, tasks[started])] = started
-                started += 1
-            if not pending:
-                break
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in sorted(done, key=pending.__getitem__):
-                i = pending.pop(future)
-                try:
-                    result = future.result()
-                except Exception as error:  # the worker died (killed, out of memory)
-                    result = error
-                yield i, result
-    except BaseException:  # Ctrl-C or the caller stopped: stop now rather than wait for running tasks
-        workers = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in workers:
-            process.terminate()
-        raise
-    pool.shutdown()
+    # a worker that dies is replaced, and the tasks it broke run again alone (run_pool): only the task that
+    # kills its worker is reported, as its exception
+    yield from run_pool(function, tasks, min(jobs, len(tasks)), initializer=_worker_init,
+                        initargs=(setup, setup_args), window=2 * jobs, keep_going=keep_going)
 
 
 def progress_bar(total: int, unit: str, enabled: bool) -> tqdm:
@@ -477,9 +458,8 @@ def run_score(args) -> int:
             bar.write(f"{tasks[i]['file'] or tasks[i]['stem']}: {tasks[i]['problem']}", file=sys.stderr)
         try:
             for j, result in run_parallel(_score_one, [tasks[i] for i in todo], args.jobs):
-                if isinstance(result, BaseException):
-                    result = {"status": "error", "message": f"the worker process stopped unexpectedly "
-                                                            f"({type(result).__name__}); out of memory?"}
+                if isinstance(result, BaseException):  # the real error, in words (worker_failure)
+                    result = {"status": "error", "message": worker_failure(result, "this image")}
                 i = todo[j]
                 results[i] = result
                 if result["status"] == "error":

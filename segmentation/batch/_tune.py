@@ -78,6 +78,7 @@ from ..recipes import (
     recipe_from_json,
 )
 from ._options import DSB_THRESHOLDS, UsageError, collect_inputs
+from ._plate import worker_failure
 from ._score import (
     TruthIndex,
     check_out,
@@ -380,16 +381,19 @@ def run_tune(args) -> int:
     deadline = None if args.seconds is None else time.perf_counter() + args.seconds
     rows: list[dict] = []
     bar = progress_bar(len(recipes), "recipe", not args.no_progress and sys.stderr.isatty())
-    interrupted = False
+    interrupted, lost = False, 0  # lost: evaluations whose worker failed (reported, scored 0, exit status 1)
     with bar:
         tasks = [(i, recipe.to_json()) for i, recipe in enumerate(recipes)]
         results = run_parallel(evaluate, tasks, args.jobs, setup=_set_data, setup_args=(data,),
                                keep_going=lambda: deadline is None or time.perf_counter() < deadline)
         try:
             for i, row in results:
-                if isinstance(row, BaseException):
+                if isinstance(row, BaseException):  # the real error, in words (worker_failure)
+                    message = worker_failure(row, "this recipe")
+                    lost += 1
+                    bar.write(f"evaluation {i}: {message}", file=sys.stderr)
                     row = {"evaluation": i, "f1_iou50": 0.0, "mean_ap": 0.0, "seconds": 0.0, "failed_images": len(data),
-                           "message": f"the worker process stopped unexpectedly ({type(row).__name__}); out of memory?"}
+                           "message": message}
                 rows.append(row)
                 bar.set_postfix_str(f"best F1 {_best(rows)['f1_iou50']:.3f}", refresh=False)
                 bar.update()
@@ -416,4 +420,7 @@ def run_tune(args) -> int:
           f"{best['f1_iou50']:.4f}{versus}, mean AP 0.5-0.95 {best['mean_ap']:.4f}; {BEST} and {TABLE} in {out_dir}")
     if failed:
         print(f"{failed} image{'s' * (failed != 1)} could not be used (see above)", file=sys.stderr)
-    return 130 if interrupted else 1 if failed else 0
+    if lost:
+        print(f"{lost} evaluation{'s' * (lost != 1)} failed in {'their workers' if lost != 1 else 'its worker'} "
+              f"and scored 0 (see above and {TABLE})", file=sys.stderr)
+    return 130 if interrupted else 1 if failed or lost else 0
