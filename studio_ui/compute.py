@@ -265,13 +265,6 @@ def default_manual_value(image_key: str, _image: np.ndarray, preprocessing: str 
     return manual_start(image_key, _image, preprocessing)[0]
 
 
-@st.cache_data(max_entries=8, ttl=1800, show_spinner=False)
-def full_measurements_csv(image_key: str, recipe_json: str, _segmentation: np.ndarray, _image: np.ndarray,
-                          pixel_size: float | None = None, unit: str = "px") -> str:
-    labels = _segmentation if _segmentation.dtype != bool else label_objects(_segmentation)
-    return measure(labels, _image, pixel_size=pixel_size, unit=unit).to_csv()
-
-
 #: The library's note on NaN / ±inf pixels starts with their count: "3 pixels not finite (1 NaN, 2 +inf)".
 _NONFINITE_COUNT = re.compile(r"^[\d,]+ pixels? not finite \([^)]*\)")
 

@@ -68,8 +68,7 @@ def interop_file(fmt: str, image_key: str, recipe_json: str, pixel_size: float |
 
 def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], full_objects: Callable[[], int],
                    image: np.ndarray, recipe, style: tuple, labels: bool, image_key: str = "",
-                   scale: PixelSize | None = None,
-                   measurements_csv: Callable[[np.ndarray], str] | None = None) -> None:
+                   scale: PixelSize | None = None) -> None:
     """Download buttons for mask, labels, overlay, measurements, recipe JSON and Python script, and the files
     for Fiji, QuPath and napari.
 
@@ -78,12 +77,11 @@ def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], fu
     cost nothing when the live preview is the full image. A status line names each stage as it runs.
     Images and the table are encoded on click; the ROI set, GeoJSON and OME-Zarr are made when asked for
     (their stages shown), then offered for download. Measurements use ``scale`` (the recipe's pixel size and
-    unit, or the file's), exactly as the command line does; ``measurements_csv`` is an older way to give the
-    table's CSV, used when ``scale`` is None.
+    unit, or the file's; None: pixels), exactly as the command line does, after a comment line naming the
+    recipe's version, kind and SHA-256.
     """
     color, thickness, opacity = style
     recipe_json = recipe.to_json()
-    legacy_csv = measurements_csv if scale is None else None
     scale = scale if scale is not None else PixelSize(None, "px", "")
     with st.status("Segmenting at full resolution…", expanded=False) as status:
         start = time.perf_counter()
@@ -97,9 +95,7 @@ def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], fu
         return full_table(image_key, recipe_json, scale.size, scale.unit, segmentation, image)
 
     def csv_bytes() -> bytes:
-        if legacy_csv is not None:
-            return legacy_csv(segmentation).encode()
-        return table().to_csv().encode()
+        return table().to_csv(recipe_json=recipe_json).encode()  # names the recipe's version, as the CLI does
 
     def mask_png() -> bytes:
         return seg.encode_png(segmentation > 0)

@@ -36,6 +36,7 @@ from app_helpers import (
     widget,
     widget_keys,
 )
+from cli_helpers import measurement_lines
 from microscopy_files import (
     NUCLEI,
     PIXEL_SIZE,
@@ -244,11 +245,12 @@ def test_export_csv_is_in_micrometres_and_equals_the_library_and_the_cli(ome, me
                                                                           monkeypatch, capsys):
     at = export_tab(ome)
     csv = media.download(at, "Measurements CSV").decode()
+    recipe = media.download(at, "Recipe JSON")
     image = seg.load_image(ome, projection="max")
     labels = seg.watershed(image).labels
-    assert csv == seg.measure(labels, image, pixel_size=PIXEL_SIZE, unit="µm").to_csv()
-    assert "area_um2" in csv.splitlines()[0]
-    recipe = media.download(at, "Recipe JSON")
+    # the recipe's comment line, then the library's table byte for byte
+    assert csv == seg.measure(labels, image, pixel_size=PIXEL_SIZE, unit="µm").to_csv(recipe_json=recipe.decode())
+    assert "area_um2" in measurement_lines(csv, recipe.decode(), "watershed")[0]
     (tmp_path / "r.json").write_bytes(recipe)
     assert seg.recipe_from_json(recipe.decode()).foreground.pixel_size is None  # "from the file", as typed nowhere
     done = run_cli("apply", "--recipe", "r.json", ome.name, "--out", "cli", "--jobs", "1",
@@ -305,9 +307,11 @@ def test_threshold_page_export_uses_the_pixel_size_too(ome, media):  # noqa: F81
     at.session_state["tab"] = "Export"
     at = at.run()
     csv = media.download(at, "Measurements CSV").decode()
+    recipe_json = media.download(at, "Recipe JSON").decode()
     image = seg.load_image(ome, projection="max")
     mask = seg.threshold(image).mask
-    assert csv == seg.measure(mask, image, pixel_size=PIXEL_SIZE, unit="µm").to_csv()
+    assert csv == seg.measure(mask, image, pixel_size=PIXEL_SIZE, unit="µm").to_csv(recipe_json=recipe_json)
+    assert measurement_lines(csv, recipe_json, "threshold")[0].startswith("label,area_um2,")
     assert decode(media.download(at, "Mask PNG")).astype(bool).tolist() == mask.tolist()
 
 
@@ -429,7 +433,8 @@ def test_the_objects_table_shows_readable_headers_and_the_csv_keeps_its_keys(ome
     at.session_state["tab"] = "Export"
     at = at.run()
     csv = media.download(at, "Measurements CSV").decode()
-    assert csv.splitlines()[0].split(",") == list(table.value.columns)  # the CSV keeps the keys
+    header = measurement_lines(csv, media.download(at, "Recipe JSON").decode(), "watershed")[0]
+    assert header.split(",") == list(table.value.columns)  # the CSV keeps the keys (after the recipe's comment)
 
 
 def test_file_sizes_are_said_in_bytes_kb_or_mb():

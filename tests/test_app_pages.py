@@ -40,6 +40,7 @@ from app_helpers import (
     widget,
     widget_keys,
 )
+from cli_helpers import measurement_lines
 from scipy import ndimage as ndi
 
 import segmentation as seg
@@ -584,7 +585,8 @@ def test_export_tab_downloads_and_script(media):
     # the file keeps the default, as the command line writes it (same recipe file, same recipe_sha256).
     recipe = seg.ThresholdRecipe(method="sauvola")
     assert recipe.value != CAMERA_OTSU
-    assert seg.ThresholdRecipe.from_json(media.download(at, "Recipe JSON").decode()) == recipe
+    recipe_json = media.download(at, "Recipe JSON").decode()
+    assert seg.ThresholdRecipe.from_json(recipe_json) == recipe and recipe_json == recipe.to_json()
     script = media.download(at, "Python script").decode()
     code = [c for c in at.code if c.language == "python"]
     assert script == to_python(recipe)
@@ -594,7 +596,10 @@ def test_export_tab_downloads_and_script(media):
     mask = decode(media.download(at, "Mask PNG"))
     assert np.array_equal(mask > 0, seg.threshold(CAMERA, recipe).mask)
     csv = media.download(at, "Measurements CSV").decode()
-    assert len(csv.strip().splitlines()) == 1 + objects_in(seg.threshold(CAMERA, recipe).mask)
+    # the recipe's comment line (its version, kind and recipe_sha256), the header, one row per object
+    rows = measurement_lines(csv, recipe_json, "threshold")
+    assert len(rows) == 1 + objects_in(seg.threshold(CAMERA, recipe).mask)
+    assert csv == seg.measure(seg.threshold(CAMERA, recipe).mask, CAMERA).to_csv(recipe_json=recipe.to_json())
 
 
 def test_export_tab_opened_with_the_tabs_widget():

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import skimage.data
 import tifffile
+from cli_helpers import measurement_lines, run_cli_in_process
 from cli_helpers import run_cli as run
-from cli_helpers import run_cli_in_process
 
 import segmentation as seg
 from segmentation import encode_png, load_image
@@ -67,6 +67,7 @@ def test_threshold_folder_with_a_broken_file(tmp_path):
     out = tmp_path / "out"
     recipe = seg.ThresholdRecipe(method="li", fill_holes=True, min_size=20)
     assert seg.recipe_from_json((out / "recipe.json").read_text(encoding="utf-8")) == recipe
+    recipe_json = (out / "recipe.json").read_text(encoding="utf-8")
     rows = summary(out)
     assert set(rows) == {*IMAGES, "broken.png"}
     assert rows["broken.png"]["status"] == "error"
@@ -82,8 +83,11 @@ def test_threshold_folder_with_a_broken_file(tmp_path):
         assert (int(row["width"]), int(row["height"])) == (pixels.shape[1], pixels.shape[0])
         assert float(row["thresholds"]) == pytest.approx(expected.thresholds[0])
         assert float(row["foreground_fraction"]) == pytest.approx(expected.foreground_fraction, abs=1e-6)
-        lines = (out / f"{stem}_measurements.csv").read_text(encoding="utf-8").splitlines()
-        assert len(lines) - 1 == int(row["objects"]) > 0
+        # the recipe's comment line (the summary's recipe_sha256 in it), then the header and one row per object
+        text = (out / f"{stem}_measurements.csv").read_text(encoding="utf-8")
+        lines = measurement_lines(text, recipe_json, "threshold")
+        assert text.splitlines()[0].endswith(f" recipe_sha256 {row['recipe_sha256']}")
+        assert lines[0].startswith("label,area_px,") and len(lines) - 1 == int(row["objects"]) > 0
     assert float(rows["deep.tif"]["thresholds"]) > 255  # 16-bit thresholds stay in 16-bit units
     assert not (out / "broken_mask.png").exists()
 
@@ -114,7 +118,9 @@ def test_watershed_jobs_1_and_2_give_identical_outputs(tmp_path):
         assert labels.dtype == np.uint16 and np.array_equal(labels, expected.labels), name
         assert np.array_equal(mask_of(one / f"{stem}_mask.png"), expected.labels > 0)
         assert int(summary(one)[name]["objects"]) == expected.count
-        header = (one / f"{stem}_measurements.csv").read_text(encoding="utf-8").splitlines()[0]
+        text = (one / f"{stem}_measurements.csv").read_text(encoding="utf-8")
+        header = measurement_lines(text, (one / "recipe.json").read_text(encoding="utf-8"), "watershed")[0]
+        assert text.splitlines()[0].endswith(f" recipe_sha256 {summary(one)[name]['recipe_sha256']}")
         assert "area_um2" in header
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from cli_helpers import measurement_lines
 from microscopy_files import NUCLEI, PIXEL_SIZE, SQUARES, run_cli, write_imagej_hyperstack, write_ome_tiff
 
 import segmentation as seg
@@ -209,12 +210,18 @@ def _rows(path):
     return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
 
 
+def _measurements(path, kind: str):
+    """A command line's measurements CSV as rows, after checking its first line names the folder's recipe.json."""
+    recipe_json = (Path(path).parent / "recipe.json").read_text(encoding="utf-8")
+    return list(csv.DictReader(measurement_lines(path.read_text(encoding="utf-8"), recipe_json, kind)))
+
+
 def test_cli_projection_max_picks_the_nuclei_and_measures_in_micrometres(tmp_path, monkeypatch, capsys):
     write_ome_tiff(tmp_path / "cells.ome.tif")
     done = run_cli("watershed", "cells.ome.tif", "--projection", "max", "--out", "out", "--jobs", "1",
                    cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
-    rows = _rows(tmp_path / "out" / "cells.ome_measurements.csv")
+    rows = _measurements(tmp_path / "out" / "cells.ome_measurements.csv", "watershed")
     assert len(rows) == len(NUCLEI) and "area_um2" in rows[0] and "area_px" not in rows[0]
     areas = np.array([float(r["area_um2"]) for r in rows])
     disc = np.count_nonzero(seg.load_image(tmp_path / "cells.ome.tif", projection="max") >= 3000) / len(NUCLEI)
@@ -224,11 +231,12 @@ def test_cli_projection_max_picks_the_nuclei_and_measures_in_micrometres(tmp_pat
     # --channel by name: the three squares; one plane without projection: only that plane's nuclei.
     done = run_cli("watershed", "cells.ome.tif", "--channel", "GFP", "--projection", "max", "--out", "gfp",
                    "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
-    assert done.returncode == 0 and len(_rows(tmp_path / "gfp" / "cells.ome_measurements.csv")) == len(SQUARES)
+    assert done.returncode == 0, done.stderr
+    assert len(_measurements(tmp_path / "gfp" / "cells.ome_measurements.csv", "watershed")) == len(SQUARES)
     done = run_cli("threshold", "cells.ome.tif", "--projection", "none", "--plane", "0", "--method", "manual",
                    "--value", "1000", "--polarity", "bright", "--out", "z0", "--jobs", "1", cwd=tmp_path,
                    monkeypatch=monkeypatch, capsys=capsys)
-    assert done.returncode == 0 and len(_rows(tmp_path / "z0" / "cells.ome_measurements.csv")) == \
+    assert done.returncode == 0 and len(_measurements(tmp_path / "z0" / "cells.ome_measurements.csv", "threshold")) == \
         sum(z == 0 for _, _, z in NUCLEI)
 
 
@@ -276,14 +284,16 @@ def test_script_areas_equal_the_library_measurements(tmp_path, pixel_size, monke
     recipe = WatershedRecipe.from_params(projection="max", pixel_size=pixel_size)
     script = _script(tmp_path, recipe, f"script_areas_{pixel_size}".replace(".", "_"))
     script.main([str(tmp_path / "cells.ome.tif"), str(tmp_path / "script")])
-    areas = _rows(tmp_path / "script" / "cells.ome_areas.csv")
+    # the script's areas CSV starts with the recipe's comment line, as the app's and the command line's do
+    areas = list(csv.DictReader(measurement_lines(
+        (tmp_path / "script" / "cells.ome_areas.csv").read_text(encoding="utf-8"), recipe.to_json(), "watershed")))
     (tmp_path / "r.json").write_text(recipe.to_json(), encoding="utf-8")
     done = run_cli("apply", "--recipe", "r.json", "cells.ome.tif", "--out", "cli", "--jobs", "1", cwd=tmp_path,
                    monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
-    table = _rows(tmp_path / "cli" / "cells.ome_measurements.csv")
+    table = _measurements(tmp_path / "cli" / "cells.ome_measurements.csv", "watershed")
     column = {None: "area_um2", 0.65: "area_um2", 0: "area_px"}[pixel_size]
-    assert list(areas[0]) == ["label", column]
+    assert list(areas[0]) == ["label", column] and len(areas) == len(table) > 0
     assert [(r["label"], r[column]) for r in areas] == [(r["label"], r[column]) for r in table]
     if pixel_size is None:  # the file's 0.325 µm, found by the script too: areas are whole pixels × 0.325²
         counts = [float(r["area_um2"]) / PIXEL_SIZE**2 for r in table]

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
+from cli_helpers import measurement_lines
 from microscopy_files import run_cli, write_ome_tiff
 from PIL import Image
 
@@ -206,15 +207,19 @@ def test_a_second_series_in_library_cli_and_script(tmp_path, monkeypatch, capsys
                    "--out", "cli", "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
     assert _png(tmp_path / "cli" / "two.ome_labels.png").tobytes() == labels.astype(np.uint16).tobytes()
-    rows = _rows(tmp_path / "cli" / "two.ome_measurements.csv")
+    saved = (tmp_path / "cli" / "recipe.json").read_text(encoding="utf-8")
+    assert seg.recipe_from_json(saved) == recipe
+    text = (tmp_path / "cli" / "two.ome_measurements.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(measurement_lines(text, saved, "watershed")))  # after the recipe's comment line
     areas_px = np.bincount(labels.ravel())[1:]
     assert [float(r["area_um2"]) for r in rows] == list(areas_px * 2.0**2)  # series 1's own pixel size, 2 µm
     script = _script(tmp_path, recipe, "script_series")
     assert np.array_equal(script.load_image(str(tmp_path / "two.ome.tif")), second)
     script.main([str(tmp_path / "two.ome.tif"), str(tmp_path / "script")])
     assert _png(tmp_path / "script" / "two.ome_labels.png").tobytes() == labels.astype(np.uint16).tobytes()
-    areas = _rows(tmp_path / "script" / "two.ome_areas.csv")
-    assert [r["area_um2"] for r in areas] == [r["area_um2"] for r in rows]
+    areas = list(csv.DictReader(measurement_lines(
+        (tmp_path / "script" / "two.ome_areas.csv").read_text(encoding="utf-8"), recipe.to_json(), "watershed")))
+    assert [r["area_um2"] for r in areas] == [r["area_um2"] for r in rows] and rows
     done = run_cli("threshold", "two.ome.tif", "--series", "5", "--out", "bad", "--jobs", "1", cwd=tmp_path,
                    monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 1 and "series 5 does not exist: this file has 2 image series" in done.stderr

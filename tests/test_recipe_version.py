@@ -2,15 +2,20 @@
 
 A recipe saved with pixel size 0.65 µm and applied by the command line writes the same µm columns as the library
 (what the app's CSV download is); version-1 recipes (no pixel size, no version key or "version": 1) still give
-their result in pixels.
+their result in pixels. Every measurements CSV starts with a comment line naming the recipe's version, kind and
+SHA-256, and the app's download is byte for byte the command line's file.
 """
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 
 import numpy as np
 import pytest
+from app_helpers import assert_ok, media, png_bytes, run, set_widget, upload  # noqa: F401 - media is a fixture
+from cli_helpers import measurement_lines, recipe_comment
 from microscopy_files import PIXEL_SIZE, run_cli, write_ome_tiff
 
 import segmentation as seg
@@ -52,9 +57,12 @@ def test_version_1_recipes_keep_measuring_in_pixels(tmp_path, document, monkeypa
     done = run_cli("apply", "--recipe", "old.json", "cells.ome.tif", "--out", "out", "--jobs", "1", cwd=tmp_path,
                    monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
-    header = (tmp_path / "out" / "cells.ome_measurements.csv").read_text(encoding="utf-8").splitlines()[0]
+    saved_json = (tmp_path / "out" / "recipe.json").read_text(encoding="utf-8")
+    # the CSV's comment names the recipe as upgraded and saved next to it (the current version), not version 1
+    text = (tmp_path / "out" / "cells.ome_measurements.csv").read_text(encoding="utf-8")
+    header = measurement_lines(text, saved_json, "watershed")[0]
     assert header.startswith("label,area_px,")
-    saved = json.loads((tmp_path / "out" / "recipe.json").read_text(encoding="utf-8"))
+    saved = json.loads(saved_json)
     assert saved["version"] == RECIPE_VERSION and saved["params"]["pixel_size"] == 0  # upgraded, same result
     assert saved["params"]["projection"] == "none"  # and still one plane of the z-stack, as version 1 read it
 
@@ -70,14 +78,15 @@ def test_a_recipe_with_pixel_size_applied_by_the_cli_writes_the_librarys_microme
     assert done.returncode == 0, done.stderr
     image = seg.load_image(path)
     labels = seg.watershed(image, recipe).labels
-    expected = seg.measure(labels, image, pixel_size=0.65, unit="µm").to_csv()
+    expected = seg.measure(labels, image, pixel_size=0.65, unit="µm").to_csv(recipe_json=recipe.to_json())
     written = (tmp_path / "out" / f"{path.stem}_measurements.csv").read_text(encoding="utf-8")
-    assert written == expected and written.startswith("label,area_um2,perimeter_um,")
-    # apply --pixel-size overrides the recipe's (and 0 means pixels)
+    assert written == expected
+    assert measurement_lines(written, recipe.to_json(), "watershed")[0].startswith("label,area_um2,perimeter_um,")
+    # apply --pixel-size overrides the recipe's (and 0 means pixels); the comment still names the recipe applied
     done = run_cli("apply", "--recipe", "recipe.json", str(path), "--out", "px", "--pixel-size", "0", "--jobs", "1",
                    cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0 and (tmp_path / "px" / f"{path.stem}_measurements.csv").read_text(
-        encoding="utf-8") == seg.measure(labels, image).to_csv()
+        encoding="utf-8") == seg.measure(labels, image).to_csv(recipe_json=recipe.to_json())
 
 
 def test_measurements_in_micrometres_from_the_file_without_typing_the_pixel_size(tmp_path, monkeypatch, capsys):
@@ -89,11 +98,45 @@ def test_measurements_in_micrometres_from_the_file_without_typing_the_pixel_size
     labels = seg.watershed(image, WatershedRecipe.from_params(projection="max")).labels
     scale = seg.resolve_pixel_size(None, "µm", info)
     assert scale.size == PIXEL_SIZE and scale.unit == "µm" and "OME" in scale.source
-    expected = seg.measure(labels, image, pixel_size=PIXEL_SIZE, unit="µm").to_csv()
+    recipe_json = WatershedRecipe.from_params(projection="max").to_json()
+    assert (tmp_path / "out" / "recipe.json").read_text(encoding="utf-8") == recipe_json
+    expected = seg.measure(labels, image, pixel_size=PIXEL_SIZE, unit="µm").to_csv(recipe_json=recipe_json)
     assert (tmp_path / "out" / "cells.ome_measurements.csv").read_text(encoding="utf-8") == expected
+    assert expected.startswith(recipe_comment(recipe_json) + "\n")
     # The CLI's recipe.json says how it was measured: "auto" (None), resolved from the file per image.
     saved = json.loads((tmp_path / "out" / "recipe.json").read_text(encoding="utf-8"))
     assert saved["version"] == RECIPE_VERSION and saved["params"]["pixel_size"] is None
+
+
+def test_the_apps_measurements_csv_is_the_command_lines_byte_for_byte(tmp_path, media, monkeypatch,  # noqa: F811
+                                                                       capsys):
+    """Every output carries its recipe version: the app's Measurements CSV download and the CLI's file for the
+    same recipe and image are the same bytes, comment line included, and the comment names RECIPE_VERSION."""
+    image = seg.load_sample("coins")[:160, :220]
+    (tmp_path / "coins.png").write_bytes(png_bytes(image))
+    at = upload(run("threshold", query={"method": "li", "min_size": "12", "tab": "Export"}),
+                "coins.png", (tmp_path / "coins.png").read_bytes(), mime="image/png")
+    at = set_widget(at, "pixel_size", 0.5)  # typed for this file (a PNG has no pixel size)
+    assert_ok(at)
+    downloaded = media.download(at, "Measurements CSV")
+    recipe_json = media.download(at, "Recipe JSON").decode()
+    recipe = seg.recipe_from_json(recipe_json)
+    assert (recipe.method, recipe.min_size, recipe.pixel_size, recipe.unit) == ("li", 12, 0.5, "µm")
+    (tmp_path / "recipe.json").write_text(recipe_json, encoding="utf-8")  # as a visitor saves the Recipe download
+    done = run_cli("apply", "--recipe", "recipe.json", "coins.png", "--out", "out", "--jobs", "1", cwd=tmp_path,
+                   monkeypatch=monkeypatch, capsys=capsys)
+    assert done.returncode == 0, done.stderr
+    written = (tmp_path / "out" / "coins_measurements.csv").read_bytes()
+    assert written == downloaded
+    comment = downloaded.decode().splitlines()[0]
+    digest = hashlib.sha256(recipe_json.encode("utf-8")).hexdigest()
+    assert comment == f"# segmentation-studio recipe version {RECIPE_VERSION}, threshold, recipe_sha256 {digest}"
+    with open(tmp_path / "out" / "summary.csv", encoding="utf-8", newline="") as handle:
+        assert [row["recipe_sha256"] for row in csv.DictReader(handle)] == [digest]  # the summary names it too
+    rows = list(csv.DictReader(measurement_lines(downloaded.decode(), recipe_json, "threshold")))
+    mask = seg.threshold(image, recipe).mask
+    assert len(rows) == int(seg.label_objects(mask).max()) > 5
+    assert sum(float(row["area_um2"]) for row in rows) == pytest.approx(np.count_nonzero(mask) * 0.25)
 
 
 def test_upgrade_params_refuses_unknown_versions():

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import tifffile
 import zarr
-from cli_helpers import run_cli_in_process
+from cli_helpers import measurement_lines, recipe_comment, run_cli_in_process
 from test_tiles import nuclei
 
 import segmentation as seg
@@ -103,7 +103,10 @@ def test_tiled_outputs_equal_the_whole_images_byte_for_byte(tmp_path, command, o
         assert np.array_equal(labels, expected)
     pixel_size = PIXEL_SIZE if "--pixel-size" in options else None
     table = seg.measure(labels if command == "watershed" else labels > 0, image, pixel_size=pixel_size)
-    assert (whole / "field_measurements.csv").read_text(encoding="utf-8") == table.to_csv()
+    assert recipe.to_json() == (whole / "recipe.json").read_text(encoding="utf-8")
+    written = (whole / "field_measurements.csv").read_text(encoding="utf-8")
+    assert written == table.to_csv(recipe_json=recipe.to_json())  # the recipe's comment line, then the table
+    measurement_lines(written, recipe.to_json(), command)
     for tile in (64, 100, 2048):
         out = tmp_path / f"tiled{tile}"
         done = run_cli_in_process(command, "images", "--out", out.name, "--tile", str(tile), *exports, *options,
@@ -135,8 +138,10 @@ def test_measurements_of_objects_cut_by_tiles_count_each_object_once_whole(tmp_p
     done = run_cli_in_process("threshold", "squares.tif", "--method", "manual", "--value", "100", "--polarity",
                               "bright", "--tile", "16", *ONE_JOB, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
-    with open(tmp_path / "segmentation-out" / "squares_measurements.csv", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    out = tmp_path / "segmentation-out"
+    text = (out / "squares_measurements.csv").read_text(encoding="utf-8")
+    rows = list(csv.DictReader(measurement_lines(text, (out / "recipe.json").read_text(encoding="utf-8"),
+                                                 "threshold")))  # after the recipe's comment line
     assert sorted(int(row["area_px"]) for row in rows) == sorted(areas.values())  # once each, whole
     assert [int(row["label"]) for row in rows] == [1, 2, 3, 4]
 
@@ -172,7 +177,12 @@ def test_an_ome_zarr_input_is_one_image_alone_or_in_a_folder(tmp_path, version, 
                               monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
     labels = tifffile.imread(tmp_path / "whole" / "same_labels.tif")
-    expected_csv = (tmp_path / "whole" / "same_measurements.csv").read_bytes()
+    # the whole run's recipe has --pixel-size 0.5 µm, the Zarr runs' "auto" (the store's scale): the same table
+    # after each file's comment line, which names its own recipe
+    whole_recipe = (tmp_path / "whole" / "recipe.json").read_text(encoding="utf-8")
+    expected_table = measurement_lines((tmp_path / "whole" / "same_measurements.csv").read_text(encoding="utf-8"),
+                                       whole_recipe, "watershed")
+    assert seg.recipe_from_json(whole_recipe).foreground.pixel_size == PIXEL_SIZE
     for argument, out in (("plate/well/slide.ome.zarr", "alone"), ("plate/well", "folder"), ("plate", "walk")):
         extra = ["--recursive"] if out == "walk" else []
         done = run_cli_in_process("watershed", argument, "--out", out, *extra, *options, cwd=tmp_path,
@@ -187,7 +197,11 @@ def test_an_ome_zarr_input_is_one_image_alone_or_in_a_folder(tmp_path, version, 
         assert np.array_equal(zarr.open_group(str(result / "slide.ome.zarr"), mode="r")["labels/objects/0"][:],
                               labels)
         # the pixel size comes from the store's scale, typed nowhere
-        assert (result / "slide.ome_measurements.csv").read_bytes() == expected_csv
+        recipe_json = (result / "recipe.json").read_text(encoding="utf-8")
+        assert seg.recipe_from_json(recipe_json) == seg.WatershedRecipe.from_params(background_radius=0)
+        text = (result / "slide.ome_measurements.csv").read_text(encoding="utf-8")
+        assert text == recipe_comment(recipe_json) + "\n" + "\n".join(expected_table) + "\n"
+        assert measurement_lines(text, recipe_json, "watershed") == expected_table
 
 
 def test_an_image_over_64_megapixels_is_tiled_and_the_message_names_tile(tmp_path, monkeypatch, capsys):

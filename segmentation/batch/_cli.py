@@ -152,7 +152,7 @@ def process_image(task: dict) -> dict:
         given = task.get("pixel_size")  # apply --pixel-size overrides the recipe's
         scale = resolve_pixel_size(fg.pixel_size if given is None else given, task.get("unit") or fg.unit, info)
         table = measure(objects, image, pixel_size=scale.size, unit=scale.unit)
-        files["measurements"] = table.to_csv().encode("utf-8")
+        files["measurements"] = table.to_csv(recipe_json=task["recipe"]).encode("utf-8")  # as the app writes it
         labels = as_labels(objects) if task.get("exports") else None  # the objects numbered as in the CSV
         if "roi" in task.get("exports", ()):
             files["roi"] = encode_roi_zip(labels)

@@ -67,6 +67,7 @@ from ..export._interop import (
 from ..io import resolve_pixel_size
 from ..io._stack import tiff_layout
 from ..measurement import MeasurementTable, measure
+from ..measurement._table import _recipe_comment
 from ..recipes import ThresholdRecipe, length_unit, recipe_from_json
 from ._tiles import open_image, segment_tiled
 
@@ -215,7 +216,8 @@ def _measure_crop(labels, image, boxes: np.ndarray, ids: np.ndarray, count: int,
 
 
 def write_tiled_outputs(result, image, folder: str | os.PathLike, names: dict[str, str], *, scale,
-                        exports: tuple[str, ...] = (), name: str = "image") -> list[str]:
+                        exports: tuple[str, ...] = (), name: str = "image",
+                        recipe_json: str | None = None) -> list[str]:
     """Write a tiled segmentation's OME-Zarr, measurements and exports into ``folder``; the notes for the summary.
 
     Parameters
@@ -236,6 +238,9 @@ def write_tiled_outputs(result, image, folder: str | os.PathLike, names: dict[st
         Among ``roi``, ``geojson``, ``ome-zarr`` (the OME-Zarr is written either way).
     name : str
         The image's name in the OME-Zarr metadata.
+    recipe_json : str, optional
+        The recipe's JSON: the measurements CSV then starts with the comment line naming its version, kind and
+        SHA-256, as a whole image's (:meth:`segmentation.MeasurementTable.to_csv`).
 
     Returns
     -------
@@ -284,6 +289,8 @@ def write_tiled_outputs(result, image, folder: str | os.PathLike, names: dict[st
         archive = zipfile.ZipFile(folder / names["roi"], "w", zipfile.ZIP_DEFLATED) if want_roi else None
         geojson = open(folder / names["geojson"], "w", encoding="utf-8", newline="") if want_geojson else None
         try:
+            if recipe_json is not None:  # the comment line naming the recipe, as a whole image's CSV has it
+                csv_file.write(_recipe_comment(recipe_json))
             csv_file.write(header)
             if geojson is not None:
                 geojson.write('{"type":"FeatureCollection","features":[')
@@ -348,7 +355,7 @@ def process_tiled(task: dict, row: dict, start: float) -> dict:
                                        file_scale_info(task["path"]))
             notes = write_tiled_outputs(result, open_image(task["path"]), staging, names, scale=scale,
                                         exports=tuple(task.get("exports") or ()),
-                                        name=names["ome-zarr"].removesuffix(".ome.zarr"))
+                                        name=names["ome-zarr"].removesuffix(".ome.zarr"), recipe_json=task["recipe"])
             for role in sorted(names, key=lambda role: role == "tiles"):  # the tiles folder last: "all written"
                 _move(staging / names[role], out_dir / names[role])
         finally:

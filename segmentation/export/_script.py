@@ -37,6 +37,7 @@ import scipy
 import skimage
 
 from .._errors import ParameterError
+from ..measurement._table import _recipe_comment
 from ..recipes import CHANNELS, NUCLEAR_STAINS, UNIT_SPELLINGS, UNITS, ThresholdRecipe, WatershedRecipe
 from . import _script_steps as steps
 from ._script_watershed import watershed_steps
@@ -82,7 +83,8 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
         steps.back_to_image_units(script)  # the watershed sees the channel as the library's result holds it
         watershed_steps(script, recipe.sized(), polarity)
 
-    parts = [_header(recipe, watershed), "\n".join(steps.render_imports(script.imports)), _settings(foreground)]
+    parts = [_header(recipe, watershed), "\n".join(steps.render_imports(script.imports)),
+             _settings(foreground, _recipe_comment(recipe.to_json()).rstrip("\n"))]
     parts += [source for name, (source, _) in steps.HELPERS.items() if name in script.helpers]  # in HELPERS' order
     parts.append(_segment(script.lines, watershed))
     parts += [_LOAD_SAVE, _STACK, _MAIN_LABELS if watershed else _MAIN_MASK, 'if __name__ == "__main__":\n    main()']
@@ -121,22 +123,28 @@ the plane the settings below choose, as in the app: a channel by index or name (
 nuclear stain, else channel 0), a z-plane or a projection (max / mean / sum), a time point.
 Next to the result it writes <stem>_areas.csv, each object's area in unit² with the pixel size (the
 recipe's, else the file's OME / ImageJ / TIFF-centimetre one), else in pixels, equal to the app's
-area column. These give the same pixels as
-in the app: 8/16-bit PNGs (gray, RGB, RGBA with the alpha composited on white), and 8/16-bit and
-float32 gray or RGB TIFFs, also with extra channels, which follow the TIFF 6.0 rules (read with
-tifffile, installed with scikit-image): a channel the file marks as alpha is composited on white
-(associated alpha as colour + (1 - alpha) × white), any other extra channel of an RGB pixel (e.g.
-near-infrared) is left out; the samples of a gray pixel without alpha (a 2-channel image stored as
-one 2-sample page) are channels, chosen by CHANNEL; float data keeps its values (the alpha is
-dropped, an associated one divided out first).
+area column; its first line, a comment, names the recipe's version and SHA-256 (as the app's CSV).
+These give the same pixels as in the app: 8/16-bit PNGs (gray, RGB, RGBA with the alpha composited
+on white), and 8/16-bit and float32 gray or RGB TIFFs, also with extra channels, which follow the
+TIFF 6.0 rules (read with tifffile, installed with scikit-image): a channel the file marks as alpha
+is composited on white (associated alpha as colour + (1 - alpha) × white), any other extra channel
+of an RGB pixel (e.g. near-infrared) is left out; the samples of a gray pixel without alpha (a
+2-channel image stored as one 2-sample page) are channels, chosen by CHANNEL; float data keeps its
+values (the alpha is dropped, an associated one divided out first).
 """
 
 # The recipe, as Segmentation Studio exports it:
 {recipe_json}'''
 
 
-def _settings(recipe: ThresholdRecipe) -> str:
-    """The recipe's file settings as constants: what to read of a microscopy file, and the pixel size."""
+def _settings(recipe: ThresholdRecipe, comment: str) -> str:
+    """The recipe's file settings as constants: what to read of a microscopy file, and the pixel size.
+
+    And ``comment``, the first line of the areas CSV: the recipe's version, kind and SHA-256, as the app's and
+    the command line's measurements CSVs begin.
+    """
+    head, _, digest = comment.partition("recipe_sha256 ")
+    head, tail = head, "recipe_sha256 " + digest  # two string pieces: a generated line stays short
     return f"""# What is read of a multi-channel / z-stack / time-series TIFF, and the pixel size (the recipe's):
 CHANNEL = {recipe.channel!r}  # an index or a name picks a file channel; a colour word: the nuclear stain, or 0
 PLANE = {recipe.plane!r}  # the z-plane (or page), from 0, when PROJECTION is "none" (or "auto" on pages)
@@ -146,6 +154,9 @@ PAGES = {recipe.pages!r}  # what the pages of a TIFF without metadata are: "plan
 SERIES = {recipe.series!r}  # the image series of a multi-series file, from 0
 PIXEL_SIZE = {recipe.pixel_size!r}  # None: from the file (OME, ImageJ, TIFF cm resolution); 0: pixels
 UNIT = {recipe.unit!r}
+# the first line of <stem>_areas.csv, as in the app's measurements CSV
+RECIPE_COMMENT = ({head!r}
+                  {tail!r})
 COLOUR_WORDS = {CHANNELS!r}
 UNITS = {UNITS!r}
 UNIT_SPELLINGS = {pprint.pformat(UNIT_SPELLINGS, width=100)}
@@ -452,7 +463,8 @@ def write_areas(out, labels, path):
     else:
         suffix = re.sub(r"[^A-Za-z0-9]", "", scale[1].replace("\\u00b5", "u").replace("\\u03bc", "u"))
         header, values = f"area_{suffix}2", [f"{a:.10g}" for a in areas * scale[0] ** 2]
-    lines = [f"label,{header}"] + [f"{i},{v}" for i, v in enumerate(values, start=1) if areas[i - 1] > 0]
+    rows = [f"{i},{v}" for i, v in enumerate(values, start=1) if areas[i - 1] > 0]
+    lines = [RECIPE_COMMENT, f"label,{header}"] + rows
     out.write_text("\\n".join(lines) + "\\n", encoding="utf-8")
 '''
 
