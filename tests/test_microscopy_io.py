@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -270,6 +271,30 @@ def test_script_reads_the_same_plane_as_the_library(tmp_path, settings):
                       projection=fg.projection)
     theirs = script.load_image(str(tmp_path / "cells.ome.tif"))
     assert theirs.dtype == ours.dtype and np.array_equal(theirs, ours)
+
+
+@pytest.mark.parametrize("projection", ["mean", "sum", "max"])
+def test_projections_of_a_float_stack_leave_out_nan(tmp_path, projection):
+    """NaN is no data in every projection: a stack with one all-NaN plane and NaN rows in every plane projects
+    to numpy's NaN-ignoring mean / sum / max (NaN where every plane is NaN, not nansum's 0), in the library and
+    the generated script alike (#13 review: the mean and sum of such a stack were NaN everywhere)."""
+    rng = np.random.default_rng(5)
+    stack = rng.random((5, 40, 50)).astype(np.float32) * 1000
+    stack[4] = np.nan  # one empty plane
+    stack[:, :6] = np.nan  # rows with no data in any plane
+    stack[1, 10:20, 10:20] = np.nan  # and holes in one plane only
+    tifffile.imwrite(tmp_path / "nan.ome.tif", stack, ome=True, metadata={"axes": "ZYX"})
+    ours = load_image(tmp_path / "nan.ome.tif", projection=projection)
+    with warnings.catch_warnings():  # numpy's "Mean of empty slice" / "All-NaN slice" on the NaN rows
+        warnings.simplefilter("ignore", RuntimeWarning)
+        wanted = {"mean": np.nanmean, "sum": np.nansum, "max": np.nanmax}[projection](stack.astype(np.float64), axis=0)
+    wanted[np.isnan(stack).all(axis=0)] = np.nan
+    assert ours.dtype == (stack.dtype if projection == "max" else np.float32)
+    assert np.array_equal(np.isnan(ours), np.isnan(stack).all(axis=0))  # NaN only where every plane is
+    np.testing.assert_allclose(ours[6:], wanted[6:], rtol=1e-6)
+    script = _script(tmp_path, WatershedRecipe.from_params(projection=projection), f"script_nan_{projection}")
+    theirs = script.load_image(str(tmp_path / "nan.ome.tif"))
+    assert theirs.dtype == ours.dtype and np.array_equal(theirs, ours, equal_nan=True)
 
 
 def test_script_hyperstack_plane_and_time_point(tmp_path):

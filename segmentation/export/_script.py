@@ -365,15 +365,22 @@ def read_tiff_stack(path):
                     total = plane
                 elif projection == "max":  # NaN-ignoring maximum, in the file's dtype
                     total = plane.copy() if total is None else np.fmax(total, plane, out=total)
-                else:  # sum / mean in float64, in plane order, then float32
-                    total = plane.astype(np.float64) if total is None else np.add(total, plane, out=total)
+                else:  # sum / mean of the non-NaN values in float64, in plane order, then float32
+                    values = plane.astype(np.float64)
+                    missing = np.isnan(values) if plane.dtype.kind == "f" else np.zeros(values.shape, bool)
+                    values[missing] = 0.0
+                    total = values if total is None else np.add(total, values, out=total)
+                    seen = (~missing).astype(np.int32) if k == 0 else seen + ~missing
         except Exception as error:  # a compression tifffile needs imagecodecs for (LZW)
             if samples and index["C"] == 0 and len(series.pages) == 1:
                 return None  # the gray sample of a plain page: read as a plain TIFF (OpenCV decodes LZW)
             sys.exit(f"error: cannot read the planes of {path} ({error}); pip install imagecodecs, "
                      "or save the TIFF uncompressed")
-        if project and projection != "max":
-            total = (total / len(planes) if projection == "mean" else total).astype(np.float32)
+        if project and projection != "max":  # NaN where every plane is NaN (no data stays no data)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                total = total / seen if projection == "mean" else total
+            total[seen == 0] = np.nan
+            total = total.astype(np.float32)
         white_is_zero = key.photometric == 0 and not (samples and index["C"])  # the gray sample only
         n_colour = 3 if key.photometric == 2 else 1
     colour = total if total.ndim == 2 else total[..., :n_colour]

@@ -266,7 +266,8 @@ def load_image(source: Source, *, max_pixels: int = 64_000_000, with_info: bool 
         The time point from 0; default 0.
     projection : {"auto", "none", "max", "mean", "sum"} or None, optional
         Combine every z-plane (or page) pixel by pixel: the maximum (NaN-ignoring ``np.fmax``, the
-        file's dtype), or the mean or sum (float64 in plane order, returned as float32). The planes are
+        file's dtype), or the mean or sum (float64 in plane order, returned as float32) of a pixel's
+        non-NaN values (NaN only where every plane is NaN: NaN is "no data"). The planes are
         decoded one at a time. ``"auto"`` (the default, also None; what the recipes, the app, the command line
         and the generated scripts use): the maximum of a file whose metadata has a Z axis of more than one
         plane, one ``plane`` of pages without metadata. ``"none"``: one ``plane``. Any letter case.

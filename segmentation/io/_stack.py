@@ -465,17 +465,39 @@ def read_selection(tif: tifffile.TiffFile, layout: TiffLayout, selection: Select
     return picked
 
 
-def _accumulate(total: np.ndarray | None, plane: np.ndarray, projection: str, k: int, n: int) -> np.ndarray:
-    """The running projection after plane ``k`` of ``n`` (planes in order; the same sums as the script)."""
+def _accumulate(total, plane: np.ndarray, projection: str, k: int, n: int):
+    """The running projection after plane ``k`` of ``n`` (planes in order; the same sums as the script).
+
+    NaN is "no data" in a float plane, for every projection: the maximum ignores it (``np.fmax``), and the sum
+    and the mean are those of a pixel's non-NaN values (``np.nansum`` / ``np.nanmean``), NaN where every
+    plane is NaN (no data stays no data, where ``nansum`` would invent a 0). A plain sum let one NaN plane
+    make the whole projection NaN (#13 review: a stack with one empty plane could not be projected).
+    Until the last plane a sum or mean is ``(float64 sums, counts of non-NaN values or None)``.
+    """
     if projection == "none":
         return plane
     if projection == "max":  # fmax: a NaN pixel of one plane does not hide the others
-        total = plane.copy() if total is None else np.fmax(total, plane, out=total)
-    else:  # sum and mean in float64, in plane order, then float32 (exact for sums below 2**24)
-        total = plane.astype(np.float64) if total is None else np.add(total, plane, out=total)
-    if k == n - 1 and projection != "max":
-        total = (total / n if projection == "mean" else total).astype(np.float32)
-    return total
+        return plane.copy() if total is None else np.fmax(total, plane, out=total)
+    # sum and mean in float64, in plane order, then float32 (exact for sums below 2**24)
+    values = plane.astype(np.float64)
+    missing = np.isnan(values) if plane.dtype.kind == "f" else None
+    if missing is not None:
+        values[missing] = 0.0
+    if total is None:
+        total = (values, None if missing is None else (~missing).astype(np.int32))
+    else:
+        np.add(total[0], values, out=total[0])
+        if missing is not None:
+            total[1][~missing] += 1
+    if k < n - 1:
+        return total
+    sums, seen = total
+    if seen is None:  # integer planes: no NaN
+        return (sums / n if projection == "mean" else sums).astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        result = sums / seen if projection == "mean" else sums
+    result[seen == 0] = np.nan
+    return result.astype(np.float32)
 
 
 def _from_whole_series(s, layout: TiffLayout, selection: Selection) -> np.ndarray:
