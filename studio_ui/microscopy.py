@@ -258,6 +258,13 @@ def _is_first_read(selection: tuple, info: ImageInfo) -> bool:
             and (chosen != "none" or plane == 0))
 
 
+def _opening_words(info: ImageInfo) -> str:
+    """What a file opens with (``load_image`` without a selection), in words: "its first plane", or "the maximum
+    projection of its z-planes" for a z-stack (the recipe's default projection, "auto")."""
+    return ("the maximum projection of its z-planes" if resolved_projection("auto", info) == "max"
+            else "its first plane")
+
+
 def follow_selection(current, source) -> Any:
     """The current image as the *Channel and plane* section chooses it (a plain image: as it is).
 
@@ -288,14 +295,15 @@ def follow_selection(current, source) -> Any:
     if _is_first_read(selection, current.info):
         return dataclasses.replace(current, source=source, base_key=current.key, base_info=current.info)
     if source is None:
-        st.sidebar.info("This upload came back after a reload with its first plane only: upload the file again to "
-                        "choose another channel, plane or projection.", icon=":material/info:")
+        st.sidebar.info(f"This upload came back after a reload with {_opening_words(current.info)} only: upload the "
+                        "file again to choose another channel, plane or projection.", icon=":material/info:")
         return dataclasses.replace(current, base_key=current.key, base_info=current.info)
     try:
         image, info = decode_selection(current.key, selection, source)
     except Exception as error:  # noqa: BLE001 - drawn before the page's error handling: never the error screen
         words = str(error) if isinstance(error, ValueError) else f"could not be read ({type(error).__name__})"
-        st.sidebar.error(f"This channel or plane: {words}. The file's first plane is shown.", icon=":material/error:")
+        st.sidebar.error(f"This channel or plane: {words}. The file is shown as it opens "
+                         f"({_opening_words(current.info)}).", icon=":material/error:")
         return dataclasses.replace(current, source=source, base_key=current.key, base_info=current.info)
     text = "|".join(map(str, selection))
     return dataclasses.replace(current, key=f"{current.key}|{text}", image=image, info=info, source=source,

@@ -128,6 +128,32 @@ def test_choosing_projection_channel_and_plane_follows_the_image_and_the_url(ome
     assert any("plane 3 of 5 z-planes" in c for c in captions(at))
 
 
+@pytest.mark.parametrize("page", ["threshold", "watershed"])
+def test_one_plane_of_a_z_stack_is_that_plane_not_the_projection_it_opens_with(ome, page):
+    """The file opens with the maximum of its z-planes; "none" then reads plane 0 alone (#13: the page kept the
+    maximum, taking plane 0 for what the file opens with, as it was before projections were the default)."""
+    at = set_widget(opened(page, ome), "projection", "none")
+    assert_ok(at)
+    count = {"threshold": lambda **s: seg.label_objects(seg.threshold(seg.load_image(ome, **s)).mask).max(),
+             "watershed": lambda **s: watershed_count(ome, **s)}[page]
+    assert objects(at) == count(projection="none", plane=0) == sum(z == 0 for *_, z in NUCLEI)
+    assert any("plane 0 of 5 z-planes" in c for c in captions(at))
+
+
+def test_a_plane_with_no_data_says_the_file_is_shown_as_it_opens(tmp_path):
+    stack = np.random.default_rng(2).random((3, 40, 50)).astype(np.float32)
+    stack[2] = np.nan
+    path = tmp_path / "empty_plane.ome.tif"
+    tifffile.imwrite(path, stack, ome=True, metadata={"axes": "ZYX"})
+    at = set_widget(opened("threshold", path), "projection", "none")
+    at = set_widget(at, "plane", 2)
+    assert not at.exception
+    errors = [e.value for e in at.sidebar.error]
+    assert errors == ["This channel or plane: image holds no finite values (all NaN or infinite). The file is shown "
+                      "as it opens (the maximum projection of its z-planes)."], errors
+    assert any("max projection of the 3 z-planes" in c for c in captions(at))
+
+
 def test_an_address_naming_the_channel_by_index_or_in_other_letter_case(ome):
     at = set_widget(opened("watershed", ome), "projection", "max")
     at.query_params["channel"] = "0"  # an address typed by hand
