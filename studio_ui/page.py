@@ -112,12 +112,42 @@ def keep_page_settings(title: str) -> None:
             _keep_the_links_sample()
         arriving_at_page(title, back=back)
         stored = store.get(title) or {"values": {}, "url": {}}
+        if not back:
+            stored = _with_the_images_selection(stored, store.get(previous))
         restored = [key for key in stored["values"] if key not in st.query_params]
         for key in restored:
             st.session_state[key] = copy.deepcopy(stored["values"][key])
         if not back:
             _show_in_address_bar({key: stored["url"][key] for key in restored if key in stored["url"]})
     st.session_state[PAGE_KEY] = title
+
+
+#: Widget keys of what is read of the image (the file's series, pages, channel, projection, plane, time point):
+#: they belong to the image, which every page shows, not to a page's recipe.
+IMAGE_SELECTION_KEYS = ("series", "pages", "projection", "plane", "timepoint")
+IMAGE_SELECTION_PREFIXES = ("file_channel_",)  # the file's channel box, keyed by the file's channels
+
+
+def _is_image_selection(key: str) -> bool:
+    return key in IMAGE_SELECTION_KEYS or str(key).startswith(IMAGE_SELECTION_PREFIXES)
+
+
+def _with_the_images_selection(stored: dict, left: dict | None) -> dict:
+    """A page's stored settings with the image selection of the page just left (``left``, its stored settings).
+
+    Which channel, plane or projection of a file is segmented follows the image from page to page, as the image
+    itself does (#13 review: GFP, one plane, on Watershed; Thresholding then showed DAPI's maximum projection).
+    """
+    if not left or not any(_is_image_selection(key) for key in left["values"]):
+        return stored  # a page without the image's selection (Batch), or an image without choices
+    values = {k: v for k, v in stored["values"].items() if not _is_image_selection(k)}
+    url = {k: v for k, v in stored["url"].items() if not _is_image_selection(k)}
+    for key, value in left["values"].items():
+        if _is_image_selection(key):
+            values[key] = copy.deepcopy(value)
+            if key in left["url"]:
+                url[key] = left["url"][key]
+    return {"values": values, "url": url}
 
 
 def _address_decides() -> bool:

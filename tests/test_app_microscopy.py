@@ -140,6 +140,26 @@ def test_one_plane_of_a_z_stack_is_that_plane_not_the_projection_it_opens_with(o
     assert any("plane 0 of 5 z-planes" in c for c in captions(at))
 
 
+def test_the_channel_and_plane_follow_the_image_from_page_to_page(ome):
+    """What is read of the file belongs to the image, which every page shows: GFP, one plane (2), chosen on
+    Watershed, is what Thresholding and Compare segment too, and what Watershed shows again (#13 review)."""
+    at = set_channel(opened("watershed", ome), "GFP")
+    at = set_widget(set_widget(at, "projection", "none"), "plane", 2)
+    assert_ok(at)
+    gfp_plane_2 = seg.load_image(ome, channel="GFP", projection="none", plane=2)
+    assert objects(at) == seg.watershed(gfp_plane_2).count
+    for page in ("app.py", "pages/3_compare.py", "pages/2_watershed.py"):
+        at.query_params.clear()  # a sidebar link's address: the page left's parameters are not carried
+        at.switch_page(page)
+        at = at.run()
+        assert_ok(at)
+        assert channel_box(at).value == "GFP" and widget(at, "projection").value == "none", page
+        assert widget(at, "plane").value == 2, page
+        assert any("channel 0 (GFP) of 2" in c and "plane 2 of 5 z-planes" in c for c in captions(at)), page
+        assert {k: at.query_params[k] for k in ("channel", "projection")} == {"channel": "GFP", "projection": "none"}
+    assert objects(at) == seg.watershed(gfp_plane_2).count
+
+
 def test_a_plane_with_no_data_says_the_file_is_shown_as_it_opens(tmp_path):
     stack = np.random.default_rng(2).random((3, 40, 50)).astype(np.float32)
     stack[2] = np.nan
