@@ -35,7 +35,14 @@ from .compare_tune import tune_section
 from .full_resolution import PREVIEW_MARK
 from .page import sample_defaults
 from .views import count_of, format_ms, format_thresholds, result_notes
-from .widgets import CHOICE_LABELS, _choice_from_url, _choice_to_url, manual_value_range, recipe_widgets
+from .widgets import (
+    CHOICE_LABELS,
+    _choice_from_url,
+    _choice_to_url,
+    manual_value_range,
+    recipe_widgets,
+    say_dropped,
+)
 
 DEFAULT_METHODS = ["otsu", "li", "triangle", "sauvola"]
 SCORES = ("dice", "iou", "precision", "recall")
@@ -79,11 +86,12 @@ def method_picker() -> list[str]:
     sidebar.subheader("Thresholding methods")
     options = list(seg.METHODS)
     # Names on screen ("Multi-Otsu"), the library's keys in the URL (``methods=multiotsu``), as the choice boxes.
-    _choice_from_url("methods", options, list(DEFAULT_METHODS), many=True)
+    dropped = _choice_from_url("methods", options, list(DEFAULT_METHODS), many=True)
     methods = sidebar.multiselect("Methods to compare", options, default=DEFAULT_METHODS, key="methods",
                                   format_func=CHOICE_LABELS["method"].get,
                                   help="Each method gets its own parameters below; pre-processing and clean-up "
                                        "are shared so the comparison is fair.")
+    say_dropped(sidebar, "methods", dropped)
     row = sidebar.container(horizontal=True, gap="small")  # wraps instead of truncating the labels
     row.button("All global", on_click=_set_methods, args=(AUTOMATIC_GLOBAL,),
                help="Every automatic global threshold (Fiji's Auto Threshold → Try all); the manual value is not "

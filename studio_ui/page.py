@@ -19,7 +19,7 @@ import segmentation as seg
 from segmentation import SAMPLES
 
 from .source import SHARED_KEYS, CurrentImage, forget_widget_values, image_source, upload_marker
-from .widgets import arriving_at_page
+from .widgets import LINK_PROBLEMS_KEY, arriving_at_page
 
 _LOG = logging.getLogger(__name__)
 
@@ -289,7 +289,6 @@ def link_version(opened: bool = True) -> int:
     return version if 1 <= version <= seg.RECIPE_VERSION else seg.RECIPE_VERSION
 
 
-_LINK_PROBLEMS_KEY = "_link_problems_reported"
 
 
 def _link_value_problems(base) -> list[str]:
@@ -302,7 +301,7 @@ def _link_value_problems(base) -> list[str]:
     specs = {spec.name: spec for spec in base.specs()}
     if base.kind == "watershed":
         specs.update({spec.name: spec for spec in base.foreground.specs() if spec.name not in specs})
-    reported = st.session_state.setdefault(_LINK_PROBLEMS_KEY, set())
+    reported = st.session_state.setdefault(LINK_PROBLEMS_KEY, set())
     problems = []
     for name, spec in specs.items():
         text = st.query_params.get(name)

@@ -86,14 +86,14 @@ def choice_box(container, key: str, label: str, options: list[str], default: str
     """
     widget_key = widget_key or key
     default = default if default in options else options[0]
-    if bind:
-        _choice_from_url(key, options, default, state_key=widget_key)
+    dropped = _choice_from_url(key, options, default, state_key=widget_key) if bind else []
     if widget_key in st.session_state and st.session_state[widget_key] not in options:
         del st.session_state[widget_key]
     value = container.selectbox(label, options, index=options.index(default), format_func=format_func,
                                 key=widget_key, help=help or None)
     if bind:
         _choice_to_url(key, value, default)
+    say_dropped(container, key, dropped)
     return value
 
 
@@ -128,12 +128,12 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
         options = _choice_options(spec, choices)
         default = default if default in options else options[0]
         common.pop("bind", None)
-        if bind:
-            _choice_from_url(key, options, default)
+        dropped = _choice_from_url(key, options, default) if bind else []
         value = container.selectbox(label, options, index=options.index(default),
                                     format_func=lambda name: _label(spec, name), **common)
         if bind:
             _choice_to_url(key, value, default)
+        say_dropped(container, key, dropped)
         if spec.name == "method":  # the box shows the name; the caption says who computes it, after whom
             credit = method_credit(value).removeprefix(" — ")
             container.caption(credit[:1].upper() + credit[1:])
@@ -193,7 +193,7 @@ URL_CHOICES_KEY = "studio_url_choices"
 
 
 def _choice_from_url(key: str, options: list, default: Any, *, many: bool = False,
-                     state_key: str | None = None) -> None:
+                     state_key: str | None = None) -> list[str]:
     """Before a choice box is drawn: the value the URL gives, when the URL changed it (a link, Back).
 
     A choice box shows names ("Multi-Otsu") while the URL holds the recipe's names (``multiotsu``), which is
@@ -203,7 +203,8 @@ def _choice_from_url(key: str, options: list, default: Any, *, many: bool = Fals
     value, or its default when the parameter is absent; a name the box does not offer is dropped. With
     ``many`` the box is a multiselect: the URL repeats the key (``methods=otsu&methods=li``), and an empty
     choice is the key with no value (``methods=``). ``state_key`` is the box's widget key when it differs from
-    the URL's (a file's channel box, keyed by the file's channels).
+    the URL's (a file's channel box, keyed by the file's channels). Returns the names the URL gave that the box
+    does not offer (dropped), for :func:`say_dropped`.
     """
     target = state_key or key
     page = st.session_state.get("studio_page")
@@ -211,7 +212,7 @@ def _choice_from_url(key: str, options: list, default: Any, *, many: bool = Fals
     text = (st.query_params.get_all(key) or None) if many else st.query_params.get(key)
     known = key in seen
     if known and seen[key] == text:
-        return
+        return []
     seen[key] = text
     if many and text is not None:
         picked = list(dict.fromkeys(name for name in text if name in options))  # each once, in order
@@ -223,13 +224,35 @@ def _choice_from_url(key: str, options: list, default: Any, *, many: bool = Fals
             else:
                 del st.query_params[key]
             seen[key] = st.query_params.get_all(key) or None
+            return [name for name in named if name not in options]
     elif text in options:
         st.session_state[target] = text
     elif text is not None:
         del st.query_params[key]
         seen[key] = None
+        return [text]
     elif known or seen.get("*back"):
         st.session_state[target] = default
+    return []
+
+
+#: The session's ``(name, text)`` link values already said to be unusable (:func:`studio_ui.page.start_page`).
+LINK_PROBLEMS_KEY = "_link_problems_reported"
+
+
+def say_dropped(container, key: str, dropped: list[str]) -> None:
+    """Say which names of the link a choice box left out (a channel this image lacks, an unknown method) instead
+    of dropping them unseen (#13 review: ``channel=GFP`` opened on a sample vanished without a word); a value
+    the page already named as unusable (an unknown method) is not said twice."""
+    reported = st.session_state.setdefault(LINK_PROBLEMS_KEY, set())
+    dropped = [name for name in dropped if (key, name) not in reported]
+    reported.update((key, name) for name in dropped)
+    if not dropped:
+        return
+    names = ", ".join(f"`{key}={name[:30]}`" for name in dropped)
+    why = ("this image has no such channel (a link made on an upload names the file's channels: upload that file)"
+           if key == "channel" else "not one of this box's choices")
+    container.warning(f"The link's {names} was left out: {why}.", icon="🔗")
 
 
 def _choice_to_url(key: str, value: Any, default: Any, *, many: bool = False) -> None:

@@ -298,6 +298,29 @@ def test_a_link_value_no_number_box_can_take_is_ignored_in_plain_words(page, tex
         assert "min_size" not in at.query_params
 
 
+@pytest.mark.parametrize("page", ["threshold", "watershed"])
+def test_a_link_choice_this_image_does_not_offer_is_said_once(page):
+    """A link made on an upload names the file's channel; opened on a sample that has none, the choice box leaves
+    it out and says so (it vanished unseen, #13 review). A value no box takes is said once, not twice."""
+    at = run(page, query={"sample": "coins", "channel": "GFP", "method": "bogus", "v": "3"})
+    assert exceptions(at) == []
+    said = [w.value for w in at.warning]
+    assert [w for w in said if "`channel=GFP`" in w] == [
+        "The link's `channel=GFP` was left out: this image has no such channel (a link made on an upload names the "
+        "file's channels: upload that file)."], said
+    assert len([w for w in said if "`method=bogus`" in w]) == 1, said
+    assert "channel" not in at.query_params and "method" not in at.query_params
+    assert not [w.value for w in at.run().warning if "`channel=GFP`" in w.value]  # said once, on arrival
+
+
+def test_compare_says_which_linked_methods_it_left_out():
+    at = run("compare", query={"methods": ["otsu", "bogus"], "v": "3"})
+    assert exceptions(at) == []
+    assert [w.value for w in at.sidebar.warning] == [
+        "The link's `methods=bogus` was left out: not one of this box's choices."]
+    assert widget(at, "methods").value == ["otsu"]
+
+
 # --- the recipe version in links (#10 review, finding 5) ------------------------------------------------------
 
 @pytest.mark.parametrize("page", ["threshold", "watershed", "compare"])
