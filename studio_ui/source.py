@@ -174,7 +174,24 @@ def _handle_upload() -> None:
         st.session_state[SEEN_UPLOAD_KEY] = (uploaded.file_id, message)
         return
     st.session_state[SEEN_UPLOAD_KEY] = (uploaded.file_id, None)
+    shown = st.session_state.get(SOURCE_KEY) or {}
+    if shown.get("kind") == "upload" and shown.get("digest") != digest:
+        _forget_file_selection()
     _show_upload(digest, uploaded.name, data)
+
+
+#: What is read of a file (besides its channel, whose box is keyed by the file's channels): widget and URL keys.
+FILE_SELECTION_KEYS = ("series", "pages", "projection", "plane", "timepoint")
+
+
+def _forget_file_selection() -> None:
+    """A file that replaces another upload opens as files open (the maximum of a z-stack, plane 0, ...), not with
+    the projection or plane chosen for the one before (#13 review: a sum chosen for one stack carried over to the
+    next file). A link's selection, waiting for the first upload of a session, is kept."""
+    for key in FILE_SELECTION_KEYS:
+        st.session_state.pop(key, None)
+        if key in st.query_params:
+            del st.query_params[key]
 
 
 def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:

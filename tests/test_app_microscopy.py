@@ -160,6 +160,23 @@ def test_the_channel_and_plane_follow_the_image_from_page_to_page(ome):
     assert objects(at) == seg.watershed(gfp_plane_2).count
 
 
+def test_a_file_replacing_an_upload_opens_as_files_open(ome, tmp_path):
+    """A projection and plane chosen for one upload do not carry over to the next file (#13 review); a link's,
+    waiting for a session's first upload, does."""
+    at = set_widget(set_widget(opened("threshold", ome), "projection", "none"), "plane", 3)
+    assert at.query_params["projection"] == "none"
+    other = tmp_path / "other.ome.tif"
+    write_ome_tiff(other)
+    other.write_bytes(other.read_bytes() + b"\0")  # another file (digest), the same pixels
+    at = upload(at, other.name, other.read_bytes(), mime="image/tiff")
+    assert_ok(at)
+    assert widget(at, "projection").value == "auto" and "plane" not in widget_keys(at)
+    assert "projection" not in at.query_params and "plane" not in at.query_params
+    assert any("max projection" in c for c in captions(at))
+    linked = opened("threshold", ome, query={"projection": "none", "plane": "3", "v": "3"})
+    assert widget(linked, "projection").value == "none" and widget(linked, "plane").value == 3
+
+
 def test_a_plane_with_no_data_says_the_file_is_shown_as_it_opens(tmp_path):
     stack = np.random.default_rng(2).random((3, 40, 50)).astype(np.float32)
     stack[2] = np.nan
