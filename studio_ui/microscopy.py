@@ -254,8 +254,10 @@ def _is_first_read(selection: tuple, info: ImageInfo) -> bool:
     """
     channel, plane, timepoint, projection, pages, series = selection
     opened, chosen = resolved_projection("auto", info), resolved_projection(projection, info)
+    # "max" chosen by name reads the same pixels as "auto" on a z-stack, but the caption must not say "automatic"
+    said_alike = projection == "auto" or chosen == "none" or info.n_planes <= 1
     return (channel == "luminance" and timepoint == 0 and pages == "planes" and series == 0 and chosen == opened
-            and (chosen != "none" or plane == 0))
+            and said_alike and (chosen != "none" or plane == 0))
 
 
 def _opening_words(info: ImageInfo) -> str:

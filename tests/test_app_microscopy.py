@@ -116,6 +116,8 @@ def test_choosing_projection_channel_and_plane_follows_the_image_and_the_url(ome
     count = {"threshold": lambda **s: seg.label_objects(seg.threshold(seg.load_image(ome, **s)).mask).max(),
              "watershed": lambda **s: watershed_count(ome, **s)}[page]
     assert objects(at) == count(projection="max") == len(NUCLEI)
+    caption = next(c for c in captions(at) if "projection of the 5 z-planes" in c)
+    assert "max projection" in caption and "automatic" not in caption  # chosen by name, not the default
     at = set_channel(at, "GFP")
     assert_ok(at)
     assert at.query_params["channel"] == "GFP" and at.query_params["projection"] == "max"
