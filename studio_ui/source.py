@@ -104,6 +104,7 @@ def _choose_sample(default_sample: str, on_sample_change) -> None:
     """
     name = st.session_state.get("sample") or default_sample
     st.session_state[SOURCE_KEY] = {"kind": "sample", "name": name}
+    _forget_file_selection()  # a file's projection or plane (or an old link's projection=none) is not a sample's
     _clear_upload_messages()
     if on_sample_change is not None:
         on_sample_change(name)
@@ -187,7 +188,10 @@ FILE_SELECTION_KEYS = ("series", "pages", "projection", "plane", "timepoint")
 def _forget_file_selection() -> None:
     """A file that replaces another upload opens as files open (the maximum of a z-stack, plane 0, ...), not with
     the projection or plane chosen for the one before (#13 review: a sum chosen for one stack carried over to the
-    next file). A link's selection, waiting for the first upload of a session, is kept."""
+    next file), nor does a sample keep one in its address (#10 review: an old link's ``projection=none`` stuck
+    to every later view and copied link). A link's selection, waiting for the first upload of a session, is
+    kept until the visitor picks another image.
+    """
     for key in FILE_SELECTION_KEYS:
         st.session_state.pop(key, None)
         if key in st.query_params:

@@ -108,6 +108,12 @@ def _label(spec: ParamSpec, value: Any) -> str:
     return CHOICE_LABELS.get(spec.name, {}).get(value, str(value))
 
 
+#: What an empty points box says: how its points are given (the click modes of *Edit seeds by clicking*).
+_POINTS_PLACEHOLDERS = {"add_seeds": "click the image to add seeds", "remove_seeds": "click a seed to remove it",
+                        "merge_points": "click two objects to merge them",
+                        "split_points": "click an object to split it"}
+
+
 def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None = None,
                 overrides: Mapping[str, Any] | None = None, choices: tuple | None = None,
                 bind: bool = True) -> Any:
@@ -150,7 +156,7 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
         return tuple(sorted(picked))
     if spec.kind == "points":
         text = container.text_input(label, value=spec.to_text(default), **common,
-                                    placeholder="click the image to add seeds")
+                                    placeholder=_POINTS_PLACEHOLDERS.get(spec.name, "row,col;..."))
         try:
             return spec.from_text(text)
         except ValueError as error:

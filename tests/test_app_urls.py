@@ -24,6 +24,7 @@ from app_helpers import (
     percent,
     results_frame,
     run,
+    set_widget,
     widget,
     widget_keys,
 )
@@ -330,6 +331,16 @@ def test_the_page_writes_the_recipe_version_into_its_link(page):
     bare = run(page)  # a bare address is the current version: nothing upgraded
     assert bare.query_params["v"] in (str(seg.RECIPE_VERSION), [str(seg.RECIPE_VERSION)])
     assert "projection" not in bare.query_params
+
+
+def test_an_old_links_projection_leaves_the_address_when_another_image_is_picked():
+    """``projection=none`` (what a version-2 link meant) belongs to that link's image: picking a sample drops it
+    from the address and so from later links (#10 review: it stuck to every later view)."""
+    at = run("threshold", query={"method": "li"})
+    assert at.query_params["projection"] in ("none", ["none"])
+    at = set_widget(at, "sample", "coins")
+    assert_ok(at)
+    assert "projection" not in at.query_params and at.query_params["v"] in ("3", ["3"])
 
 
 def test_a_link_without_a_version_is_read_as_version_2_through_upgrade_params():
