@@ -70,6 +70,7 @@ class Numbers:
     dtype: np.dtype
     foreground_fraction: float
     seeds: int | None = None
+    seconds: float | None = None  # the library's time at full resolution (None: the preview's, shown as given)
 
 
 class Jobs:
@@ -284,6 +285,17 @@ def _help(base: str | None, extra: str) -> str | None:
     return " ".join(part for part in (base, extra) if part) or None
 
 
+def _time_metric(where, preview_seconds: float, numbers: Numbers) -> None:
+    """The Time metric: the library's time for the numbers shown, the full-resolution one once they are in (#10
+    review: it stayed the preview's while every other number became the full-resolution one)."""
+    if numbers.seconds is None:
+        where.metric("Time", views.format_ms(preview_seconds), help="Library time for the live preview.")
+    else:
+        took = views.format_ms(preview_seconds)
+        where.metric("Time", views.format_ms(numbers.seconds),
+                     help=f"Library time at full resolution (the live preview took {took}).")
+
+
 def threshold_metrics(*, image_key: str, image: np.ndarray, factor: float, recipe: seg.ThresholdRecipe,
                       result: seg.ThresholdResult, objects: int, seconds: float) -> None:
     """The Thresholding page's metrics row: method, threshold, foreground, objects, time."""
@@ -291,9 +303,11 @@ def threshold_metrics(*, image_key: str, image: np.ndarray, factor: float, recip
     preview = Numbers(objects, tuple(result.thresholds), result.processed.dtype, result.foreground_fraction)
 
     def work() -> Numbers:
-        full = compute.run_threshold(image_key, 1.0, recipe_json, image).result
+        timed = compute.run_threshold(image_key, 1.0, recipe_json, image)
+        full = timed.result
         count = compute.count_objects(image_key, 1.0, recipe_json, full.mask)
-        return Numbers(count, tuple(full.thresholds), full.processed.dtype, full.foreground_fraction)
+        return Numbers(count, tuple(full.thresholds), full.processed.dtype, full.foreground_fraction,
+                       seconds=timed.seconds)
 
     method = seg.METHODS[recipe.method]
 
@@ -306,7 +320,7 @@ def threshold_metrics(*, image_key: str, image: np.ndarray, factor: float, recip
                   help=_help("In the image's own units (a 16-bit image gets 16-bit values).", note))
         c3.metric("Foreground", f"{mark}{numbers.foreground_fraction:.1%}", help=note or None)
         c4.metric("Objects", f"{mark}{numbers.objects:,}", help=_help("8-connected objects in the mask.", note))
-        c5.metric("Time", views.format_ms(seconds), help="Library time for the live preview.")
+        _time_metric(c5, seconds, numbers)
 
     _progressive("threshold", image_key, recipe_json, factor, preview, work, draw)
 
@@ -320,9 +334,10 @@ def watershed_metrics(*, image_key: str, image: np.ndarray, factor: float, recip
                       int(result.markers.max(initial=0)))
 
     def work() -> Numbers:
-        full = compute.run_watershed(image_key, 1.0, recipe_json, image).result
+        timed = compute.run_watershed(image_key, 1.0, recipe_json, image)
+        full = timed.result
         return Numbers(full.count, tuple(full.threshold.thresholds), full.threshold.processed.dtype,
-                       full.threshold.foreground_fraction, int(full.markers.max(initial=0)))
+                       full.threshold.foreground_fraction, int(full.markers.max(initial=0)), seconds=timed.seconds)
 
     def draw(numbers: Numbers, mark: str, note: str) -> None:
         shown = views.format_thresholds(numbers.thresholds, numbers.dtype, recipe.foreground.method)
@@ -333,6 +348,6 @@ def watershed_metrics(*, image_key: str, image: np.ndarray, factor: float, recip
         c3.metric("Foreground", f"{mark}{numbers.foreground_fraction:.1%}",
                   help=_help(f"{seg.METHODS[recipe.foreground.method].label} threshold {threshold}", note))
         c4.metric("Threshold", threshold, help=note or None)
-        c5.metric("Time", views.format_ms(seconds), help="Library time for the live preview.")
+        _time_metric(c5, seconds, numbers)
 
     _progressive("watershed", image_key, recipe_json, factor, preview, work, draw)

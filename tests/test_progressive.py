@@ -96,6 +96,8 @@ def test_watershed_count_is_marked_then_equals_the_full_resolution_count(media):
     assert shown["Seeds"] == f"{int(expected.markers.max()):,}"
     assert shown["Foreground"] == f"{expected.threshold.foreground_fraction:.1%}"
     assert not any("preview estimates" in c for c in captions(at))
+    time = next(m for m in at.metric if m.label == "Time")  # the full-resolution run's time, said so
+    assert time.help.startswith("Library time at full resolution (the live preview took "), time.help
     # The screen's final count is the number of objects in the exported labels.
     at.session_state["tab"] = "Export"
     at.run()
@@ -115,6 +117,7 @@ def test_threshold_numbers_become_the_full_resolution_ones():
     assert shown["Objects"] == f"{int(seg.label_objects(full.mask).max()):,}"
     assert shown["Foreground"] == f"{full.foreground_fraction:.1%}"
     assert shown["Threshold"] == f"{full.thresholds[0]:.2f}".rstrip("0").rstrip(".")
+    assert next(m for m in at.metric if m.label == "Time").help.startswith("Library time at full resolution")
 
 
 def test_a_stale_job_never_shows_for_a_new_recipe():
