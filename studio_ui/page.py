@@ -321,15 +321,29 @@ def _read_link_version(opened: bool) -> None:
     The values a default change needs (``segmentation.upgrade_params``: version 2 read one plane of a z-stack,
     so ``projection=none``) go into the address before any widget reads it, unless the link sets them itself;
     the address then says ``v=3`` and means what it meant. A link of the current version is left alone.
+
+    Every change of the address on a session's first run becomes a history entry of its own (Streamlit's
+    frontend pushes it before the page's history script runs): opening the app took two or three presses of
+    Back to leave (#10 review). So a bare address, which means the current version, is left bare on the first
+    run (later runs write ``v``, as replacements); an older link's additions go in one change.
     """
+    if opened and not any(True for _ in st.query_params):
+        return
     version = link_version(opened)
+    additions: dict[str, str] = {}
     if version < seg.RECIPE_VERSION:
         specs = {spec.name: spec for spec in seg.ThresholdRecipe.specs() + seg.WatershedRecipe.specs()}
         for name, value in seg.upgrade_params({}, version).items():
             if name not in st.query_params and name in specs:
-                st.query_params[name] = specs[name].to_text(value)
+                additions[name] = specs[name].to_text(value)
     if st.query_params.get(VERSION_KEY) != str(seg.RECIPE_VERSION):
-        st.query_params[VERSION_KEY] = str(seg.RECIPE_VERSION)
+        additions[VERSION_KEY] = str(seg.RECIPE_VERSION)
+    if additions:
+        with get_session_state().query_params() as query:  # one message: one address change
+            for name, text in additions.items():
+                query.set_with_no_forward_msg(name, text)
+                query._initial_query_params[name] = [text]  # what bound widgets read as they register
+            query._send_query_param_msg()
 
 
 def _open_tab_from_link() -> None:
