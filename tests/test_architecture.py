@@ -102,7 +102,7 @@ ALLOWED = {
     "regions": {"thresholding", "recipes"} | _LEAVES,
     "measurement": {"regions"} | _LEAVES,
     "display": _LEAVES,
-    "export": {"recipes"} | _LEAVES,
+    "export": {"recipes", "measurement"} | _LEAVES,
     "batch": set(SUBPACKAGES) - {"batch"} | _LEAVES,
     "__main__": {"batch"},
 }
