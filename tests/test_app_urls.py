@@ -310,6 +310,9 @@ def test_a_link_choice_this_image_does_not_offer_is_said_once(page):
         "The link's `channel=GFP` was left out: this image has no such channel (a link made on an upload names the "
         "file's channels: upload that file)."], said
     assert len([w for w in said if "`method=bogus`" in w]) == 1, said
+    # the box may sit in a collapsed section: a toast says it too, seen whichever sections are open
+    channel = [w for w in said if "`channel=GFP`" in w]
+    assert [t.value for t in at.toast if "`channel=GFP`" in t.value] == channel, [t.value for t in at.toast]
     assert "channel" not in at.query_params and "method" not in at.query_params
     assert not [w.value for w in at.run().warning if "`channel=GFP`" in w.value]  # said once, on arrival
 
