@@ -18,7 +18,7 @@ from streamlit.runtime.state.query_params import _coerce_value_for_query_url as 
 import segmentation as seg
 from segmentation import SAMPLES
 
-from .source import SHARED_KEYS, CurrentImage, forget_widget_values, image_source, upload_marker
+from .source import FILE_SELECTION_KEYS, SHARED_KEYS, CurrentImage, forget_widget_values, image_source, upload_marker
 from .widgets import LINK_PROBLEMS_KEY, arriving_at_page
 
 _LOG = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def keep_page_settings(title: str) -> None:
 
 #: Widget keys of what is read of the image (the file's series, pages, channel, projection, plane, time point):
 #: they belong to the image, which every page shows, not to a page's recipe.
-IMAGE_SELECTION_KEYS = ("series", "pages", "projection", "plane", "timepoint")
+IMAGE_SELECTION_KEYS = FILE_SELECTION_KEYS
 IMAGE_SELECTION_PREFIXES = ("file_channel_",)  # the file's channel box, keyed by the file's channels
 
 
