@@ -57,8 +57,12 @@ with plain_errors():
                       stretched=stretched, factor=factor, original_caption=original_caption)
 
 
+def full_answer():
+    return compute.full_answer("threshold", current.key, recipe.to_json(), current.image).result
+
+
 def full_mask():
-    return compute.run_threshold(current.key, 1.0, recipe.to_json(), current.image).result.mask
+    return full_answer().mask
 
 
 tab_hist, tab_objects, tab_zoom, tab_export, tab_share = st.tabs(
@@ -93,8 +97,7 @@ if tab_zoom.open:
         views.look_closer(current.image, full_mask, labels=False, style=style)
 if tab_export.open:
     with tab_export, plain_errors():
-        export_section(stem=current.name.rsplit(".", 1)[0], full_segmentation=full_mask, image=current.image,
-                       full_objects=lambda: compute.count_objects(current.key, 1.0, recipe.to_json(), full_mask()),
+        export_section(stem=current.name.rsplit(".", 1)[0], full_answer=full_answer, image=current.image,
                        recipe=recipe, style=style, labels=False, image_key=current.key, scale=scale)
 if tab_share.open:
     with tab_share:

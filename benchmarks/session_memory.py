@@ -431,9 +431,9 @@ def breakdown(name: str, data: bytes, file_name: str, moves: int) -> dict:
 
 
 #: What the full-resolution consumers (the numbers, the exports, Look closer, the Objects tab) read from a cached
-#: full-resolution result; every other full-size array in it is only there because the preview's result type
-#: is reused (the stages view and the histogram read the *preview's* result).
-NEEDED_AT_FULL_SIZE = {"threshold": ("mask",), "watershed": ("labels",)}
+#: full-resolution answer (``studio_ui.compute.FullAnswer``: the mask in bits or the labels narrowed, in
+#: ``packed``); anything else found in a full-resolution entry would be held for no reader.
+NEEDED_AT_FULL_SIZE = {"threshold": ("packed",), "watershed": ("packed",)}
 
 
 def _field(desc: str) -> str:
@@ -469,7 +469,7 @@ def summarise(name: str, rows: list[dict], problems: list[str]) -> dict:
         group["entry_mb"].append(round(entry / MB, 1))
         function = row.get("kind")
         if function in NEEDED_AT_FULL_SIZE:
-            full = any(full_shape in d for d, _, _ in row["buffers"])
+            full = "FULL_RESULTS" in row["where"] or any(full_shape in d for d, _, _ in row["buffers"])
             (full_entries if full else preview_entries).setdefault(function, []).append(
                 {"bytes": entry, "fields": fields})
     out = []

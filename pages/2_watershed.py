@@ -74,7 +74,7 @@ if st.toggle("Show the intermediate stages", key="stages", bind="query-params",
 
 
 def full_result():
-    return compute.run_watershed(current.key, 1.0, recipe.to_json(), current.image).result
+    return compute.full_answer("watershed", current.key, recipe.to_json(), current.image).result
 
 
 def full_labels():
@@ -112,9 +112,8 @@ if tab_zoom.open:
         views.look_closer(current.image, full_labels, labels=True, style=style)
 if tab_export.open:
     with tab_export, plain_errors():
-        export_section(stem=current.name.rsplit(".", 1)[0], full_segmentation=full_labels, image=current.image,
-                       full_objects=lambda: full_result().count, recipe=recipe, style=style, labels=True,
-                       image_key=current.key, scale=scale)
+        export_section(stem=current.name.rsplit(".", 1)[0], full_answer=full_result, image=current.image,
+                       recipe=recipe, style=style, labels=True, image_key=current.key, scale=scale)
 if tab_share.open:
     with tab_share:
         views.share_link(is_upload=current.is_upload, sample_title=SAMPLES[current.sample].title)

@@ -197,30 +197,40 @@ def run_column(image_key: str, image: np.ndarray, scale: float, column: Column,
     recipe = column.recipe
     row = {"method": column.label, "key": column.key}
     try:
-        if recipe.kind == "threshold":
-            timed = compute.run_threshold(image_key, scale, recipe.rescaled(scale).to_json(), image)
-            fg, mask = timed.result, timed.result.mask
-            objects, count = mask, compute.count_objects(image_key, scale, recipe.to_json(), mask)
+        if scale >= 1.0:  # the full-resolution answer (the mask or labels and the numbers; no stages)
+            timed = compute.full_answer(recipe.kind, image_key, recipe.to_json(), image)
+            answer = timed.result
+            mask, count = answer.mask, answer.count
+            objects = mask if recipe.kind == "threshold" else answer.labels
+            thresholds, dtype, method = answer.thresholds, answer.dtype, answer.recipe.method
+            notes, nonfinite, channel = answer.notes, answer.nonfinite, answer.recipe.channel
         else:
-            timed = compute.run_watershed(image_key, scale, recipe.rescaled(scale).to_json(), image)
-            fg, objects, count = timed.result.threshold, timed.result.labels, timed.result.count
-            mask = objects > 0
+            if recipe.kind == "threshold":
+                timed = compute.run_threshold(image_key, scale, recipe.rescaled(scale).to_json(), image)
+                fg, mask = timed.result, timed.result.mask
+                objects, count = mask, compute.count_objects(image_key, scale, recipe.to_json(), mask)
+                notes = fg.notes
+            else:
+                timed = compute.run_watershed(image_key, scale, recipe.rescaled(scale).to_json(), image)
+                fg, objects, count = timed.result.threshold, timed.result.labels, timed.result.count
+                mask, notes = objects > 0, timed.result.notes
+            thresholds, dtype, method = fg.thresholds, fg.processed.dtype, fg.recipe.method
+            nonfinite, channel = compute.nonfinite_pixels(fg.processed), fg.recipe.channel
     except ValueError as error:
         row.update({"threshold": "—", "note": str(error)})
         return row, None
     except Exception as error:  # noqa: BLE001 - one recipe's fault must not hide the others' results
         row.update({"threshold": "—", "note": f"could not be computed ({type(error).__name__})"})
         return row, None
-    notes = timed.result.notes if recipe.kind == "watershed" else fg.notes
     if scale < 1.0 and full_image is not None:  # the non-finite count of the whole image, not of the preview
         notes = compute.full_resolution_notes(tuple(notes), image_key=image_key, image=full_image,
-                                              channel=fg.recipe.channel, factor=scale)
+                                              channel=channel, factor=scale)
     row.update({
-        "threshold": format_thresholds(fg.thresholds, fg.processed.dtype, fg.recipe.method),
+        "threshold": format_thresholds(thresholds, dtype, method),
         "foreground %": 100 * float(mask.mean()) if mask.size else 0.0,
         "objects": int(count),
         "time (ms)": 1000 * timed.seconds,
-        "note": "; ".join(result_notes(notes, fg.processed)),
+        "note": "; ".join(result_notes(notes, nonfinite)),
     })
     return row, (mask, objects)
 

@@ -4,20 +4,19 @@
 the image arrays are passed as unhashed ``_arguments`` and identified by their content key, which sidesteps
 ``st.cache_data``'s sampled hashing of large arrays (two masks differing in a few pixels could collide).
 
-Two kinds of segmentation results are kept, bounded differently:
+Two kinds of segmentation results are kept, both in byte-bounded LRUs (:class:`BytesLRU`, shared by every
+session; the newest entry always stays, so the current answer is never computed twice):
 
-* **Preview results** (``scale`` below 1: the display-sized copy the live view works on) sit in
-  ``st.cache_resource`` caches bounded by their number of entries; a preview is at most a few megapixels, so
-  a slider moved back and forth answers from the cache.
-* **Full-resolution results** (``scale`` 1: the numbers' background job, the Objects table, Look closer, the
-  downloads, Compare at full resolution) sit in :data:`FULL_RESULTS`, one server-wide LRU bounded in
-  *bytes* (:data:`FULL_RESULTS_BUDGET`). A full-resolution watershed of a 12-megapixel photo holds about
-  170 MB (labels, seeds, distance map, foreground, processed channel); kept by entry count, every slider stop
-  added one (issue 10's review: 1.25 → 2.3 GB after ten stops). The newest result is always kept, whatever
-  its size, so the current recipe's answer (what the page shows and the downloads hold) is computed once;
-  older ones go first once the budget is exceeded and are recomputed if someone asks for them again.
-  For an image no larger than its preview (scale 1 is then also the live view) the entries are small and
-  many fit.
+* **Live results** (:data:`LIVE_RESULTS`; the display-sized preview the live view works on, or the image
+  itself when it is no larger than the preview) with every stage the page shows: the views, the histogram,
+  the watershed's stages and seed editing read them. A slider moved back answers from here.
+* **Full-resolution answers** (:data:`FULL_RESULTS`; the numbers' background job, the Objects tab, Look
+  closer, the downloads, Compare at full resolution) keep only what those read: a :class:`FullAnswer`, the
+  mask in bits or the labels in 16 bits, and the numbers. Whole results made one session with a 12-MP
+  upload hold 4.8× (Thresholding) and 7.6× (Watershed) the decoded image after three slider stops (a
+  watershed result alone was 171.7 MB, 5.0×: seeds, distance map, processed channel, raw mask; issue 15's
+  target is 3×, ``python -m benchmarks.session_memory``). When the live view is the image itself, its answer
+  is taken from the live result, not computed again.
 """
 
 from __future__ import annotations
@@ -131,6 +130,12 @@ class BytesLRU:
         while len(self._entries) > 1 and (len(self._entries) > self.max_entries or self.held() > self.budget):
             self._entries.popitem(last=False)
 
+    def peek(self, key: tuple) -> Any:
+        """The cached value for ``key``, or None (not computed, not counted as a use)."""
+        with self._lock:
+            entry = self._entries.get(key)
+        return None if entry is None or time.monotonic() - entry[2] > self.ttl else entry[0]
+
     def held(self) -> int:
         """Bytes held by the entries now."""
         return sum(size for _, size, _ in self._entries.values())
@@ -145,11 +150,85 @@ class BytesLRU:
             self._entries.clear()
 
 
-#: Bytes of full-resolution results the server keeps (``STUDIO_FULL_RESULTS_MB``, default 256 MB: one
-#: full-resolution watershed of a 12-megapixel photo, about 170 MB, plus its thresholding; the newest result
-#: is kept even when it alone is larger).
-FULL_RESULTS_BUDGET = int(float(os.environ.get("STUDIO_FULL_RESULTS_MB", "256")) * 2**20)
+#: Bytes of full-resolution answers the server keeps (``STUDIO_FULL_RESULTS_MB``, default 40 MB). An answer is
+#: slim (:class:`FullAnswer`): a 12-megapixel watershed's is its labels in 16 bits (22.9 MB), a thresholding's
+#: its mask in bits (1.4 MB); the newest is kept even when larger. With 40 MB one 12-MP watershed answer stays
+#: besides the newest (two would make a session hold more than 3× its decoded upload, issue 15).
+FULL_RESULTS_BUDGET = int(float(os.environ.get("STUDIO_FULL_RESULTS_MB", "40")) * 2**20)
 FULL_RESULTS = BytesLRU(FULL_RESULTS_BUDGET, max_entries=64, ttl=1800)
+
+#: Bytes of live (preview) results the server keeps (``STUDIO_LIVE_RESULTS_MB``, default 32 MB): a live result
+#: holds every stage the page shows (a 1024-px watershed's is 11.2 MB with its seeds, distance map and processed
+#: channel; a thresholding's 1.5 MB), so a slider moved back answers from here; the newest stays.
+LIVE_RESULTS_BUDGET = int(float(os.environ.get("STUDIO_LIVE_RESULTS_MB", "32")) * 2**20)
+LIVE_RESULTS = BytesLRU(LIVE_RESULTS_BUDGET, max_entries=48, ttl=1800)
+
+
+@dataclass(frozen=True, eq=False)
+class FullAnswer:
+    """What is kept of a full-resolution result: the segmentation its readers use, and its numbers.
+
+    The full-resolution readers (the metrics' job, the downloads, the Objects tab, Look closer, Compare at full
+    resolution) read the mask or the labels and a few numbers; the stages and the histogram read the live
+    result. Kept whole, a 12-MP watershed result held 171.7 MB (5.0× the decoded image: labels, seeds and
+    distance map in 32 bits, foreground, processed channel, raw mask) and every slider stop added one
+    (``python -m benchmarks.session_memory``). So the mask is kept in bits (``np.packbits``) and the labels in the
+    narrowest unsigned type that holds their count; :attr:`mask` and :attr:`labels` give them back as the
+    library returned them (bool; int32), equal bit for bit.
+    """
+
+    kind: str
+    shape: tuple[int, ...]
+    packed: np.ndarray
+    count: int
+    seeds: int | None
+    thresholds: tuple[float, ...]
+    dtype: np.dtype
+    foreground_fraction: float
+    notes: tuple[str, ...]
+    nonfinite: int
+    recipe: Any  # the foreground's ThresholdRecipe
+    labels_dtype: np.dtype | None = None
+
+    @classmethod
+    def of(cls, result: seg.ThresholdResult | seg.WatershedResult) -> FullAnswer:
+        if isinstance(result, seg.WatershedResult):
+            fg, labels = result.threshold, result.labels
+            count = result.count
+            narrow = labels.astype(np.min_scalar_type(count)) if count else np.zeros(labels.shape, np.uint8)
+            return cls("watershed", labels.shape, _readonly(narrow), count, int(result.markers.max(initial=0)),
+                       tuple(fg.thresholds), fg.processed.dtype, fg.foreground_fraction, tuple(result.notes),
+                       nonfinite_pixels(fg.processed), fg.recipe, labels.dtype)
+        mask = result.mask
+        count = int(label_objects(mask).max(initial=0))
+        return cls("threshold", mask.shape, _readonly(np.packbits(mask, axis=None)), count, None,
+                   tuple(result.thresholds), result.processed.dtype, result.foreground_fraction,
+                   tuple(result.notes), nonfinite_pixels(result.processed), result.recipe)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The foreground, (H, W) bool (a new array on each call)."""
+        if self.kind == "watershed":
+            return self.packed > 0
+        size = int(np.prod(self.shape))
+        return np.unpackbits(self.packed, count=size).view(bool).reshape(self.shape)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The objects, (H, W) int32 with 0 = background (a thresholding's: its mask's 8-connected components)."""
+        if self.kind == "watershed":
+            return self.packed.astype(self.labels_dtype)
+        return label_objects(self.mask)
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+def nonfinite_pixels(processed: np.ndarray) -> int:
+    """How many pixels of a processed channel are NaN or infinite (0 for an integer channel)."""
+    return int(np.count_nonzero(~np.isfinite(processed))) if processed.dtype.kind == "f" else 0
 
 
 def _threshold(recipe_json: str, image: np.ndarray) -> Timed:
@@ -167,34 +246,39 @@ def _watershed(recipe_json: str, image: np.ndarray) -> Timed:
     return Timed(_freeze(result), time.perf_counter() - start)
 
 
-@st.cache_resource(max_entries=24, ttl=1800, show_spinner=False)
-def _preview_threshold(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
-    return _threshold(recipe_json, _image)
-
-
-@st.cache_resource(max_entries=16, ttl=1800, show_spinner=False)
-def _preview_watershed(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
-    return _watershed(recipe_json, _image)
+_COMPUTE = {"threshold": _threshold, "watershed": _watershed}
 
 
 def run_threshold(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
-    """Threshold ``_image`` (identified by ``image_key`` and ``scale``) with the recipe in ``recipe_json``.
+    """The live result: threshold ``_image`` (``image_key`` at ``scale``) with the recipe in ``recipe_json``.
 
-    A preview (``scale`` < 1) is cached by entries, a full-resolution result in :data:`FULL_RESULTS`.
+    Every stage is kept (the views, the histogram); cached in :data:`LIVE_RESULTS`. For the full-resolution
+    answer of a downscaled preview, see :func:`full_answer`.
     """
-    if scale >= 1:
-        return FULL_RESULTS.get(("threshold", image_key, recipe_json), lambda: _threshold(recipe_json, _image))
-    return _preview_threshold(image_key, scale, recipe_json, _image)
+    return LIVE_RESULTS.get(("threshold", image_key, scale, recipe_json), lambda: _threshold(recipe_json, _image))
 
 
 def run_watershed(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
-    """Watershed of ``_image`` (identified by ``image_key`` and ``scale``) with the recipe in ``recipe_json``.
+    """The live result: watershed of ``_image`` (``image_key`` at ``scale``) with the recipe in ``recipe_json``.
 
-    A preview (``scale`` < 1) is cached by entries, a full-resolution result in :data:`FULL_RESULTS`.
+    Every stage is kept (the views, the stages, seed editing); cached in :data:`LIVE_RESULTS`.
     """
-    if scale >= 1:
-        return FULL_RESULTS.get(("watershed", image_key, recipe_json), lambda: _watershed(recipe_json, _image))
-    return _preview_watershed(image_key, scale, recipe_json, _image)
+    return LIVE_RESULTS.get(("watershed", image_key, scale, recipe_json), lambda: _watershed(recipe_json, _image))
+
+
+def full_answer(kind: str, image_key: str, recipe_json: str, _image: np.ndarray) -> Timed:
+    """The full-resolution answer (a :class:`FullAnswer`) of ``kind`` ("threshold" or "watershed") for the
+    image ``image_key`` at full size, with its library time; cached in :data:`FULL_RESULTS`.
+
+    When the live view is the image itself (no preview: its scale-1 result is in :data:`LIVE_RESULTS`), the
+    answer is taken from it, not computed again.
+    """
+    def make() -> Timed:
+        live = LIVE_RESULTS.peek((kind, image_key, 1.0, recipe_json))
+        timed = live if live is not None else _COMPUTE[kind](recipe_json, _image)
+        return Timed(FullAnswer.of(timed.result), timed.seconds)
+
+    return FULL_RESULTS.get((kind, image_key, recipe_json), make)
 
 
 @st.cache_data(max_entries=32, ttl=1800, show_spinner=False)

@@ -15,8 +15,9 @@ import numpy as np
 import streamlit as st
 
 import segmentation as seg
-from segmentation import MeasurementTable, PixelSize, as_labels, label_objects, measure, to_python
+from segmentation import MeasurementTable, PixelSize, as_labels, measure, to_python
 
+from .compute import FullAnswer
 from .views import count_of, download_row
 
 #: The highest label a 16-bit PNG holds.
@@ -66,15 +67,15 @@ def interop_file(fmt: str, image_key: str, recipe_json: str, pixel_size: float |
                                    name=name)
 
 
-def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], full_objects: Callable[[], int],
-                   image: np.ndarray, recipe, style: tuple, labels: bool, image_key: str = "",
+def export_section(*, stem: str, full_answer: Callable[[], FullAnswer], image: np.ndarray, recipe, style: tuple,
+                   labels: bool, image_key: str = "",
                    scale: PixelSize | None = None) -> None:
     """Download buttons for mask, labels, overlay, measurements, recipe JSON and Python script, and the files
     for Fiji, QuPath and napari.
 
-    ``full_segmentation()`` gives the full-resolution mask (or labels, when ``labels``) and
-    ``full_objects()`` its number of objects (the highest label); both are cached by the pages, so they
-    cost nothing when the live preview is the full image. A status line names each stage as it runs.
+    ``full_answer()`` gives the full-resolution answer (its mask, or labels when ``labels``, and its number of
+    objects), cached, so it costs nothing once the page's numbers are in; the buttons' callables keep that
+    slim answer, not a decoded copy of its labels. A status line names each stage as it runs.
     Images and the table are encoded on click; the ROI set, GeoJSON and OME-Zarr are made when asked for
     (their stages shown), then offered for download. Measurements use ``scale`` (the recipe's pixel size and
     unit, or the file's; None: pixels), exactly as the command line does, after a comment line naming the
@@ -85,29 +86,32 @@ def export_section(*, stem: str, full_segmentation: Callable[[], np.ndarray], fu
     scale = scale if scale is not None else PixelSize(None, "px", "")
     with st.status("Segmenting at full resolution…", expanded=False) as status:
         start = time.perf_counter()
-        segmentation = full_segmentation()
-        status.update(label="Labelling…")
-        objects = int(full_objects())
+        answer = full_answer()
+        objects = answer.count
         status.update(label=f"Full-resolution result: {count_of(objects, 'object')} "
                             f"({time.perf_counter() - start:.1f} s)", state="complete")
 
+    def segmentation() -> np.ndarray:
+        """The full-resolution labels (or mask), decoded from the slim answer when asked for."""
+        return answer.labels if labels else answer.mask
+
     def table() -> MeasurementTable:
-        return full_table(image_key, recipe_json, scale.size, scale.unit, segmentation, image)
+        return full_table(image_key, recipe_json, scale.size, scale.unit, segmentation(), image)
 
     def csv_bytes() -> bytes:
         return table().to_csv(recipe_json=recipe_json).encode()  # names the recipe's version, as the CLI does
 
     def mask_png() -> bytes:
-        return seg.encode_png(segmentation > 0)
+        return seg.encode_png(segmentation() > 0)
 
     def labels_file(fmt: str) -> Callable[[], bytes]:
         def build() -> bytes:
-            label_image = segmentation if labels else label_objects(segmentation)
+            label_image = answer.labels  # a thresholding's: its mask's 8-connected components
             return seg.encode_labels(label_image, format=fmt)
         return build
 
     def overlay_png() -> bytes:
-        return seg.encode_png(seg.boundary_overlay(image, segmentation, color=color, thickness=thickness,
+        return seg.encode_png(seg.boundary_overlay(image, segmentation(), color=color, thickness=thickness,
                                                    fill_opacity=opacity))
 
     png_refusal = png_labels_refusal(objects)
@@ -153,8 +157,8 @@ def _ask_for(prepared: list, key: tuple) -> None:
     prepared[:] = (prepared + [key])[-12:]
 
 
-def interop_section(*, stem: str, segmentation: np.ndarray, image: np.ndarray, image_key: str, recipe_json: str,
-                    scale: PixelSize, table: Callable[[], MeasurementTable]) -> None:
+def interop_section(*, stem: str, segmentation: Callable[[], np.ndarray], image: np.ndarray, image_key: str,
+                    recipe_json: str, scale: PixelSize, table: Callable[[], MeasurementTable]) -> None:
     """The ROI set, GeoJSON and OME-Zarr: a button makes each (its stages named as they run), then its download.
 
     The files are those ``python -m segmentation ... --export roi,geojson,ome-zarr`` writes for this recipe:
@@ -173,7 +177,7 @@ def interop_section(*, stem: str, segmentation: np.ndarray, image: np.ndarray, i
                 continue
             with st.status("Labelling…", expanded=False) as status:
                 start = time.perf_counter()
-                labels = as_labels(segmentation)
+                labels = as_labels(segmentation())
                 measured = None
                 if fmt == "geojson":
                     status.update(label="Measuring…")

@@ -12,12 +12,11 @@ full-resolution watershed of a 12-megapixel photo takes seconds, which would hol
 * A session wants one answer at a time. A new widget change (a new key) releases the session's previous
   job: if nobody else wants it and it has not started, it is cancelled (it never runs); a running one
   cannot be interrupted (the library call is one C call) and finishes into the cache, unused.
-* The job calls the *same* cached functions as the Export tab (``compute.run_threshold`` /
-  ``compute.run_watershed`` at scale 1, ``compute.count_objects``), so the work is done once and the number
-  shown is, by construction, the number of objects in the exported file. The result cache is theirs
-  (``compute.FULL_RESULTS``, keyed by image key and recipe JSON and bounded in bytes: the current recipe's
-  result stays, older ones go once the budget is exceeded, so slider stops do not pile up full-resolution
-  results); the job itself returns only a few numbers.
+* The job calls the *same* cached function as the Export tab (``compute.full_answer``), so the work is done
+  once and the number shown is, by construction, the number of objects in the exported file. The answer
+  cache is theirs (``compute.FULL_RESULTS``, keyed by image key and recipe JSON, bounded in bytes and holding
+  only the mask or labels and the numbers: the current recipe's answer stays, older ones go once the budget is
+  exceeded, so slider stops do not pile up full-resolution results); the job itself returns a few numbers.
 * Compare draws its numbers in several places (the results table, the agreement matrix, the object scores):
   :func:`start` asks for its one job (all columns, the truth's scores, the agreement shown) and each place
   calls :func:`follow`, showing the preview's numbers marked "≈" until the job's are in.
@@ -54,6 +53,11 @@ POLL_SECONDS = 0.5
 #: after this many newer ones, releasing its job).
 MAX_SESSIONS = 256
 PREVIEW_MARK = "≈ "
+#: How much nicer than the server the full-resolution worker thread runs (Linux schedules threads one by one, so
+#: only this thread is lowered): a live rerun of any session comes first on a 2-core machine, the background
+#: answer takes the rest. Measured by ``python -m benchmarks.progressive_latency`` (slider latency while a
+#: full-resolution watershed runs, against a server with no background work).
+WORKER_NICENESS = 10
 
 
 def enabled() -> bool:
@@ -73,11 +77,21 @@ class Numbers:
     seconds: float | None = None  # the library's time at full resolution (None: the preview's, shown as given)
 
 
+def _lower_priority() -> None:
+    """Lower the calling thread's scheduling priority by :data:`WORKER_NICENESS` (where the OS allows it)."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + WORKER_NICENESS)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the work still runs, at normal priority
+        pass
+
+
 class Jobs:
     """A bounded pool plus the registry of which session wants which full-resolution answer."""
 
     def __init__(self, max_workers: int = 1) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="full-resolution")
+        self.pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="full-resolution",
+                                       initializer=_lower_priority)
         self._lock = threading.Lock()
         self._futures: dict[tuple, Future] = {}
         self._wanted_by: dict[tuple, set[str]] = {}
@@ -303,11 +317,9 @@ def threshold_metrics(*, image_key: str, image: np.ndarray, factor: float, recip
     preview = Numbers(objects, tuple(result.thresholds), result.processed.dtype, result.foreground_fraction)
 
     def work() -> Numbers:
-        timed = compute.run_threshold(image_key, 1.0, recipe_json, image)
+        timed = compute.full_answer("threshold", image_key, recipe_json, image)
         full = timed.result
-        count = compute.count_objects(image_key, 1.0, recipe_json, full.mask)
-        return Numbers(count, tuple(full.thresholds), full.processed.dtype, full.foreground_fraction,
-                       seconds=timed.seconds)
+        return Numbers(full.count, full.thresholds, full.dtype, full.foreground_fraction, seconds=timed.seconds)
 
     method = seg.METHODS[recipe.method]
 
@@ -334,10 +346,10 @@ def watershed_metrics(*, image_key: str, image: np.ndarray, factor: float, recip
                       int(result.markers.max(initial=0)))
 
     def work() -> Numbers:
-        timed = compute.run_watershed(image_key, 1.0, recipe_json, image)
+        timed = compute.full_answer("watershed", image_key, recipe_json, image)
         full = timed.result
-        return Numbers(full.count, tuple(full.threshold.thresholds), full.threshold.processed.dtype,
-                       full.threshold.foreground_fraction, int(full.markers.max(initial=0)), seconds=timed.seconds)
+        return Numbers(full.count, full.thresholds, full.dtype, full.foreground_fraction, full.seeds,
+                       seconds=timed.seconds)
 
     def draw(numbers: Numbers, mark: str, note: str) -> None:
         shown = views.format_thresholds(numbers.thresholds, numbers.dtype, recipe.foreground.method)

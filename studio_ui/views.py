@@ -117,16 +117,19 @@ def format_ms(seconds: float) -> str:
     return f"{ms:.1f} ms" if ms < 10 else f"{ms:,.0f} ms"
 
 
-def result_notes(notes: tuple[str, ...], processed: np.ndarray) -> list[str]:
+def result_notes(notes: tuple[str, ...], processed: np.ndarray | int) -> list[str]:
     """A result's notes to show, less the one restating how many of its pixels are not finite.
+
+    ``processed``: the result's processed channel, or its number of non-finite pixels.
 
     The line under the page title already says how many pixels of the image are NaN or infinite (the
     image's own notes, counted at full resolution), so it is said once; the result's count would be of the
     live preview. The note is recognised by that count of pixels ("20,000 pixels ..."), not by its wording.
     """
-    if processed.dtype.kind != "f":
-        return list(notes)
-    count = int(np.count_nonzero(~np.isfinite(processed)))
+    if isinstance(processed, np.ndarray):
+        count = int(np.count_nonzero(~np.isfinite(processed))) if processed.dtype.kind == "f" else 0
+    else:
+        count = int(processed)
     if not count:
         return list(notes)
     number = re.compile(rf"(?<![\d,.])(?:{count:,}|{count}) pixels?\b")

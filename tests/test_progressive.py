@@ -10,6 +10,7 @@ on the whole image), and for the watershed page also the highest label of the ex
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -242,8 +243,8 @@ def test_slider_stops_keep_one_full_resolution_result_and_previews_stay_content_
     from studio_ui import compute
 
     nuclei = load_sample("nuclei")
-    one = compute.nbytes(seg.watershed(nuclei, suggested(seg.WatershedRecipe(), "nuclei")))
-    monkeypatch.setattr(compute.FULL_RESULTS, "budget", int(one * 1.5))  # room for one full result
+    one = compute.nbytes(compute.FullAnswer.of(seg.watershed(nuclei, suggested(seg.WatershedRecipe(), "nuclei"))))
+    monkeypatch.setattr(compute.FULL_RESULTS, "budget", int(one * 1.5))  # room for one full answer
     compute.FULL_RESULTS.clear()
     at = nuclei_page("watershed")
     rerun_until_final(at)
@@ -355,3 +356,56 @@ def test_measurements_csv_can_start_with_the_recipes_version_and_sha256():
     assert pd.read_csv(__import__("io").StringIO(tagged), comment="#").shape == (len(table), len(table.column_names))
     with pytest.raises(seg.ParameterError, match="recipe_json"):
         table.to_csv(recipe_json="not json")
+
+
+# --- the full-resolution cache keeps a slim answer (#15 memory) ----------------------------------------------
+@pytest.mark.parametrize("kind", ["threshold", "watershed"])
+def test_full_answer_gives_back_the_librarys_mask_labels_and_numbers_in_less_memory(kind):
+    """The answer kept for the full-resolution readers decodes to the library's arrays bit for bit (bool mask,
+    int32 labels), carries its numbers, and holds a fraction of the whole result (12 MP: 171.7 -> 22.9 MB)."""
+    from studio_ui import compute
+
+    image = load_sample("nuclei")
+    if kind == "threshold":
+        result = seg.threshold(image, "otsu")
+        labels, fg, seeds = seg.label_objects(result.mask), result, None
+    else:
+        result = seg.watershed(image, suggested(seg.WatershedRecipe(), "nuclei"))
+        labels, fg, seeds = result.labels, result.threshold, int(result.markers.max())
+    answer = compute.FullAnswer.of(result)
+    assert answer.mask.dtype == bool and np.array_equal(answer.mask, labels > 0)
+    assert answer.labels.dtype == labels.dtype and np.array_equal(answer.labels, labels)
+    assert answer.count == int(labels.max()) > 0 and answer.seeds == seeds
+    assert answer.thresholds == tuple(fg.thresholds) and answer.dtype == fg.processed.dtype
+    assert answer.foreground_fraction == fg.foreground_fraction and answer.notes == tuple(result.notes)
+    whole, slim = compute.nbytes(result), compute.nbytes(answer)
+    # bits for a mask (1/8 of bool), 8 or 16 bits for labels (at most 1/2 of int32): of a watershed result (7
+    # full-size arrays) at most 1/14; of a thresholding's (mask, raw mask, processed) at most 1/24.
+    assert slim * (14 if kind == "watershed" else 24) <= whole, (slim, whole)
+
+
+def test_a_full_size_live_result_is_not_computed_again_for_its_answer(monkeypatch):
+    """When the live view is the image itself, the full-resolution answer is made from the live result."""
+    from studio_ui import compute
+
+    image = load_sample("nuclei")[:200, :300]
+    json = seg.WatershedRecipe().to_json()
+    live = compute.run_watershed("small-test", 1.0, json, image)
+    calls = []
+    monkeypatch.setitem(compute._COMPUTE, "watershed", lambda *a: calls.append(a))
+    answer = compute.full_answer("watershed", "small-test", json, image)
+    assert not calls and answer.seconds == live.seconds
+    assert np.array_equal(answer.result.labels, live.result.labels)
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread priorities are a POSIX facility")
+def test_the_full_resolution_worker_runs_at_a_lower_priority_than_the_live_reruns():
+    """The background thread is niced (Linux: per thread), so it yields the cores to live reruns."""
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    pool = full_resolution.Jobs(max_workers=1).pool
+    try:
+        assert pool.submit(niceness).result(timeout=30) == min(niceness() + full_resolution.WORKER_NICENESS, 19)
+    finally:
+        pool.shutdown()
