@@ -539,10 +539,10 @@ def report(results: dict) -> str:
                  for g in b["groups"]]
         out.append(table(brows, ["held by", "entries (MB each)", "MB", "× image", "cap (max_entries × largest)"]))
         for function, p in b.get("full_resolution_projection", {}).items():
-            fields = ", ".join(f"{k} {v:g}" for k, v in p["not_needed_in_entry_mb"].items())
+            fields = ", ".join(f"{k} {v:g} MB" for k, v in p["not_needed_in_entry_mb"].items()) or "nothing"
             out.append(f"  {function}: {p['full_resolution_entries']} full-resolution results kept, "
                        f"{p['entry_mb']:g} MB ({p['entry_multiple']:.2f}×) each, of which not read at full size: "
-                       f"{fields} MB. Held with only the newest kept: {p['held_if_one_full_entry']:.2f}×; "
+                       f"{fields}. Held with only the newest kept: {p['held_if_one_full_entry']:.2f}×; "
                        f"with only it and only {'/'.join(NEEDED_AT_FULL_SIZE[function])}: "
                        f"{p['held_if_one_slim_full_entry']:.2f}×; and only the newest preview result: "
                        f"{p['held_if_one_slim_full_and_one_preview_entry']:.2f}×")

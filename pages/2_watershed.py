@@ -63,7 +63,10 @@ with plain_errors():
     elif seeds_ui.edit_toggle(recipe):
         seeds_ui.click_to_edit(preview, result, factor, style)
     else:
-        title = f"Labels ({'of the preview, ' if factor < 1 else ''}{views.count_of(result.count, 'object')})"
+        # A downscaled preview's labels are not counted in the title: its count is not the answer (the Objects
+        # metric becomes the full-resolution count, and the title stayed "2,031 objects" beside "1,396").
+        title = (f"Labels (live preview at {factor:.0%})" if factor < 1
+                 else f"Labels ({views.count_of(result.count, 'object')})")
         views.three_views(original, middle, overlay, middle_title=title, stretched=stretched, factor=factor,
                           original_caption=original_caption)
 

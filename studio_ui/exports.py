@@ -88,8 +88,9 @@ def export_section(*, stem: str, full_answer: Callable[[], FullAnswer], image: n
         start = time.perf_counter()
         answer = full_answer()
         objects = answer.count
-        status.update(label=f"Full-resolution result: {count_of(objects, 'object')} "
-                            f"({time.perf_counter() - start:.1f} s)", state="complete")
+        took = time.perf_counter() - start  # said only when it was computed now, not found ready ("0.0 s")
+        status.update(label=f"Full-resolution result: {count_of(objects, 'object')}"
+                            + (f" ({took:.1f} s)" if took >= 0.05 else ""), state="complete")
 
     def segmentation() -> np.ndarray:
         """The full-resolution labels (or mask), decoded from the slim answer when asked for."""

@@ -88,12 +88,13 @@ def test_watershed_count_is_marked_then_equals_the_full_resolution_count(media):
         for label in ("Objects", "Seeds", "Foreground", "Threshold"):
             assert shown[label].startswith("≈ "), shown
         assert any("preview estimates" in c and "computing at full resolution" in c for c in captions(at))
-        # the labels image is the preview's: its title says so
-        assert any(c.startswith("Labels (of the preview, ") for c in image_captions(at)), image_captions(at)
+        # the labels image is the preview's: its title says so, with no count to mistake for the answer
+        assert f"Labels (live preview at {PREVIEW / 768:.0%})" in image_captions(at), image_captions(at)
     at = rerun_until_final(at)
     assert_ok(at)
     shown = metrics(at)
     assert shown["Objects"] == f"{expected.count:,}"
+    assert not any(c.startswith("Labels (") and "object" in c for c in image_captions(at)), image_captions(at)
     assert shown["Seeds"] == f"{int(expected.markers.max()):,}"
     assert shown["Foreground"] == f"{expected.threshold.foreground_fraction:.1%}"
     assert not any("preview estimates" in c for c in captions(at))
