@@ -10,10 +10,13 @@
 * ``memory``: what one session with a 12-MP upload holds on the server, as a multiple of the decoded image
   (``benchmarks/session_memory.py``; target <= 3x), with an in-process breakdown by cache; writes
   ``benchmarks/results/session_memory.json``.
+* ``full``: the slow stages at full resolution, 12 MP (``benchmarks/full_resolution.py``: default watershed
+  <= 2 s and <= 2x ``peak_local_max`` + ``watershed``, labels export <= 3 s, ``measure()`` with 1,000 objects
+  <= 0.3 s, 5-class 16-bit multi-Otsu <= 1 s); writes ``benchmarks/results/full_resolution.json``.
 * ``profile``: where the server's time goes in one slider rerun, by stage (not part of ``all``).
 * ``quality``: the default recipes scored against expert ground truth (``../shared/devdata`` when present,
   and the bundled synthetic nuclei); writes ``benchmarks/results/quality.json`` (not part of ``all``).
-* ``all`` (the default): library, browser, load and memory, one after the other (never in parallel: they
+* ``all`` (the default): library, full, browser, load and memory, one after the other (never in parallel: they
   would disturb each other's timings on a 2-core machine).
 
 ``--quick`` makes each a smoke run of a minute or two (1 MP only, few repetitions). The exit status is
@@ -45,6 +48,12 @@ def _profile(quick: bool) -> int:
     from . import browser_latency
 
     return browser_latency.main(["--profile"] + (["--sizes", "1MP"] if quick else []))
+
+
+def _full(quick: bool) -> int:
+    from . import full_resolution
+
+    return full_resolution.main(["--quick"] if quick else [])
 
 
 def _load(quick: bool) -> int:
@@ -80,19 +89,19 @@ def _quality(quick: bool) -> int:
     return quality.main([])
 
 
-RUNNERS = {"library": _library, "browser": _browser, "load": _load, "memory": _memory, "profile": _profile,
-           "quality": _quality}
+RUNNERS = {"library": _library, "full": _full, "browser": _browser, "load": _load, "memory": _memory,
+           "profile": _profile, "quality": _quality}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("which", nargs="*", default=["all"], choices=[*RUNNERS, "all"],
-                        help="which benchmarks to run (default: all = library, browser, load, memory)")
+                        help="which benchmarks to run (default: all = library, full, browser, load, memory)")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run of each")
     args = parser.parse_args(argv)
     chosen = []
     for name in args.which:
-        chosen += ["library", "browser", "load", "memory"] if name == "all" else [name]
+        chosen += ["library", "full", "browser", "load", "memory"] if name == "all" else [name]
     status = 0
     for name in dict.fromkeys(chosen):
         print(f"\n=== {name}{' (quick)' if args.quick else ''} ===", flush=True)
