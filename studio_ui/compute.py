@@ -4,13 +4,14 @@
 the image arrays are passed as unhashed ``_arguments`` and identified by their content key, which sidesteps
 ``st.cache_data``'s sampled hashing of large arrays (two masks differing in a few pixels could collide).
 
-Two kinds of segmentation results are kept, both in byte-bounded LRUs (:class:`BytesLRU`, shared by every
-session; the newest entry always stays, so the current answer is never computed twice):
+Two kinds of segmentation results are kept, shared by every session:
 
-* **Live results** (:data:`LIVE_RESULTS`; the display-sized preview the live view works on, or the image
-  itself when it is no larger than the preview) with every stage the page shows: the views, the histogram,
-  the watershed's stages and seed editing read them. A slider moved back answers from here.
-* **Full-resolution answers** (:data:`FULL_RESULTS`; the numbers' background job, the Objects tab, Look
+* **Live results** (``st.cache_resource``, bounded by entries; the display-sized preview the live view works
+  on, or the image itself when it is no larger than the preview) with every stage the page shows: the
+  views, the histogram, the watershed's stages and seed editing read them. A slider moved back answers
+  from here.
+* **Full-resolution answers** (:data:`FULL_RESULTS`, a byte-bounded LRU whose newest entry always stays, so
+  the current answer is never computed twice; the numbers' background job, the Objects tab, Look
   closer, the downloads, Compare at full resolution) keep only what those read: a :class:`FullAnswer`, the
   mask in bits or the labels in 16 bits, and the numbers. Whole results made one session with a 12-MP
   upload hold 4.8× (Thresholding) and 7.6× (Watershed) the decoded image after three slider stops (a
@@ -26,6 +27,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -157,11 +159,10 @@ class BytesLRU:
 FULL_RESULTS_BUDGET = int(float(os.environ.get("STUDIO_FULL_RESULTS_MB", "40")) * 2**20)
 FULL_RESULTS = BytesLRU(FULL_RESULTS_BUDGET, max_entries=64, ttl=1800)
 
-#: Bytes of live (preview) results the server keeps (``STUDIO_LIVE_RESULTS_MB``, default 32 MB): a live result
-#: holds every stage the page shows (a 1024-px watershed's is 11.2 MB with its seeds, distance map and processed
-#: channel; a thresholding's 1.5 MB), so a slider moved back answers from here; the newest stays.
-LIVE_RESULTS_BUDGET = int(float(os.environ.get("STUDIO_LIVE_RESULTS_MB", "32")) * 2**20)
-LIVE_RESULTS = BytesLRU(LIVE_RESULTS_BUDGET, max_entries=48, ttl=1800)
+#: Live results computed at full size (the image no larger than its preview), by (kind, image key, recipe JSON),
+#: for :func:`full_answer` to take its answer from instead of computing it again; held weakly (the live cache
+#: decides how long they live).
+_LIVE_FULL_SIZE: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
 @dataclass(frozen=True, eq=False)
@@ -249,32 +250,54 @@ def _watershed(recipe_json: str, image: np.ndarray) -> Timed:
 _COMPUTE = {"threshold": _threshold, "watershed": _watershed}
 
 
+# Live results hold every stage the page shows; a 1024-px preview's watershed result is 11.2 MB (seeds, distance
+# map, processed channel, ...), its thresholding 1.5 MB. Bounded by entries: 3 watershed results keep a session
+# with a 12-MP upload under 3× its decoded size (with one full-resolution answer; 4 made 3.2×), and a slider
+# moved back a step or two answers from here. (A byte-bounded LRU of our own in place of st.cache_resource made
+# the live slider slower while a full-resolution job ran, busy/off 1.5-1.9 against 1.0-1.3 in
+# ``python -m benchmarks.progressive_latency``, for a reason not found.)
+@st.cache_resource(max_entries=24, ttl=1800, show_spinner=False)
+def _live_threshold(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
+    return _threshold(recipe_json, _image)
+
+
+@st.cache_resource(max_entries=3, ttl=1800, show_spinner=False)
+def _live_watershed(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
+    return _watershed(recipe_json, _image)
+
+
 def run_threshold(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
     """The live result: threshold ``_image`` (``image_key`` at ``scale``) with the recipe in ``recipe_json``.
 
-    Every stage is kept (the views, the histogram); cached in :data:`LIVE_RESULTS`. For the full-resolution
-    answer of a downscaled preview, see :func:`full_answer`.
+    Every stage is kept (the views, the histogram). For the full-resolution answer of a downscaled preview,
+    see :func:`full_answer`.
     """
-    return LIVE_RESULTS.get(("threshold", image_key, scale, recipe_json), lambda: _threshold(recipe_json, _image))
+    timed = _live_threshold(image_key, scale, recipe_json, _image)
+    if scale >= 1:
+        _LIVE_FULL_SIZE[("threshold", image_key, recipe_json)] = timed
+    return timed
 
 
 def run_watershed(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
     """The live result: watershed of ``_image`` (``image_key`` at ``scale``) with the recipe in ``recipe_json``.
 
-    Every stage is kept (the views, the stages, seed editing); cached in :data:`LIVE_RESULTS`.
+    Every stage is kept (the views, the stages, seed editing).
     """
-    return LIVE_RESULTS.get(("watershed", image_key, scale, recipe_json), lambda: _watershed(recipe_json, _image))
+    timed = _live_watershed(image_key, scale, recipe_json, _image)
+    if scale >= 1:
+        _LIVE_FULL_SIZE[("watershed", image_key, recipe_json)] = timed
+    return timed
 
 
 def full_answer(kind: str, image_key: str, recipe_json: str, _image: np.ndarray) -> Timed:
     """The full-resolution answer (a :class:`FullAnswer`) of ``kind`` ("threshold" or "watershed") for the
     image ``image_key`` at full size, with its library time; cached in :data:`FULL_RESULTS`.
 
-    When the live view is the image itself (no preview: its scale-1 result is in :data:`LIVE_RESULTS`), the
-    answer is taken from it, not computed again.
+    When the live view is the image itself (no preview: its scale-1 result was computed live), the answer is
+    taken from it, not computed again.
     """
     def make() -> Timed:
-        live = LIVE_RESULTS.peek((kind, image_key, 1.0, recipe_json))
+        live = _LIVE_FULL_SIZE.get((kind, image_key, recipe_json))
         timed = live if live is not None else _COMPUTE[kind](recipe_json, _image)
         return Timed(FullAnswer.of(timed.result), timed.seconds)
 

@@ -57,7 +57,7 @@ PREVIEW_MARK = "≈ "
 #: only this thread is lowered): a live rerun of any session comes first on a 2-core machine, the background
 #: answer takes the rest. Measured by ``python -m benchmarks.progressive_latency`` (slider latency while a
 #: full-resolution watershed runs, against a server with no background work).
-WORKER_NICENESS = 10
+WORKER_NICENESS = int(os.environ.get("STUDIO_WORKER_NICENESS", "10"))
 
 
 def enabled() -> bool:
