@@ -8,7 +8,7 @@ import streamlit as st
 import segmentation as seg
 from segmentation import DEFAULT_SAMPLE_THRESHOLD, SAMPLES
 from studio_ui import batch_ui
-from studio_ui.page import plain_errors, remember_page_settings, start_page
+from studio_ui.page import PAGE_KEY, plain_errors, remember_page_settings, start_page
 
 RESULT_KEY = "studio_batch_result"  # the last finished batch (kept across reruns, e.g. the download's)
 RUNNING_KEY = "studio_batch_running"  # set by the button: the run that follows does the batch, button disabled
@@ -21,12 +21,16 @@ def _start_batch() -> None:
     st.session_state[RUNNING_KEY] = True
 
 
+came_from = st.session_state.get(PAGE_KEY)  # the page the visitor tuned a recipe on (read before start_page)
 current = start_page("Batch", default_sample=DEFAULT_SAMPLE_THRESHOLD, icon=":material/dynamic_feed:",
                      base=seg.ThresholdRecipe())
 st.markdown("Segment many images with one recipe, as the command line does, and download every result in one zip.")
 st.caption(batch_ui.limits_text())
 
 # The recipe: a page's current settings (or its suggestion for the sample), or a recipe file.
+if came_from != "Batch":  # arriving: the recipe of the page just tuned (a recipe file chosen before stays)
+    st.session_state["batch_recipe_source"] = batch_ui.default_source(
+        came_from, st.session_state.get("batch_recipe_source"))
 source = st.radio("Recipe", batch_ui.SOURCES, horizontal=True, key="batch_recipe_source",
                   format_func=lambda s: s if s == "Recipe file" else f"From the {s} page",
                   help="The recipe set on that page in this session; a page not opened yet gives its suggested "

@@ -180,6 +180,24 @@ def _values(specs, defaults: dict, stored: dict, skip: tuple[str, ...] = ()) -> 
     return values
 
 
+def default_source(came_from: str | None, chosen: str | None = None) -> str:
+    """The recipe source the Batch page shows on arrival: a recipe file if one was ``chosen`` on an earlier
+    visit, else the page the visitor came from when it makes recipes, else the earlier choice, else the one of
+    the two pages that holds this session's settings (Watershed when only it does), else Thresholding.
+
+    A reviewer tuned h on Watershed, opened Batch and ran the Thresholding page's default recipe unawares.
+    """
+    if chosen == SOURCES[2]:
+        return chosen
+    if came_from in SOURCES[:2]:
+        return came_from
+    if chosen in SOURCES:
+        return chosen
+    if stored_page_values("Watershed") and not stored_page_values("Thresholding"):
+        return "Watershed"
+    return SOURCES[0]
+
+
 def page_recipe(title: str, sample: str, stored: dict | None = None):
     """The recipe set on the Thresholding or Watershed page in this session, else that page's suggestion.
 

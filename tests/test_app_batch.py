@@ -114,6 +114,25 @@ def test_the_recipe_set_on_the_thresholding_page_is_the_one_applied(media):
     assert table["threshold"][0] == number(seg.threshold(COINS, recipe).thresholds[0])
 
 
+def test_arriving_from_the_watershed_page_the_batch_uses_its_recipe():
+    """A visitor who tuned h on Watershed and opened Batch gets the Watershed recipe (a reviewer ran the
+    Thresholding page's default unawares); a recipe file chosen on an earlier visit stays chosen."""
+    at = app("threshold")
+    at.switch_page("pages/2_watershed.py")
+    at = set_widget(at.run(), "h", 2.0)
+    at = batch_page(at)
+    assert at.radio(key="batch_recipe_source").value == "Watershed"
+    assert "h: 2 px" in " ".join(c.value for c in at.caption)
+    at.radio(key="batch_recipe_source").set_value("Recipe file")
+    at = at.run()
+    at.switch_page("pages/2_watershed.py")
+    at = batch_page(at.run())
+    assert at.radio(key="batch_recipe_source").value == "Recipe file"
+    at.switch_page("app.py")  # from Thresholding too
+    at = batch_page(at.run())
+    assert at.radio(key="batch_recipe_source").value == "Recipe file"
+
+
 def test_an_uploaded_watershed_recipe_gives_the_command_lines_labels(tmp_path, media, monkeypatch, capsys):
     recipe = seg.WatershedRecipe(h=2)
     at = batch_page()
