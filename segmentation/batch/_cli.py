@@ -18,6 +18,7 @@ import io
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -325,7 +326,7 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
         for task in tasks:  # no --memory-budget: each Dask worker caps the halo by its own machine's default
             if "memory_budget" in task:
                 task["memory_budget"] = None
-    existing = []
+    existing, empty = [], set()
     for name in [SUMMARY, RECIPE] + [n for t in tasks for n in t["names"].values()]:
         target = out_dir / name
         try:
@@ -336,6 +337,8 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
             raise UsageError(f"the result {target} would replace the input image {identities[st.st_dev, st.st_ino]}; "
                              "choose another --out")
         existing.append(name)
+        if stat.S_ISREG(st.st_mode) and st.st_size == 0:  # no output is ever empty: a crashed copy, a full disk
+            empty.add(name)
     if existing and not (args.overwrite or args.skip_existing):
         shown = ", ".join(existing[:3]) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
         raise UsageError(f"{out_dir} already holds results ({shown}); choose another --out, or add --overwrite "
@@ -359,9 +362,10 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
                 previous[row.get("file")] = row
     current = stamp(recipe.to_json())
     for task in tasks:
-        # an image is done when all its outputs exist and its row says the same recipe and library versions
+        # an image is done when all its outputs exist, none of them empty (0 bytes: redone), and its row says the
+        # same recipe and library versions
         before = previous.get(task["display"], {})
-        task["skip"] = (args.skip_existing and all(n in existing for n in task["names"].values())
+        task["skip"] = (args.skip_existing and all(n in existing and n not in empty for n in task["names"].values())
                         and all(before.get(key) == value for key, value in current.items()))
         task["previous"] = {k: previous.get(task["display"], {}).get(k) or "" for k in COLUMNS}
     return tasks, warnings, out_dir
@@ -433,7 +437,12 @@ def _histogram_failed(item: dict, error: BaseException) -> dict:
 
 
 def _pooled(args: argparse.Namespace, recipe, client):
-    """Pass 1 of ``--pooled-threshold``: every image's channel histogram, pooled into one manual threshold."""
+    """Pass 1 of ``--pooled-threshold``: every image's channel histogram, pooled into one manual threshold.
+
+    Locally and on a cluster alike, the histograms are pooled by :func:`pooled_recipe`, which refuses (a usage
+    error, before pass 2) a method without a histogram form, a plate of which no image could be read and one
+    that mixes bit depths.
+    """
     try:
         check_pooled(recipe)
     except ValueError as error:
@@ -447,7 +456,9 @@ def _pooled(args: argparse.Namespace, recipe, client):
         found = remote.map_dask(client, channel_histogram, items, _histogram_failed)
     else:
         found = map_local(channel_histogram, items, args.jobs, _histogram_failed)
-    histograms = [result for _, result in found]
+    # each with its file as the user gave it (the Dask tasks hold absolute paths), for check_bit_depths' examples;
+    # in the inputs' order, so that the example of each bit depth is its first file whichever finished first
+    histograms = [result | {"file": items[i]["path"]} for i, result in sorted(found, key=lambda pair: pair[0])]
     try:
         pooled = pooled_recipe(recipe, histograms)
     except ValueError as error:

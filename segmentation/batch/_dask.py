@@ -25,19 +25,24 @@ M. Rocklin, "Dask: Parallel computation with blocked algorithms and task schedul
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import os
 import socket
 import sys
+import threading
 import time
 from typing import Callable, Iterator
 
 import cv2
 from distributed import Client, as_completed
+from distributed.comm import connect as comm_connect
 from distributed.exceptions import WorkerStartTimeoutError
+from distributed.security import Security
 
 from ._cli import process_image
-from ._options import UsageError
+from ._options import UsageError, scheduler_problem
 
 __all__ = ["connect", "wait_for_workers", "map_dask", "segment_task", "RETRIES", "WAIT_FOR_WORKERS", "DaskError"]
 
@@ -54,20 +59,90 @@ class DaskError(UsageError):
     """The scheduler cannot be reached (reported as a usage error)."""
 
 
+#: Seconds a client whose start failed may take to close (it has nothing to save).
+_CLOSE_TIMEOUT = 5.0
+
+#: What to give instead of an address where something listens that is not a Dask scheduler.
+_PORT_HINT = "give tcp://HOST:PORT with the scheduler's port (8786 unless started with another --port), " \
+             "not the dashboard's (8787)"
+
+
+class BatchClient(Client):
+    """A Client that closes itself when it could not start, whatever the reason (the scheduler's log names it).
+
+    distributed's Client closes itself when its start fails with an OSError only; after any other error (a
+    ValueError for an address scheme it does not know, Ctrl-C, ...) the half-made client stays open, and once
+    garbage-collected (at exit at the latest) tries to close for twice its timeout (40 s for ours), then prints
+    "Exception ignored in: <function Client.__del__ ...> ... TimeoutError" (distributed 2026.8).
+    """
+
+    def start(self, **kwargs):
+        try:
+            super().start(**kwargs)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.close(timeout=_CLOSE_TIMEOUT)
+            raise
+
+
+def _handshake(address: str, timeout: float) -> None:
+    """Open one connection to the scheduler at ``address``, exchange Dask's handshake and close it.
+
+    Raises TimeoutError when no handshake came back within ``timeout`` seconds overall: distributed's own
+    ``connect`` waits for the other end's handshake with no limit, so a Client given the address of a server
+    that listens but does not speak Dask's protocol (``tcp://HOST:8787``, the dashboard's port) would never
+    return. Runs on an event loop of its own in a thread of its own (the caller may run a loop: a notebook).
+    """
+    async def shake() -> None:
+        comm = await asyncio.wait_for(comm_connect(address, timeout=timeout,
+                                                   **Security().get_connection_args("client")), timeout)
+        await comm.close()
+
+    outcome: list[BaseException | None] = [None]
+
+    def run() -> None:
+        try:
+            asyncio.run(shake())
+        except BaseException as error:  # noqa: BLE001 - raised again in the caller's thread
+            outcome[0] = error
+
+    thread = threading.Thread(target=run, name="dask-handshake", daemon=True)
+    thread.start()
+    thread.join(timeout + _CLOSE_TIMEOUT)  # asyncio.wait_for ends it after timeout; this is a backstop
+    if thread.is_alive():
+        raise TimeoutError(f"no handshake in {timeout:g} s")
+    if outcome[0] is not None:
+        raise outcome[0]
+
+
 def connect(address: str, timeout: float = 20.0, wait: float | None = None) -> Client:
     """A client of the scheduler at ``address`` (``tcp://HOST:PORT``) with a worker connected to it.
 
+    The address's scheme is checked first (:func:`._options.scheduler_problem`: ``http://``, the dashboard's
+    address, is refused at once), then Dask's handshake is tried within ``timeout`` seconds
+    (:func:`_handshake`), and only then the client made (one that failed is closed, never left half-open).
     Waits for a first worker up to ``wait`` seconds (default :data:`WAIT_FOR_WORKERS`), saying so on stderr
-    (:func:`wait_for_workers`). Raises DaskError in plain words when the scheduler cannot be reached or no
-    worker comes.
+    (:func:`wait_for_workers`). Raises DaskError in plain words when the address is not a scheduler's, the
+    scheduler cannot be reached or no worker comes.
     """
+    problem = scheduler_problem(address)
+    if problem:
+        raise DaskError(f"--scheduler {problem}")
     try:
         host, _, port = address.rpartition("://")[2].rpartition(":")
         if host and port.isdigit():  # refused at once when nothing listens (Client would retry until timeout)
             socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-        client = Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as error:
-        raise DaskError(f"cannot reach the Dask scheduler at {address} ({error}); start one with "
+        try:
+            _handshake(address, timeout)
+        except TimeoutError:  # asyncio's: something listens there but sends nothing back
+            raise DaskError(f"no Dask scheduler answered at {address} in {timeout:g} s: something listens there but "
+                            f"does not speak Dask's protocol (the dashboard's port?); {_PORT_HINT}") from None
+        client = BatchClient(address, timeout=timeout, set_as_default=False)
+    except DaskError:
+        raise
+    except Exception as error:  # noqa: BLE001 - OSError, ValueError (no port), a comm backend that cannot load, ...
+        detail = str(error) or type(error).__name__
+        raise DaskError(f"cannot reach the Dask scheduler at {address} ({detail}); start one with "
                         "'dask scheduler' and workers with 'dask worker ADDRESS' (see the README)") from None
     try:
         wait_for_workers(client, address, WAIT_FOR_WORKERS if wait is None else wait)

@@ -38,7 +38,8 @@ from ..recipes import (
 
 __all__ = ["build_parser", "option_name", "add_recipe_options", "recipe_from_args", "IMAGE_SUFFIXES",
            "DEFAULT_OUT", "UsageError", "collect_inputs", "is_image", "DSB_THRESHOLDS", "default_memory_budget",
-           "memory_size", "AUTO_TILE", "MIN_AUTO_TILE", "auto_tile", "is_zarr_store"]
+           "memory_size", "AUTO_TILE", "MIN_AUTO_TILE", "auto_tile", "is_zarr_store", "scheduler_problem",
+           "SCHEDULER_SCHEMES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 DEFAULT_OUT = "segmentation-out"
@@ -359,6 +360,42 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: The address schemes a Dask scheduler can be reached by: distributed's comm backends (its
+#: ``distributed.comm.registry.backends``; tests/test_batch_review_fixes.py checks they match). No scheme
+#: (``HOST:PORT``) is Dask's default, tcp.
+SCHEDULER_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+
+
+def scheduler_problem(address: str) -> str | None:
+    """What is wrong with a ``--scheduler`` address, in plain words; None when Dask can take its scheme.
+
+    Only the scheme is checked, before anything connects (distributed's Client, given a scheme it does not
+    know, fails only after connecting and then hangs while it closes). ``http://`` and ``https://`` are the
+    common slip: the dashboard's address, which Dask prints beside the scheduler's.
+
+    >>> scheduler_problem("tcp://10.0.0.5:8786") is None, scheduler_problem("10.0.0.5:8786") is None
+    (True, True)
+    """
+    scheme, sep, _ = address.strip().partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme in SCHEDULER_SCHEMES:
+        return None
+    if scheme in ("http", "https"):
+        return (f"must be the Dask scheduler's address, not a web address such as its dashboard's; got '{address}'. "
+                "Use tcp://HOST:PORT with the scheduler's port (8786 unless it was started with another --port), "
+                "not the dashboard's (8787)")
+    return (f"must be the Dask scheduler's address, tcp://HOST:PORT or HOST:PORT (or with the scheme "
+            f"{', '.join(s + '://' for s in SCHEDULER_SCHEMES[1:])}); got '{address}', whose scheme {scheme}:// "
+            "Dask does not know")
+
+
+def _scheduler_address(text: str) -> str:
+    problem = scheduler_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text.strip()
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -539,9 +576,10 @@ def _add_scoring_commands(commands) -> None:
 def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
     """--scheduler and --pooled-threshold: a plate on a Dask cluster, one threshold for the whole plate."""
     plate = sub.add_argument_group("plate and cluster options")
-    plate.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run the batch on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786; "
-                            "start one with 'dask scheduler' and 'dask worker ADDRESS'). Its workers must see the "
+    plate.add_argument("--scheduler", type=_scheduler_address, metavar="ADDRESS",
+                       help="run the batch on the Dask cluster whose scheduler is at ADDRESS (tcp://HOST:8786, the "
+                            "scheduler's port, not the dashboard's http:// address; start one with 'dask scheduler' "
+                            "and 'dask worker ADDRESS'). Its workers must see the "
                             "images and --out under the same paths. Images already done with the same recipe and "
                             "library versions are skipped unless --overwrite (default: this machine's processes)")
     plate.add_argument("--wait-workers", type=_positive_float, default=60.0, metavar="SECONDS",

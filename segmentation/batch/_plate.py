@@ -44,8 +44,8 @@ from ..thresholding import prepare
 from ._options import _own_version
 
 __all__ = ["stamp", "JOURNAL", "append_journal", "read_rows", "flag_outliers", "channel_histogram",
-           "pooled_recipe", "check_pooled", "POOLED_METHODS", "map_local", "init_worker", "remove_stale_temporaries",
-           "pool_context", "worker_failure", "run_pool", "stop_pool"]
+           "pooled_recipe", "check_pooled", "check_bit_depths", "POOLED_METHODS", "map_local", "init_worker",
+           "remove_stale_temporaries", "pool_context", "worker_failure", "run_pool", "stop_pool"]
 
 #: The journal of a running batch, in --out; hidden, and removed once summary.csv is written.
 JOURNAL = ".summary.partial.csv"
@@ -199,8 +199,9 @@ def _foreground(recipe) -> ThresholdRecipe:
 def channel_histogram(task: dict) -> dict:
     """Pass 1 of a pooled threshold, for one image: the exact histogram of its prepared channel.
 
-    Returns ``{"counts": int64 array (one bin per integer value from ``offset``), "offset": int, "polarity": str}``
-    or ``{"error": str}``; only the occupied range is sent back (a 16-bit field uses a few thousand values).
+    Returns ``{"counts": int64 array (one bin per integer value from ``offset``), "offset": int, "polarity": str,
+    "dtype": "uint8" or "uint16"}`` or ``{"error": str}``; only the occupied range is sent back (a 16-bit field
+    uses a few thousand values). The dtype lets :func:`pooled_recipe` refuse a plate that mixes bit depths.
     """
     try:
         recipe = _foreground(recipe_from_json(task["recipe"]))
@@ -210,7 +211,8 @@ def channel_histogram(task: dict) -> dict:
             return {"error": f"a pooled threshold needs an 8- or 16-bit channel; this one is {channel.dtype}"}
         counts = np.bincount(channel.ravel())
         low = int(np.flatnonzero(counts)[0])
-        return {"counts": counts[low:].astype(np.int64), "offset": low, "polarity": prepared.polarity}
+        return {"counts": counts[low:].astype(np.int64), "offset": low, "polarity": prepared.polarity,
+                "dtype": channel.dtype.name}
     except MemoryError:
         return {"error": "there is not enough memory to read this image"}
     except (OSError, ValueError) as error:
@@ -239,13 +241,43 @@ def check_pooled(recipe) -> ThresholdRecipe:
     return foreground
 
 
+def _bit_depth(dtype: str) -> str:
+    """``"uint16"`` -> ``"16-bit"``."""
+    return f"{np.dtype(dtype).itemsize * 8}-bit"
+
+
+def check_bit_depths(histograms: list[dict]) -> None:
+    """``ValueError`` in plain words when the histograms come from channels of different bit depths.
+
+    An 8-bit and a 16-bit channel share no scale: pooled, the 16-bit values set the threshold and every 8-bit
+    image lies below it (a plate of 8- and 16-bit fields gave a threshold of 13402 and no object in any 8-bit
+    image). Says how many images have each depth and one of each (a histogram's ``"file"``, when given).
+    """
+    depths: dict[str, list[dict]] = {}
+    for h in histograms:
+        if "counts" in h and h.get("dtype"):
+            depths.setdefault(h["dtype"], []).append(h)
+    if len(depths) < 2:
+        return
+    parts = []
+    for dtype in sorted(depths, key=lambda d: np.dtype(d).itemsize):
+        members = depths[dtype]
+        example = next((h["file"] for h in members if h.get("file")), None)
+        parts.append(f"{len(members)} {'is' if len(members) == 1 else 'are'} {_bit_depth(dtype)}"
+                     + (f" (such as {example})" if example else ""))
+    raise ValueError("--pooled-threshold needs images of one bit depth, since their histograms are pooled on one "
+                     f"scale; these images mix bit depths: {' and '.join(parts)}. Run each bit depth as its own "
+                     "batch (with its own --out), or leave out --pooled-threshold for a threshold per image")
+
+
 def pooled_recipe(recipe, histograms: list[dict]):
     """Pass 2's recipe: the same recipe with ``method="manual"`` at the threshold of the pooled histogram.
 
     ``histograms`` are :func:`channel_histogram` results (failed images are left out). With ``polarity``
     ``"auto"`` and no background subtraction, the polarity is decided on the pooled histogram by the
     automatic rule (the side of its Otsu threshold holding fewer pixels) and written into the recipe.
-    Raises ``ValueError`` in plain words when the method has no histogram form or no image could be read.
+    Raises ``ValueError`` in plain words when the method has no histogram form, no image could be read, or
+    the images mix bit depths (:func:`check_bit_depths`).
 
     References
     ----------
@@ -256,6 +288,7 @@ def pooled_recipe(recipe, histograms: list[dict]):
     good = [h for h in histograms if "counts" in h]
     if not good:
         raise ValueError("--pooled-threshold: no image could be read for the pooled histogram")
+    check_bit_depths(good)
     size = max(h.get("offset", 0) + len(h["counts"]) for h in good)
     counts = np.zeros(size, np.int64)
     for h in good:
