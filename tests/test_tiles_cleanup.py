@@ -127,10 +127,37 @@ def test_tiled_hole_filling_is_scipys_on_a_hole_spanning_many_tiles():
 
 def test_a_tile_off_the_background_grid_is_refused_in_words():
     image = uneven(2)
-    with pytest.raises(TiledError, match="multiples of 4"):
+    with pytest.raises(TiledError, match=r"tile \(50 px\) is a multiple of 4; choose such a tile \(say 48 px\)"):
         segment_tiled(image, seg.ThresholdRecipe(background_radius=50), tile=50)
-    with pytest.raises(TiledError, match=r"257 × 320 px"):
-        segment_tiled(np.vstack([image, image[:1]]), seg.ThresholdRecipe(background_radius=50), tile=64)
+
+
+@pytest.mark.parametrize("extra", [(1, 0), (0, 3), (2, 1)])
+def test_an_image_whose_sides_are_off_the_background_grid_tiles_exactly(extra):
+    """A slide's sides are whatever the scanner gave (2998 px): the background grid runs from the corner and a
+    side that ends inside a grid cell still tiles exactly (issue 14's review: every such image was refused)."""
+    image = uneven(2)
+    image = np.pad(image, ((0, extra[0]), (0, extra[1])), mode="reflect")
+    assert image.shape[0] % 4 or image.shape[1] % 4
+    for recipe in (seg.ThresholdRecipe(background_radius=50, polarity="bright"), seg.WatershedRecipe()):
+        whole = seg.threshold(image, recipe) if recipe.kind == "threshold" else seg.watershed(image, recipe)
+        expected = whole.mask if recipe.kind == "threshold" else whole.labels
+        for tile in (64, 96):
+            tiled = segment_tiled(image, recipe, tile=tile)
+            assert np.array_equal(tiled.labels[:] > 0, expected > 0), (recipe.kind, tile)
+            if recipe.kind == "watershed":
+                assert np.array_equal(tiled.labels[:], expected), tile
+
+
+def test_background_on_a_grid_cut_to_the_image_is_the_grid_aligned_background():
+    """The enlarged background of an image whose side is not a multiple of the shrink is the top-left part of
+    the background of the image padded to the grid (the grid starts at the corner, whatever the size)."""
+    rng = np.random.default_rng(3)
+    image = (rng.random((203, 158)) * 60 + np.linspace(0, 120, 158)).astype(np.uint8)
+    padded = np.pad(image, ((0, 1), (0, 2)), mode="edge")  # 204 × 160: multiples of 4
+    cut = seg.subtract_background(image, 50)
+    whole = seg.subtract_background(padded, 50)
+    # edge padding leaves every 4×4 block minimum as it was, so the shrunk copies are equal, and so is the rest
+    assert np.array_equal(cut, whole[:203, :158])
 
 
 def test_the_default_watershed_recipe_tiles_exactly():

@@ -486,8 +486,10 @@ def background_step(s: Script, r: ThresholdRecipe, polarity: str | None) -> str 
         lines.insert(1, f"block = cv2.getStructuringElement(cv2.MORPH_RECT, ({shrink}, {shrink}))")
     lines += by_polarity(polarity, background(True), background(False))
     if shrink > 1:
-        lines.append("background = cv2.resize(background, (channel.shape[1], channel.shape[0]), "
-                     "interpolation=cv2.INTER_LINEAR)")
+        lines += ["# enlarged to the whole grid from the corner, then cut to the image's size",
+                  f"grid = (small.shape[1] * {shrink}, small.shape[0] * {shrink})",
+                  "background = cv2.resize(background, grid, interpolation=cv2.INTER_LINEAR)",
+                  "background = np.ascontiguousarray(background[:channel.shape[0], :channel.shape[1]])"]
     a, b = {"bright": ("filled", "background"), "dark": ("background", "filled")}.get(polarity, ("high", "low"))
     lines += ["# Saturating subtraction: where the background lies above a pixel, the result is 0."]
     if polarity is None:

@@ -297,7 +297,15 @@ def _top_hat(image: np.ndarray, radius: int, bright: bool) -> np.ndarray:
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * small_radius + 1, 2 * small_radius + 1))
     background = cv2.morphologyEx(small, cv2.MORPH_OPEN if bright else cv2.MORPH_CLOSE, disc)
     if shrink > 1:
-        background = cv2.resize(background, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+        # Enlarged to the whole grid (shrink × the small image) and cut to the image: a pixel's background then
+        # depends only on its place in the grid from the corner, also when a side is not a multiple of the
+        # shrink. Resized straight to the image's size, a 2998-px side stretched the grid by 2/2998, so no tile
+        # of a slide could give the whole image's values (issue 14's review: every such slide was refused).
+        height, width = image.shape
+        grid = (small.shape[1] * shrink, small.shape[0] * shrink)
+        background = cv2.resize(background, grid, interpolation=cv2.INTER_LINEAR)
+        if background.shape != image.shape:
+            background = np.ascontiguousarray(background[:height, :width])
     # Saturating subtraction: where interpolation puts the background above a pixel, the result is 0.
     if image.dtype == np.float32:
         return np.maximum(image - background, 0) if bright else np.maximum(background - image, 0)
