@@ -360,6 +360,7 @@ def process_tiled(task: dict, row: dict, start: float) -> dict:
                 _move(staging / names[role], out_dir / names[role])
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        notes += result.notes  # groups of touching objects flooded on their own (their seeds tie exactly)
         notes.append(("" if task.get("tiled_because") else f"segmented in tiles of {result.tile} px: ")
                      + f"the mask is in {names['tiles']} (Zarr array mask), the labels in {names['ome-zarr']}; "
                      "no overlay image is drawn for a tiled image")

@@ -19,8 +19,8 @@ library on generated images, for tile sizes that cut objects):
 - smoothing, background subtraction, local methods and opening/closing run on the tile plus a halo at least
   as wide as their reach, and only the tile's core is kept. Background subtraction above 10 px shrinks the
   image on a grid from its corner (``background_shrink_factor``): tiles and halos are then multiples of that
-  grid, so each region's shrunk copy and its linear enlargement are the whole image's (the image's sides
-  must be multiples too, else a plain error);
+  grid, so each region's shrunk copy and its linear enlargement are the whole image's (the enlargement is made
+  on the whole grid and cut to the image, so an image's sides need not be multiples);
 - hole filling: the background's 4-connected components (SciPy's default structure) labelled across chunks
   by ``dask_image.ndmeasure.label``; those met on the image border stay, every other one is filled;
 - connected components: ``dask_image.ndmeasure.label`` (exact across chunks), renumbered in raster order
@@ -34,6 +34,14 @@ library on generated images, for tile sizes that cut objects):
   seeds in raster order of their first pixel, then the objects that got no seed, in raster order. The
   flooding region must fit in the memory budget (a halo of half a tile always does; a larger one as far as
   the budget allows): an object as large as the slide is refused in plain words, not run out of memory on.
+  One exception to "the whole image's result", which no halo can lift: a group of touching objects holding
+  seed pixels of two seeds at exactly the same height (two equal round objects, mirror images of each other;
+  common with ``distance_sigma=0``, where heights are square roots of whole numbers). scikit-image's flooding
+  pushes every seed pixel at age 0 and pops its binary heap by (height, age), so it breaks that tie by the
+  heap's layout, which depends on every other entry: on the whole image, an object far away moves the line
+  between those two seeds by a few pixels. Such a group is flooded on its own (its box, nothing else in the
+  heap), the same for every tile size and halo, and a note counts the groups and locates the first; every
+  other object is the whole image's, bit for bit (tests/test_tiles_ties.py).
 
 Li, Triangle, Minimum and multi-Otsu (and Yen and IsoData on a 16-bit channel of more than 256 values) are
 refused in plain words rather than approximated.
@@ -68,7 +76,7 @@ from skimage import filters
 
 from ..io import load_image
 from ..recipes import CHANNELS, LOCAL_METHODS, ThresholdRecipe, WatershedRecipe
-from ..regions import h_maxima_seeds, label_objects, watershed
+from ..regions import flood_distance, h_maxima_seeds, label_objects, watershed
 from ..thresholding import background_shrink_factor, prepare, threshold
 from ._options import default_memory_budget
 
@@ -101,6 +109,9 @@ class TiledResult:
         Number of objects.
     tile, halo : int
         The tile side and the halo used, in pixels.
+    notes : list of str
+        Plain-English notes: for a watershed, the groups of touching objects flooded on their own (seeds of
+        exactly equal height; see :func:`segment_tiled`).
     """
 
     thresholds: tuple[float, ...]
@@ -465,14 +476,19 @@ def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, 
                   label_chunk: int = 2048, memory_budget: int | None = None) -> TiledResult:
     """Segment a big image tile by tile, with the whole image's result (see the module's notes).
 
+    One exception, for a watershed: touching objects whose seeds have exactly equal heights are flooded on
+    their own, as the whole image's flooding cannot be followed there (it depends on the whole image); the
+    line between them may lie a few pixels from the whole image's, the same for every tile size, and
+    ``notes`` says how many such groups there are.
+
     Parameters
     ----------
     source : str, os.PathLike or array_like
         A TIFF/BigTIFF file, an OME-Zarr or Zarr folder, or an (H, W) / (H, W, 3) uint8 or uint16 array.
     recipe : ThresholdRecipe or WatershedRecipe
         Global methods manual or otsu, or a local method; watershed with h-maxima seeds on the distance map.
-        With a background_radius above 10 px, ``tile`` and the image's sides must be multiples of the
-        background's shrink factor (:func:`~segmentation.background_shrink_factor`).
+        With a background_radius above 10 px, ``tile`` must be a multiple of the background's shrink factor
+        (:func:`~segmentation.background_shrink_factor`).
     tile : int
         Side of a tile, in pixels (the output's chunk side too).
     halo : int or None
@@ -523,11 +539,10 @@ def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, 
         raise TiledError(f"method {fg.method} maps a 16-bit image's whole range to 8 bits first, which tiles "
                          "cannot do exactly; use sauvola or niblack, or a global method")
     _, grid = _background_reach(fg.background_radius)
-    if grid > 1 and (tile % grid or shape[0] % grid or shape[1] % grid):
+    if grid > 1 and tile % grid:
         raise TiledError(f"background_radius {fg.background_radius} px shrinks the image by {grid} on a grid "
-                         f"from its corner, which tiles follow exactly only when the tile ({tile} px) and the "
-                         f"image's height and width ({shape[0]} × {shape[1]} px) are multiples of {grid}; "
-                         f"choose such a tile, or a background_radius of at most 10 px, or segment the image whole")
+                         f"from its corner, which tiles follow exactly only when the tile ({tile} px) is a "
+                         f"multiple of {grid}; choose such a tile (say {max(grid, tile - tile % grid)} px)")
     reach = _reach(recipe)
     is_watershed = isinstance(recipe, WatershedRecipe)
     if halo is None and not is_watershed:
@@ -712,6 +727,7 @@ def _watershed_tiled(mask_out, recipe: WatershedRecipe, fixed: ThresholdRecipe, 
     margin = _flood_margin(recipe)
     flood = recipe.replace(foreground=_MASK_RECIPE)
     keys_a, keys_b = [], []
+    tied_at = []  # (row, column) of the first pixel of each object flooded alone (see _flood_tied_alone)
     with tempfile.TemporaryDirectory(prefix="segmentation-tiles-") as scratch:
         parts = []
         for index, (r0, r1, c0, c1) in enumerate(_tiles(shape, tile)):
@@ -741,15 +757,20 @@ def _watershed_tiled(mask_out, recipe: WatershedRecipe, fixed: ThresholdRecipe, 
                     raise TiledError(f"an object of {box[0].stop - box[0].start}×{box[1].stop - box[1].start} px near "
                                      f"row {R0 + box[0].start}, column {C0 + box[1].start} does not fit in the halo of "
                                      f"{halo} px; use a halo of at least {size} px")
+            labels = result.labels
+            tied = _tied_objects(result.markers, result.distance, objects, ids[in_core], recipe.compactness > 0)
+            if tied.size:
+                labels = _flood_tied_alone(labels, result.markers, result.distance, objects, boxes, tied, recipe)
+                tied_at += [(R0 + int(rows[k - 1]), C0 + int(cols[k - 1])) for k in tied.tolist()]
             mine = np.isin(objects, ids[in_core])
-            local = np.where(mine, result.labels, 0).astype(np.int32)
+            local = np.where(mine, labels, 0).astype(np.int32)
             present = np.unique(local)
             present = present[present > 0]
             if not present.size:
                 continue
             seeds = h_maxima_seeds(result.distance, recipe.h)  # the seeds watershed() numbered first
             a_count = int(seeds.max(initial=0))
-            seed_of = ndimage.maximum(result.markers, result.labels, present).astype(np.int64)
+            seed_of = ndimage.maximum(result.markers, labels, present).astype(np.int64)
             is_a = seed_of <= a_count
             keys = np.empty(present.size, np.int64)
             if is_a.any():  # an h-maximum: numbered as label_objects (8-connected) numbers the seed components
@@ -776,5 +797,65 @@ def _watershed_tiled(mask_out, recipe: WatershedRecipe, fixed: ThresholdRecipe, 
             window = np.asarray(labels_out[R0:R1, C0:C1])
             labels_out[R0:R1, C0:C1] = np.where(mapped > 0, mapped, window)
     return TiledResult((t,) if t is not None else (), _polarity(fixed), mask_out, labels_out,
-                       len(rank_a) + len(rank_b), tile, halo, [])
+                       len(rank_a) + len(rank_b), tile, halo, _tie_notes(tied_at))
+
+
+def _tied_objects(markers: np.ndarray, distance: np.ndarray, objects: np.ndarray, owned: np.ndarray,
+                  any_tie: bool) -> np.ndarray:
+    """The foreground objects among ``owned`` whose flooding scikit-image may order differently in a crop.
+
+    scikit-image's ``watershed`` pushes every seed pixel at age 0 with its height (``-distance``) and pops its
+    binary heap by (height, age): seed pixels of exactly equal height tie, and a binary heap's order among ties
+    depends on every other entry, i.e. on every object of the image flooded together (an object far away moves
+    the line). Every other entry has a distinct age, so an object without such a tie is flooded the same in any
+    crop that holds it whole. A tie between pixels of one seed gives them one label whatever the order (pushes
+    from a run of one label's pops keep consecutive ages); with compactness a pixel's height also depends on the
+    seed pixel it came from, so there any tie counts. Returns the object numbers (sorted).
+    """
+    spots = np.flatnonzero(markers)
+    owner = objects.ravel()[spots]
+    keep = np.isin(owner, owned)
+    spots, owner = spots[keep], owner[keep]
+    height, seed = distance.ravel()[spots], markers.ravel()[spots]
+    order = np.lexsort((seed, height, owner))
+    owner, height, seed = owner[order], height[order], seed[order]
+    tie = (owner[1:] == owner[:-1]) & (height[1:] == height[:-1])
+    if not any_tie:
+        tie &= seed[1:] != seed[:-1]  # sorted by seed within a tie: two seeds differ at some neighbour pair
+    return np.unique(owner[1:][tie])
+
+
+def _flood_tied_alone(labels: np.ndarray, markers: np.ndarray, distance: np.ndarray, objects: np.ndarray,
+                      boxes, tied: np.ndarray, recipe: WatershedRecipe) -> np.ndarray:
+    """``labels`` with each object in ``tied`` flooded again on its own (its box, no other object in the heap).
+
+    The whole image's flooding of such an object depends on the rest of the image (see :func:`_tied_objects`),
+    which no halo holds; flooded alone, it is the same for every tile size and halo. Its seeds keep their
+    labels (a region's label is that of its seed's pixels).
+    """
+    labels = labels.copy()
+    for k in tied.tolist():
+        box = boxes[k - 1]
+        inside = objects[box] == k
+        seeds = np.where(inside, markers[box], 0)
+        ids = np.unique(seeds[seeds > 0])  # flood_distance numbers them 1..m in this order
+        own = ndimage.maximum(labels[box], seeds, ids).astype(np.int32)
+        alone = flood_distance(distance[box], seeds, inside, compactness=recipe.compactness,
+                               connectivity=recipe.connectivity, watershed_line=recipe.watershed_line)
+        lookup = np.concatenate([[0], own]).astype(np.int32)
+        labels[box] = np.where(inside, lookup[alone], labels[box])
+    return labels
+
+
+def _tie_notes(tied_at: list[tuple[int, int]]) -> list[str]:
+    """The note on the objects flooded alone, or none."""
+    if not tied_at:
+        return []
+    n = len(tied_at)
+    row, col = min(tied_at)
+    return [f"{n} group{'s' if n > 1 else ''} of touching objects (the first at row {row}, column {col}) "
+            f"{'have' if n > 1 else 'has'} seeds of exactly equal height: the whole-image watershed breaks such "
+            "a tie by the state of scikit-image's priority queue, which depends on every object in the image, so "
+            "the line between those objects may lie a few pixels away from the whole image's; here each such "
+            "group is flooded on its own, the same for every tile size"]
 
