@@ -89,17 +89,24 @@ if result is not None:
         st.write(batch_ui.status_words(result))
         for note in result.notes:
             st.info(note, icon=":material/info:")
-        st.dataframe(batch_ui.summary_table(result), hide_index=True, width="stretch", row_height=56, column_config={
+        table = batch_ui.summary_table(result)
+        row_height = batch_ui.THUMBNAIL_SIDE  # the thumbnails at their own size (they were 40 px, unreadable)
+        st.dataframe(table, hide_index=True, width="stretch", row_height=row_height,
+                     height=batch_ui.table_height(len(table), row_height), column_config={
             "overlay": st.column_config.ImageColumn("Objects", help="Outlines over the image (the overlay file)"),
             "file": st.column_config.TextColumn("File"),
             "status": st.column_config.TextColumn("Status"),
             "objects": st.column_config.TextColumn("Count", alignment="right"),
             "threshold": st.column_config.TextColumn("Threshold", help="In the image's own units"),
             "foreground": st.column_config.TextColumn("Foreground"),
-            "flags": st.column_config.TextColumn("Flags", width="medium", help="Threshold, foreground or count "
+            "flags": st.column_config.TextColumn("Flags", width="large", help="Threshold, foreground or count "
                                                  "far (3 scaled MADs) from the batch's median"),
             "message": st.column_config.TextColumn("Message", width="large"),
         })
+        problems = batch_ui.problem_lines(table)
+        if problems:  # in full: a cell cuts a sentence off ("threshold 14512 far from the med…")
+            with st.expander(f"Messages and flags ({len(problems)})", expanded=True):
+                st.markdown("\n".join(problems))
         st.download_button("Download every result (zip)", result.zip_bytes, file_name=batch_ui.ZIP_NAME,
                            mime="application/zip", icon=":material/download:", key="batch_download",
                            on_click="ignore",

@@ -332,6 +332,26 @@ def summary_table(result: BatchResult) -> pd.DataFrame:
                                                        "foreground", "flags", "message"]).astype(str)
 
 
+def problem_lines(table: pd.DataFrame) -> list[str]:
+    """One Markdown line per image with a message or flags, in full (the table's cells cut long text off)."""
+    lines = []
+    for _, row in table.iterrows():
+        said = "; ".join(text for text in (row["message"], row["flags"]) if text)
+        if said:
+            lines.append(f"- **{_plain(row['file'])}** ({row['status']}): {_plain(said)}")
+    return lines
+
+
+def _plain(text: str) -> str:
+    """``text`` shown as written in Markdown (a file name's ``*`` or ``_`` is not emphasis)."""
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", text)
+
+
+def table_height(rows: int, row_height: int, most: int = 12) -> int:
+    """Pixels for a table showing ``rows`` rows (and its header) up to ``most`` of them, then scrolling."""
+    return row_height * (min(rows, most) + 1) + 3
+
+
 def status_words(result: BatchResult) -> str:
     """``3 images: 2 segmented, 1 failed`` (and the refused)."""
     ok = sum(row["status"] == "ok" for row in result.rows)

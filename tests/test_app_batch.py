@@ -297,3 +297,14 @@ def test_an_error_that_stops_the_batch_is_said_and_the_button_comes_back(monkeyp
     at = run_batch_on_page(batch_page(), _images()[:1])
     assert any("No space left on device" in e for e in errors(at)), errors(at)
     assert not next(b for b in at.button if b.label == "Run the batch").disabled
+
+
+def test_messages_and_flags_are_said_in_full_below_the_table(media):
+    """A table cell cuts a long message off ("threshold 14512 far from the med…"): each is listed in full."""
+    at = run_batch_on_page(batch_page(), _images())
+    listed = " ".join(e.value for e in at.markdown if "**notes.png**" in e.value)
+    table = at.dataframe[0].value
+    message = table.loc[table["file"] == "notes.png", "message"].iloc[0]
+    assert message and message in listed.replace("\\", ""), (message, listed)
+    assert batch_ui.table_height(3, 96) == 96 * 4 + 3 and batch_ui.table_height(40, 96) == 96 * 13 + 3
+    assert batch_ui.problem_lines(table.iloc[:0]) == []
