@@ -127,6 +127,10 @@ def test_a_plate_on_the_cluster_writes_the_local_bytes_and_resumes(tmp_path, clu
     recipe = (tmp_path / "remote" / "recipe.json").read_text(encoding="utf-8")
     assert {row["recipe_sha256"] for row in rows.values()} == {hashlib.sha256(recipe.encode()).hexdigest()}
     assert all(f"numpy {np.__version__}" in row["versions"] for row in rows.values())
+    import dask
+    import zarr  # the tiled outputs' libraries are stamped too (#14 review)
+    assert all(f"dask {dask.__version__}" in row["versions"] and f"zarr {zarr.__version__}" in row["versions"]
+               for row in rows.values())
     expected = seg.watershed(seg.load_image(tmp_path / "plate" / images[0]))
     assert np.array_equal(seg.load_image(tmp_path / "remote" / "f00_labels.png"), expected.labels)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+import importlib.metadata
 import io
 import math
 import multiprocessing
@@ -68,10 +69,24 @@ MEANAD_SCALE = math.sqrt(math.pi / 2)
 
 
 # -- stamps ------------------------------------------------------------------------------------------
+#: The libraries a tiled result also depends on (labelling across tiles, the Zarr outputs); their versions are
+#: read from the installed distributions, without importing them into every worker.
+_TILED_LIBRARIES = ("dask", "dask-image", "zarr")
+
+
+def _installed(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
 @functools.lru_cache(maxsize=1)
 def _versions() -> str:
+    tiled = "; ".join(f"{name} {_installed(name)}" for name in _TILED_LIBRARIES)
     return (f"segmentation-studio {_own_version()}; numpy {np.__version__}; opencv {cv2.__version__}; "
-            f"scikit-image {skimage.__version__}; scipy {scipy.__version__}; tifffile {tifffile.__version__}")
+            f"scikit-image {skimage.__version__}; scipy {scipy.__version__}; tifffile {tifffile.__version__}; "
+            + tiled)
 
 
 @functools.lru_cache(maxsize=8)
