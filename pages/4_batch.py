@@ -52,6 +52,8 @@ files = st.file_uploader("Images, or zips of images", accept_multiple_files=True
                          help="PNG, JPEG, TIFF, BMP, WebP or GIF files, or .zip files holding them (their "
                               "image files are taken, as from a folder).")
 st.caption(batch_ui.upload_limit_text(per_file))
+if files and (beyond := batch_ui.beyond_limits([(f.name, f.getvalue()) for f in files])):
+    st.warning(beyond, icon=":material/warning:")  # before the run, not only in its summary
 running = bool(st.session_state.get(RUNNING_KEY))
 ready = bool(files) and recipe is not None
 # keyed: one widget whether enabled or not (a new identity would leave the old button on screen during the run)

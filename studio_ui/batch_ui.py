@@ -59,6 +59,16 @@ def limits_text(max_files: int = MAX_FILES, max_megabytes: int = MAX_MEGABYTES) 
             "recipe.json images/`.")
 
 
+def beyond_limits(files: list[tuple[str, bytes]]) -> str | None:
+    """What the limits will leave out of these uploads, in words (None: nothing), said before the run."""
+    left = [name for name, reason in collect_uploads(files, read=False).refused if reason.startswith("not segmented")]
+    if not left:
+        return None
+    shown = ", ".join(left[:3]) + (f" and {len(left) - 3} more" if len(left) > 3 else "")
+    return (f"{len(left)} image{'s' * (len(left) != 1)} beyond this page's limits will not be segmented ({shown}): "
+            f"{limits_text()}")
+
+
 def upload_limit_text(per_file_megabytes: int) -> str:
     """The upload limit of one file (Streamlit's ``server.maxUploadSize``), said where files are dropped: a
     bigger file is refused by the uploader itself and never reaches the page, so no summary row can list it."""
@@ -94,14 +104,16 @@ def _is_zip(name: str, data: bytes) -> bool:
 
 
 def collect_uploads(files: list[tuple[str, bytes]], *, max_files: int = MAX_FILES,
-                    max_megabytes: int = MAX_MEGABYTES) -> Inputs:
+                    max_megabytes: int = MAX_MEGABYTES, read: bool = True) -> Inputs:
     """The uploads as a list of images: zips opened (their image files, as a folder's), limits applied.
 
     Any other uploaded file is kept (the batch says what is wrong with it, in its row). A zip that cannot be
-    opened, and images beyond the limits, are refused with a reason each; the others go on.
+    opened, and images beyond the limits, are refused with a reason each; the others go on. ``read=False``
+    leaves the images' bytes empty (a zip's members are not decompressed): what the limits will refuse, said
+    before the batch runs.
     """
     found = Inputs()
-    total, budget = 0, max_megabytes * 1_000_000
+    total, budget, reading = 0, max_megabytes * 1_000_000, read
 
     def take(name: str, size: int, read: Callable[[], bytes]) -> None:
         nonlocal total
@@ -111,7 +123,7 @@ def collect_uploads(files: list[tuple[str, bytes]], *, max_files: int = MAX_FILE
             found.refused.append((name, f"not segmented: a batch here holds at most {max_megabytes} MB of images"))
         else:
             total += size
-            found.images.append((name, read()))
+            found.images.append((name, read() if reading else b""))
 
     for name, data in files:
         name = _safe_name(name)

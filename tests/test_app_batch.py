@@ -308,3 +308,16 @@ def test_messages_and_flags_are_said_in_full_below_the_table(media):
     assert message and message in listed.replace("\\", ""), (message, listed)
     assert batch_ui.table_height(3, 96) == 96 * 4 + 3 and batch_ui.table_height(40, 96) == 96 * 13 + 3
     assert batch_ui.problem_lines(table.iloc[:0]) == []
+
+
+def test_files_beyond_the_limits_are_said_before_the_run(monkeypatch):
+    """A reviewer learnt only from the summary that a file was over the limit: it is said on upload."""
+    monkeypatch.setitem(batch_ui.collect_uploads.__kwdefaults__, "max_files", 2)
+    at = batch_page()
+    at.file_uploader(key="batch_files").set_value(_images())
+    at = at.run()
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("1 image beyond this page's limits will not be segmented (notes.png)") for w in warnings)
+    pairs = [(name, data) for name, data, _ in _images()]
+    assert batch_ui.beyond_limits(pairs[:2]) is None
+    assert batch_ui.collect_uploads(pairs, read=False).images[0] == ("coins.png", b"")
