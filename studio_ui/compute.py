@@ -132,12 +132,6 @@ class BytesLRU:
         while len(self._entries) > 1 and (len(self._entries) > self.max_entries or self.held() > self.budget):
             self._entries.popitem(last=False)
 
-    def peek(self, key: tuple) -> Any:
-        """The cached value for ``key``, or None (not computed, not counted as a use)."""
-        with self._lock:
-            entry = self._entries.get(key)
-        return None if entry is None or time.monotonic() - entry[2] > self.ttl else entry[0]
-
     def held(self) -> int:
         """Bytes held by the entries now."""
         return sum(size for _, size, _ in self._entries.values())
