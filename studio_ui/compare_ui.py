@@ -544,7 +544,11 @@ def truth_sections(current, image: np.ndarray, scale: float, columns: list[Colum
     column = next(c for c in columns if c.key == choice)
     view = error_view(current.key, scale, column.recipe.to_json(), truth.digest, image, truth_labels,
                       objects[choice], scores[choice])
-    st.html(legend(scores[choice], estimate=estimate))
+    if follow is None or not estimate:
+        st.html(legend(scores[choice], estimate=estimate))
+    else:  # the counts follow the table's full-resolution scores (they contradicted it, "missed ≈ 934" by 0)
+        follow(lambda value, marked: st.html(legend(value, estimate=marked)), scores[choice],
+               lambda numbers: (numbers.scores or {}).get(choice))
     capped_image(st, view, image.shape, f"Errors of {labels[choice]} against the truth"
-                 + (" (on the preview: the counts are ≈ estimates)" if estimate else ""), "PNG")
+                 + (" (drawn on the live preview)" if estimate else ""), "PNG")
     tune_section(columns, truth, current.image, None if current.is_upload else current.sample, best)

@@ -165,3 +165,24 @@ def test_object_scores_and_agreement_follow_to_full_resolution():
 def test_doc_helpers_are_images_of_the_right_size():
     assert DOC.shape == (2025, 1500) and INK.shape == DOC.shape
     assert seg.load_image(io.BytesIO(png_bytes(DOC)).getvalue()).shape == DOC.shape
+
+
+def test_the_error_legend_follows_to_full_resolution():
+    """The error overlay's legend counts become the full-resolution ones, as the object table's do (a reviewer
+    saw "missed ≈ 934" beside a full-resolution table saying FN 0)."""
+    import re
+
+    nuclei = seg.load_sample("nuclei")
+    truth = seg.sample_ground_truth("nuclei")
+    at = run("compare", query={"sample": "nuclei", "preview": "512", "methods": ["otsu", "li"]})
+    at = upload(at, "labels.tif", tiff_bytes(truth.astype(np.uint16)), key="truth", mime="image/tiff")
+    at = rerun_until_final(at)
+    assert_ok(at)
+    legends = [e.proto.body for e in at.get("html") if "data-error='missed'" in e.proto.body]
+    assert len(legends) == 1 and "≈" not in legends[0], legends
+    chosen = at.selectbox(key="errors_of").value
+    mask = seg.threshold(nuclei, "otsu" if "otsu" in chosen else "li").mask
+    s = seg.score_objects(truth, mask)
+    missed = int(re.search(r"data-error='missed'>.*?<b>(\d+)</b>", legends[0]).group(1))
+    matched = int(re.search(r"data-error='matched'>.*?<b>(\d+)</b>", legends[0]).group(1))
+    assert (matched, missed) == (len(s.matched), len(s.missed_ids))
