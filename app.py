@@ -84,9 +84,8 @@ if tab_objects.open:
                        "replaces it when ready.")
 
         def full_table():
-            mask = full_mask()
             views.measurement_table(compute.measurements(current.key, 1.0, recipe.to_json(), scale.size,
-                                                         scale.unit, label_objects(mask), current.image))
+                                                         scale.unit, full_answer().labels, current.image))
             if factor < 1:
                 st.caption("At full resolution, as in the CSV under Export.")
 
@@ -98,7 +97,7 @@ if tab_zoom.open:
 if tab_export.open:
     with tab_export, plain_errors():
         export_section(stem=current.name.rsplit(".", 1)[0], full_answer=full_answer, image=current.image,
-                       recipe=recipe, style=style, labels=False, image_key=current.key, scale=scale)
+                       recipe=recipe, style=style, image_key=current.key, scale=scale)
 if tab_share.open:
     with tab_share:
         views.share_link(is_upload=current.is_upload, sample_title=SAMPLES[current.sample].title)

@@ -116,7 +116,7 @@ if tab_zoom.open:
 if tab_export.open:
     with tab_export, plain_errors():
         export_section(stem=current.name.rsplit(".", 1)[0], full_answer=full_result, image=current.image,
-                       recipe=recipe, style=style, labels=True, image_key=current.key, scale=scale)
+                       recipe=recipe, style=style, image_key=current.key, scale=scale)
 if tab_share.open:
     with tab_share:
         views.share_link(is_upload=current.is_upload, sample_title=SAMPLES[current.sample].title)

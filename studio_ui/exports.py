@@ -68,13 +68,13 @@ def interop_file(fmt: str, image_key: str, recipe_json: str, pixel_size: float |
 
 
 def export_section(*, stem: str, full_answer: Callable[[], FullAnswer], image: np.ndarray, recipe, style: tuple,
-                   labels: bool, image_key: str = "",
+                   image_key: str = "",
                    scale: PixelSize | None = None) -> None:
     """Download buttons for mask, labels, overlay, measurements, recipe JSON and Python script, and the files
     for Fiji, QuPath and napari.
 
-    ``full_answer()`` gives the full-resolution answer (its mask, or labels when ``labels``, and its number of
-    objects), cached, so it costs nothing once the page's numbers are in; the buttons' callables keep that
+    ``full_answer()`` gives the full-resolution answer (a watershed's labels or a thresholding's mask, and its
+    number of objects), cached, so it costs nothing once the page's numbers are in; the buttons' callables keep that
     slim answer, not a decoded copy of its labels. A status line names each stage as it runs.
     Images and the table are encoded on click; the ROI set, GeoJSON and OME-Zarr are made when asked for
     (their stages shown), then offered for download. Measurements use ``scale`` (the recipe's pixel size and
@@ -94,7 +94,7 @@ def export_section(*, stem: str, full_answer: Callable[[], FullAnswer], image: n
 
     def segmentation() -> np.ndarray:
         """The full-resolution labels (or mask), decoded from the slim answer when asked for."""
-        return answer.labels if labels else answer.mask
+        return answer.labels if answer.kind == "watershed" else answer.mask
 
     def table() -> MeasurementTable:
         return full_table(image_key, recipe_json, scale.size, scale.unit, segmentation(), image)
