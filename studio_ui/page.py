@@ -34,6 +34,8 @@ PAGES = (
 #: Session keys of the per-page store: the page the last run drew, and each page's widget values.
 PAGE_KEY = "studio_page"
 STORE_KEY = "studio_page_settings"
+BOUND_KEY = "studio_bound_values"  # the URL-bound widget values as the page's last run ended
+CHANGED_KEY = "studio_changed_this_run"  # those the visitor changed since
 
 #: Widget value types the store keeps. A button's trigger, an uploaded file or a component's value cannot be put
 #: back through ``st.session_state`` (Streamlit refuses a button's or an uploader's value set that way).
@@ -103,8 +105,11 @@ def keep_page_settings(title: str) -> None:
     """
     previous = st.session_state.get(PAGE_KEY)
     store = st.session_state.setdefault(STORE_KEY, {})
+    st.session_state[CHANGED_KEY] = set()
     if previous == title:
-        remember_page_settings()
+        _store_page_settings()
+        before, now = st.session_state.get(BOUND_KEY, {}), _bound_values()
+        st.session_state[CHANGED_KEY] = {key for key in now if key not in before or before[key] != now[key]}
     elif previous is not None:
         forget_widget_values()
         back = _address_decides()
@@ -216,11 +221,72 @@ def remember_page_settings() -> None:
     """Store the current page's widget values now (pages call this last; a stopped run calls it too).
 
     The start of the next run on the same page stores them again, but a page switch arrives with the previous
-    page's values already dropped by Streamlit, so the values of a page's last run are stored as it ends.
+    page's values already dropped by Streamlit, so the values of a page's last run are stored as it ends. The
+    address bar is checked against the values the visitor changed in this run (:func:`address_follows_changes`).
     """
+    _store_page_settings()
+    address_follows_changes()
+    st.session_state[BOUND_KEY] = _bound_values()
+
+
+def _bound_values() -> dict:
+    """The values of the URL-bound widgets now (but the sample box, which an upload blanks on purpose)."""
+    values = {}
+    for key in list(st.session_state):
+        if key in ("sample", "upload") or str(key).startswith("studio_"):
+            continue
+        metadata = _widget_metadata(key)
+        if metadata is not None and metadata.bind == "query-params":
+            values[key] = copy.deepcopy(st.session_state[key])
+    return values
+
+
+def _store_page_settings() -> None:
     title = st.session_state.get(PAGE_KEY)
     if title is not None:
         st.session_state.setdefault(STORE_KEY, {})[title] = page_widget_values()
+
+
+def address_follows_changes() -> None:
+    """Write to the address bar the URL-bound values the visitor changed in this run that it does not hold.
+
+    The browser writes a bound widget's new value to the address itself, as the visitor moves it, and the run
+    that follows reads that address. In about 3 of 16 sessions on a loaded machine the Watershed page's
+    *Distance smoothing* slider was not written, from its first move on (issue 10's review: the share link then
+    missed it, and a reload lost it; the cause is in Streamlit's front end: a widget writes the address only
+    while its query binding is registered, and the binding can be dropped while the widget stays on screen).
+    So each run compares the address it was started with (Streamlit's copy, which the run's own writes keep up
+    to date) with the values changed since the last run on this page, and sends one correction when they
+    differ: the address, and the share link built from it, always hold the page's values. Only the changed
+    values are checked: everything else in the address is the page's own business (a link's values, an
+    upload's blank sample box). Nothing is done on a page's first run or arrival (no change to compare).
+    """
+    ctx = get_script_run_ctx()
+    changed = st.session_state.get(CHANGED_KEY)
+    if ctx is None or not changed or ctx.fragment_ids_this_run:
+        return
+    corrections: dict[str, list[str] | None] = {}
+    with get_session_state().query_params() as query:
+        for key in changed:
+            if key not in st.session_state:
+                continue
+            metadata = _widget_metadata(key)
+            if metadata is None or metadata.bind != "query-params":
+                continue
+            text = _url_text(key, st.session_state[key], metadata)
+            wanted = None if text is None else ([text] if isinstance(text, str) else list(text))
+            held = query.get_all(key) if query.has_param(key) else None
+            if wanted != held and not (wanted == [] and held == [""]):
+                corrections[key] = wanted
+        for key, wanted in corrections.items():
+            if wanted is None:
+                query.discard_param_no_forward_msg(key)
+            else:  # an empty choice is the key with no value, as the browser writes it (``methods=``)
+                query.set_with_no_forward_msg(key, wanted[0] if len(wanted) == 1 else (wanted or ""))
+        if corrections:
+            _LOG.info("the address missed %s: written", sorted(corrections))
+            query._send_query_param_msg()
+    st.session_state[CHANGED_KEY] = set()  # checked: a later call in the same run has nothing to do
 
 
 def stored_page_values(title: str) -> dict:
@@ -427,6 +493,7 @@ _HISTORY_JS = """<script>
   history.replaceState = function (state, title, url) {
     const next = new URL(url, location.href);
     if (next.pathname === location.pathname && arriving()) return undefined;
+    if (next.pathname !== location.pathname) switching = 0;  // the new page's entry: the switch is over
     return replace(state, title, url);
   };
   history.pushState = function (state, title, url) {

@@ -209,6 +209,9 @@ def histogram_caption(thresholds: tuple[float, ...], polarity: str, method: str 
 
 def current_query() -> dict[str, list[str]]:
     """The page's URL query as the widgets bound to it hold it right now."""
+    from .page import address_follows_changes  # page imports the views' modules' neighbours; import when used
+
+    address_follows_changes()  # a value the browser did not write to the address is in the link all the same
     return {key: st.query_params.get_all(key) for key in st.query_params}
 
 

@@ -261,3 +261,39 @@ def test_opening_the_app_adds_one_history_entry(server, page):
             tab.wait_for_url("data:text/html,before")
         finally:
             tab.close()
+
+
+# The browser drops its own write of the next address that names ``param`` (once), as Streamlit's front end does
+# when a widget's query binding has been lost (#10 review: "Distance smoothing" missing from the address and the
+# share link in 3 of 16 sessions on a loaded machine). Writes the server sends afterwards pass.
+_DROP_NEXT_WRITE = """(param) => {
+  const replace = history.replaceState.bind(history);
+  let dropped = false;
+  history.replaceState = function (state, title, url) {
+    if (!dropped && new URL(url, location.href).searchParams.has(param)) { dropped = true; return undefined; }
+    return replace(state, title, url);
+  };
+}"""
+
+
+SMOOTHING = "Distance smoothing (px, 0 = off)"
+
+
+def test_a_value_the_browser_did_not_write_reaches_the_address_and_the_link(server, page):
+    """A bound slider moved while its address write is lost: the run that follows writes it, so the address
+    bar, the share link and a reload all hold the page's value."""
+    open_page(page, server.base_url + "/watershed")
+    page.evaluate(_DROP_NEXT_WRITE, "distance_sigma")
+    before = slider_value(page, SMOOTHING)
+    moved = press_slider(page, SMOOTHING, "ArrowRight")
+    assert float(moved) == pytest.approx(before + 0.1)
+    page.wait_for_function("() => new URLSearchParams(location.search).has('distance_sigma')", timeout=10_000)
+    assert float(query(page)["distance_sigma"][0]) == pytest.approx(float(moved)), page.url
+    page.get_by_role("tab", name="Share").click()
+    wait_idle(page)
+    link = page.get_by_test_id("stCode").inner_text().strip()
+    assert float(parse_qs(urlsplit(link).query)["distance_sigma"][0]) == pytest.approx(float(moved)), link
+    page.reload()
+    wait_idle(page)
+    assert slider_value(page, SMOOTHING) == pytest.approx(float(moved))
+    assert_no_exception(page)
