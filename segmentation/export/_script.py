@@ -276,7 +276,8 @@ def on_white(colour, alpha, premultiplied):
 
 
 def write_png(path, array):
-    ok, png = cv2.imencode(".png", array)
+    # The app's and the command line's PNG settings (level 3), so the files are the same bytes, not only pixels
+    ok, png = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         sys.exit(f"error: could not encode {path}")
     png.tofile(str(path))
