@@ -36,10 +36,15 @@ OBJECT_HELP = {
     "splits": "True objects that each hold more than half of two or more found objects.",
     "mean matched IoU": "The mean IoU of the pairs matched at IoU 0.5 (how well the matched objects fit).",
 }
-SHORT = {"mean matched IoU": "matched IoU", "mean AP 0.5–0.95": "mAP 0.5–0.95"}
+SHORT = {"mean matched IoU": "matched IoU", "mean AP 0.5–0.95": "mAP"}
+#: The recipe column's width (px) in the object score table; a longer name wraps (:data:`WRAPPING_ROW_HEIGHT`).
+RECIPE_COLUMN_WIDTH = 150
+#: Rows this tall (px) let a cell's text wrap (Streamlit wraps above 4 rem): up to three lines of a recipe's name.
+WRAPPING_ROW_HEIGHT = 66
 DEFINITIONS = ("AP = TP / (TP + FP + FN) at each IoU threshold (the DSB 2018 definition, not COCO's area under the "
-               "precision-recall curve); a merge is a predicted object covering two or more true ones, a split a "
-               "true object covered by two or more predicted ones.")
+               "precision-recall curve); mAP is AP averaged over the IoU thresholds 0.5, 0.55, …, 0.95; a merge is a "
+               "predicted object covering two or more true ones, a split a true object covered by two or more "
+               "predicted ones.")
 ERROR_WORDS = {"matched": "matched", "missed": "missed (false negative)", "false": "false (false positive)",
                "merge": "merge (covers 2+ true objects)", "split": "split (covered by 2+ objects)"}
 
@@ -218,10 +223,14 @@ def object_table(scores: dict, labels: dict, estimate: bool) -> None:
         styler = styler.highlight_max(subset=list(_HIGHER_BETTER), color="#c6efce")
         styler = styler.highlight_min(subset=list(_LOWER_BETTER), color="#c6efce")
     best = frame["F1@0.5"].idxmax()
-    # Shorter headers for the widest two, so the eleven columns fit at a 1400-px window (the help says it all).
+    # The eleven numbers and the recipe fit a 1280-px window with no horizontal scrolling (#10 review: the last
+    # column was scrolled out of sight): shorter headers for the widest two (the help says it all), and the
+    # recipe's name in a column of its own width, wrapped (a name the visitor typed can be any length).
     config = {name: st.column_config.NumberColumn(SHORT.get(name, name), help=text)
               for name, text in OBJECT_HELP.items()}
-    st.dataframe(styler, width="stretch", key="object_scores", column_config=config)
+    config["_index"] = st.column_config.Column(width=RECIPE_COLUMN_WIDTH,
+                                               help="The compared column: a thresholding method or a whole recipe.")
+    st.dataframe(styler, width="stretch", key="object_scores", column_config=config, row_height=WRAPPING_ROW_HEIGHT)
     st.caption(DEFINITIONS)
     where = ("on the live preview — **preview estimates** (≈), replaced by the full-resolution scores when they "
              "are in" if estimate else "at full resolution")

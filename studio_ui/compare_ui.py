@@ -318,7 +318,9 @@ def results_table(rows: list[dict], with_truth: bool, estimate: bool = False) ->
         styler = styler.highlight_max(subset=[s for s in SCORES if s in frame.columns], color="#c6efce")
         st.caption("Pixel scores of each foreground against the ground truth's; the best per score is highlighted.")
     config = {name: st.column_config.Column(SHOWN[name]) for name in frame.columns if name in SHOWN}
-    config["note"] = st.column_config.TextColumn("note", width="large")
+    # A note is a sentence: room for it when there is one (an empty column that wide scrolled the table at 1280 px).
+    notes = "note" in frame and any(frame["note"].astype(str).str.strip())
+    config["note"] = st.column_config.TextColumn("note", width="large" if notes else None)
     st.dataframe(styler, width="stretch", column_config=config)
 
 

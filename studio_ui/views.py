@@ -184,15 +184,21 @@ def measurement_table(table: MeasurementTable, *, height: int = 320) -> None:
 
 def download_row(files: list[tuple[str, str, Callable[[], bytes] | bytes | str, str] | str]) -> None:
     """One download button per (label, file name, data or callable, mime); a plain string instead of a
-    tuple is a message shown in that button's place (a file that cannot hold this result)."""
-    columns = st.columns(len(files))
-    for column, entry in zip(columns, files):
+    tuple is a message shown under the buttons (a file that cannot hold this result).
+
+    The buttons take their labels' width and wrap to a second line when the row is full: in equal columns, five
+    of them cut their labels at a 1280-px window ("Labels PNG (16…", "Measurements…", #10 review).
+    """
+    row = st.container(horizontal=True, gap="small")
+    for entry in files:
         if isinstance(entry, str):
-            column.info(entry, icon=":material/info:")
             continue
         label, name, data, mime = entry
-        column.download_button(label, data=data, file_name=name, mime=mime, width="stretch",
-                               on_click="ignore", icon=":material/download:")
+        row.download_button(label, data=data, file_name=name, mime=mime, width="content",
+                            on_click="ignore", icon=":material/download:")
+    for entry in files:
+        if isinstance(entry, str):
+            st.info(entry, icon=":material/info:")
 
 
 def histogram_caption(thresholds: tuple[float, ...], polarity: str, method: str = "") -> str:

@@ -7,7 +7,8 @@ the metrics are laid out.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import cv2
 import numpy as np
@@ -194,6 +195,74 @@ def test_metrics_are_whole_at_1280_px(server, browser, path):
             ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)")
         assert cut == [], f"cut off at 1280 px: {cut}"
         screenshot(page, f"metrics-1280-{path}")
+    finally:
+        context.close()
+
+
+# Every element of a visible button or link (a page link, a download button) whose text does not fit it: cut
+# with an ellipsis. Their texts. (Text for screen readers only sits in a 1-px box: it is not cut, just hidden.)
+_CUT_LABELS_JS = """() => Array.from(document.querySelectorAll(
+    '[data-testid=stMain] :is(button, a), [data-testid=stSidebar] :is(button, a)'))
+  .flatMap(el => [el, ...el.querySelectorAll('*')])
+  .filter(el => el.getClientRects().length && el.clientWidth > 1 && el.scrollWidth > el.clientWidth + 1)
+  .map(el => el.innerText)"""
+# Every table of the page that needs horizontal scrolling: its place on the page and how far it scrolls (px).
+_SCROLLED_TABLES_JS = """() => Array.from(document.querySelectorAll('[data-testid=stMain] [data-testid=stDataFrame]'))
+  .map((el, i) => [i, el.querySelector('.dvn-scroller')]).filter(([i, scroller]) => scroller)
+  .map(([i, scroller]) => [i, scroller.scrollWidth - scroller.clientWidth]).filter(([i, hidden]) => hidden > 1)"""
+
+
+def at_1280_px(browser):
+    """A context of its own and its page, in a 1280×900 window."""
+    context = new_context(browser)
+    page = new_page(context)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    return context, page
+
+
+@pytest.mark.parametrize("path", ["/", "/watershed"])
+def test_export_buttons_are_whole_at_1280_px(server, browser, path):
+    """#10 review: five download buttons in a row cut their labels ("Labels PNG (16…", "Measurements…")."""
+    context, page = at_1280_px(browser)
+    try:
+        open_page(page, server.base_url + path)
+        page.get_by_role("tab", name="Export").click()
+        wait_idle(page)
+        for name in ("Make ROI set (Fiji)", "Make GeoJSON (QuPath)", "Make OME-Zarr (napari)"):
+            page.get_by_role("button", name=name).click()
+            wait_idle(page)
+        buttons = page.get_by_test_id("stMain").get_by_test_id("stDownloadButton").all_inner_texts()
+        assert len(buttons) == 10 and any(b.endswith("Labels PNG (16-bit)") for b in buttons), buttons
+        cut = page.evaluate(_CUT_LABELS_JS)
+        assert cut == [], f"cut off at 1280 px: {cut}"
+        screenshot(page, f"export-1280-{path}")
+        assert_no_exception(page)
+    finally:
+        context.close()
+
+
+def test_compare_tables_and_buttons_are_whole_at_1280_px(server, browser):
+    """#10 review: the object score table's last column (matched IoU) needed horizontal scrolling at 1280 px."""
+    context, page = at_1280_px(browser)
+    try:
+        query = urlencode([("sample", "nuclei"), ("methods", "otsu"), ("methods", "li"),
+                           ("recipes", "watershed seeds=h_maxima h=2")])
+        open_page(page, f"{server.base_url}/compare?{query}")
+        truth = page.get_by_test_id("stExpander").filter(has_text="Ground truth")
+        labels = Path(__file__).resolve().parents[2] / "samples" / "nuclei_labels.tif"
+        truth.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(labels)
+        wait_idle(page)
+        heading = page.get_by_role("heading", name="Object scores against the truth")
+        heading.wait_for()
+        assert "computed at full resolution" in page.get_by_test_id("stMain").inner_text()
+        assert page.get_by_test_id("stMain").get_by_test_id("stDataFrame").count() == 2  # pixel and object scores
+        scrolled = page.evaluate(_SCROLLED_TABLES_JS)
+        assert scrolled == [], f"tables (their place, px hidden) that scroll sideways at 1280 px: {scrolled}"
+        cut = page.evaluate(_CUT_LABELS_JS)
+        assert cut == [], f"cut off at 1280 px: {cut}"
+        heading.scroll_into_view_if_needed()
+        screenshot(page, "compare-1280-scores")
+        assert_no_exception(page)
     finally:
         context.close()
 
