@@ -480,6 +480,11 @@ _HISTORY_JS = """<script>
   // name (and content digest) in a cookie for a minute, so the reloaded page can say so and offer it back.
   const cookie = 'studio_upload';
   document.cookie = `${cookie}=; max-age=0; path=/; SameSite=Strict`;
+  // The cookie also reaches a tab opened afresh within that minute (a new tab, the address typed again): the
+  // notice shows only when the browser reloaded this page or came back to it with Back or Forward.
+  const arrival = performance.getEntriesByType('navigation')[0];
+  if (arrival && (arrival.type === 'reload' || arrival.type === 'back_forward'))
+    document.documentElement.setAttribute('data-studio-returned', '');
   window.addEventListener('pagehide', () => {
     const marker = document.querySelector('[data-studio-upload]');
     const upload = marker ? marker.getAttribute('data-studio-upload') : '';

@@ -27,6 +27,13 @@ LOST_UPLOAD_KEY = "studio_lost_upload"  # (digest, name) of an upload shown befo
 #: Cookie the page's script sets as the browser leaves a page that shows an upload (a reload starts a new session
 #: with nothing in it): "<digest>:<name>", for a minute. See :func:`upload_marker` and ``page._HISTORY_JS``.
 LOST_UPLOAD_COOKIE = "studio_upload"
+#: The key of the container of the notice about it (class ``st-key-...``), and the attribute the page's script puts
+#: on ``<html>`` when the browser reloaded the page or came back to it with Back or Forward (``page._HISTORY_JS``).
+LOST_UPLOAD_NOTICE = "studio_lost_upload_notice"
+RETURNED_ATTRIBUTE = "data-studio-returned"
+# The cookie is also sent by a tab opened afresh within the minute (the address typed again, a new tab), which is
+# no reload: only the browser knows how it came to the page, so the notice is hidden unless its script says so.
+_NOTICE_CSS = f"<style>html:not([{RETURNED_ATTRIBUTE}]) .st-key-{LOST_UPLOAD_NOTICE} {{ display: none; }}</style>"
 
 UPLOAD_HELP = ("PNG, JPEG, TIFF (8/16-bit, float), OME-TIFF and ImageJ hyperstacks (choose the channel, z-plane or "
                "projection and time point below), BMP, WebP or GIF (first frame), up to the upload limit. Uploads "
@@ -141,7 +148,11 @@ def _use_lost_upload() -> None:
 
 
 def _note_lost_upload() -> None:
-    """On a session's first run: if the browser left a page showing an upload (a reload), say so."""
+    """On a session's first run: if the browser left a page showing an upload (a reload), say so.
+
+    The cookie does not tell a reload from a tab opened afresh within its minute; the notice is drawn for both
+    and shown by the browser only after a reload or Back/Forward (see ``_NOTICE_CSS``).
+    """
     if SOURCE_KEY in st.session_state or LOST_UPLOAD_KEY in st.session_state:
         return
     cookie = unquote(st.context.cookies.get(LOST_UPLOAD_COOKIE) or "")
@@ -240,9 +251,10 @@ def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
     st.session_state[SOURCE_KEY] = source
     lost = st.session_state.get(LOST_UPLOAD_KEY)
     if lost:
-        with message:
-            st.info(f"Reloading the page started a new session: your upload **{lost[1]}** was not kept (an "
-                    f"upload lives in its session only and never enters a link). The sample is shown.",
+        message.html(_NOTICE_CSS)  # style only: no room taken, and sent before the notice it hides
+        with message.container(key=LOST_UPLOAD_NOTICE):
+            st.info(f"Reloading (or coming back to) the page started a new session: your upload **{lost[1]}** was "
+                    "not kept (an upload lives in its session only and never enters a link). The sample is shown.",
                     icon=":material/info:")
             if _kept_upload(lost[0]) is not None:
                 st.button(f"Use {lost[1]} again", on_click=_use_lost_upload, width="stretch",

@@ -138,16 +138,22 @@ def test_an_earlier_link_with_a_tab_opens_the_same_view(server, page, browser):
         context.close()
 
 
-def test_a_reload_says_the_upload_is_gone_and_offers_it_back(server, page, tmp_path):
+def upload_two_discs(page, tmp_path):
+    """Upload an image of two discs on the page; its path."""
     image = np.zeros((120, 160), np.uint8)
     cv2.circle(image, (50, 60), 25, 255, -1)
     cv2.circle(image, (115, 60), 20, 255, -1)
     path = tmp_path / "two_discs.png"
     cv2.imwrite(str(path), image)
-    open_page(page, server.base_url + "/?method=li")
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(path)
     assert wait_for_upload_outcome(page, path.name) == "load"
     assert metrics(page)["Objects"] == "2"
+    return path
+
+
+def test_a_reload_says_the_upload_is_gone_and_offers_it_back(server, page, tmp_path):
+    open_page(page, server.base_url + "/?method=li")
+    path = upload_two_discs(page, tmp_path)
 
     page.reload()
     wait_idle(page)
@@ -161,6 +167,39 @@ def test_a_reload_says_the_upload_is_gone_and_offers_it_back(server, page, tmp_p
     assert metrics(page)["Objects"] == "2"
     assert sidebar.get_by_test_id("stAlertContentInfo").filter(has_text="not kept").count() == 0
     assert_no_exception(page)
+
+
+def lost_upload_notice(page):
+    """The sidebar's notice that a reload lost the upload (drawn, and shown or not)."""
+    return page.get_by_test_id("stSidebar").get_by_test_id("stAlertContentInfo").filter(has_text="was not kept")
+
+
+def test_only_a_reload_or_back_says_the_upload_is_gone(server, page, tmp_path):
+    """#10 review: the notice appeared in a tab opened afresh within a minute of leaving a page that showed an
+    upload (a new tab, the address typed again), which is no reload. Back from another site is one (a new
+    session): the notice shows; the same address opened in a new tab: it does not."""
+    open_page(page, server.base_url + f"/?method=li&v={seg.RECIPE_VERSION}")
+    upload_two_discs(page, tmp_path)
+    address = page.url
+    page.goto("data:text/html,elsewhere")
+    page.go_back()
+    page.get_by_role("heading", name="Thresholding", level=1).wait_for()
+    wait_idle(page)
+    assert image_caption(page).startswith("camera.png"), image_caption(page)  # a new session
+    assert lost_upload_notice(page).is_visible()
+    page.get_by_role("button", name="Use two_discs.png again").click()
+    assert wait_for_upload_outcome(page, "two_discs.png") == "load"
+
+    page.goto("data:text/html,elsewhere")  # leaving a page that shows an upload, as a reload does
+    fresh = new_page(page.context)
+    open_page(fresh, address)
+    assert image_caption(fresh).startswith("camera.png"), image_caption(fresh)
+    notice = lost_upload_notice(fresh)
+    assert notice.count() == 1, "the server saw the cookie of the page left (the case this test is about)"
+    assert not notice.is_visible()
+    assert not fresh.get_by_test_id("stSidebar").get_by_role("button", name="Use two_discs.png again").is_visible()
+    screenshot(fresh, "session-fresh-tab-no-upload-notice")
+    assert_no_exception(fresh)
 
 
 def test_after_an_upload_the_sample_box_switches_back(server, page, tmp_path):
