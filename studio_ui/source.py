@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 import numpy as np
 import streamlit as st
+from streamlit.runtime.state import get_session_state
 
 import segmentation as seg
 from segmentation import SAMPLES, ImageInfo, downscale, load_image, sample_path
@@ -203,10 +204,13 @@ def _forget_file_selection() -> None:
     to every later view and copied link). A link's selection, waiting for the first upload of a session, is
     kept until the visitor picks another image.
     """
-    for key in FILE_SELECTION_KEYS:
-        st.session_state.pop(key, None)
-        if key in st.query_params:
-            del st.query_params[key]
+    with get_session_state().query_params() as query:
+        for key in FILE_SELECTION_KEYS:
+            st.session_state.pop(key, None)
+            # ``del st.query_params[key]`` refuses a parameter bound to a widget (these are, once the file's
+            # widgets are drawn); the widget's value goes back to its default with it, so drop it as Streamlit's
+            # own binding does (one address change per key).
+            query.remove_param(key)
 
 
 def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
