@@ -276,7 +276,7 @@ def on_white(colour, alpha, premultiplied):
 
 
 def write_png(path, array):
-    # The app's and the command line's PNG settings (level 3), so the files are the same bytes, not only pixels
+    # The app's and the command line's PNG level (3): the same bytes, not only the same pixels
     ok, png = cv2.imencode(".png", array, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         sys.exit(f"error: could not encode {path}")
