@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import html
+import json
 import logging
 from contextlib import contextmanager
 from typing import Iterator
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -36,6 +37,7 @@ PAGE_KEY = "studio_page"
 STORE_KEY = "studio_page_settings"
 BOUND_KEY = "studio_bound_values"  # the URL-bound widget values as the page's last run ended
 CHANGED_KEY = "studio_changed_this_run"  # those the visitor changed since
+HELD_KEY = "studio_held_address"  # the address a session opened with and the one its first run meant
 
 #: Widget value types the store keeps. A button's trigger, an uploaded file or a component's value cannot be put
 #: back through ``st.session_state`` (Streamlit refuses a button's or an uploader's value set that way).
@@ -222,11 +224,13 @@ def remember_page_settings() -> None:
 
     The start of the next run on the same page stores them again, but a page switch arrives with the previous
     page's values already dropped by Streamlit, so the values of a page's last run are stored as it ends. The
-    address bar is checked against the values the visitor changed in this run (:func:`address_follows_changes`).
+    address bar is checked against the values the visitor changed in this run (:func:`address_follows_changes`),
+    and a session's first run writes the address it means (:func:`write_held_address`).
     """
     _store_page_settings()
     address_follows_changes()
     st.session_state[BOUND_KEY] = _bound_values()
+    write_held_address()
 
 
 def _bound_values() -> dict:
@@ -388,10 +392,9 @@ def _read_link_version(opened: bool) -> None:
     so ``projection=none``) go into the address before any widget reads it, unless the link sets them itself;
     the address then says ``v=3`` and means what it meant. A link of the current version is left alone.
 
-    Every change of the address on a session's first run becomes a history entry of its own (Streamlit's
-    frontend pushes it before the page's history script runs): opening the app took two or three presses of
-    Back to leave (#10 review). So a bare address, which means the current version, is left bare on the first
-    run (later runs write ``v``, as replacements); an older link's additions go in one change.
+    A bare address, which means the current version, is left bare on the first run (later runs write ``v``);
+    an older link's additions go in one change, which the first run holds back from the browser
+    (:func:`hold_address_changes`).
     """
     if opened and not any(True for _ in st.query_params):
         return
@@ -410,6 +413,98 @@ def _read_link_version(opened: bool) -> None:
                 query.set_with_no_forward_msg(name, text)
                 query._initial_query_params[name] = [text]  # what bound widgets read as they register
             query._send_query_param_msg()
+
+
+def _session_query_params():
+    """The session's query parameters (Streamlit's ``QueryParams``: one object for the session's life)."""
+    with get_session_state().query_params() as query:
+        return query
+
+
+def hold_address_changes() -> None:
+    """On a session's first run, keep every change of the address from the browser until the run ends.
+
+    Streamlit's front end pushes each address change of a session's first run as a history entry of its own, before
+    the page's script (which makes such changes replacements) has run: opening an old link took two presses of
+    Back or more to leave (#10 review): the link's upgrade (``v`` and what version 2 meant, a retired ``tab``
+    dropped) was one entry, and Streamlit's own corrections of a bound widget's value (a default dropped, a value
+    clamped) more. So during the first run such changes are made on the server only: the widgets, the share link
+    and Streamlit's copy of the address (``ctx.query_string``) read them, and the run's end writes the address it
+    means in place of the one opened (:func:`write_held_address`). The message is Streamlit's
+    ``QueryParams._send_query_param_msg``, replaced on the session's object for the run (every run's start puts it
+    back: :func:`_release_address_changes`).
+    """
+    query = _session_query_params()
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        return
+    st.session_state[HELD_KEY] = (ctx.query_string or "", None)
+
+    def held() -> None:  # what Streamlit's method does, but the message
+        run = get_script_run_ctx()
+        if run is not None and run.fragment_ids_this_run:  # a fragment's run after an unfinished first run
+            type(query)._send_query_param_msg(query)
+        elif run is not None:
+            run.query_string = urlencode(query._query_params, doseq=True)
+
+    query._send_query_param_msg = held
+
+
+def _release_address_changes() -> bool:
+    """Address changes go to the browser again; True when they were held."""
+    return _session_query_params().__dict__.pop("_send_query_param_msg", None) is not None
+
+
+# Written at the end of a first run that changed its address: the address it means, in place of the one the browser
+# opened, unless the browser's address has changed since (by a message sent before the changes were held).
+_HELD_ADDRESS_JS = """<script>
+(() => {{
+  const opened = {opened}, meant = {meant};
+  if (location.search.slice(1) === opened)
+    history.replaceState(history.state, '', location.pathname + (meant ? '?' + meant : '') + location.hash);
+}})();
+</script>"""
+
+
+def write_held_address() -> None:
+    """At the end of a session's first run: the address it means replaces the one opened, in the browser.
+
+    The browser's address is replaced in place by the page's script, with no new history entry. Streamlit's front
+    end keeps the address it opened with (and sends it with the next run) until it is told: the next run tells it
+    (:func:`_send_held_address`).
+    """
+    if not _release_address_changes():
+        return
+    ctx = get_script_run_ctx()
+    opened = (st.session_state.get(HELD_KEY) or ("", None))[0]
+    meant = urlencode(_session_query_params()._query_params, doseq=True)  # as Streamlit writes it
+    if ctx is None or parse_qs(meant, keep_blank_values=True) == parse_qs(opened, keep_blank_values=True):
+        st.session_state.pop(HELD_KEY, None)
+        return
+    st.session_state[HELD_KEY] = (opened, meant)
+    texts = {name: json.dumps(text).replace("<", "\\u003c") for name, text in (("opened", opened), ("meant", meant))}
+    st.sidebar.html(_HELD_ADDRESS_JS.format(**texts), unsafe_allow_javascript=True)
+
+
+def _send_held_address(opened: bool) -> None:
+    """At the start of every run: changes of the address go to the browser again; and on the run after a first run
+    that held them (:func:`hold_address_changes`), if Streamlit's front end still sends the address the session
+    opened with (nothing has written the address since: no page switch, no Back, no widget the browser wrote),
+    the address the first run meant is put back and sent (one message, of the address the page already shows)."""
+    _release_address_changes()
+    held = None if opened else st.session_state.pop(HELD_KEY, None)
+    ctx = get_script_run_ctx()
+    if held is None or held[1] is None or ctx is None or (ctx.query_string or "") != held[0]:
+        return
+    meant = parse_qs(held[1], keep_blank_values=True)
+    query = _session_query_params()
+    for key in [key for key in query._query_params if key not in meant]:
+        query.discard_param_no_forward_msg(key)
+        query._initial_query_params.pop(key, None)
+    for key, texts in meant.items():
+        query.set_with_no_forward_msg(key, texts[0] if len(texts) == 1 else texts)
+        query._initial_query_params[key] = list(texts)
+    query._send_query_param_msg()
 
 
 def _open_tab_from_link() -> None:
@@ -523,6 +618,9 @@ def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentIm
     st.set_page_config(page_title=f"{title} · Segmentation Studio", page_icon=icon, layout="wide",
                        initial_sidebar_state="expanded")
     opened = PAGE_KEY not in st.session_state  # this session's first run: the address is a link (or a bare one)
+    _send_held_address(opened)
+    if opened:
+        hold_address_changes()
     keep_page_settings(title)
     _honour_earlier_names()
     link_problems = _link_value_problems(base)

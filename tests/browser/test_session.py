@@ -371,6 +371,33 @@ def test_opening_the_app_adds_one_history_entry(server, page):
             tab.close()
 
 
+@pytest.mark.parametrize("address, expected", [
+    ("/?sample=page&min_size=12", {"sample": ["page"], "min_size": ["12"], **UPGRADED_2, **VERSION}),
+    ("/watershed?sample=coins&method=li&h=1.5&tab=Objects", {"method": ["li"], "h": ["1.5"], **UPGRADED_2, **VERSION}),
+])
+def test_opening_an_old_link_adds_one_history_entry(server, page, address, expected):
+    """#10 review: a link without ``v`` took two presses of Back to leave, because its first run's upgrade of the
+    address (``v=3`` and what version 2 meant, a retired ``tab`` dropped) was a history entry of its own. The
+    address says all that at once, in the one entry, and keeps it through the runs that follow."""
+    page.goto("data:text/html,before")
+    start = history_length(page)
+    open_page(page, server.base_url + address)
+    assert query(page) == expected, page.url
+    assert history_length(page) == start + 1
+    page.get_by_role("tab", name="Share").click()  # a run (not of a widget bound to the address)
+    wait_idle(page)
+    link = page.get_by_test_id("stCode").inner_text().strip()
+    assert parse_qs(urlsplit(link).query) == expected, link
+    assert query(page) == expected, page.url
+    assert history_length(page) == start + 1
+    sidebar_select(page, "Method", "Triangle")  # a widget bound to the address: the browser writes it
+    assert query(page) == {**expected, "method": ["triangle"]}, page.url
+    assert history_length(page) == start + 1
+    assert_no_exception(page)
+    page.go_back()
+    page.wait_for_url("data:text/html,before")
+
+
 # The browser drops its own write of the next address that names ``param`` (once), as Streamlit's front end does
 # when a widget's query binding has been lost (#10 review: "Distance smoothing" missing from the address and the
 # share link in 3 of 16 sessions on a loaded machine). Writes the server sends afterwards pass.
