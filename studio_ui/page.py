@@ -439,13 +439,16 @@ def hold_address_changes() -> None:
     if ctx is None:
         return
     st.session_state[HELD_KEY] = (ctx.query_string or "", None)
+    this_run = getattr(ctx, "parallel_coordinator", None)  # a new object every run (ScriptRunContext.reset)
 
     def held() -> None:  # what Streamlit's method does, but the message
         run = get_script_run_ctx()
-        if run is not None and run.fragment_ids_this_run:  # a fragment's run after an unfinished first run
-            type(query)._send_query_param_msg(query)
-        elif run is not None:
-            run.query_string = urlencode(query._query_params, doseq=True)
+        if run is None:
+            return
+        if run.fragment_ids_this_run or getattr(run, "parallel_coordinator", None) is not this_run:
+            type(query)._send_query_param_msg(query)  # a later run's change, when the first one did not finish
+            return
+        run.query_string = urlencode(query._query_params, doseq=True)
 
     query._send_query_param_msg = held
 
