@@ -4,9 +4,10 @@
   definition written out object by object (the highest pixel, the first in row-major order on a tie, NaN
   counting as highest) and against ``scipy.ndimage.maximum_position`` wherever the maximum is unique (on
   ties scipy's unstable sort picks an arbitrary pixel);
-* ``flood_distance`` against one ``skimage.segmentation.watershed`` call on the whole image (it is that call
-  after the seeds are numbered; kept as a guard for any faster flooding), on touching discs, plateaus (rounded and exact
-  distances: ties), speckle, compactness, watershed lines, 4/8 connectivity, NaN in the distance map;
+* ``flood_distance`` against ``skimage.segmentation.watershed`` called on each connected object alone (its
+  definition since issue 14), and against one whole-image call wherever no seeds tie, on touching discs,
+  plateaus (rounded and exact distances: ties), speckle, compactness, watershed lines, 4/8 connectivity, NaN
+  in the distance map;
 * the exported script's ``seed_every_object`` against the library's.
 """
 
@@ -88,6 +89,38 @@ def skimage_flood(distance, seeds, foreground, compactness, connectivity, line):
                                      connectivity=1 if connectivity == 4 else 2, watershed_line=line)
 
 
+def skimage_flood_each_object(distance, seeds, foreground, compactness, connectivity, line):
+    """The definition of ``flood_distance``: one scikit-image call per connected object (SciPy's labelling, the
+    flooding's neighbourhood), on the object's bounding box."""
+    structure = ndi.generate_binary_structure(2, 1 if connectivity == 4 else 2)
+    objects, _ = ndi.label(foreground, structure)
+    out = np.zeros(seeds.shape, np.int32)
+    for k, box in enumerate(ndi.find_objects(objects), start=1):
+        inside = objects[box] == k
+        flooded = skimage_flood(distance[box], np.where(inside, seeds[box], 0), inside, compactness, connectivity, line)
+        out[box][inside] = flooded[inside]
+    return out
+
+
+def objects_with_tied_seeds(distance, seeds, foreground, connectivity, any_tie):
+    """The objects holding seed pixels of two seeds (with ``any_tie``: any two seed pixels) at equal height, where
+    one whole-image call breaks the tie by its queue's other entries."""
+    structure = ndi.generate_binary_structure(2, 1 if connectivity == 4 else 2)
+    objects, count = ndi.label(foreground, structure)
+    tied = np.zeros(count + 1, bool)
+    for k in range(1, count + 1):
+        if np.isnan(distance[objects == k]).any():  # NaN compares false both ways: scikit-image's order is its heap's
+            tied[k] = True
+            continue
+        where = (objects == k) & (seeds > 0)
+        heights, ids = distance[where], seeds[where]
+        for h in np.unique(heights[~np.isnan(heights)]):
+            same = ids[heights == h]
+            if (same.size > 1) if any_tie else (np.unique(same).size > 1):
+                tied[k] = True
+    return tied[objects]
+
+
 @pytest.mark.parametrize("case", range(60))
 def test_flood_distance_equals_one_scikit_image_call(case):
     rng = np.random.default_rng(100 + case)
@@ -117,8 +150,12 @@ def test_flood_distance_equals_one_scikit_image_call(case):
             got = seg.flood_distance(distance, seeds, fg, compactness=compactness, connectivity=connectivity,
                                      watershed_line=line)
             numbered = sk_segmentation.relabel_sequential(seeds)[0].astype(np.int32)
-            expected = skimage_flood(distance, numbered, fg, compactness, connectivity, line)
+            expected = skimage_flood_each_object(distance, numbered, fg, compactness, connectivity, line)
             np.testing.assert_array_equal(got, expected)
+            # and one whole-image call's labels wherever no seeds tie (issue 14: only tied objects changed)
+            one_call = skimage_flood(distance, numbered, fg, compactness, connectivity, line)
+            untied = ~objects_with_tied_seeds(distance, numbered, fg, connectivity, compactness > 0 or line)
+            np.testing.assert_array_equal(got[untied], one_call[untied])
 
 
 @pytest.mark.parametrize("case", range(40))

@@ -1,11 +1,12 @@
-"""Tiled watershed where two seeds of one group of touching objects have exactly equal heights.
+"""Watershed where two seeds of one group of touching objects have exactly equal heights.
 
 scikit-image's flooding pushes every seed pixel at age 0 and pops its binary heap by (height, age): seed
 pixels of equal height tie, and the heap breaks the tie by its layout, which depends on everything else in the
-image. The whole image's line between two mirror-image objects therefore moves when an object far away is
-added, so no halo can reproduce it. The tiled engine floods such a group on its own (the same for every tile
-size) and says so in a note; every other object is the whole image's bit for bit. References are the library's
-own :func:`segmentation.watershed` results (on the whole image, and on the image holding the group alone).
+heap. In one call on the whole image the line between two mirror-image objects therefore moved when an object
+far away was added, so no tile (no halo) could reproduce it. The library floods every object on its own
+(``flood_distance``), so its labels depend on that object alone: the same in the whole image, in any tile, and
+with any other objects around. References: scikit-image's own ``watershed`` called on the image holding the
+group alone, and one call on the whole image for every object without a tie.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from skimage import segmentation as sk_segmentation
 
 import segmentation as seg
 from segmentation.batch import segment_tiled
@@ -65,13 +67,18 @@ def alone(image: np.ndarray, rec: seg.WatershedRecipe, whole: seg.WatershedResul
     return lookup[result.labels[inside]]
 
 
-def test_a_far_object_moves_the_whole_image_line_between_seeds_of_equal_height():
-    """The root cause: the whole image's split of a tied group depends on objects that never touch it."""
+def test_a_far_object_no_longer_moves_the_line_between_seeds_of_equal_height():
+    """The root cause, gone: a tied group is split the same whatever objects lie far away, and as scikit-image
+    splits the group when it is the only object in the image."""
     rec = recipe(distance_sigma=0.0)
     base = np.zeros((120, 400), np.uint8)
     cv2.circle(base, (30, 30), 7, 255, -1)
     cv2.circle(base, (38, 35), 7, 255, -1)  # its mirror image under a half turn about (34, 32.5)
-    splits = set()
+    alone_result = seg.watershed(base, rec)
+    skimage_alone = sk_segmentation.watershed(-alone_result.distance, alone_result.markers,
+                                              mask=alone_result.foreground, connectivity=2)
+    assert np.array_equal(alone_result.labels, skimage_alone)
+    splits, whole_call = set(), set()
     for extra in range(12):
         image = base.copy()
         for i in range(extra):  # discs 110 px or more to the right, each an object of its own
@@ -80,35 +87,42 @@ def test_a_far_object_moves_the_whole_image_line_between_seeds_of_equal_height()
         group, seeds, distance = result.labels[:60, :60], result.markers[:60, :60], result.distance[:60, :60]
         tops = [distance[seeds == s].max() for s in np.unique(seeds[seeds > 0])]
         assert len(tops) == 2 and tops[0] == tops[1]  # the two seeds tie
+        mine = alone_result.labels[:60, :60]
+        assert np.array_equal(group == group[30, 30], mine == mine[30, 30]), extra  # the same line (numbers vary)
+        assert np.array_equal(group > 0, mine > 0)
         splits.add(int((group == group[30, 30]).sum()))
-    # If this fails, scikit-image breaks such ties by something local now and the tiled exception can go.
-    assert len(splits) > 1, "the line between tied seeds no longer depends on objects far away"
+        one_call = sk_segmentation.watershed(-result.distance, result.markers, mask=result.foreground, connectivity=2)
+        whole_call.add(int((one_call[:60, :60] == one_call[30, 30]).sum()))
+    assert len(splits) == 1
+    # What made the exception: one scikit-image call on the whole image splits the group in several ways.
+    assert len(whole_call) > 1, "scikit-image breaks such ties locally now: flooding object by object is moot"
 
 
 @pytest.mark.parametrize("params, tiles", [(dict(distance_sigma=0.0), (48, 64, 100, 160, 400)),
                                            (dict(distance_sigma=1.0), (48, 64, 100, 160, 400)),
-                                           (dict(distance_sigma=0.0, watershed_line=True), (64, 160))],
-                         ids=["exact distance", "blurred distance", "watershed lines"])
-def test_tied_groups_are_flooded_alone_the_same_for_every_tile_size(params, tiles):
+                                           (dict(distance_sigma=0.0, watershed_line=True), (64, 160)),
+                                           (dict(distance_sigma=0.0, compactness=0.01), (64, 160))],
+                         ids=["exact distance", "blurred distance", "watershed lines", "compact"])
+def test_tied_groups_are_split_as_alone_in_the_whole_image_and_every_tile(params, tiles):
     rec = recipe(**params)
     image = discs(1)
     whole = seg.watershed(image, rec)
     objects = seg.label_objects(whole.foreground, 8)
     tied = tied_groups(whole, objects)
     assert len(tied) >= 10  # the mirror-image twins
-    expected = whole.labels.copy()
     for k in tied:
         inside = objects == k
-        expected[inside] = alone(image, rec, whole, inside)
-    results = {tile: segment_tiled(image, rec, tile=tile) for tile in tiles}
-    for tile, tiled in results.items():
+        assert np.array_equal(whole.labels[inside], alone(image, rec, whole, inside)), k
+    untied = ~np.isin(objects, tied)
+    one_call = sk_segmentation.watershed(-whole.distance, whole.markers, mask=whole.foreground, connectivity=2,
+                                         compactness=rec.compactness, watershed_line=rec.watershed_line)
+    assert np.array_equal(whole.labels[untied], one_call[untied])  # elsewhere one call's labels, bit for bit
+    for tile in tiles:
+        tiled = segment_tiled(image, rec, tile=tile)
         assert np.array_equal(tiled.mask[:], whole.foreground), tile
         assert tiled.count == whole.count, tile
-        labels = tiled.labels[:]
-        untied = ~np.isin(objects, tied)
-        assert np.array_equal(labels[untied], whole.labels[untied]), tile  # bit for bit outside the tied groups
-        assert np.array_equal(labels, expected), tile  # the tied groups as flooded alone, whatever the tile
-        assert len(tiled.notes) == 1 and tiled.notes[0].startswith(f"{len(tied)} groups of touching objects")
+        assert np.array_equal(tiled.labels[:], whole.labels), tile
+        assert tiled.notes == [], tile
 
 
 def test_without_ties_between_seeds_the_tiled_watershed_is_the_whole_images_bit_for_bit():
@@ -121,24 +135,35 @@ def test_without_ties_between_seeds_the_tiled_watershed_is_the_whole_images_bit_
     heights = whole.distance[whole.markers > 0]
     assert np.unique(heights).size < heights.size  # seeds of several pixels of one height are there
     assert whole.count > objects.max()  # twins split
+    one_call = sk_segmentation.watershed(-whole.distance, whole.markers, mask=whole.foreground, connectivity=2)
+    assert np.array_equal(whole.labels, one_call)
     for tile in (48, 100, 400):
         tiled = segment_tiled(image, rec, tile=tile)
         assert np.array_equal(tiled.labels[:], whole.labels), tile
         assert tiled.notes == [], tile
 
 
-def test_the_command_lines_summary_says_which_groups_were_flooded_alone(tmp_path, monkeypatch, capsys):
-    """The tiled command line passes the note on to summary.csv's message (a user reads it there)."""
+def test_the_tiled_command_line_writes_the_whole_images_labels(tmp_path, monkeypatch, capsys):
+    """The tiled command line and the whole-image one write the same labels for tied twins, with no message."""
     import csv
 
     import tifffile
+    import zarr
     from cli_helpers import run_cli_in_process
 
     tifffile.imwrite(tmp_path / "twins.tif", discs(1))
     (tmp_path / "recipe.json").write_text(recipe().to_json())
-    done = run_cli_in_process("apply", "--recipe", "recipe.json", "twins.tif", "--tile", "96", "--out", "out",
-                              "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
-    assert done.returncode == 0, done.stderr
-    text = (tmp_path / "out" / "summary.csv").read_text()
-    rows = list(csv.DictReader(line for line in text.splitlines(keepends=True) if not line.startswith("#")))
-    assert "groups of touching objects" in rows[0]["message"] and "seeds of exactly equal height" in rows[0]["message"]
+    for out, extra in (("tiled", ["--tile", "96"]), ("whole", [])):
+        done = run_cli_in_process("apply", "--recipe", "recipe.json", "twins.tif", *extra, "--out", out,
+                                  "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+        assert done.returncode == 0, done.stderr
+    rows = {}
+    for out in ("tiled", "whole"):
+        text = (tmp_path / out / "summary.csv").read_text()
+        rows[out] = next(csv.DictReader(line for line in text.splitlines(keepends=True) if not line.startswith("#")))
+    assert "equal height" not in rows["tiled"]["message"]  # no exception to report any more
+    assert rows["tiled"]["objects"] == rows["whole"]["objects"]
+    tiles = zarr.open_group(str(tmp_path / "tiled" / "twins_tiles.zarr"), mode="r")
+    assert np.array_equal(tiles["labels"][:], seg.load_image(tmp_path / "whole" / "twins_labels.png"))
+    assert (tmp_path / "tiled" / "twins_measurements.csv").read_bytes() == \
+        (tmp_path / "whole" / "twins_measurements.csv").read_bytes()

@@ -34,14 +34,10 @@ library on generated images, for tile sizes that cut objects):
   seeds in raster order of their first pixel, then the objects that got no seed, in raster order. The
   flooding region must fit in the memory budget (a halo of half a tile always does; a larger one as far as
   the budget allows): an object as large as the slide is refused in plain words, not run out of memory on.
-  One exception to "the whole image's result", which no halo can lift: a group of touching objects holding
-  seed pixels of two seeds at exactly the same height (two equal round objects, mirror images of each other;
-  common with ``distance_sigma=0``, where heights are square roots of whole numbers). scikit-image's flooding
-  pushes every seed pixel at age 0 and pops its binary heap by (height, age), so it breaks that tie by the
-  heap's layout, which depends on every other entry: on the whole image, an object far away moves the line
-  between those two seeds by a few pixels. Such a group is flooded on its own (its box, nothing else in the
-  heap), the same for every tile size and halo, and a note counts the groups and locates the first; every
-  other object is the whole image's, bit for bit (tests/test_tiles_ties.py).
+  No exception for seeds of exactly equal height (two equal round objects, mirror images of each other):
+  the library floods every object on its own (:func:`~segmentation.flood_distance`), so the line
+  between them does not depend on anything outside the object, in a tile or in the whole image
+  (tests/test_tiles_ties.py).
 
 Li, Triangle, Minimum and multi-Otsu (and Yen and IsoData on a 16-bit channel of more than 256 values) are
 refused in plain words rather than approximated.
@@ -76,7 +72,7 @@ from skimage import filters
 
 from ..io import load_image
 from ..recipes import CHANNELS, LOCAL_METHODS, ThresholdRecipe, WatershedRecipe
-from ..regions import flood_distance, h_maxima_seeds, label_objects, watershed
+from ..regions import h_maxima_seeds, label_objects, watershed
 from ..thresholding import background_shrink_factor, prepare, threshold
 from ._options import default_memory_budget
 
@@ -727,7 +723,6 @@ def _watershed_tiled(mask_out, recipe: WatershedRecipe, fixed: ThresholdRecipe, 
     margin = _flood_margin(recipe)
     flood = recipe.replace(foreground=_MASK_RECIPE)
     keys_a, keys_b = [], []
-    tied_at = []  # (row, column) of the first pixel of each object flooded alone (see _flood_tied_alone)
     with tempfile.TemporaryDirectory(prefix="segmentation-tiles-") as scratch:
         parts = []
         for index, (r0, r1, c0, c1) in enumerate(_tiles(shape, tile)):
@@ -757,11 +752,7 @@ def _watershed_tiled(mask_out, recipe: WatershedRecipe, fixed: ThresholdRecipe, 
                     raise TiledError(f"an object of {box[0].stop - box[0].start}×{box[1].stop - box[1].start} px near "
                                      f"row {R0 + box[0].start}, column {C0 + box[1].start} does not fit in the halo of "
                                      f"{halo} px; use a halo of at least {size} px")
-            labels = result.labels
-            tied = _tied_objects(result.markers, result.distance, objects, ids[in_core], recipe.compactness > 0)
-            if tied.size:
-                labels = _flood_tied_alone(labels, result.markers, result.distance, objects, boxes, tied, recipe)
-                tied_at += [(R0 + int(rows[k - 1]), C0 + int(cols[k - 1])) for k in tied.tolist()]
+            labels = result.labels  # each object flooded on its own: an object held whole is the whole image's
             mine = np.isin(objects, ids[in_core])
             local = np.where(mine, labels, 0).astype(np.int32)
             present = np.unique(local)
@@ -797,65 +788,5 @@ def _watershed_tiled(mask_out, recipe: WatershedRecipe, fixed: ThresholdRecipe, 
             window = np.asarray(labels_out[R0:R1, C0:C1])
             labels_out[R0:R1, C0:C1] = np.where(mapped > 0, mapped, window)
     return TiledResult((t,) if t is not None else (), _polarity(fixed), mask_out, labels_out,
-                       len(rank_a) + len(rank_b), tile, halo, _tie_notes(tied_at))
-
-
-def _tied_objects(markers: np.ndarray, distance: np.ndarray, objects: np.ndarray, owned: np.ndarray,
-                  any_tie: bool) -> np.ndarray:
-    """The foreground objects among ``owned`` whose flooding scikit-image may order differently in a crop.
-
-    scikit-image's ``watershed`` pushes every seed pixel at age 0 with its height (``-distance``) and pops its
-    binary heap by (height, age): seed pixels of exactly equal height tie, and a binary heap's order among ties
-    depends on every other entry, i.e. on every object of the image flooded together (an object far away moves
-    the line). Every other entry has a distinct age, so an object without such a tie is flooded the same in any
-    crop that holds it whole. A tie between pixels of one seed gives them one label whatever the order (pushes
-    from a run of one label's pops keep consecutive ages); with compactness a pixel's height also depends on the
-    seed pixel it came from, so there any tie counts. Returns the object numbers (sorted).
-    """
-    spots = np.flatnonzero(markers)
-    owner = objects.ravel()[spots]
-    keep = np.isin(owner, owned)
-    spots, owner = spots[keep], owner[keep]
-    height, seed = distance.ravel()[spots], markers.ravel()[spots]
-    order = np.lexsort((seed, height, owner))
-    owner, height, seed = owner[order], height[order], seed[order]
-    tie = (owner[1:] == owner[:-1]) & (height[1:] == height[:-1])
-    if not any_tie:
-        tie &= seed[1:] != seed[:-1]  # sorted by seed within a tie: two seeds differ at some neighbour pair
-    return np.unique(owner[1:][tie])
-
-
-def _flood_tied_alone(labels: np.ndarray, markers: np.ndarray, distance: np.ndarray, objects: np.ndarray,
-                      boxes, tied: np.ndarray, recipe: WatershedRecipe) -> np.ndarray:
-    """``labels`` with each object in ``tied`` flooded again on its own (its box, no other object in the heap).
-
-    The whole image's flooding of such an object depends on the rest of the image (see :func:`_tied_objects`),
-    which no halo holds; flooded alone, it is the same for every tile size and halo. Its seeds keep their
-    labels (a region's label is that of its seed's pixels).
-    """
-    labels = labels.copy()
-    for k in tied.tolist():
-        box = boxes[k - 1]
-        inside = objects[box] == k
-        seeds = np.where(inside, markers[box], 0)
-        ids = np.unique(seeds[seeds > 0])  # flood_distance numbers them 1..m in this order
-        own = ndimage.maximum(labels[box], seeds, ids).astype(np.int32)
-        alone = flood_distance(distance[box], seeds, inside, compactness=recipe.compactness,
-                               connectivity=recipe.connectivity, watershed_line=recipe.watershed_line)
-        lookup = np.concatenate([[0], own]).astype(np.int32)
-        labels[box] = np.where(inside, lookup[alone], labels[box])
-    return labels
-
-
-def _tie_notes(tied_at: list[tuple[int, int]]) -> list[str]:
-    """The note on the objects flooded alone, or none."""
-    if not tied_at:
-        return []
-    n = len(tied_at)
-    row, col = min(tied_at)
-    return [f"{n} group{'s' if n > 1 else ''} of touching objects (the first at row {row}, column {col}) "
-            f"{'have' if n > 1 else 'has'} seeds of exactly equal height: the whole-image watershed breaks such "
-            "a tie by the state of scikit-image's priority queue, which depends on every object in the image, so "
-            "the line between those objects may lie a few pixels away from the whole image's; here each such "
-            "group is flooded on its own, the same for every tile size"]
+                       len(rank_a) + len(rank_b), tile, halo, [])
 

@@ -118,13 +118,13 @@ SEED_STEPS = {"h_maxima": h_maxima_seeds, "distance_peaks": distance_peak_seeds,
 
 
 def flood_distance_step(s: Script, w: WatershedRecipe) -> None:
-    s.need("skimage.segmentation:watershed")
-    s.section(f"Flood the inverted distance map from the seeds inside the foreground (scikit-image), "
-              f"{w.connectivity}-connected" + (f", compactness {w.compactness:g}" if w.compactness else "")
+    s.use("flood_each_object")
+    s.section(f"Flood the inverted distance map from the seeds inside the foreground (scikit-image), each "
+              f"object on its own, {w.connectivity}-connected"
+              + (f", compactness {w.compactness:g}" if w.compactness else "")
               + (", keeping 1-pixel lines between objects." if w.watershed_line else "."), f"""
-        labels = watershed(-distance, seeds, mask=foreground, compactness={lit(w.compactness)},
-                           connectivity={1 if w.connectivity == 4 else 2}, watershed_line={w.watershed_line})
-        labels = labels.astype(np.int32, copy=False)""")
+        labels = flood_each_object(-distance, seeds, foreground, {w.connectivity},
+                                   compactness={lit(w.compactness)}, watershed_line={w.watershed_line})""")
 
 
 def flood_gradient_step(s: Script, w: WatershedRecipe) -> None:
