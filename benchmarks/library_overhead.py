@@ -164,8 +164,18 @@ def bare_watershed(image: np.ndarray) -> np.ndarray:
     objects = cv2.connectedComponents(foreground.view(np.uint8), connectivity=recipe.connectivity,
                                       ltype=cv2.CV_32S)[1]
     seeds = _seed_missing(seeds, objects, distance)
-    flooded = sk_segmentation.watershed(-distance, seeds, mask=foreground,
-                                        connectivity=1 if recipe.connectivity == 4 else 2)
+    # each object flooded on its own on its box, as the library does (issue 14): its labels depend on it alone,
+    # and the heap holds one object's front (quicker than one call on the whole image)
+    count, objects, stats, _ = cv2.connectedComponentsWithStats(foreground.view(np.uint8),
+                                                                connectivity=recipe.connectivity, ltype=cv2.CV_32S)
+    flooded = np.zeros(foreground.shape, np.int32)
+    for k in range(1, count):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        box = (slice(y, y + h), slice(x, x + w))
+        inside = objects[box] == k
+        part = sk_segmentation.watershed(-distance[box], np.where(inside, seeds[box], 0), mask=inside,
+                                         connectivity=1 if recipe.connectivity == 4 else 2)
+        flooded[box][inside] = part[inside]
     return sk_segmentation.relabel_sequential(flooded)[0]
 
 
