@@ -23,6 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import tifffile
 from cli_helpers import REPO, run_cli, run_cli_in_process
 from distributed import Client
 from skimage import filters
@@ -334,3 +335,39 @@ def test_quality_flags_when_most_images_share_one_value():
     assert got[7] == got[6].replace("objects 15", "objects 35")
     assert flags([25, 25, 25, 25, 60])[4].startswith("objects 60 far from the median 25")
     assert flags([25, 25, 25, 25, 25]) == [""] * 5  # all alike: nothing is far
+
+
+def test_quality_flags_compare_thresholds_within_one_bit_depth(tmp_path):
+    # a mixed folder: seven 16-bit fields and three 8-bit ones; the 8-bit thresholds are far from the
+    # batch's median (about 30,000) only because they are on another scale, so none is flagged for it
+    folder = tmp_path / "plate"
+    folder.mkdir()
+    for i in range(7):
+        tifffile.imwrite(folder / f"wide{i}.tif", nuclei(i, count=30).astype(np.uint16) * 257)
+    for i in range(3):
+        (folder / f"narrow{i}.png").write_bytes(seg.encode_png(nuclei(10 + i, count=30)))
+    done = run_cli("watershed", "plate", "--out", "out", "--no-progress", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = summary(tmp_path / "out")
+    assert {name: row["bit_depth"] for name, row in rows.items()} == {
+        **{f"wide{i}.tif": "16-bit" for i in range(7)}, **{f"narrow{i}.png": "8-bit" for i in range(3)}}
+    assert min(float(rows[f"wide{i}.tif"]["thresholds"]) for i in range(7)) > 100 * max(
+        float(rows[f"narrow{i}.png"]["thresholds"]) for i in range(3))
+    assert not any("threshold" in row["flags"] for row in rows.values()), {n: r["flags"] for n, r in rows.items()}
+
+    # within one bit depth an odd threshold is still flagged, and the flag names the group it is compared with
+    def row(depth, threshold):
+        return {"status": "ok", "bit_depth": depth, "thresholds": str(threshold), "objects": "30",
+                "foreground_fraction": "0.1"}
+
+    rows = [row("16-bit", t) for t in (30000, 30100, 29900, 30050, 29950, 45000)]
+    rows += [row("8-bit", t) for t in (120, 118, 122, 200)]
+    flag_outliers(rows)
+    flagged = [(r["thresholds"], r["flags"]) for r in rows if r["flags"]]
+    assert [t for t, _ in flagged] == ["45000", "200"], flagged
+    assert "far from the median 30025 of the 16-bit images" in flagged[0][1]
+    assert "far from the median 121 of the 8-bit images" in flagged[1][1]
+    # one bit depth: the flag reads as before
+    rows = [row("8-bit", t) for t in (120, 118, 122, 200)]
+    flag_outliers(rows)
+    assert rows[3]["flags"].startswith("threshold 200 far from the median 121 (")

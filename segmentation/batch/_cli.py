@@ -50,6 +50,7 @@ from ._options import (
 from ._plate import (
     JOURNAL,
     append_journal,
+    bit_depth,
     channel_histogram,
     check_pooled,
     flag_outliers,
@@ -67,7 +68,7 @@ from ._tune import run_tune
 __all__ = ["main", "COLUMNS", "run_batch", "decoded_bytes", "SUMMARY", "RECIPE"]
 
 SUMMARY, RECIPE = "summary.csv", "recipe.json"
-COLUMNS = ("file", "status", "message", "width", "height", "objects", "foreground_fraction", "thresholds",
+COLUMNS = ("file", "status", "message", "width", "height", "bit_depth", "objects", "foreground_fraction", "thresholds",
            "seconds", "output_stem", "flags", "recipe_sha256", "versions")
 
 
@@ -136,7 +137,7 @@ def process_image(task: dict) -> dict:
         recipe = _recipe(task["recipe"])
         fg = recipe if isinstance(recipe, ThresholdRecipe) else recipe.foreground
         image, info = load_image(task["path"], with_info=True, **file_selection(fg))
-        row.update(width=info.width, height=info.height)
+        row.update(width=info.width, height=info.height, bit_depth=bit_depth(image.dtype))
         if isinstance(recipe, ThresholdRecipe):
             result = found = threshold(image, recipe)
             objects = mask = result.mask

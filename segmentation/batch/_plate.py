@@ -7,7 +7,8 @@ Shared by the local process pool and the Dask path (:mod:`._dask`), so both run 
 - the journal ``.summary.partial.csv`` in ``--out``: one row appended per finished image while the batch
   runs and removed once ``summary.csv`` is written, so a batch that was killed resumes from it;
 - :func:`flag_outliers`: per-image flags where the threshold, the foreground fraction or the object count
-  lies more than 3 scaled MADs from the batch's median;
+  lies more than 3 scaled MADs from the batch's median (a threshold from the median of the images of its own
+  bit depth);
 - :func:`channel_histogram` and :func:`pooled_recipe`: one global threshold from the pooled histogram of
   every image (two passes over the plate), as Fiji's "use stack histogram" does;
 - :func:`pool_context`: how every local process pool (the batch, the pooled histograms, ``score`` and
@@ -44,7 +45,7 @@ from ..recipes import ThresholdRecipe, WatershedRecipe, file_selection, recipe_f
 from ..thresholding import prepare
 from ._options import _own_version
 
-__all__ = ["stamp", "JOURNAL", "append_journal", "read_rows", "flag_outliers", "channel_histogram",
+__all__ = ["stamp", "JOURNAL", "append_journal", "read_rows", "flag_outliers", "bit_depth", "channel_histogram",
            "pooled_recipe", "check_pooled", "check_bit_depths", "POOLED_METHODS", "map_local", "init_worker",
            "remove_stale_temporaries", "pool_context", "worker_failure", "run_pool", "stop_pool"]
 
@@ -160,7 +161,11 @@ def flag_outliers(rows: list[dict], mads: float = MADS) -> None:
     """Set each row's ``flags``: the measures further than ``mads`` scaled MADs from the batch's median.
 
     Measures: ``threshold`` (when the image has exactly one), ``foreground_fraction`` and ``objects``,
-    over the rows with status ok or skipped; at least 3 such rows are needed. Where the MAD is 0 (most
+    over the rows with status ok or skipped; at least 3 such rows are needed. A threshold is in the pixel
+    values of its image, as Fiji shows it, so it is compared only with the thresholds of the images of the same
+    ``bit_depth`` (at least 3 of them): an 8-bit image's 120 and a 16-bit image's 30,000 are not on one scale,
+    and no common scale fits all (a 12-bit camera's 16-bit files use a sixteenth of the 16-bit range). Where the
+    batch mixes bit depths, the flag names the group ("the median 30000 of the 16-bit images"). Where the MAD is 0 (most
     images share the value), the scale is the mean absolute deviation from the median × sqrt(pi/2)
     (:data:`MEANAD_SCALE`) instead; both estimate the standard deviation of normal values, and both judge a
     value below the median as one above it. Nothing is flagged when every value is the same.
@@ -178,14 +183,21 @@ def flag_outliers(rows: list[dict], mads: float = MADS) -> None:
         row["flags"] = ""
     if len(good) < 3:
         return
-    measures = {
-        "threshold": lambda r: _number(r["thresholds"]) if len(str(r.get("thresholds", "")).split()) == 1 else None,
-        "foreground_fraction": lambda r: _number(r.get("foreground_fraction")),
-        "objects": lambda r: _number(r.get("objects")),
-    }
+    def threshold(row: dict) -> float | None:
+        return _number(row["thresholds"]) if len(str(row.get("thresholds", "")).split()) == 1 else None
+
+    everything = list(range(len(good)))
+    depths: dict[str, list[int]] = {}  # the thresholds' groups: one per bit depth ("" for a row without one)
+    for i, row in enumerate(good):
+        depths.setdefault(row.get("bit_depth") or "", []).append(i)
+    mixed = len(depths) > 1
+    measures = [("threshold", threshold, members, f" of the {depth or 'unknown bit depth'} images" * mixed)
+                for depth, members in depths.items()]
+    measures += [("foreground_fraction", lambda r: _number(r.get("foreground_fraction")), everything, ""),
+                 ("objects", lambda r: _number(r.get("objects")), everything, "")]
     flags: dict[int, list[str]] = {}
-    for name, get in measures.items():
-        values = [(i, get(row)) for i, row in enumerate(good)]
+    for name, get, members, group in measures:
+        values = [(i, get(good[i])) for i in members]
         values = [(i, v) for i, v in values if v is not None]
         if len(values) < 3:
             continue
@@ -200,9 +212,9 @@ def flag_outliers(rows: list[dict], mads: float = MADS) -> None:
         for i, value in values:
             deviation = abs(value - median)
             if deviation > mads * scale:
-                flags.setdefault(i, []).append(f"{name} {value:g} far from the median {median:g} "
+                flags.setdefault(i, []).append(f"{name} {value:g} far from the median {median:g}{group} "
                                                f"({deviation / scale:.1f} {unit})")
-    for i, texts in flags.items():
+    for i, texts in sorted(flags.items()):
         good[i]["flags"] = "; ".join(texts)
 
 
@@ -256,8 +268,8 @@ def check_pooled(recipe) -> ThresholdRecipe:
     return foreground
 
 
-def _bit_depth(dtype: str) -> str:
-    """``"uint16"`` -> ``"16-bit"``."""
+def bit_depth(dtype) -> str:
+    """``"uint16"`` -> ``"16-bit"`` (``float32`` -> ``"32-bit"``, as Fiji's Image > Type names it)."""
     return f"{np.dtype(dtype).itemsize * 8}-bit"
 
 
@@ -278,7 +290,7 @@ def check_bit_depths(histograms: list[dict]) -> None:
     for dtype in sorted(depths, key=lambda d: np.dtype(d).itemsize):
         members = depths[dtype]
         example = next((h["file"] for h in members if h.get("file")), None)
-        parts.append(f"{len(members)} {'is' if len(members) == 1 else 'are'} {_bit_depth(dtype)}"
+        parts.append(f"{len(members)} {'is' if len(members) == 1 else 'are'} {bit_depth(dtype)}"
                      + (f" (such as {example})" if example else ""))
     raise ValueError("--pooled-threshold needs images of one bit depth, since their histograms are pooled on one "
                      f"scale; these images mix bit depths: {' and '.join(parts)}. Run each bit depth as its own "

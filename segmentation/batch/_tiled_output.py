@@ -69,6 +69,7 @@ from ..io._stack import tiff_layout
 from ..measurement import MeasurementTable, measure
 from ..measurement._table import _recipe_comment
 from ..recipes import ThresholdRecipe, length_unit, recipe_from_json
+from ._plate import bit_depth
 from ._tiles import open_image, segment_tiled
 
 __all__ = ["write_tiled_outputs", "file_scale_info", "label_boxes", "process_tiled"]
@@ -353,7 +354,8 @@ def process_tiled(task: dict, row: dict, start: float) -> dict:
             given = task.get("pixel_size")  # apply --pixel-size overrides the recipe's
             scale = resolve_pixel_size(fg.pixel_size if given is None else given, task.get("unit") or fg.unit,
                                        file_scale_info(task["path"]))
-            notes = write_tiled_outputs(result, open_image(task["path"]), staging, names, scale=scale,
+            image = open_image(task["path"])
+            notes = write_tiled_outputs(result, image, staging, names, scale=scale,
                                         exports=tuple(task.get("exports") or ()),
                                         name=names["ome-zarr"].removesuffix(".ome.zarr"), recipe_json=task["recipe"])
             for role in sorted(names, key=lambda role: role == "tiles"):  # the tiles folder last: "all written"
@@ -364,7 +366,8 @@ def process_tiled(task: dict, row: dict, start: float) -> dict:
         notes.append(("" if task.get("tiled_because") else f"segmented in tiles of {result.tile} px: ")
                      + f"the mask is in {names['tiles']} (Zarr array mask), the labels in {names['ome-zarr']}; "
                      "no overlay image is drawn for a tiled image")
-        row.update(width=width, height=height, objects=result.count,
+        row.update(width=width, height=height, bit_depth=bit_depth(image.dtype),
+                   objects=result.count,
                    foreground_fraction=f"{foreground / (height * width):.6f}",
                    thresholds=" ".join(repr(float(t)).removesuffix(".0") for t in result.thresholds),
                    message="; ".join(notes))
