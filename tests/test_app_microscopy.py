@@ -321,10 +321,10 @@ def test_export_csv_is_in_micrometres_and_equals_the_library_and_the_cli(ome, me
     done = run_cli("apply", "--recipe", "r.json", ome.name, "--out", "cli", "--jobs", "1",
                    "--export", "roi,geojson", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "cli" / "cells.ome_measurements.csv").read_text(encoding="utf-8") == csv
+    assert (tmp_path / "cli" / "cells_measurements.csv").read_text(encoding="utf-8") == csv
     at = make(make(at, "roi"), "geojson")
-    assert media.download(at, "ROI set (Fiji)") == (tmp_path / "cli" / "cells.ome_rois.zip").read_bytes()
-    assert media.download(at, "GeoJSON (QuPath)") == (tmp_path / "cli" / "cells.ome.geojson").read_bytes()
+    assert media.download(at, "ROI set (Fiji)") == (tmp_path / "cli" / "cells_rois.zip").read_bytes()
+    assert media.download(at, "GeoJSON (QuPath)") == (tmp_path / "cli" / "cells.geojson").read_bytes()
 
 
 def test_export_roi_geojson_and_ome_zarr_read_back(ome, media, tmp_path):  # noqa: F811

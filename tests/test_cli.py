@@ -192,6 +192,25 @@ def test_same_stem_in_two_folders_does_not_collide(tmp_path):
         assert np.array_equal(mask_of(tmp_path / "out" / f"{folder}_coins_mask.png"), expected)
 
 
+def test_ome_inputs_drop_ome_from_their_stem_without_clashes(tmp_path, cli):
+    # cells.ome.tif gives cells_*, as Fiji and Bio-Formats name it; a.ome.tif and a.tif beside it keep apart
+    folder = tmp_path / "images"
+    folder.mkdir()
+    images = {"cells.ome.tif": IMAGES["deep.tif"], "a.ome.tif": IMAGES["coins.png"],
+              "a.tif": IMAGES["camera.png"], "b.OME.TIFF": IMAGES["camera.png"][:60]}
+    for name, pixels in images.items():
+        tifffile.imwrite(folder / name, pixels)
+    done = cli("threshold", "images", "--out", "out", "--jobs", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    stems = {name: row["output_stem"] for name, row in summary(tmp_path / "out").items()}
+    assert stems == {"cells.ome.tif": "cells", "a.ome.tif": "a_ome_tif", "a.tif": "a_tif", "b.OME.TIFF": "b"}
+    for name, stem in stems.items():
+        expected = seg.threshold(load_image(folder / name)).mask
+        assert np.array_equal(mask_of(tmp_path / "out" / f"{stem}_mask.png"), expected), name
+        assert (tmp_path / "out" / f"{stem}_measurements.csv").is_file()
+    assert not any(".ome" in p.name.casefold() for p in (tmp_path / "out").iterdir())
+
+
 def test_outputs_never_replace_inputs_or_earlier_results(tmp_path, cli):
     folder = write_images(tmp_path / "images", ["coins.png", "camera.png"])
     (folder / "camera.png").rename(folder / "coins_mask.png")  # an input named like coins.png's mask

@@ -241,11 +241,11 @@ def test_cli_export_roi_geojson_ome_zarr(tmp_path, monkeypatch, capsys):
                    "--out", "out", "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
     out = tmp_path / "out"
-    labels = seg.load_image(out / "cells.ome_labels.png").astype(np.int32)
+    labels = seg.load_image(out / "cells_labels.png").astype(np.int32)
     n = int(labels.max())
     assert n == 6
-    assert [roi.name for roi in roifile.roiread(out / "cells.ome_rois.zip")] == [str(i) for i in range(1, n + 1)]
-    collection = json.loads((out / "cells.ome.geojson").read_text(encoding="utf-8"))
+    assert [roi.name for roi in roifile.roiread(out / "cells_rois.zip")] == [str(i) for i in range(1, n + 1)]
+    collection = json.loads((out / "cells.geojson").read_text(encoding="utf-8"))
     _check_geojson(collection)
     assert len(collection["features"]) == n and "area_um2" in collection["features"][0]["properties"]["measurements"]
     group = zarr.open_group(str(out / "cells.ome.zarr"), mode="r")

@@ -222,7 +222,7 @@ def test_cli_projection_max_picks_the_nuclei_and_measures_in_micrometres(tmp_pat
     done = run_cli("watershed", "cells.ome.tif", "--projection", "max", "--out", "out", "--jobs", "1",
                    cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
-    rows = _measurements(tmp_path / "out" / "cells.ome_measurements.csv", "watershed")
+    rows = _measurements(tmp_path / "out" / "cells_measurements.csv", "watershed")
     assert len(rows) == len(NUCLEI) and "area_um2" in rows[0] and "area_px" not in rows[0]
     areas = np.array([float(r["area_um2"]) for r in rows])
     disc = np.count_nonzero(seg.load_image(tmp_path / "cells.ome.tif", projection="max") >= 3000) / len(NUCLEI)
@@ -233,11 +233,11 @@ def test_cli_projection_max_picks_the_nuclei_and_measures_in_micrometres(tmp_pat
     done = run_cli("watershed", "cells.ome.tif", "--channel", "GFP", "--projection", "max", "--out", "gfp",
                    "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
-    assert len(_measurements(tmp_path / "gfp" / "cells.ome_measurements.csv", "watershed")) == len(SQUARES)
+    assert len(_measurements(tmp_path / "gfp" / "cells_measurements.csv", "watershed")) == len(SQUARES)
     done = run_cli("threshold", "cells.ome.tif", "--projection", "none", "--plane", "0", "--method", "manual",
                    "--value", "1000", "--polarity", "bright", "--out", "z0", "--jobs", "1", cwd=tmp_path,
                    monkeypatch=monkeypatch, capsys=capsys)
-    assert done.returncode == 0 and len(_measurements(tmp_path / "z0" / "cells.ome_measurements.csv", "threshold")) == \
+    assert done.returncode == 0 and len(_measurements(tmp_path / "z0" / "cells_measurements.csv", "threshold")) == \
         sum(z == 0 for _, _, z in NUCLEI)
 
 
@@ -316,7 +316,7 @@ def test_script_areas_equal_the_library_measurements(tmp_path, pixel_size, monke
     done = run_cli("apply", "--recipe", "r.json", "cells.ome.tif", "--out", "cli", "--jobs", "1", cwd=tmp_path,
                    monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
-    table = _measurements(tmp_path / "cli" / "cells.ome_measurements.csv", "watershed")
+    table = _measurements(tmp_path / "cli" / "cells_measurements.csv", "watershed")
     column = {None: "area_um2", 0.65: "area_um2", 0: "area_px"}[pixel_size]
     assert list(areas[0]) == ["label", column] and len(areas) == len(table) > 0
     assert [(r["label"], r[column]) for r in areas] == [(r["label"], r[column]) for r in table]

@@ -206,10 +206,10 @@ def test_a_second_series_in_library_cli_and_script(tmp_path, monkeypatch, capsys
                    "--polarity", "bright", "--closing", "0", "--background-radius", "0", "--min-size", "0",
                    "--out", "cli", "--jobs", "1", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
-    assert _png(tmp_path / "cli" / "two.ome_labels.png").tobytes() == labels.astype(np.uint16).tobytes()
+    assert _png(tmp_path / "cli" / "two_labels.png").tobytes() == labels.astype(np.uint16).tobytes()
     saved = (tmp_path / "cli" / "recipe.json").read_text(encoding="utf-8")
     assert seg.recipe_from_json(saved) == recipe
-    text = (tmp_path / "cli" / "two.ome_measurements.csv").read_text(encoding="utf-8")
+    text = (tmp_path / "cli" / "two_measurements.csv").read_text(encoding="utf-8")
     rows = list(csv.DictReader(measurement_lines(text, saved, "watershed")))  # after the recipe's comment line
     areas_px = np.bincount(labels.ravel())[1:]
     assert [float(r["area_um2"]) for r in rows] == list(areas_px * 2.0**2)  # series 1's own pixel size, 2 µm
@@ -300,7 +300,7 @@ def test_a_zcyx_stack_reads_its_max_projection_by_default_and_a_version_2_recipe
                    capsys=capsys)
     assert done.returncode == 0, done.stderr
     expected = (seg.threshold(image, recipe).mask.astype(np.uint8) * 255).tobytes()
-    assert _png(tmp_path / "auto" / "z.ome_mask.png").tobytes() == expected
+    assert _png(tmp_path / "auto" / "z_mask.png").tobytes() == expected
     # Pages without metadata are not a z-stack: auto reads the plane asked for.
     pages = write_plain_pages(tmp_path / "pages.tif")
     image, info = load_image(tmp_path / "pages.tif", with_info=True, projection="auto", plane=2)
@@ -317,7 +317,7 @@ def test_a_zcyx_stack_reads_its_max_projection_by_default_and_a_version_2_recipe
                    monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 0, done.stderr
     expected = (seg.threshold(image, old).mask.astype(np.uint8) * 255).tobytes()
-    assert _png(tmp_path / "v2" / "z.ome_mask.png").tobytes() == expected
+    assert _png(tmp_path / "v2" / "z_mask.png").tobytes() == expected
     assert np.array_equal(_script(tmp_path, old, "script_v2").load_image(str(tmp_path / "z.ome.tif")), czyx[1, 0])
 
 

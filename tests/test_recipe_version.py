@@ -59,7 +59,7 @@ def test_version_1_recipes_keep_measuring_in_pixels(tmp_path, document, monkeypa
     assert done.returncode == 0, done.stderr
     saved_json = (tmp_path / "out" / "recipe.json").read_text(encoding="utf-8")
     # the CSV's comment names the recipe as upgraded and saved next to it (the current version), not version 1
-    text = (tmp_path / "out" / "cells.ome_measurements.csv").read_text(encoding="utf-8")
+    text = (tmp_path / "out" / "cells_measurements.csv").read_text(encoding="utf-8")
     header = measurement_lines(text, saved_json, "watershed")[0]
     assert header.startswith("label,area_px,")
     saved = json.loads(saved_json)
@@ -101,7 +101,7 @@ def test_measurements_in_micrometres_from_the_file_without_typing_the_pixel_size
     recipe_json = WatershedRecipe.from_params(projection="max").to_json()
     assert (tmp_path / "out" / "recipe.json").read_text(encoding="utf-8") == recipe_json
     expected = seg.measure(labels, image, pixel_size=PIXEL_SIZE, unit="µm").to_csv(recipe_json=recipe_json)
-    assert (tmp_path / "out" / "cells.ome_measurements.csv").read_text(encoding="utf-8") == expected
+    assert (tmp_path / "out" / "cells_measurements.csv").read_text(encoding="utf-8") == expected
     assert expected.startswith(recipe_comment(recipe_json) + "\n")
     # The CLI's recipe.json says how it was measured: "auto" (None), resolved from the file per image.
     saved = json.loads((tmp_path / "out" / "recipe.json").read_text(encoding="utf-8"))

@@ -190,8 +190,8 @@ def test_an_ome_zarr_input_is_one_image_alone_or_in_a_folder(tmp_path, version, 
         assert done.returncode == 0, (argument, done.stdout, done.stderr)
         assert "no image files" not in done.stderr
         rows = _rows(tmp_path / out)
-        assert rows["slide.ome"]["status"] == "ok"
-        assert "a Zarr image is read a region at a time" in rows["slide.ome"]["message"]
+        assert rows["slide"]["status"] == "ok"
+        assert "a Zarr image is read a region at a time" in rows["slide"]["message"]
         assert len(rows) == (2 if out == "walk" else 1)  # the store's own folders are not images
         result = tmp_path / out
         assert np.array_equal(zarr.open_group(str(result / "slide.ome.zarr"), mode="r")["labels/objects/0"][:],
@@ -199,7 +199,7 @@ def test_an_ome_zarr_input_is_one_image_alone_or_in_a_folder(tmp_path, version, 
         # the pixel size comes from the store's scale, typed nowhere
         recipe_json = (result / "recipe.json").read_text(encoding="utf-8")
         assert seg.recipe_from_json(recipe_json) == seg.WatershedRecipe.from_params(background_radius=0)
-        text = (result / "slide.ome_measurements.csv").read_text(encoding="utf-8")
+        text = (result / "slide_measurements.csv").read_text(encoding="utf-8")
         assert text == recipe_comment(recipe_json) + "\n" + "\n".join(expected_table) + "\n"
         assert measurement_lines(text, recipe_json, "watershed") == expected_table
 

@@ -73,9 +73,24 @@ COLUMNS = ("file", "status", "message", "width", "height", "bit_depth", "objects
 
 
 # -- output names ----------------------------------------------------------------------------------
+def _stem_and_suffix(path: Path) -> tuple[str, str]:
+    """A file's stem and extension, an OME file's stem without its ``.ome`` (as Fiji and Bio-Formats name it).
+
+    ``cells.ome.tif`` -> ``("cells", ".ome.tif")``, ``plate.ome.zarr`` -> ``("plate", ".ome.zarr")``,
+    ``a.png`` -> ``("a", ".png")``.
+    """
+    stem, suffix = path.stem, path.suffix
+    if stem.casefold().endswith(".ome") and len(stem) > 4:
+        stem, suffix = stem[:-4], stem[-4:] + suffix
+    return stem, suffix
+
+
 def output_stems(paths: list[Path]) -> list[str]:
-    """One distinct name stem per input: the file's stem, made longer where stems clash (case-blind)."""
-    stems = [p.stem for p in paths]
+    """One distinct name stem per input: the file's stem (an OME file's without ``.ome``), longer where stems clash.
+
+    Clashes are case-blind: ``a.ome.tif`` and ``a.tif`` in one folder give ``a_ome_tif`` and ``a_tif``.
+    """
+    stems = [_stem_and_suffix(Path(p))[0] for p in paths]
     groups: dict[str, list[int]] = {}
     for i, stem in enumerate(stems):
         groups.setdefault(stem.casefold(), []).append(i)
@@ -84,9 +99,10 @@ def output_stems(paths: list[Path]) -> list[str]:
         common = os.path.commonpath([str(a.parent) for a in absolute])
         parts = [Path(os.path.relpath(a.parent, common)).parts for a in absolute]
         parts = [tuple(p for p in ps if p not in (".", "..")) for ps in parts]
-        names = ["_".join(ps + (a.stem,)) for ps, a in zip(parts, absolute)]
+        names = ["_".join(ps + (_stem_and_suffix(a)[0],)) for ps, a in zip(parts, absolute)]
         clashing = [sum(m.casefold() == n.casefold() for m in names) > 1 for n in names]
-        names = [n + "_" + a.suffix.lstrip(".") if c else n for n, c, a in zip(names, clashing, absolute)]
+        names = [n + "_" + _stem_and_suffix(a)[1].lstrip(".").replace(".", "_") if c else n
+                 for n, c, a in zip(names, clashing, absolute)]
         for i, name in zip(members, names):
             stems[i] = name
     seen: set[str] = set()

@@ -228,7 +228,8 @@ outputs (in --out, default ./{DEFAULT_OUT}):
   recipe.json                the recipe used: `apply --recipe recipe.json` repeats the batch
   A tiled image (--tile, --memory-budget, over 64 MP, or a .zarr input, which is one image) gets
   <stem>.ome.zarr/, <stem>_measurements.csv, the --export files and <stem>_tiles.zarr/ (mask, labels).
-  Inputs sharing a stem (a/x.png, b/x.png) get distinct names (a_x, b_x). Existing results are
+  <stem> drops an OME file's .ome (cells.ome.tif: cells_mask.png). Inputs sharing a stem (a/x.png,
+  b/x.png; x.ome.tif, x.tif) get distinct names (a_x, b_x; x_ome_tif, x_tif). Existing results are
   never replaced unless --overwrite is given (--skip-existing resumes a batch), and no output may
   replace an input file.
 
