@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -371,3 +372,50 @@ def test_quality_flags_compare_thresholds_within_one_bit_depth(tmp_path):
     rows = [row("8-bit", t) for t in (120, 118, 122, 200)]
     flag_outliers(rows)
     assert rows[3]["flags"].startswith("threshold 200 far from the median 121 (")
+
+
+def test_a_batch_whose_workers_are_all_gone_says_so_once_and_again_when_one_is_back(tmp_path, monkeypatch, capsys):
+    # the scheduler runs, no worker: the batch waits, says so after NO_WORKERS s (lowered here), and says once
+    # more when a worker connects; the images are then segmented as usual
+    remote = importlib.import_module("segmentation.batch._dask")
+    cli = importlib.import_module("segmentation.batch._cli")
+    monkeypatch.setattr(remote, "NO_WORKERS", 1.5, raising=False)
+    monkeypatch.setattr(remote, "_WATCH_STEP", 0.2, raising=False)
+    names = write_plate(tmp_path / "plate", 2, size=96)
+    tasks = cli._tasks([tmp_path / "plate" / n for n in names], seg.ThresholdRecipe(), tmp_path / "out")
+    (tmp_path / "out").mkdir()
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    processes = [Cluster._start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0")]
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the scheduler listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the Dask scheduler did not start"
+                time.sleep(0.2)
+        with Client(address, timeout=30, set_as_default=False) as client:
+            rows = remote.map_dask(client, remote.segment_task, tasks, _died)
+            time.sleep(3)  # the generator starts on the first next(): nothing is said before
+            assert "has had no workers" not in capsys.readouterr().err
+            started = time.monotonic()
+            worker = threading.Thread(target=lambda: (time.sleep(4), processes.append(Cluster._start(
+                "worker", address, "--nworkers", "1", "--nthreads", "1", "--no-nanny", "--host", "127.0.0.1",
+                "--dashboard-address", ":0"))))
+            worker.start()
+            done = dict(rows)
+            worker.join()
+        assert time.monotonic() - started > 4
+        assert sorted(row["status"] for row in done.values()) == ["ok", "ok"], done
+        err = capsys.readouterr().err
+        said = (f"the Dask scheduler at {address} has had no workers for 1.5 s (they stopped or died); the batch "
+                f"waits for one: start one with 'dask worker {address}'")
+        assert err.count(said) == 1, err
+        assert err.count(f"1 worker connected again to the scheduler at {address}; the batch goes on") == 1, err
+        assert err.index(said) < err.index("connected again")
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)

@@ -44,7 +44,8 @@ from distributed.security import Security
 from ._cli import process_image
 from ._options import UsageError, scheduler_problem
 
-__all__ = ["connect", "wait_for_workers", "map_dask", "segment_task", "RETRIES", "WAIT_FOR_WORKERS", "DaskError"]
+__all__ = ["connect", "wait_for_workers", "map_dask", "segment_task", "RETRIES", "WAIT_FOR_WORKERS", "NO_WORKERS",
+           "DaskError"]
 
 #: Attempts after the first for an image whose error looks transient (could not write, unexpected error).
 RETRIES = 2
@@ -53,6 +54,12 @@ RETRIES = 2
 WAIT_FOR_WORKERS = 60.0
 #: Seconds between two "waiting for workers" lines.
 _WAIT_STEP = 10.0
+
+#: Seconds a running batch goes without any worker connected (all died, or were stopped) before it says so on
+#: stderr; it then waits for one (Dask keeps the tasks), and says so once more when a worker is back.
+NO_WORKERS = 30.0
+#: Seconds between two looks at the scheduler's workers while a batch runs.
+_WATCH_STEP = 1.0
 
 
 class DaskError(UsageError):
@@ -199,12 +206,60 @@ def _key(prefix: str, item: dict) -> str:
     return f"{prefix}-{digest}"
 
 
+def _connected(client: Client) -> int | None:
+    """The number of workers connected to the scheduler; None when the scheduler did not answer."""
+    try:
+        return len(client.scheduler_info(n_workers=-1)["workers"])
+    except Exception:  # noqa: BLE001 - a scheduler gone or slow: the batch's own calls report it
+        return None
+
+
+@contextlib.contextmanager
+def _watch_workers(client: Client, address: str, quiet_for: float | None = None) -> Iterator[None]:
+    """While the block runs, say on stderr when no worker has been connected for ``quiet_for`` seconds.
+
+    Default :data:`NO_WORKERS`. Once per spell without workers: that the scheduler at ``address`` has none, that
+    the batch waits for one and how to start one; once a worker is back, that the batch goes on. Asks the
+    scheduler every :data:`_WATCH_STEP` seconds from a thread of its own (Dask's public ``scheduler_info``).
+    """
+    quiet_for = NO_WORKERS if quiet_for is None else quiet_for
+    stop = threading.Event()
+
+    def watch() -> None:
+        last_seen, said = time.monotonic(), False
+        while not stop.wait(min(_WATCH_STEP, max(0.05, quiet_for / 4))):
+            connected = _connected(client)
+            if connected is None:
+                continue
+            if connected:
+                last_seen = time.monotonic()
+                if said:
+                    print(f"{connected} worker{'s' * (connected != 1)} connected again to the scheduler at "
+                          f"{address}; the batch goes on", file=sys.stderr, flush=True)
+                    said = False
+            elif not said and time.monotonic() - last_seen >= quiet_for:
+                print(f"the Dask scheduler at {address} has had no workers for {quiet_for:g} s (they stopped or "
+                      f"died); the batch waits for one: start one with 'dask worker {address}' (in the checkout: "
+                      f"'PYTHONPATH=$PWD .venv/bin/dask worker {address}'), or press Ctrl-C to stop",
+                      file=sys.stderr, flush=True)
+                said = True
+
+    thread = threading.Thread(target=watch, name="dask-worker-watch", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=_WATCH_STEP + 5.0)
+
+
 def map_dask(client: Client, function: Callable[[dict], dict], items: list[dict],
              failed: Callable[[dict, BaseException], dict]) -> Iterator[tuple[int, dict]]:
     """``(index, function(item))`` as the cluster finishes them; ``failed(item, error)`` where a task died.
 
     Each item is one task (a few hundred bytes: paths and the recipe). ``pure=False`` with a key from the
-    item's content: the same item submitted twice in one batch would be one task.
+    item's content: the same item submitted twice in one batch would be one task. While it runs,
+    :func:`_watch_workers` says on stderr when the scheduler has had no worker for :data:`NO_WORKERS` seconds.
     """
     futures = {}
     # the workers run in other folders (or on other machines, where the shared file system has the same paths)
@@ -212,15 +267,17 @@ def map_dask(client: Client, function: Callable[[dict], dict], items: list[dict]
     for i, item in enumerate(items):
         future = client.submit(function, item, key=_key(getattr(function, "__name__", "task"), item), pure=False)
         futures[future] = i
+    address = client.scheduler.address
     try:
-        for future in as_completed(futures, loop=client.loop):
-            i = futures[future]
-            try:
-                result = future.result()
-            except Exception as error:  # KilledWorker (the image took down workers repeatedly), lost data, ...
-                result = failed(items[i], error)
-            future.release()
-            yield i, result
+        with _watch_workers(client, address):  # all workers gone: said after NO_WORKERS s, not waited in silence
+            for future in as_completed(futures, loop=client.loop):
+                i = futures[future]
+                try:
+                    result = future.result()
+                except Exception as error:  # KilledWorker (the image took down workers repeatedly), lost data, ...
+                    result = failed(items[i], error)
+                future.release()
+                yield i, result
     finally:
         for future in futures:
             future.release()
