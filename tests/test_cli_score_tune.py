@@ -334,3 +334,21 @@ def test_tune_reads_the_start_recipes_channel_of_a_stack(tmp_path, cli):
     expected = seg.score_objects(truth, seg.watershed(gray, seg.WatershedRecipe()).labels).f1[0]
     assert results["DAPI"] == pytest.approx(expected) and expected > 0.5
     assert results["0"] == 0.0  # the empty channel: nothing found, as asked
+
+
+def test_an_ome_images_truth_is_found_under_the_name_the_batch_gives_it(tmp_path, cli):
+    """cells.ome.tif: the batch writes cells_labels.png, so its truth named that way is found (and cells.ome_labels
+    too, the name it had before)."""
+    image, truth = nuclei(0)
+    (tmp_path / "images").mkdir()
+    tifffile.imwrite(tmp_path / "images" / "cells.ome.tif", image)
+    tifffile.imwrite(tmp_path / "images" / "old.ome.tif", image)
+    write_png(tmp_path / "truth" / "cells_labels.png", truth)
+    write_png(tmp_path / "truth" / "old.ome_labels.png", truth)
+    (tmp_path / "w.json").write_text(seg.WatershedRecipe(h=1.0).to_json(), encoding="utf-8")
+    done = cli("score", "--truth", "truth", "w.json", "images", "--out", "out", "--jobs", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = by_file(read_csv(tmp_path / "out" / "scores.csv"))
+    expected = seg.score_objects(truth, seg.watershed(image, seg.WatershedRecipe(h=1.0)).labels)
+    for name in ("cells.ome.tif", "old.ome.tif"):
+        assert float(rows[name][0]["f1"]) == pytest.approx(expected.f1[0]), name

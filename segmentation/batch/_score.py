@@ -93,6 +93,9 @@ class TruthIndex:
     def find(self, stem: str) -> tuple[Path | None, str]:
         """The file for image ``stem`` and "", or None and why not ("" when there is simply none)."""
         entries = self._by_key.get(stem.casefold(), [])
+        if not entries and stem.casefold().endswith(".ome") and len(stem) > 4:
+            # cells.ome.tif: the batch names its outputs cells_*, as Fiji and Bio-Formats name the image
+            entries = self._by_key.get(stem.casefold()[:-4], [])
         if not entries:
             return None, ""
         best = min(rank for rank, _ in entries)
