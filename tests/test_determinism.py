@@ -157,3 +157,18 @@ def test_objects_flooded_in_threads_give_the_same_labels_as_one_by_one(restore_t
     one_call = sk_segmentation.watershed(-result.distance, result.markers, mask=result.foreground,
                                          connectivity=1 if result.recipe.connectivity == 4 else 2)
     assert result.count > 1000 and np.array_equal(result.labels, sk_segmentation.relabel_sequential(one_call)[0])
+
+
+def test_generated_script_names_an_ome_files_outputs_as_the_command_line_does(tmp_path):
+    """cells.ome.tif: the script writes cells_labels.png, the name the command line gives (not cells.ome_labels)."""
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "cells.ome.tif", touching_nuclei(3))
+    script = tmp_path / "segment.py"
+    script.write_text(seg.to_python(seg.WatershedRecipe()), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), "cells.ome.tif", "script"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    _run("watershed", "cells.ome.tif", "--out", "cli", cwd=tmp_path)
+    written = (tmp_path / "script" / "cells_labels.png").read_bytes()
+    assert written == (tmp_path / "cli" / "cells_labels.png").read_bytes()

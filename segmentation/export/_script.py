@@ -291,7 +291,10 @@ def parse_args(argv, written):
     args = parser.parse_args(argv)
     folder = Path(args.output) if args.output else Path(args.image).resolve().parent
     folder.mkdir(parents=True, exist_ok=True)
-    return args.image, folder / written.replace("<stem>", Path(args.image).stem)
+    stem = Path(args.image).stem
+    if stem.lower().endswith(".ome") and len(stem) > 4:  # cells.ome.tif -> cells, as the batch names it
+        stem = stem[:-4]
+    return args.image, folder / written.replace("<stem>", stem)
 '''
 
 _STACK = '''
