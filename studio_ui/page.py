@@ -361,6 +361,23 @@ def link_version(opened: bool = True) -> int:
 
 
 
+def _link_version_problems(opened: bool) -> list[str]:
+    """A link of a recipe version this program does not read, said (#10 review: ``?v=99&method=li`` opened as
+    version 3 without a word, where the command line refuses a version-99 recipe)."""
+    text = st.query_params.get(VERSION_KEY)
+    if not opened or text is None:
+        return []
+    try:
+        version = int(text)
+    except ValueError:
+        version = None
+    if version is not None and 1 <= version <= seg.RECIPE_VERSION:
+        return []
+    return [f"The link's recipe version `v={text[:20]}` is not one this program reads (versions 1 to "
+            f"{seg.RECIPE_VERSION}; a newer program may have written it): its values are read as version "
+            f"{seg.RECIPE_VERSION}'s, which may not give the same result."]
+
+
 def _link_value_problems(base) -> list[str]:
     """What is wrong with the link's recipe values, once per value in a session (issue 10's review: ``?h=-5``
     or ``?method=sauvola&window=4`` silently showed the default).
@@ -626,7 +643,7 @@ def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentIm
         hold_address_changes()
     keep_page_settings(title)
     _honour_earlier_names()
-    link_problems = _link_value_problems(base)
+    link_problems = _link_version_problems(opened) + _link_value_problems(base)
     _read_link_version(opened)
     _open_tab_from_link()
     nav = st.sidebar.container()

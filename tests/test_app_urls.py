@@ -339,6 +339,22 @@ def test_the_page_writes_the_recipe_version_into_its_link(page):
     assert dict(bare.query_params) == {"v": str(seg.RECIPE_VERSION)}, dict(bare.query_params)
 
 
+@pytest.mark.parametrize("version", ["99", "0", "x"])
+def test_a_link_of_a_version_this_program_does_not_read_is_said(version):
+    """``?v=99&method=li`` opened as version 3 without a word (#10 review); the command line refuses such a
+    recipe. The page says it once, opens the values as the current version's, and writes the current version."""
+    at = run("threshold", query={"method": "li", "v": version})
+    assert exceptions(at) == []
+    said = [w.value for w in at.warning if "recipe version" in w.value]
+    assert len(said) == 1 and f"`v={version}`" in said[0] and "versions 1 to 3" in said[0], said
+    assert widget(at, "method").value == "li"
+    at = at.run()
+    assert at.query_params["v"] in (str(seg.RECIPE_VERSION), [str(seg.RECIPE_VERSION)])
+    assert not [w.value for w in at.warning if "recipe version" in w.value]  # said on arrival only
+    assert not [w.value for w in run("threshold", query={"method": "li", "v": "2"}).warning
+                if "recipe version" in w.value]
+
+
 def test_an_old_links_projection_leaves_the_address_when_another_image_is_picked():
     """``projection=none`` (what a version-2 link meant) belongs to that link's image: picking a sample drops it
     from the address and so from later links (#10 review: it stuck to every later view)."""
