@@ -234,20 +234,25 @@ def test_quality_flags_point_at_the_odd_field(tmp_path):
     assert "objects" in rows["odd.png"]["flags"] and "foreground_fraction" in rows["odd.png"]["flags"]
 
 
+def wait_for_scheduler(port: int, timeout: float = 30) -> None:
+    """Until the Dask scheduler started on ``port`` listens."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "the Dask scheduler did not start"
+            time.sleep(0.2)
+
+
 def test_a_scheduler_without_workers_says_so_then_gives_up(tmp_path, monkeypatch, capsys):
     write_plate(tmp_path / "plate", 1)
     port = free_port()
     scheduler = Cluster._start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0")
     try:
         address = f"tcp://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:  # the scheduler listens
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the Dask scheduler did not start"
-                time.sleep(0.2)
+        wait_for_scheduler(port)
         started = time.monotonic()
         done = run_cli_in_process("threshold", "plate", "--out", "out", "--scheduler", address, "--no-progress",
                                   "--wait-workers", "3", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
@@ -272,14 +277,7 @@ def test_a_cluster_that_cannot_import_the_project_says_so_in_every_row(tmp_path)
                                   stderr=subprocess.DEVNULL, start_new_session=True)]
     try:
         batch = None
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the Dask scheduler did not start"
-                time.sleep(0.2)
+        wait_for_scheduler(port)
         batch = subprocess.Popen([sys.executable, "-m", "segmentation", "watershed", "plate", "--out", "out",
                                   "--scheduler", address, "--no-progress"], cwd=tmp_path, env=ENV,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -388,14 +386,7 @@ def test_a_batch_whose_workers_are_all_gone_says_so_once_and_again_when_one_is_b
     address = f"tcp://127.0.0.1:{port}"
     processes = [Cluster._start("scheduler", "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0")]
     try:
-        deadline = time.monotonic() + 30
-        while True:  # the scheduler listens
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the Dask scheduler did not start"
-                time.sleep(0.2)
+        wait_for_scheduler(port)
         with Client(address, timeout=30, set_as_default=False) as client:
             rows = remote.map_dask(client, remote.segment_task, tasks, _died)
             time.sleep(3)  # the generator starts on the first next(): nothing is said before
