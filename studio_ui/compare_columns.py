@@ -25,7 +25,7 @@ import streamlit as st
 import segmentation as seg
 
 from .microscopy import FILE_PARAMS
-from .page import STORE_KEY, sample_defaults
+from .page import PAGE_SWITCH_KEY, STORE_KEY, sample_defaults
 from .widgets import placed_params
 
 KINDS = {"threshold": seg.ThresholdRecipe, "watershed": seg.WatershedRecipe}
@@ -217,7 +217,7 @@ def open_in(container, recipe, *, sample: str | None, key: str, label: str = "Op
         container.page_link(page, label=f"{label} {title}", icon=":material/open_in_new:",
                             query_params=page_link_params(recipe, sample))
         return
-    if container.button(f"{label} {title}", key=key, icon=":material/open_in_new:",
+    if container.button(f"{label} {title}", key=PAGE_SWITCH_KEY + key, icon=":material/open_in_new:",
                         help=f"Opens this recipe on the {title} page with your upload, in this tab: an upload stays "
                              "in this browser session and is never put in a link."):
         # Exactly this recipe: not the settings that page last had in this session (kept for a plain visit).

@@ -38,6 +38,9 @@ STORE_KEY = "studio_page_settings"
 BOUND_KEY = "studio_bound_values"  # the URL-bound widget values as the page's last run ended
 CHANGED_KEY = "studio_changed_this_run"  # those the visitor changed since
 HELD_KEY = "studio_held_address"  # the address a session opened with and the one its first run meant
+#: The key of a button that switches pages (``st.switch_page``) starts with this: the page's script treats its
+#: click as a page link's (:data:`_HISTORY_JS`), so the page left keeps its own history entry.
+PAGE_SWITCH_KEY = "page_switch_"
 
 #: Widget value types the store keeps. A button's trigger, an uploaded file or a component's value cannot be put
 #: back through ``st.session_state`` (Streamlit refuses a button's or an uploader's value set that way).
@@ -583,8 +586,17 @@ _HISTORY_JS = """<script>
   const push = history.pushState.bind(history);
   let switching = 0;
   document.addEventListener('click', (event) => {
-    const link = event.target.closest && event.target.closest('a[data-testid=stPageLink-NavLink]');
-    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    if (event.button !== 0) return;
+    // A button that switches pages (st.switch_page: "Open in" on an upload) is a page link too. The switch first
+    // writes the new page's query on this page's address: written here, Compare's entry lost its columns, and
+    // Back showed the default ones.
+    const target = event.target.closest ? event.target : null;
+    if (target && target.closest('[class*="st-key-%(switch)s"] button')) {
+      switching = Date.now();
+      return;
+    }
+    const link = target && target.closest('a[data-testid=stPageLink-NavLink]');
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey) return;
     const href = link.getAttribute('href') || '';
     // The entry page's link is a bare query ("?sample=coins"), or empty after an upload (no sample to carry):
     // it leads to the app's root, not here.
@@ -626,7 +638,7 @@ _HISTORY_JS = """<script>
     return replace(state, title, url);
   };
 })();
-</script>"""
+</script>""".replace("%(switch)s", PAGE_SWITCH_KEY)
 
 
 def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentImage:

@@ -203,3 +203,48 @@ def test_tuning_shows_progress_and_stops_keeping_the_best_so_far(server, page):
     assert not page.get_by_role("button", name="Stop").count()
     assert_no_exception(page)
     screenshot(page, "compare-tune-stopped")
+
+
+def _upload_png(page, path) -> None:
+    uploader = page.get_by_test_id("stFileUploader").filter(has_text="upload your own")
+    uploader.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(path))
+    page.wait_for_function(
+        "(name) => { const c = document.querySelector('[data-testid=stMain] [data-testid=stCaptionContainer]');"
+        " return c && c.innerText.startsWith(name + ' '); }", arg=path.name, timeout=60_000, polling=100)
+    wait_idle(page)
+
+
+def _address(page) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(page.evaluate("location.href")).query)
+
+
+@pytest.mark.parametrize("start", ["link", "bare"])
+def test_back_from_open_in_on_an_upload_restores_the_compare_columns(server, page, tmp_path, start):
+    """An upload's "Open in Thresholding" is a button (a page switch); Back brings Compare's columns back, as the
+    page left them (the address had become ``/compare?v=3`` and the columns the defaults)."""
+    file = tmp_path / "coins_upload.png"
+    file.write_bytes(seg.encode_png(seg.load_sample("coins")))
+    if start == "link":
+        page.goto(f"{server.base_url}/compare?" + urlencode([("v", "3"), ("methods", "otsu"), ("recipes", WATERSHED)]))
+    else:
+        page.goto(f"{server.base_url}/compare")
+    wait_idle(page)
+    _upload_png(page, file)
+    if start == "bare":
+        methods = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").first
+        methods.get_by_role("button", name=re.compile("Remove Li")).click()
+        wait_idle(page)
+        assert _address(page).get("methods") == ["otsu", "triangle", "sauvola"]
+    before = [c.split(" — ")[0] for c in _view_captions(page)]
+    wanted = _address(page)
+    page.get_by_test_id("stMain").get_by_role("button", name="Open in Thresholding").first.click()
+    page.wait_for_function("() => !location.pathname.includes('compare')", timeout=30_000)
+    wait_idle(page)
+    assert page.get_by_role("heading", name="Thresholding").count() >= 1
+    page.go_back()
+    page.wait_for_function("() => location.pathname.includes('compare')", timeout=30_000)
+    wait_idle(page)
+    assert [c.split(" — ")[0] for c in _view_captions(page)] == before
+    assert _address(page).get("methods") == wanted.get("methods")
+    assert _address(page).get("recipes") == wanted.get("recipes")
+    assert_no_exception(page)
