@@ -3,6 +3,7 @@ the share link and a closer look at full resolution."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Callable
 from urllib.parse import urlencode
@@ -20,6 +21,11 @@ PREVIEW_SIDES = (512, 768, 1024, 1536, 2048)
 DEFAULT_PREVIEW_SIDE = 1024
 
 
+#: The outline colour the command line draws (``seg.boundary_overlay``'s default): with the page's default style
+#: the overlay download is the CLI's ``_overlay.png`` (#10 review: (255, 32, 32) here, (255, 0, 0) there).
+_OVERLAY_HEX = "#{:02X}{:02X}{:02X}".format(*inspect.signature(seg.boundary_overlay).parameters["color"].default)
+
+
 def display_settings() -> tuple[int, tuple[tuple[int, int, int], int, float]]:
     """Sidebar controls for the preview size and the overlay style (all in the URL)."""
     with st.sidebar.expander("Display"):
@@ -28,7 +34,7 @@ def display_settings() -> tuple[int, tuple[tuple[int, int, int], int, float]]:
             bind="query-params",
             help="The live view is computed on a copy this size, with pixel parameters scaled to match; "
                  "downloads are always computed at full resolution.")
-        colour = st.color_picker("Outline colour", "#FF2020", key="outline", bind="query-params")
+        colour = st.color_picker("Outline colour", _OVERLAY_HEX, key="outline", bind="query-params")
         thickness = st.slider("Outline thickness (px)", 1, 5, 1, key="thickness", bind="query-params")
         opacity = st.slider("Fill opacity", 0.0, 1.0, 0.0, 0.05, key="fill", bind="query-params",
                             help="Tint each object with its label colour.")

@@ -40,7 +40,7 @@ from app_helpers import (
     widget,
     widget_keys,
 )
-from cli_helpers import measurement_lines
+from cli_helpers import measurement_lines, run_cli
 from scipy import ndimage as ndi
 
 import segmentation as seg
@@ -600,6 +600,18 @@ def test_export_tab_downloads_and_script(media):
     rows = measurement_lines(csv, recipe_json, "threshold")
     assert len(rows) == 1 + objects_in(seg.threshold(CAMERA, recipe).mask)
     assert csv == seg.measure(seg.threshold(CAMERA, recipe).mask, CAMERA).to_csv(recipe_json=recipe.to_json())
+
+
+def test_the_overlay_download_is_the_command_lines_overlay(media, tmp_path):
+    """With the page's default style the overlay PNG is the CLI's ``_overlay.png`` byte for byte (#10 review: the
+    app outlined in (255, 32, 32), the CLI in (255, 0, 0))."""
+    at = run(query={"tab": "Export"}, state={"method": "sauvola"})
+    assert_ok(at)
+    (tmp_path / "camera.png").write_bytes(seg.encode_png(CAMERA))
+    (tmp_path / "recipe.json").write_text(seg.ThresholdRecipe(method="sauvola").to_json())
+    done = run_cli("apply", "--recipe", "recipe.json", "camera.png", "--out", "out", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert media.download(at, "Overlay PNG") == (tmp_path / "out" / "camera_overlay.png").read_bytes()
 
 
 def test_export_tab_opened_with_the_tabs_widget():
