@@ -339,10 +339,13 @@ def per_row(shape: tuple[int, int], choice) -> int:
 
 
 def grid_settings(shape: tuple[int, int]) -> int:
+    # The options' labels are what the address holds (a bound selectbox writes the label): they must not depend
+    # on the image ("auto (3 for this image)" went into the address after a page switch, and a link with it
+    # meant nothing on another image). The automatic count is said in the caption below instead.
     choice = st.sidebar.selectbox("Views per row", PER_ROW_CHOICES, key="per_row", bind="query-params",
-                                  format_func=lambda c: f"auto ({per_row(shape, 'auto')} for this image)"
-                                  if c == "auto" else str(c),
                                   help="Auto follows the image's shape: fewer, larger views for a wide document.")
+    if choice == "auto":
+        st.sidebar.caption(f"Auto: {per_row(shape, 'auto')} a row for this image.")
     return per_row(shape, choice)
 
 

@@ -248,3 +248,23 @@ def test_back_from_open_in_on_an_upload_restores_the_compare_columns(server, pag
     assert _address(page).get("methods") == wanted.get("methods")
     assert _address(page).get("recipes") == wanted.get("recipes")
     assert_no_exception(page)
+
+
+def test_the_automatic_views_per_row_stays_out_of_the_address(server, page, tmp_path):
+    """"Views per row" on auto is the default: it is not written to the address, and never as its label
+    ("auto (3 for this image)", which depends on the image) after a page switch and the sidebar's way back."""
+    file = tmp_path / "coins_upload.png"
+    file.write_bytes(seg.encode_png(seg.load_sample("coins")))
+    page.goto(f"{server.base_url}/compare?" + urlencode([("v", "3"), ("methods", "otsu"), ("recipes", WATERSHED)]))
+    wait_idle(page)
+    _upload_png(page, file)
+    page.get_by_test_id("stMain").get_by_role("button", name="Open in Thresholding").first.click()
+    page.wait_for_function("() => !location.pathname.includes('compare')", timeout=30_000)
+    wait_idle(page)
+    page.get_by_test_id("stSidebar").get_by_role("link", name="Compare").click()
+    page.wait_for_function("() => location.pathname.includes('compare')", timeout=30_000)
+    wait_idle(page)
+    address = _address(page)
+    assert "per_row" not in address, address
+    assert address.get("methods") == ["otsu"] and address.get("recipes") == [WATERSHED]
+    assert_no_exception(page)
