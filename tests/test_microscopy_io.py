@@ -311,7 +311,7 @@ def test_script_areas_equal_the_library_measurements(tmp_path, pixel_size, monke
     script.main([str(tmp_path / "cells.ome.tif"), str(tmp_path / "script")])
     # the script's areas CSV starts with the recipe's comment line, as the app's and the command line's do
     areas = list(csv.DictReader(measurement_lines(
-        (tmp_path / "script" / "cells.ome_areas.csv").read_text(encoding="utf-8"), recipe.to_json(), "watershed")))
+        (tmp_path / "script" / "cells_areas.csv").read_text(encoding="utf-8"), recipe.to_json(), "watershed")))
     (tmp_path / "r.json").write_text(recipe.to_json(), encoding="utf-8")
     done = run_cli("apply", "--recipe", "r.json", "cells.ome.tif", "--out", "cli", "--jobs", "1", cwd=tmp_path,
                    monkeypatch=monkeypatch, capsys=capsys)

@@ -216,9 +216,9 @@ def test_a_second_series_in_library_cli_and_script(tmp_path, monkeypatch, capsys
     script = _script(tmp_path, recipe, "script_series")
     assert np.array_equal(script.load_image(str(tmp_path / "two.ome.tif")), second)
     script.main([str(tmp_path / "two.ome.tif"), str(tmp_path / "script")])
-    assert _png(tmp_path / "script" / "two.ome_labels.png").tobytes() == labels.astype(np.uint16).tobytes()
+    assert _png(tmp_path / "script" / "two_labels.png").tobytes() == labels.astype(np.uint16).tobytes()
     areas = list(csv.DictReader(measurement_lines(
-        (tmp_path / "script" / "two.ome_areas.csv").read_text(encoding="utf-8"), recipe.to_json(), "watershed")))
+        (tmp_path / "script" / "two_areas.csv").read_text(encoding="utf-8"), recipe.to_json(), "watershed")))
     assert [r["area_um2"] for r in areas] == [r["area_um2"] for r in rows] and rows
     done = run_cli("threshold", "two.ome.tif", "--series", "5", "--out", "bad", "--jobs", "1", cwd=tmp_path,
                    monkeypatch=monkeypatch, capsys=capsys)
