@@ -240,7 +240,7 @@ def _bound_values() -> dict:
     """The values of the URL-bound widgets now (but the sample box, which an upload blanks on purpose)."""
     values = {}
     for key in list(st.session_state):
-        if key in ("sample", "upload") or str(key).startswith("studio_"):
+        if key in ("sample", "upload") or str(key).startswith(("studio_", "upload_")):
             continue
         metadata = _widget_metadata(key)
         if metadata is not None and metadata.bind == "query-params":

@@ -24,6 +24,7 @@ from .microscopy import follow_selection
 SOURCE_KEY = "studio_source"        # {"kind": "sample"|"upload", "name": ..., "digest": ...}
 UPLOAD_BYTES_KEY = "studio_upload"  # (digest, bytes) of the current upload, to re-decode after eviction
 SEEN_UPLOAD_KEY = "studio_seen_upload"  # file_id of the last upload handled, and its error if any
+UPLOADER_GENERATION_KEY = "studio_uploader_generation"  # bumped to empty the uploader (see uploader_key)
 LOST_UPLOAD_KEY = "studio_lost_upload"  # (digest, name) of an upload shown before the browser reloaded the page
 #: Cookie the page's script sets as the browser leaves a page that shows an upload (a reload starts a new session
 #: with nothing in it): "<digest>:<name>", for a minute. See :func:`upload_marker` and ``page._HISTORY_JS``.
@@ -94,26 +95,46 @@ def preview_of(key: str, max_side: int, _image: np.ndarray) -> tuple[np.ndarray,
     return _readonly(small), factor
 
 
-# Session keys that outlive a page or a sample: the image source and the display settings.
+# Session keys that outlive a page or a sample: the image source and the display settings (and the image
+# uploader's, whatever its generation: see uploader_key).
 SHARED_KEYS = {"sample", "upload", "preview", "outline", "thickness", "fill"}
 
 
 def forget_widget_values() -> None:
     """Drop every page widget's value, so the widgets restart at their (page's, sample's) defaults."""
     for key in list(st.session_state):
-        if not (key in SHARED_KEYS or str(key).startswith("studio_")):
+        if not (key in SHARED_KEYS or str(key).startswith(("studio_", "upload_"))):
             del st.session_state[key]
+
+
+def uploader_key() -> str:
+    """The image uploader's widget key: ``"upload"``, then ``"upload_<n>"`` each time it was emptied.
+
+    Streamlit cannot set a file uploader's value, and its browser side does not send the same file twice: a file
+    left in the box after the visitor picked a sample could not be dropped again (the bad file's message never
+    came back, an earlier upload could not be brought back by dropping it). A new key draws an empty box.
+    """
+    generation = st.session_state.get(UPLOADER_GENERATION_KEY, 0)
+    return "upload" if not generation else f"upload_{generation}"
+
+
+def _empty_uploader() -> None:
+    if st.session_state.get(uploader_key()) is not None:
+        st.session_state.pop(uploader_key(), None)
+        st.session_state[UPLOADER_GENERATION_KEY] = st.session_state.get(UPLOADER_GENERATION_KEY, 0) + 1
 
 
 def _choose_sample(default_sample: str, on_sample_change) -> None:
     """A new sample opens with its suggested settings, exactly as a link naming it does.
 
-    Any message about an earlier upload goes: its cause (that file) is no longer on screen.
+    Any message about an earlier upload goes: its cause (that file) is no longer on screen. So does the file
+    in the uploader's box (#10 review: a bad file stayed listed, and dropping it again said nothing).
     """
     name = st.session_state.get("sample") or default_sample
     st.session_state[SOURCE_KEY] = {"kind": "sample", "name": name}
     _forget_file_selection()  # a file's projection or plane (or an old link's projection=none) is not a sample's
     _clear_upload_messages()
+    _empty_uploader()
     if on_sample_change is not None:
         on_sample_change(name)
 
@@ -172,7 +193,7 @@ def upload_marker(current: CurrentImage) -> str:
 
 def _handle_upload() -> None:
     """Called when the uploader changes: decode the new file, or remember why it failed."""
-    uploaded = st.session_state.get("upload")
+    uploaded = st.session_state.get(uploader_key())
     if uploaded is None:
         return
     data = uploaded.getvalue()
@@ -232,11 +253,11 @@ def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
     sample = chosen or default_sample
     if chosen:
         sidebar.caption(f"{SAMPLES[sample].title}: {SAMPLES[sample].description}")
-    sidebar.file_uploader("…or upload your own", key="upload", on_change=_handle_upload, help=UPLOAD_HELP)
+    sidebar.file_uploader("…or upload your own", key=uploader_key(), on_change=_handle_upload, help=UPLOAD_HELP)
     # One fixed slot for the upload's message, so the sections below keep their place (and stay open).
     message = sidebar.container()
     seen = st.session_state.get(SEEN_UPLOAD_KEY)
-    if seen and seen[1] and st.session_state.get("upload") is not None:
+    if seen and seen[1] and st.session_state.get(uploader_key()) is not None:
         message.error(f"{seen[1]}. The previous image is still shown.", icon=":material/error:")
 
     source = st.session_state.get(SOURCE_KEY) or {"kind": "sample", "name": sample}

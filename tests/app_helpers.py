@@ -105,8 +105,14 @@ def set_widget(at: AppTest, key: str, value: Any) -> AppTest:
     return at.run()
 
 
-def upload(at: AppTest, name: str, data: bytes, *, key: str = "upload",
+def upload(at: AppTest, name: str, data: bytes, *, key: str | None = None,
            mime: str = "application/octet-stream") -> AppTest:
+    """Drop a file on the uploader ``key`` (by default the image uploader: "upload", or "upload_<n>" once
+    choosing a sample emptied it)."""
+    if key is None:
+        keys = [node.key for node in at.file_uploader if node.key == "upload" or node.key.startswith("upload_")]
+        assert len(keys) == 1, f"image uploaders: {keys}"
+        key = keys[0]
     at.file_uploader(key=key).set_value((name, data, mime))
     return at.run()
 

@@ -219,6 +219,20 @@ def test_after_an_upload_the_sample_box_switches_back(server, page, tmp_path):
     sidebar_select(page, "Sample image", "coins")
     assert image_caption(page).startswith("coins.png")
     assert page.get_by_test_id("stAlertContentError").count() == 0  # the upload's error went with it
+    # ... and so did the file in the box: listed there, it could not be dropped again (the browser does not
+    # send the same file twice), and the second drop said nothing (#10 review).
+    uploader = page.get_by_test_id("stSidebar").get_by_test_id("stFileUploader")
+    assert bad.name not in uploader.inner_text()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(bad)
+    assert wait_for_upload_outcome(page, bad.name) == "error"
+    assert image_caption(page).startswith("coins.png")
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(good)
+    assert wait_for_upload_outcome(page, good.name) == "load"
+    sidebar_select(page, "Sample image", "camera")
+    assert good.name not in uploader.inner_text()
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(good)  # the same upload, back
+    assert wait_for_upload_outcome(page, good.name) == "load"
+    assert_no_exception(page)
 
 
 @pytest.mark.parametrize("path", ["/?method=multiotsu&classes=5", "/?method=adaptive_gaussian",
