@@ -284,6 +284,8 @@ def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
             if _kept_upload(lost[0]) is not None:
                 st.button(f"Use {lost[1]} again", on_click=_use_lost_upload, width="stretch",
                           icon=":material/restore_page:")
+            else:  # the server's bounded cache of uploads let it go (other uploads came after it, or an hour)
+                st.caption(f"The server no longer holds **{lost[1]}**: upload it again to go on with it.")
     image, info = _load_sample(sample)
     return follow_selection(CurrentImage(f"sample:{sample}", SAMPLES[sample].filename, image, info, False, sample),
                             sample_path(sample))

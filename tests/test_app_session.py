@@ -223,3 +223,17 @@ def test_a_reload_says_the_upload_is_not_kept_and_offers_it_back(monkeypatch):
     assert_ok(at)
     assert captions(at)[0].startswith("mine.png — ")
     assert not any("not kept" in i.value for i in at.info)
+
+
+def test_a_reload_after_the_server_let_the_upload_go_says_to_upload_it_again(monkeypatch):
+    """The uploads the server holds are bounded: a digest it no longer holds is not offered back (the button
+    would do nothing); the notice says to upload the file again."""
+    import streamlit.runtime.context as context
+
+    cookies = {"studio_upload": f"{'0' * 32}%3Along_gone.png"}
+    monkeypatch.setattr(context.ContextProxy, "cookies", property(lambda self: cookies))
+    at = run()
+    assert_ok(at)
+    assert any("long_gone.png" in i.value and "not kept" in i.value for i in at.info), [i.value for i in at.info]
+    assert not [b for b in at.button if "again" in b.label]
+    assert any("upload it again" in c.value for c in at.sidebar.caption), [c.value for c in at.sidebar.caption]
