@@ -102,13 +102,15 @@ def histogram_chart(processed: np.ndarray, thresholds: tuple[float, ...], *, log
     frame = pd.DataFrame({"value": edges[:-1], "end": edges[1:], "pixels": counts.astype(float)})
     y = alt.Y("pixels:Q", title="pixels", scale=alt.Scale(type="symlog") if log else alt.Undefined)
     bars = alt.Chart(frame).mark_rect(color="#7a8699").encode(
-        x=alt.X("value:Q", title="intensity (image units)", axis=alt.Axis(format=_axis_format(edges))),
+        # The axis spans the bins exactly: Vega's "nice" domain ran an 8-bit histogram on to 260.
+        x=alt.X("value:Q", title="intensity (image units)", axis=alt.Axis(format=_axis_format(edges)),
+                scale=alt.Scale(domain=[float(edges[0]), float(edges[-1])], nice=False)),
         x2="end:Q", y=y, y2=alt.datum(0),
         tooltip=["value", "pixels"])
     layers = [bars]
     if thresholds:
         rules = pd.DataFrame({"threshold": list(thresholds)})
-        layers.append(alt.Chart(rules).mark_rule(color="#d62728", size=2).encode(
+        layers.append(alt.Chart(rules).mark_rule(color="#d62728", size=2, clip=True).encode(
             x="threshold:Q", tooltip=[alt.Tooltip("threshold:Q", format=".4g")]))
     return alt.layer(*layers).properties(height=220)
 

@@ -663,6 +663,19 @@ def test_share_tab_without_a_browser_url_and_with_an_upload():
     assert any("not** part of the link" in c and "Cameraman" in c for c in captions(at))
 
 
+@pytest.mark.parametrize("values, domain", [
+    (np.array([[3, 200]], np.uint8), [0.0, 256.0]),  # 8-bit: the 256 bins of 0..255, not a "nice" 0..260
+    (np.array([[100, 4000]], np.uint16), [100.0, 4000.0]),
+    (np.array([[-0.5, 2.0]], np.float32), [-0.5, 2.0]),
+])
+def test_histogram_axis_spans_the_bins(values, domain):
+    from studio_ui.views import histogram_chart
+
+    spec = histogram_chart(values, (float(values.mean()),)).to_dict()
+    scale = spec["layer"][0]["encoding"]["x"]["scale"]
+    assert scale["domain"] == pytest.approx(domain) and scale["nice"] is False
+
+
 @pytest.mark.parametrize("values, exponent_format", [
     (np.array([[0.0, 3e-37]], np.float32), True),
     (np.array([[-3e38, 3e38]], np.float32), True),
