@@ -47,7 +47,7 @@ CHOICE_LABELS = {
     "polarity": {"auto": "Auto (the minority side)", "bright": "Bright on dark", "dark": "Dark on bright"},
     "seeds": {"h_maxima": "h-maxima of the distance map", "distance_peaks": "Distance-map peaks",
               "intensity_bands": "Intensity bands", "points": "Points I click", "marker_image": "Marker image"},
-    "landscape": {"distance": "Inverted distance map (shape)", "gradient": "Image gradient (edges)"},
+    "landscape": {"distance": "Distance map (shape)", "gradient": "Gradient (edges)"},  # whole at 1280 px
     "method": {name: info.label for name, info in METHODS.items()},
     "projection": {"auto": "Auto (maximum of z-planes)", "none": "None (one plane)", "max": "Maximum", "mean": "Mean",
                    "sum": "Sum"},

@@ -76,7 +76,7 @@ METHODS: dict[str, MethodInfo] = {
     "mean": MethodInfo("Mean", "scikit-image",
                        "C. A. Glasbey, CVGIP: Graphical Models and Image Processing 55(6):532–537, 1993",
                        "10.1006/cgip.1993.1040"),
-    "minimum": MethodInfo("Minimum (valley between two peaks)", "scikit-image",
+    "minimum": MethodInfo("Minimum (histogram valley)", "scikit-image",  # whole in the box at 1280 px
                           "J. M. S. Prewitt & M. L. Mendelsohn, Ann. N. Y. Acad. Sci. 128(3):1035–1053, 1966",
                           "10.1111/j.1749-6632.1965.tb11715.x"),
     "multiotsu": MethodInfo("Multi-Otsu", "scikit-image",

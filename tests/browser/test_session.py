@@ -252,6 +252,27 @@ def test_metrics_are_whole_at_1280_px(server, browser, path):
         context.close()
 
 
+# The sidebar's choice boxes whose shown choice does not fit the box (a text input: its text scrolls, cut off).
+_CUT_CHOICES_JS = """() => Array.from(document.querySelectorAll('[data-testid=stSidebar] input[role=combobox]'))
+  .filter(el => el.getClientRects().length && el.scrollWidth > el.clientWidth + 1).map(el => el.value)"""
+
+
+@pytest.mark.parametrize("path", ["/?method=minimum", "/watershed?sample=nuclei&method=li"])
+def test_choice_boxes_are_whole_at_1280_px(server, browser, path):
+    """#10 review: "Inverted distance map (sha" in the Landscape box, and "Minimum (valley between two p" in the
+    Method box. These addresses show the longest choice of each box but the file's own (channel, projection)."""
+    context, page = at_1280_px(browser)
+    try:
+        open_page(page, server.base_url + path)
+        shown = page.get_by_test_id("stSidebar").locator("input[role=combobox]").evaluate_all(
+            "els => els.map(el => el.value)")
+        assert len(shown) >= 2 and all(shown), shown
+        cut = page.evaluate(_CUT_CHOICES_JS)
+        assert cut == [], f"cut off at 1280 px: {cut}"
+    finally:
+        context.close()
+
+
 # Every element of a visible button or link (a page link, a download button) whose text does not fit it: cut
 # with an ellipsis. Their texts. (Text for screen readers only sits in a 1-px box: it is not cut, just hidden.)
 _CUT_LABELS_JS = """() => Array.from(document.querySelectorAll(
