@@ -47,15 +47,19 @@ with plain_errors():
     full_resolution.start("compare", current.key, numbers_key, scale,
                           lambda: compare_ui.full_numbers(current.key, current.image, columns, truth, agreement))
 
-    def follow(draw, preview_value, pick):
-        """``draw(value, marked)``: the preview's value marked now, ``pick(full numbers)`` unmarked when in."""
+    def follow(draw, preview_value, pick, *, say: bool = True):
+        """``draw(value, marked)``: the preview's value marked now, ``pick(full numbers)`` unmarked when in.
+
+        ``say=False``: no caption of its own (a view that belongs to the one above it, which says it).
+        """
         if not estimate:
             draw(preview_value, False)
             return
 
         def on_preview(note: str) -> None:
             draw(preview_value, True)
-            st.caption(note)
+            if say:
+                st.caption(note)
 
         def on_full(numbers) -> None:
             value = pick(numbers)
@@ -63,7 +67,8 @@ with plain_errors():
                 on_preview(f"≈ preview estimates ({scale:.0%} scale)")
             else:
                 draw(value, False)
-                st.caption("At full resolution.")
+                if say:
+                    st.caption("At full resolution.")
 
         full_resolution.follow("compare", current.key, numbers_key, scale, preview=on_preview, full=on_full)
 

@@ -522,7 +522,7 @@ def truth_sections(current, image: np.ndarray, scale: float, columns: list[Colum
                    truth_labels: np.ndarray, truth, follow=None) -> None:
     """With instance labels as the truth: the object score table, the error overlay and tuning.
 
-    ``follow(draw, preview_value, pick)`` (the page's): draws the preview's scores marked "≈", then the
+    ``follow(draw, preview_value, pick, say=True)`` (the page's): draws the preview's scores marked "≈", then the
     full-resolution ones when they are in; without it (the page works at full resolution) they are final.
     """
     labels = {c.key: c.label for c in columns}
@@ -552,8 +552,9 @@ def truth_sections(current, image: np.ndarray, scale: float, columns: list[Colum
     if follow is None or not estimate:
         st.html(legend(scores[choice], estimate=estimate))
     else:  # the counts follow the table's full-resolution scores (they contradicted it, "missed ≈ 934" by 0)
+        # The legend's counts are the table's: one "At full resolution." under the table says it for both.
         follow(lambda value, marked: st.html(legend(value, estimate=marked)), scores[choice],
-               lambda numbers: (numbers.scores or {}).get(choice))
+               lambda numbers: (numbers.scores or {}).get(choice), say=False)
     capped_image(st, view, image.shape, f"Errors of {labels[choice]} against the truth"
                  + (" (drawn on the live preview)" if estimate else ""), "PNG")
     tune_section(columns, truth, current.image, None if current.is_upload else current.sample, best)

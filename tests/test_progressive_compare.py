@@ -180,6 +180,9 @@ def test_the_error_legend_follows_to_full_resolution():
     assert_ok(at)
     legends = [e.proto.body for e in at.get("html") if "data-error='missed'" in e.proto.body]
     assert len(legends) == 1 and "≈" not in legends[0], legends
+    # Said once under each view of its own: the results table, the agreement chart, the object scores (the
+    # legend's counts are the object table's, and a second "At full resolution." under them read as a stutter).
+    assert captions(at).count("At full resolution.") == 3, captions(at)
     chosen = at.selectbox(key="errors_of").value
     mask = seg.threshold(nuclei, "otsu" if "otsu" in chosen else "li").mask
     s = seg.score_objects(truth, mask)
