@@ -57,8 +57,12 @@ with plain_errors():
                       stretched=stretched, factor=factor, original_caption=original_caption)
 
 
+def full_timed():
+    return compute.full_answer("threshold", current.key, recipe.to_json(), current.image)
+
+
 def full_answer():
-    return compute.full_answer("threshold", current.key, recipe.to_json(), current.image).result
+    return full_timed().result
 
 
 def full_mask():
@@ -96,7 +100,7 @@ if tab_zoom.open:
         views.look_closer(current.image, full_mask, labels=False, style=style)
 if tab_export.open:
     with tab_export, plain_errors():
-        export_section(stem=current.name.rsplit(".", 1)[0], full_answer=full_answer, image=current.image,
+        export_section(stem=current.name.rsplit(".", 1)[0], full_answer=full_timed, image=current.image,
                        recipe=recipe, style=style, image_key=current.key, scale=scale)
 if tab_share.open:
     with tab_share:

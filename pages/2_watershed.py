@@ -76,8 +76,12 @@ if st.toggle("Show the intermediate stages", key="stages", bind="query-params",
         seeds_ui.stages(preview, result)
 
 
+def full_timed():
+    return compute.full_answer("watershed", current.key, recipe.to_json(), current.image)
+
+
 def full_result():
-    return compute.full_answer("watershed", current.key, recipe.to_json(), current.image).result
+    return full_timed().result
 
 
 def full_labels():
@@ -115,7 +119,7 @@ if tab_zoom.open:
         views.look_closer(current.image, full_labels, labels=True, style=style)
 if tab_export.open:
     with tab_export, plain_errors():
-        export_section(stem=current.name.rsplit(".", 1)[0], full_answer=full_result, image=current.image,
+        export_section(stem=current.name.rsplit(".", 1)[0], full_answer=full_timed, image=current.image,
                        recipe=recipe, style=style, image_key=current.key, scale=scale)
 if tab_share.open:
     with tab_share:

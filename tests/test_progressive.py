@@ -106,6 +106,10 @@ def test_watershed_count_is_marked_then_equals_the_full_resolution_count(media):
     labels = decode(media.download(at, "Labels TIFF"))
     assert labels.shape == nuclei.shape
     assert int(labels.max()) == int(np.unique(labels[labels > 0]).size) == expected.count
+    # The Export's line says the count and the time the metrics row says (#10 review: it said its own wait).
+    (status,) = [node.label for node in at.main if type(node).__name__ == "Status"
+                 and node.label.startswith("Full-resolution result")]
+    assert status == f"Full-resolution result: {expected.count:,} objects · library time {time.value}", status
 
 
 def test_threshold_numbers_become_the_full_resolution_ones():
