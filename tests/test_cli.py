@@ -6,6 +6,7 @@ import csv
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import skimage.data
@@ -233,6 +234,33 @@ def test_outputs_never_replace_inputs_or_earlier_results(tmp_path, cli):
     assert summary(tmp_path / "out")["coins.png"]["status"] == "skipped"
     done = cli("threshold", "images", "--out", "out", "--skip-existing", "--method", "li", cwd=tmp_path)
     assert done.returncode == 2 and "different recipe" in done.stderr
+
+
+def test_a_resumed_batch_never_writes_over_another_inputs_results(tmp_path, cli):
+    """#14 review: a.tif's results, then a.ome.tif with --skip-existing into the same --out: both are named a_*, and
+    the second batch replaced the first one's files with exit 0 (as ``--scheduler``, which resumes, did)."""
+    for folder in ("coll", "x", "y"):
+        (tmp_path / folder).mkdir()
+    tifffile.imwrite(tmp_path / "coll" / "a.tif", IMAGES["coins.png"])
+    tifffile.imwrite(tmp_path / "coll" / "a.ome.tif", IMAGES["camera.png"], ome=True)
+    cv2.imwrite(str(tmp_path / "x" / "b.png"), IMAGES["coins.png"])
+    cv2.imwrite(str(tmp_path / "y" / "b.png"), IMAGES["camera.png"])
+    for first, second, stem in (("coll/a.tif", "coll/a.ome.tif", "a"), ("x/b.png", "y/b.png", "b")):
+        out = tmp_path / f"out_{stem}"
+        assert cli("threshold", first, "--out", out.name, "--jobs", "1", cwd=tmp_path).returncode == 0
+        before = (out / f"{stem}_mask.png").read_bytes()
+        done = cli("threshold", second, "--out", out.name, "--skip-existing", "--jobs", "1", cwd=tmp_path)
+        assert done.returncode == 2, done.stdout
+        assert f"{second} would replace the results of {first} ({stem}_*)" in done.stderr, done.stderr
+        assert (out / f"{stem}_mask.png").read_bytes() == before
+        assert summary(out)[Path(first).name]["file"] == first
+    # The same image, spelled another way: resumed (skipped), not refused.
+    done = cli("threshold", "./x/b.png", "--out", "out_b", "--skip-existing", "--jobs", "1", cwd=tmp_path)
+    assert done.returncode == 0 and "1 skipped" in done.stdout, (done.stdout, done.stderr)
+    # --overwrite says to replace them: done.
+    done = cli("threshold", "y/b.png", "--out", "out_b", "--overwrite", "--jobs", "1", cwd=tmp_path)
+    assert done.returncode == 0
+    assert np.array_equal(mask_of(tmp_path / "out_b" / "b_mask.png"), seg.threshold(IMAGES["camera.png"]).mask)
 
 
 def test_help_lists_every_recipe_parameter(tmp_path, cli):

@@ -372,11 +372,13 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
                                  "of two recipes: choose another --out, or add --overwrite to redo every image")
             raise UsageError(f"{out_dir} holds the results of a different recipe ({RECIPE}); --skip-existing would "
                              "mix the results of two recipes: choose another --out, or use --overwrite instead")
-    previous = {}
+    previous, owners = {}, {}
     if args.skip_existing:  # skipped images keep their numbers; the journal holds the rows of a killed batch
         for row in read_rows(out_dir / SUMMARY) + read_rows(out_dir / JOURNAL):
             if row.get("status") in ("ok", "skipped"):
                 previous[row.get("file")] = row
+                owners[row.get("output_stem")] = row.get("file") or ""
+        _refuse_stem_clashes(tasks, owners, existing, out_dir)
     current = stamp(recipe.to_json())
     for task in tasks:
         # an image is done when all its outputs exist, none of them empty (0 bytes: redone), and its row says the
@@ -386,6 +388,37 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
                         and all(before.get(key) == value for key, value in current.items()))
         task["previous"] = {k: previous.get(task["display"], {}).get(k) or "" for k in COLUMNS}
     return tasks, warnings, out_dir
+
+
+def _same_input(recorded: str, path: str) -> bool:
+    """Whether the input a summary row names (as it was given then) is ``path``.
+
+    The same file, or, when the recorded path no longer leads anywhere from here (another working directory),
+    the same file name.
+    """
+    if recorded == path:
+        return True
+    try:
+        return os.path.samefile(recorded, path)
+    except OSError:
+        return not os.path.exists(recorded) and Path(recorded).name == Path(path).name
+
+
+def _refuse_stem_clashes(tasks: list[dict], owners: dict[str, str], existing: list[str], out_dir: Path) -> None:
+    """Refuse a resumed batch (``--skip-existing``, ``--scheduler``) that writes over another input's results.
+
+    ``a.ome.tif`` after ``a.tif`` (both ``a_*``), ``y/a.png`` after ``x/a.png``. A batch's own inputs get distinct
+    stems (:func:`output_stems`), but an earlier batch's are only known from its summary.
+    """
+    clashes = []
+    for task in tasks:
+        owner = owners.get(task["stem"])
+        if owner and any(n in existing for n in task["names"].values()) and not _same_input(owner, task["display"]):
+            clashes.append(f"{task['display']} would replace the results of {owner} ({task['stem']}_*)")
+    if clashes:
+        shown = "; ".join(clashes[:3]) + (f"; and {len(clashes) - 3} more" if len(clashes) > 3 else "")
+        raise UsageError(f"{out_dir} holds the results of other images under the same names: {shown}. Choose "
+                         "another --out, or add --overwrite to replace them")
 
 
 def _died(task: dict, error: BaseException) -> dict:
