@@ -268,3 +268,64 @@ def test_an_rgb_or_an_empty_image_gives_the_whole_images_files_in_tiles(tmp_path
         group = zarr.open_group(str(tiled / "x.ome.zarr"), mode="r")
         assert np.array_equal(np.moveaxis(group["0"][:], 0, -1), image)
         assert group["labels/objects/0"].shape == (1, 256, 256)
+
+
+def _damaged_tiffs(folder: Path) -> dict[str, bytes]:
+    """Files named .tif that are not whole TIFFs: empty, text, a header cut short, a tiled TIFF cut short."""
+    image = nuclei(3, size=256, count=30, depth=16)
+    whole = folder / "whole.tif"
+    tifffile.imwrite(whole, image, tile=(64, 64), compression="zlib")
+    data = whole.read_bytes()
+    whole.unlink()
+    return {"empty.tif": b"", "notes.tif": b"Shopping list\n- agar plates\n", "header.tif": data[:6],
+            "cut_tiles.tif": data[: len(data) * 2 // 3]}
+
+
+def test_a_damaged_file_in_tiles_is_said_in_the_whole_images_words(tmp_path, monkeypatch, capsys):
+    """#14 review: in tiles, "corrupted IFD structure", "not a TIFF file: header=b'xxxx'" and "unexpected error
+    (error: Error -5 while decompressing data ...)" (retried on a cluster as if transient), where the whole-image
+    path says "this file is empty", "this file is not an image (it looks like text)", "this TIFF file is
+    truncated or damaged". The batch goes on and exits 1."""
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    files = _damaged_tiffs(folder)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    tifffile.imwrite(folder / "good.tif", nuclei(4, size=256, count=30, depth=16))
+    messages = {}
+    for out, extra in (("whole", []), ("tiled", ["--tile", "128"])):
+        done = run_cli_in_process("watershed", "bad", "--out", out, *extra, *ONE_JOB, cwd=tmp_path,
+                                  monkeypatch=monkeypatch, capsys=capsys)
+        assert done.returncode == 1, (done.stdout, done.stderr)
+        rows = _rows(tmp_path / out)
+        assert rows["good"]["status"] == "ok"
+        messages[out] = {stem: rows[stem]["message"] for stem in ("empty", "notes", "header", "cut_tiles")}
+        assert all(rows[stem]["status"] == "error" for stem in messages[out])
+    for stem, whole in messages["whole"].items():
+        assert messages["tiled"][stem].endswith(whole), (stem, messages)
+        assert "unexpected" not in messages["tiled"][stem] and "IFD" not in messages["tiled"][stem]
+
+
+def test_a_five_dimensional_zarr_image_is_read_a_region_at_a_time(tmp_path):
+    """OME-Zarr's t, c, z axes of length 1 are indexed on each read: ``array[0]`` of a Zarr array decodes the
+    whole plane, which for a slide bigger than memory is the whole slide."""
+    image = nuclei(5, size=300, count=40, depth=16)
+    root = zarr.open_group(str(tmp_path / "slide.zarr"), mode="w")
+    stored = root.create_array("0", shape=(1, 1, 1, *image.shape), dtype=image.dtype, chunks=(1, 1, 1, 100, 100))
+    stored[...] = image[None, None, None]
+    opened = seg.batch.open_image(tmp_path / "slide.zarr")
+    assert opened.shape == image.shape and opened.dtype == image.dtype
+    reads = []
+    original = type(stored).__getitem__
+
+    def counted(self, key):
+        reads.append(key)
+        return original(self, key)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(stored), "__getitem__", counted)
+        region = opened[100:150, 200:260]
+    assert np.array_equal(region, image[100:150, 200:260])
+    assert reads == [(0, 0, 0, slice(100, 150), slice(200, 260))]
+    assert np.array_equal(seg.batch.segment_tiled(tmp_path / "slide.zarr", seg.WatershedRecipe(), tile=128).labels[:],
+                          seg.watershed(image).labels)

@@ -70,6 +70,7 @@ from dask_image import ndmeasure
 from scipy import ndimage
 from skimage import filters
 
+from .._errors import ImageLoadError
 from ..io import load_image
 from ..recipes import CHANNELS, LOCAL_METHODS, ThresholdRecipe, WatershedRecipe
 from ..regions import h_maxima_seeds, label_objects, watershed
@@ -121,41 +122,87 @@ class TiledResult:
 
 
 # -- reading -----------------------------------------------------------------------------------------
+class _Regions:
+    """A file's image read a region at a time: ``shape``, ``dtype`` and ``[rows, cols]`` reads.
+
+    Leading axes of length 1 (OME-Zarr's t, c, z) are indexed at 0 on each read, never read whole (``array[0]`` of
+    a Zarr array decodes the whole plane). A read that fails (a TIFF cut short, a damaged chunk) is an
+    ``ImageLoadError`` in the words :func:`segmentation.load_image` uses, not the decoder's ("Error -5 while
+    decompressing data", "corrupted strip cannot be reshaped": #14 review).
+    """
+
+    def __init__(self, array, lead: int, what: str):
+        self._array, self._lead, self._what = array, (0,) * lead, what
+        self.shape = tuple(array.shape)[lead:]
+        self.dtype = np.dtype(array.dtype)
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key):
+        key = key if isinstance(key, tuple) else (key,)
+        try:
+            return np.asarray(self._array[self._lead + key])
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise ImageLoadError(f"this {self._what} is truncated or damaged") from exc
+
+
+def _open_file(path: Path):
+    """The Zarr array of a TIFF's or a Zarr folder's full-resolution image, and what to call the file."""
+    if path.suffix.lower() in (".tif", ".tiff", ".btf", ".tf8"):
+        try:
+            opened = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
+        except MemoryError:
+            raise
+        except Exception as exc:
+            # Said as the whole-image path says it ("this file is empty", "... it looks like text", "this TIFF file
+            # is truncated or damaged"): load_image reads what it can of the file and names the problem.
+            load_image(path)
+            raise ImageLoadError("this TIFF file is truncated or damaged") from exc
+        if isinstance(opened, zarr.Group):  # a pyramid: level 0 is the full resolution
+            opened = opened["0"]
+        return opened, "TIFF file"
+    try:
+        opened = zarr.open(str(path), mode="r")
+        if isinstance(opened, zarr.Group):
+            multiscales = opened.attrs.get("multiscales") or opened.attrs.get("ome", {}).get("multiscales")
+            opened = opened[multiscales[0]["datasets"][0]["path"] if multiscales else "0"]
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise ImageLoadError(f"{path.name} is a folder but not a Zarr or OME-Zarr image ({exc})") from exc
+    return opened, "Zarr image"
+
+
 def open_image(source):
     """A 2-D (or H×W×3) array-like read a region at a time: TIFF/BigTIFF, OME-Zarr, Zarr, or an array.
 
     Other image files (PNG, JPEG, ...) are read whole by :func:`segmentation.load_image`.
 
-    Raises ``TiledError`` for other files and shapes.
+    Raises ``TiledError`` for other shapes and dtypes, ``ImageLoadError`` for a file that cannot be read (in the
+    words of :func:`segmentation.load_image`).
     """
+    what = None
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if path.suffix.lower() in (".tif", ".tiff", ".btf", ".tf8"):
-            store = tifffile.imread(path, aszarr=True)
-            opened = zarr.open(store, mode="r")
-            if isinstance(opened, zarr.Group):  # a pyramid: level 0 is the full resolution
-                opened = opened["0"]
-            array = opened
-        elif path.is_dir():
-            opened = zarr.open(str(path), mode="r")
-            if isinstance(opened, zarr.Group):
-                multiscales = opened.attrs.get("multiscales") or opened.attrs.get("ome", {}).get("multiscales")
-                name = multiscales[0]["datasets"][0]["path"] if multiscales else "0"
-                opened = opened[name]
-            array = opened
+        if path.suffix.lower() in (".tif", ".tiff", ".btf", ".tf8") or path.is_dir():
+            array, what = _open_file(path)
         else:  # PNG, JPEG, ...: no region reads, so the image is read whole (as without tiles)
             array = load_image(path)
     else:
         array = source
     shape = tuple(array.shape)
-    while len(shape) > 2 and shape[0] == 1:  # OME-Zarr's t, c, z axes of length 1
-        array = array[0]
-        shape = shape[1:]
+    lead = 0
+    while len(shape) - lead > 2 and shape[lead] == 1:  # OME-Zarr's t, c, z axes of length 1
+        lead += 1
+    shape = shape[lead:]
     if not (len(shape) == 2 or (len(shape) == 3 and shape[2] == 3)):
         raise TiledError(f"a tiled image must be H×W or H×W×3; this one has shape {shape}")
     if np.dtype(array.dtype) not in (np.uint8, np.uint16):
         raise TiledError(f"a tiled image must be 8- or 16-bit; this one is {array.dtype}")
-    return array
+    if what is not None:
+        return _Regions(array, lead, what)
+    return array[(0,) * lead] if lead else array
 
 
 # -- exact global thresholds from a histogram --------------------------------------------------------
