@@ -187,8 +187,15 @@ def _note_lost_upload() -> None:
 
 
 def upload_marker(current: CurrentImage) -> str:
-    """``"<digest>:<name>"`` while an upload is shown (what the reload cookie keeps), else ``""``."""
-    return f"{current.key}:{current.name}" if current.is_upload else ""
+    """``"<digest>:<name>"`` while an upload is shown (what the reload cookie keeps), else ``""``.
+
+    While the page offers back an upload a reload lost, that upload: a second reload offers it again (#10 review:
+    it left the sample shown with no word). Picking a sample or another upload ends the offer.
+    """
+    if current.is_upload:
+        return f"{current.key}:{current.name}"
+    lost = st.session_state.get(LOST_UPLOAD_KEY)
+    return f"{lost[0]}:{lost[1]}" if lost else ""
 
 
 def _handle_upload() -> None:

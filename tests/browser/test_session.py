@@ -162,6 +162,10 @@ def test_a_reload_says_the_upload_is_gone_and_offers_it_back(server, page, tmp_p
     notice = sidebar.get_by_test_id("stAlertContentInfo").filter(has_text="two_discs.png")
     assert "not kept" in notice.inner_text()
     screenshot(page, "session-reload-upload-notice")
+    # A second reload offers it again (#10 review: the sample showed with no word, as the page had no upload).
+    page.reload()
+    wait_idle(page)
+    assert "not kept" in notice.inner_text()
     sidebar.get_by_role("button", name="Use two_discs.png again").click()
     assert wait_for_upload_outcome(page, path.name) == "load"
     assert metrics(page)["Objects"] == "2"
