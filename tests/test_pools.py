@@ -96,3 +96,28 @@ def test_score_with_its_default_jobs_runs_in_a_process_with_threads(tmp_path, mo
         rows = read_csv(tmp_path / run / "scores.csv")  # a row per image and IoU threshold
         assert {row["file"] for row in rows} == {f"pred/{stem}_labels.png" for stem in "abc"}
         assert all(row["status"] == "ok" for row in rows), rows
+
+
+@HANG
+def test_workers_do_not_run_the_callers_main_script(tmp_path, monkeypatch, capsys):
+    """A worker started by ``forkserver`` runs the file of the caller's ``__main__`` first, unless that module names
+    itself. Under ``AppTest`` the main module is the page's script (``from_function``'s stops at once:
+    "NameError: name '__args' is not defined"), and every image of a later ``--jobs 2`` batch in the same
+    process failed as "the worker process stopped unexpectedly". A user's script calling ``batch.main`` ran
+    again in each worker. Here the main module is a script that leaves a file and fails when run."""
+    import types
+
+    script = tmp_path / "caller.py"
+    script.write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\nraise SystemExit('the caller ran again')\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(__import__("sys").modules, "__main__", main)
+    (tmp_path / "plate").mkdir()
+    for i in range(3):
+        write_png(tmp_path / "plate" / f"w{i}.png", nuclei(20 + i, size=120, count=6))
+    done = run_cli_in_process("watershed", "plate", "--out", "out", "--jobs", "2", cwd=tmp_path,
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {row["status"] for row in read_csv(tmp_path / "out" / "summary.csv")} == {"ok"}
+    assert not (tmp_path / "ran").exists()
+    assert getattr(main, "__spec__", None) is None  # the caller's module is left as it was

@@ -17,17 +17,21 @@ Shared by the local process pool and the Dask path (:mod:`._dask`), so both run 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import hashlib
+import importlib.machinery
 import importlib.metadata
 import io
+import json
 import math
 import multiprocessing
 import os
 import re
 import shutil
 import signal
+import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -45,7 +49,8 @@ from ..recipes import ThresholdRecipe, WatershedRecipe, file_selection, recipe_f
 from ..thresholding import prepare
 from ._options import _own_version
 
-__all__ = ["stamp", "JOURNAL", "append_journal", "read_rows", "flag_outliers", "bit_depth", "channel_histogram",
+__all__ = ["stamp", "provenance", "JOURNAL", "append_journal", "read_rows", "flag_outliers", "bit_depth",
+           "channel_histogram",
            "pooled_recipe", "check_pooled", "check_bit_depths", "POOLED_METHODS", "map_local", "init_worker",
            "remove_stale_temporaries", "pool_context", "worker_failure", "run_pool", "stop_pool"]
 
@@ -94,6 +99,11 @@ def _versions() -> str:
 def stamp(recipe_json: str) -> dict[str, str]:
     """``{"recipe_sha256": ..., "versions": ...}``: what identifies a result, for the summary and resuming."""
     return {"recipe_sha256": hashlib.sha256(recipe_json.encode("utf-8")).hexdigest(), "versions": _versions()}
+
+
+def provenance(recipe_json: str) -> dict:
+    """What an output folder (OME-Zarr) says of itself: the recipe, its SHA-256 and the library versions."""
+    return {"recipe": json.loads(recipe_json), **stamp(recipe_json)}
 
 
 # -- journal -----------------------------------------------------------------------------------------
@@ -340,6 +350,39 @@ def pooled_recipe(recipe, histograms: list[dict]):
 _PRELOAD = ["segmentation.batch._cli"]
 
 
+@contextlib.contextmanager
+def _main_not_imported() -> Iterator[None]:
+    """While a worker is started: the caller's ``__main__`` is not run again in it.
+
+    A process started by ``forkserver`` or ``spawn`` runs the file of the caller's ``__main__`` module (as
+    ``__mp_main__``) unless that module names itself (``__spec__``, as ``python -m`` gives it). Run from a
+    script (a Streamlit page under ``AppTest``, a user's ``batch.py``), every worker ran that script first: an
+    ``AppTest.from_function`` script stopped each worker at once ("NameError: name '__args' is not defined",
+    every image "the worker process stopped unexpectedly"), a page ran its whole code in each worker. The
+    workers run only this package's functions: a ``__spec__`` named ``__main__`` makes multiprocessing skip it.
+    """
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
+
+
+class _ForkServerProcess(multiprocessing.context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj):
+        with _main_not_imported():
+            return multiprocessing.context.ForkServerProcess._Popen(process_obj)
+
+
+class _ForkServerContext(multiprocessing.context.ForkServerContext):
+    Process = _ForkServerProcess
+
+
 def pool_context() -> multiprocessing.context.BaseContext:
     """The start method of every local process pool: workers forked from a clean server, never from this process.
 
@@ -356,7 +399,7 @@ def pool_context() -> multiprocessing.context.BaseContext:
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
+    context = _ForkServerContext()  # forkserver, without running the caller's __main__ in each worker
     context.set_forkserver_preload(_PRELOAD)  # takes effect when the server starts (first use); the same each time
     return context
 
