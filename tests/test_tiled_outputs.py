@@ -10,6 +10,7 @@ generated and fit in memory. OME-NGFF 0.4 (https://ngff.openmicroscopy.org/0.4/)
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -329,3 +330,20 @@ def test_a_five_dimensional_zarr_image_is_read_a_region_at_a_time(tmp_path):
     assert reads == [(0, 0, 0, slice(100, 150), slice(200, 260))]
     assert np.array_equal(seg.batch.segment_tiled(tmp_path / "slide.zarr", seg.WatershedRecipe(), tile=128).labels[:],
                           seg.watershed(image).labels)
+
+
+def test_an_ome_zarr_output_says_its_recipe_hash_and_versions_as_the_summary_does(tmp_path, monkeypatch, capsys):
+    """#14: "recipe hash and library versions stamped in every output": the OME-Zarr of a tiled image and the
+    ``--export ome-zarr`` of a whole one carry the recipe, its SHA-256 and the versions of the summary's row."""
+    tifffile.imwrite(tmp_path / "cells.tif", nuclei(6, size=256, count=30, depth=16))
+    for out, extra in (("tiled", ["--tile", "128"]), ("whole", ["--export", "ome-zarr"])):
+        done = run_cli_in_process("watershed", "cells.tif", "--out", out, *extra, *ONE_JOB, cwd=tmp_path,
+                                  monkeypatch=monkeypatch, capsys=capsys)
+        assert done.returncode == 0, done.stderr
+        row = _rows(tmp_path / out)["cells"]
+        said = zarr.open_group(str(tmp_path / out / "cells.ome.zarr"), mode="r").attrs["segmentation-studio"]
+        recipe_json = (tmp_path / out / "recipe.json").read_text(encoding="utf-8")
+        assert said["recipe"] == json.loads(recipe_json)
+        assert said["recipe_version"] == seg.RECIPE_VERSION == json.loads(recipe_json)["version"]
+        assert (said["recipe_sha256"], said["versions"]) == (row["recipe_sha256"], row["versions"])
+        assert row["recipe_sha256"] == hashlib.sha256(recipe_json.encode("utf-8")).hexdigest()

@@ -56,6 +56,7 @@ from ._plate import (
     flag_outliers,
     map_local,
     pooled_recipe,
+    provenance,
     read_rows,
     remove_stale_temporaries,
     run_pool,
@@ -179,7 +180,8 @@ def process_image(task: dict) -> dict:
         for role, data in files.items():
             write_bytes_atomic(Path(task["out_dir"], task["names"][role]), data)
         if "ome-zarr" in task.get("exports", ()):
-            _write_ome_zarr(Path(task["out_dir"], task["names"]["ome-zarr"]), image, labels, scale)
+            _write_ome_zarr(Path(task["out_dir"], task["names"]["ome-zarr"]), image, labels, scale,
+                            provenance(task["recipe"]))
         row.update(objects=len(table), foreground_fraction=f"{np.count_nonzero(mask) / mask.size:.6f}",
                    thresholds=" ".join(_number(t) for t in found.thresholds),
                    message="; ".join(_notes(info.notes, result.notes)))
@@ -196,12 +198,13 @@ def process_image(task: dict) -> dict:
     return row
 
 
-def _write_ome_zarr(target: Path, image: np.ndarray, labels: np.ndarray, scale) -> None:
+def _write_ome_zarr(target: Path, image: np.ndarray, labels: np.ndarray, scale, stamped: dict) -> None:
     """The OME-Zarr folder, written beside its place and then moved there (no half-written folder)."""
     staging = Path(tempfile.mkdtemp(prefix=".ome-zarr-", dir=target.parent))
     try:
         write_ome_zarr(staging / target.name, image, labels, pixel_size=scale.size,
-                       unit=scale.unit if scale.size else "µm", name=target.name.removesuffix(".ome.zarr"))
+                       unit=scale.unit if scale.size else "µm", name=target.name.removesuffix(".ome.zarr"),
+                       provenance=stamped)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging / target.name, target)

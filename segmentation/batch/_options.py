@@ -593,8 +593,7 @@ def _add_cluster_options(sub: argparse.ArgumentParser) -> None:
     plate.add_argument("--tile", type=_positive_int, metavar="SIZE",
                        help="segment each image in SIZE x SIZE tiles with overlapping halos, reading TIFF/BigTIFF "
                             "and OME-Zarr region by region, for images bigger than memory; the result is exactly "
-                            "the whole image's (but where two touching objects' seeds tie exactly: see the "
-                            "README and the summary's message). Writes <stem>.ome.zarr (image and labels, with "
+                            "the whole image's, bit for bit. Writes <stem>.ome.zarr (image and labels, with "
                             "pyramids), "
                             "<stem>_measurements.csv, the --export files and <stem>_tiles.zarr (arrays mask and "
                             "labels) instead of the PNG files. Global methods otsu, mean, yen, isodata and manual "

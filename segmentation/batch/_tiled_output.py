@@ -69,7 +69,7 @@ from ..io._stack import tiff_layout
 from ..measurement import MeasurementTable, measure
 from ..measurement._table import _recipe_comment
 from ..recipes import ThresholdRecipe, length_unit, recipe_from_json
-from ._plate import bit_depth
+from ._plate import bit_depth, provenance
 from ._tiles import open_image, segment_tiled
 
 __all__ = ["write_tiled_outputs", "file_scale_info", "label_boxes", "process_tiled"]
@@ -253,7 +253,8 @@ def write_tiled_outputs(result, image, folder: str | os.PathLike, names: dict[st
     shape = tuple(labels.shape)
     rgb = len(image.shape) == 3
     pyramid = OmeZarrPyramid(folder / names["ome-zarr"], shape, np.dtype(image.dtype), rgb, np.int32,
-                             pixel_size=scale.size, unit=scale.unit if scale.size else "µm", name=name)
+                             pixel_size=scale.size, unit=scale.unit if scale.size else "µm", name=name,
+                             provenance=provenance(recipe_json) if recipe_json else None)
 
     def copy(r0, r1, c0, c1, block):
         pyramid.write(slice(r0, r1), slice(c0, c1), np.asarray(image[r0:r1, c0:c1]), block.astype(np.int32))
@@ -362,7 +363,7 @@ def process_tiled(task: dict, row: dict, start: float) -> dict:
                 _move(staging / names[role], out_dir / names[role])
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        notes += result.notes  # groups of touching objects flooded on their own (their seeds tie exactly)
+        notes += result.notes
         notes.append(("" if task.get("tiled_because") else f"segmented in tiles of {result.tile} px: ")
                      + f"the mask is in {names['tiles']} (Zarr array mask), the labels in {names['ome-zarr']}; "
                      "no overlay image is drawn for a tiled image")

@@ -107,8 +107,8 @@ class TiledResult:
     tile, halo : int
         The tile side and the halo used, in pixels.
     notes : list of str
-        Plain-English notes: for a watershed, the groups of touching objects flooded on their own (seeds of
-        exactly equal height; see :func:`segment_tiled`).
+        Plain-English notes about the run, for the batch's summary (none at present: the result is the whole
+        image's, with no exception).
     """
 
     thresholds: tuple[float, ...]
@@ -519,10 +519,9 @@ def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, 
                   label_chunk: int = 2048, memory_budget: int | None = None) -> TiledResult:
     """Segment a big image tile by tile, with the whole image's result (see the module's notes).
 
-    One exception, for a watershed: touching objects whose seeds have exactly equal heights are flooded on
-    their own, as the whole image's flooding cannot be followed there (it depends on the whole image); the
-    line between them may lie a few pixels from the whole image's, the same for every tile size, and
-    ``notes`` says how many such groups there are.
+    No exception, for seeds of exactly equal height included: the library floods every object on its own
+    (:func:`~segmentation.flood_distance`), so an object's labels depend on that object alone, which its tile and
+    halo hold whole.
 
     Parameters
     ----------

@@ -399,7 +399,8 @@ class OmeZarrPyramid:
     """
 
     def __init__(self, path: str | os.PathLike, shape: tuple[int, int], image_dtype, rgb: bool, label_dtype, *,
-                 pixel_size: float | None = None, unit: str = "µm", name: str = "image", chunk: int = 1024):
+                 pixel_size: float | None = None, unit: str = "µm", name: str = "image", chunk: int = 1024,
+                 provenance: dict | None = None):
         if pixel_size is not None and not (isinstance(pixel_size, (int, float)) and math.isfinite(pixel_size)
                                            and pixel_size > 0):
             raise ParameterError(f"pixel_size must be a number above 0 or None; got {pixel_size!r}")
@@ -422,7 +423,7 @@ class OmeZarrPyramid:
             self.images.append(self.root.create_array(str(k), shape=lead + level, dtype=image_dtype,
                                                       chunks=lead + chunks, fill_value=0))
         self.root.attrs.update({"multiscales": _multiscales(name, axes, scale, len(self.shapes)),
-                                "segmentation-studio": {"recipe_version": RECIPE_VERSION}})
+                                "segmentation-studio": {"recipe_version": RECIPE_VERSION, **(provenance or {})}})
         group = self.root.create_group("labels")
         group.attrs.update({"labels": ["objects"]})
         objects = group.create_group("objects")
@@ -466,7 +467,7 @@ class OmeZarrPyramid:
 
 def write_ome_zarr(path: str | os.PathLike, image: np.ndarray, labels: np.ndarray, *,
                    pixel_size: float | None = None, unit: str = "µm", name: str = "image",
-                   chunk: int = 1024) -> Path:
+                   chunk: int = 1024, provenance: dict | None = None) -> Path:
     """Write the image and its labels as an OME-Zarr folder (OME-NGFF 0.4, Zarr format 2), with pyramids.
 
     Parameters
@@ -487,6 +488,9 @@ def write_ome_zarr(path: str | os.PathLike, image: np.ndarray, labels: np.ndarra
         The image's name in the metadata.
     chunk : int
         The chunk side (px) of every array, and the size the pyramid shrinks to.
+    provenance : dict, optional
+        JSON values added to the root's ``segmentation-studio`` attributes beside ``recipe_version`` (the batch
+        adds the recipe, its ``recipe_sha256`` and the library ``versions``, as in its summary).
 
     Returns
     -------
@@ -527,7 +531,7 @@ def write_ome_zarr(path: str | os.PathLike, image: np.ndarray, labels: np.ndarra
         raise ParameterError(f"pixel_size must be a number above 0 or None; got {pixel_size!r}")
     label_dtype = np.int32 if labels.max(initial=0) <= np.iinfo(np.int32).max else np.uint32
     pyramid = OmeZarrPyramid(path, labels.shape, image.dtype, image.ndim == 3, label_dtype, pixel_size=pixel_size,
-                             unit=unit, name=name, chunk=chunk)
+                             unit=unit, name=name, chunk=chunk, provenance=provenance)
     pyramid.write(slice(None), slice(None), image, labels.astype(label_dtype, copy=False))
     return pyramid.finish()
 
