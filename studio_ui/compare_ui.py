@@ -305,8 +305,11 @@ def full_numbers(image_key: str, image: np.ndarray, columns: list[Column], truth
 def results_table(rows: list[dict], with_truth: bool, estimate: bool = False) -> None:
     """The results table; with ``estimate`` every number of the result (not the time) is marked "≈"."""
     frame = pd.DataFrame(rows).drop(columns=["key"]).set_index("method")
-    if "note" in frame:  # last, with the room that is left: a note is a sentence, the others are numbers
-        frame = frame[[c for c in frame.columns if c != "note"] + ["note"]]
+    # A note is a sentence: said under the table, whole (a column cut it at 1280 px, "Triangle ran on an 8…").
+    notes = {}
+    if "note" in frame:
+        notes = {method: str(note) for method, note in frame["note"].items() if str(note).strip()}
+        frame = frame.drop(columns=["note"])
     mark = PREVIEW_MARK if estimate else ""
     if estimate and "threshold" in frame:
         frame["threshold"] = [t if t == "—" or not any(ch.isdigit() for ch in str(t)) else mark + str(t)
@@ -318,10 +321,9 @@ def results_table(rows: list[dict], with_truth: bool, estimate: bool = False) ->
         styler = styler.highlight_max(subset=[s for s in SCORES if s in frame.columns], color="#c6efce")
         st.caption("Pixel scores of each foreground against the ground truth's; the best per score is highlighted.")
     config = {name: st.column_config.Column(SHOWN[name]) for name in frame.columns if name in SHOWN}
-    # A note is a sentence: room for it when there is one (an empty column that wide scrolled the table at 1280 px).
-    notes = "note" in frame and any(frame["note"].astype(str).str.strip())
-    config["note"] = st.column_config.TextColumn("note", width="large" if notes else None)
     st.dataframe(styler, width="stretch", column_config=config)
+    for method, note in notes.items():
+        st.caption(f"**{method}**: {note}")
 
 
 def per_row(shape: tuple[int, int], choice) -> int:
