@@ -87,8 +87,10 @@ def method_picker() -> list[str]:
     options = list(seg.METHODS)
     # Names on screen ("Multi-Otsu"), the library's keys in the URL (``methods=multiotsu``), as the choice boxes.
     dropped = _choice_from_url("methods", options, list(DEFAULT_METHODS), many=True)
+    # A chip shows the method's name without its gloss ("Li", not "Li (minimum cross-…", cut at 1280 px); the
+    # results table and the columns give the whole label.
     methods = sidebar.multiselect("Methods to compare", options, default=DEFAULT_METHODS, key="methods",
-                                  format_func=CHOICE_LABELS["method"].get,
+                                  format_func=lambda name: CHOICE_LABELS["method"][name].split(" (")[0],
                                   help="Each method gets its own parameters below; pre-processing and clean-up "
                                        "are shared so the comparison is fair.")
     say_dropped(sidebar, "methods", dropped)

@@ -265,7 +265,9 @@ def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
     message = sidebar.container()
     seen = st.session_state.get(SEEN_UPLOAD_KEY)
     if seen and seen[1] and st.session_state.get(uploader_key()) is not None:
-        message.error(f"{seen[1]}. The previous image is still shown.", icon=":material/error:")
+        # How it goes is said: picking the sample already shown changes nothing, so it cannot clear it (#10 review).
+        message.error(f"{seen[1]}. The previous image is still shown; remove the file (×) or pick another image "
+                      "to clear this message.", icon=":material/error:")
 
     source = st.session_state.get(SOURCE_KEY) or {"kind": "sample", "name": sample}
     if source["kind"] == "upload":

@@ -483,6 +483,7 @@ def test_bad_upload_keeps_the_previous_image(name, data, words):
     shown = errors(at)
     assert len(shown) == 1 and name in shown[0] and words in shown[0], shown
     assert "Traceback" not in shown[0] and "Error" not in shown[0]
+    assert "remove the file (×) or pick another image" in shown[0]  # how the message goes
     assert captions(at)[0] == caption
     del before["Time"]
     assert {k: v for k, v in metrics(at).items() if k != "Time"} == before
