@@ -324,8 +324,8 @@ def results_table(rows: list[dict], with_truth: bool, estimate: bool = False) ->
         st.caption("Pixel scores of each foreground against the ground truth's; the best per score is highlighted.")
     config = {name: st.column_config.Column(SHOWN[name]) for name in frame.columns if name in SHOWN}
     st.dataframe(styler, width="stretch", column_config=config)
-    for method, note in notes.items():
-        st.caption(f"**{method}**: {note}")
+    for method, note in notes.items():  # named first, unless the note starts with it ("Triangle ran on ...")
+        st.caption(note if note.startswith(method.split(" (")[0]) else f"**{method}**: {note}")
 
 
 def per_row(shape: tuple[int, int], choice) -> int:

@@ -397,3 +397,16 @@ def test_methods_box_shows_names_and_the_url_holds_the_librarys_keys():
     at.multiselect(key="methods").set_value([]).run()  # nothing chosen is a choice a link keeps
     assert_ok(at)
     assert at.query_params["methods"] in ("", [""])
+
+
+def test_a_methods_note_is_a_whole_line_under_the_table():
+    """#10 review: the table's note column cut "Triangle ran on an 8…" at 1280 px; each note is now a caption under
+    the table, with the library's words, named once."""
+    at = run("compare", query={"sample": "nuclei", "methods": ["otsu", "triangle"], "preview": "2048"})
+    assert_ok(at)
+    assert "note" not in results_frame(at).columns
+    notes = seg.threshold(load_sample("nuclei"), "triangle").notes
+    assert notes and notes[0].startswith("Triangle ")
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith(notes[0]) for c in captions), captions
+    assert not any(c.startswith("**Triangle**") for c in captions)

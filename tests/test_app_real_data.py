@@ -124,7 +124,9 @@ def test_compare_page_shows_the_library_result(name):
         try:
             expected = seg.threshold(image, seg.ThresholdRecipe.from_flat({**shared, "method": method}))
         except ValueError as error:  # the method cannot give a result here: a line under the table says why
-            assert f"**{seg.METHODS[method].label}**: {error}" in captions(at), (method, captions(at))
+            label = seg.METHODS[method].label
+            assert f"**{label}**: {error}" in captions(at) or str(error).startswith(label.split(" (")[0]) \
+                and str(error) in captions(at), (method, captions(at))
             assert "note" not in frame.columns
             continue
         assert abs(row["foreground %"] - 100 * expected.foreground_fraction) < 1e-9, (method, row)
