@@ -20,6 +20,7 @@ import segmentation as seg
 from segmentation import SAMPLES, ImageInfo, downscale, load_image, sample_path
 
 from .microscopy import follow_selection
+from .widgets import say_dropped
 
 SOURCE_KEY = "studio_source"        # {"kind": "sample"|"upload", "name": ..., "digest": ...}
 UPLOAD_BYTES_KEY = "studio_upload"  # (digest, bytes) of the current upload, to re-decode after eviction
@@ -253,6 +254,9 @@ def image_source(default_sample: str, on_sample_change=None) -> CurrentImage:
     names = list(SAMPLES)
     sidebar = st.sidebar
     sidebar.subheader("Image")
+    asked = st.query_params.get("sample")
+    if asked and asked not in SAMPLES:  # the box falls back to the page's sample: said, not silently (#10 review)
+        say_dropped(sidebar, "sample", [asked])
     chosen = sidebar.selectbox(
         "Sample image", names, index=names.index(default_sample), key="sample", bind="query-params",
         on_change=_choose_sample, args=(default_sample, on_sample_change), placeholder="your upload (pick a sample)",

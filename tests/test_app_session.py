@@ -166,6 +166,17 @@ def test_a_link_naming_a_choice_opens_it_and_a_bad_name_falls_back():
     assert value(at, "method") == "otsu" and "method" not in at.query_params
 
 
+@pytest.mark.parametrize("page", ["threshold", "watershed", "compare"])
+def test_a_link_naming_no_bundled_sample_says_so_once(page):
+    """#10 review: ``sample=../../etc/passwd`` opened the page's sample without a word."""
+    at = run(page, query={"sample": "../../etc/passwd"})
+    assert_ok(at)
+    said = [w.value for w in at.warning if "sample=../../etc/passwd" in w.value]
+    assert len(said) == 1 and "left out" in said[0], [w.value for w in at.warning]
+    at.run()
+    assert not [w.value for w in at.warning if "sample=" in w.value]  # said once per session
+
+
 def test_one_object_is_one_object():
     coins = load_sample("coins")
     deepest = tuple(int(v) for v in np.unravel_index(np.argmax(seg.watershed(coins).distance), coins.shape))
