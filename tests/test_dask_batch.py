@@ -410,3 +410,17 @@ def test_a_batch_whose_workers_are_all_gone_says_so_once_and_again_when_one_is_b
         for process in processes:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
+
+
+def test_dasks_raw_line_about_a_lost_result_is_not_shown(caplog):
+    """#14 review: "distributed.client - WARNING - Couldn't gather 1 keys, rescheduling" leaked between the batch's
+    own messages after a worker was killed (the batch reruns the image and says so); Dask's other lines stay."""
+    import importlib
+    import logging
+
+    importlib.import_module("segmentation.batch._dask")  # loaded on demand by a cluster batch
+    client_log = logging.getLogger("distributed.client")
+    with caplog.at_level(logging.WARNING, logger="distributed.client"):
+        client_log.warning("Couldn't gather %s keys, rescheduling %s", 1, {"process_image-1": ()})
+        client_log.warning("another line")
+    assert [record.getMessage() for record in caplog.records] == ["another line"]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import sys
@@ -52,6 +53,18 @@ RETRIES = 2
 
 #: Seconds a batch waits for a first worker to connect to the scheduler before it gives up.
 WAIT_FOR_WORKERS = 60.0
+
+
+def _not_a_lost_result(record: logging.LogRecord) -> bool:
+    """Whether a line of Dask's client is shown: all but "Couldn't gather 1 keys, rescheduling ...".
+
+    Dask writes it when a worker holding a result died; the batch runs that image again and says so in its own
+    words, so the raw line is not shown (#14 review: it leaked to stderr between the batch's messages).
+    """
+    return not str(record.msg).startswith("Couldn't gather")
+
+
+logging.getLogger("distributed.client").addFilter(_not_a_lost_result)
 #: Seconds between two "waiting for workers" lines.
 _WAIT_STEP = 10.0
 
