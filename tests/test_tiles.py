@@ -159,3 +159,21 @@ def test_tiles_refuse_what_they_would_not_read(flags, tmp_path, monkeypatch, cap
                               cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
     assert done.returncode == 2, done.stderr
     assert "is not applied in tiles" in done.stderr and "--projection auto" in done.stderr
+
+
+def test_a_halo_wider_than_half_a_tile_is_said_where_the_time_goes():
+    """#14 review: one long object made the automatic halo (the largest object's extent) most of the image, and
+    small tiles slow, without a word. The result stays the whole image's; the note says the halo and the cost."""
+    image = np.zeros((600, 600), np.uint16)
+    cv2.line(image, (20, 300), (580, 310), 3000, 9)
+    for i in range(10):
+        cv2.circle(image, (50 + 50 * i, 100), 12, 2500, -1)
+    result = seg.batch.segment_tiled(image, seg.WatershedRecipe(), tile=128)
+    assert np.array_equal(result.labels[:], seg.watershed(image).labels)
+    assert result.halo > 64
+    (note,) = result.notes
+    assert f"the halo is {result.halo:,} px" in note and "128-px tile" in note and "--tile" in note
+    small = np.zeros((600, 600), np.uint16)
+    for i in range(10):
+        cv2.circle(small, (50 + 50 * i, 100), 12, 2500, -1)
+    assert seg.batch.segment_tiled(small, seg.WatershedRecipe(), tile=128).notes == []  # a halo of ~25 px: nothing
