@@ -254,9 +254,21 @@ def test_a_resumed_batch_never_writes_over_another_inputs_results(tmp_path, cli)
         assert f"{second} would replace the results of {first} ({stem}_*)" in done.stderr, done.stderr
         assert (out / f"{stem}_mask.png").read_bytes() == before
         assert summary(out)[Path(first).name]["file"] == first
-    # The same image, spelled another way: resumed (skipped), not refused.
-    done = cli("threshold", "./x/b.png", "--out", "out_b", "--skip-existing", "--jobs", "1", cwd=tmp_path)
+    # The same image, spelled another way: resumed (skipped), not refused nor done again.
+    (tmp_path / "link").symlink_to(tmp_path / "x")
+    for spelling in ("./x/b.png", str(tmp_path / "x" / "b.png"), "x/../x/b.png", "x//b.png", "link/b.png"):
+        done = cli("threshold", spelling, "--out", "out_b", "--skip-existing", "--jobs", "1", cwd=tmp_path)
+        assert done.returncode == 0 and "1 skipped" in done.stdout, (spelling, done.stdout, done.stderr)
+    # A batch run in another folder named its input "b.png": from here that is not y/b.png, so it is refused
+    # (a guess by the file name overwrote x's results with y's).
+    assert cli("threshold", "b.png", "--out", "../out_c", "--jobs", "1", cwd=tmp_path / "x").returncode == 0
+    done = cli("threshold", "y/b.png", "--out", "out_c", "--skip-existing", "--jobs", "1", cwd=tmp_path)
+    assert done.returncode == 2 and "y/b.png would replace the results of b.png (b_*)" in done.stderr, done.stderr
+    # Resuming a part of a batch finds its results under the stems that batch gave them (x_b, y_b; alone: b).
+    assert cli("threshold", "x/b.png", "y/b.png", "--out", "out_d", "--jobs", "1", cwd=tmp_path).returncode == 0
+    done = cli("threshold", "y/b.png", "--out", "out_d", "--skip-existing", "--jobs", "1", cwd=tmp_path)
     assert done.returncode == 0 and "1 skipped" in done.stdout, (done.stdout, done.stderr)
+    assert not (tmp_path / "out_d" / "b_mask.png").exists()
     # --overwrite says to replace them: done.
     done = cli("threshold", "y/b.png", "--out", "out_b", "--overwrite", "--jobs", "1", cwd=tmp_path)
     assert done.returncode == 0

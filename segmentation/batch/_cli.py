@@ -271,12 +271,20 @@ _REGION_READ = (".tif", ".tiff", ".btf", ".tf8")
 
 def _tasks(paths: list[Path], recipe, out_dir: Path, *, labels_format: str = "png", exports: tuple[str, ...] = (),
            pixel_size=None, unit=None, tile: int | None = None, memory_budget: int | None = None,
-           displays: list[str] | None = None) -> list[dict]:
-    """One task per image for :func:`process_image`; tiled (``tile``, or over ``memory_budget``) or whole."""
+           displays: list[str] | None = None, recorded: dict[str, str] | None = None) -> list[dict]:
+    """One task per image for :func:`process_image`; tiled (``tile``, or over ``memory_budget``) or whole.
+
+    ``recorded`` (a resumed batch): the output stem an earlier batch gave each input (by its real path), kept so
+    that resuming a part of that batch finds its results (``x/b.png`` was ``x_b`` beside ``y/b.png``, alone ``b``).
+    """
+    stems = output_stems(paths)
+    if recorded:
+        kept = [recorded.get(os.path.realpath(p), stem) for p, stem in zip(paths, stems)]
+        stems = kept if len(set(kept)) == len(kept) else stems
     tasks = [dict(path=str(p), display=str(p) if displays is None else displays[i], stem=stem,
                   names=output_names(stem, recipe, labels_format, exports), labels_format=labels_format,
                   out_dir=str(out_dir), recipe=recipe.to_json(), pixel_size=pixel_size, unit=unit, exports=exports)
-             for i, (p, stem) in enumerate(zip(paths, output_stems(paths)))]
+             for i, (p, stem) in enumerate(zip(paths, stems))]
     for task in tasks:
         # a header read per image: 0.3 ms for a PNG, 0.8 ms for a TIFF (200 files of 256 x 256, measured here)
         zarr_store = is_zarr_store(task["path"])
@@ -339,9 +347,18 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
     exports = tuple(getattr(args, "export", ()) or ())
     given = getattr(args, "memory_budget", None)
     budget = given or default_memory_budget(args.jobs)
+    # A resumed batch knows each earlier input by its real path (the path as typed then, from this folder): its
+    # row (skipped images keep their numbers; the journal holds the rows of a killed batch) and its stem.
+    previous = {}
+    if args.skip_existing:
+        for row in read_rows(out_dir / SUMMARY) + read_rows(out_dir / JOURNAL):
+            if row.get("status") in ("ok", "skipped") and row.get("file"):
+                previous[os.path.realpath(row["file"])] = row
     tasks = _tasks(paths, recipe, out_dir, labels_format=labels_format, exports=exports,
                    pixel_size=getattr(args, "pixel_size", None), unit=getattr(args, "unit", None),
-                   tile=getattr(args, "tile", None), memory_budget=budget)
+                   tile=getattr(args, "tile", None), memory_budget=budget,
+                   recorded={real: row.get("output_stem") or "" for real, row in previous.items()
+                             if row.get("output_stem")})
     if not given and getattr(args, "scheduler", None):
         for task in tasks:  # no --memory-budget: each Dask worker caps the halo by its own machine's default
             if "memory_budget" in task:
@@ -375,48 +392,34 @@ def _plan(args, recipe) -> tuple[list[dict], list[str], Path]:
                                  "of two recipes: choose another --out, or add --overwrite to redo every image")
             raise UsageError(f"{out_dir} holds the results of a different recipe ({RECIPE}); --skip-existing would "
                              "mix the results of two recipes: choose another --out, or use --overwrite instead")
-    previous, owners = {}, {}
-    if args.skip_existing:  # skipped images keep their numbers; the journal holds the rows of a killed batch
-        for row in read_rows(out_dir / SUMMARY) + read_rows(out_dir / JOURNAL):
-            if row.get("status") in ("ok", "skipped"):
-                previous[row.get("file")] = row
-                owners[row.get("output_stem")] = row.get("file") or ""
-        _refuse_stem_clashes(tasks, owners, existing, out_dir)
+    if args.skip_existing:
+        _refuse_stem_clashes(tasks, previous, existing, out_dir)
     current = stamp(recipe.to_json())
     for task in tasks:
         # an image is done when all its outputs exist, none of them empty (0 bytes: redone), and its row says the
         # same recipe and library versions
-        before = previous.get(task["display"], {})
+        before = previous.get(os.path.realpath(task["path"]), {})
         task["skip"] = (args.skip_existing and all(n in existing and n not in empty for n in task["names"].values())
                         and all(before.get(key) == value for key, value in current.items()))
-        task["previous"] = {k: previous.get(task["display"], {}).get(k) or "" for k in COLUMNS}
+        task["previous"] = {k: before.get(k) or "" for k in COLUMNS}
     return tasks, warnings, out_dir
 
 
-def _same_input(recorded: str, path: str) -> bool:
-    """Whether the input a summary row names (as it was given then) is ``path``.
-
-    The same file, or, when the recorded path no longer leads anywhere from here (another working directory),
-    the same file name.
-    """
-    if recorded == path:
-        return True
-    try:
-        return os.path.samefile(recorded, path)
-    except OSError:
-        return not os.path.exists(recorded) and Path(recorded).name == Path(path).name
-
-
-def _refuse_stem_clashes(tasks: list[dict], owners: dict[str, str], existing: list[str], out_dir: Path) -> None:
+def _refuse_stem_clashes(tasks: list[dict], previous: dict[str, dict], existing: list[str], out_dir: Path) -> None:
     """Refuse a resumed batch (``--skip-existing``, ``--scheduler``) that writes over another input's results.
 
     ``a.ome.tif`` after ``a.tif`` (both ``a_*``), ``y/a.png`` after ``x/a.png``. A batch's own inputs get distinct
-    stems (:func:`output_stems`), but an earlier batch's are only known from its summary.
+    stems (:func:`output_stems`), but an earlier batch's are only known from its summary: ``previous`` holds its
+    rows by the real path of their input (the path as typed then, read from this folder). An input is the same
+    only when the real paths are: a row whose path leads elsewhere from here (a batch run in another folder) is
+    another input's, and refused rather than guessed (#14 review: a guess by file name overwrote y/b.png's
+    results with x/b.png's).
     """
+    owners = {row.get("output_stem"): (real, row.get("file") or "") for real, row in previous.items()}
     clashes = []
     for task in tasks:
-        owner = owners.get(task["stem"])
-        if owner and any(n in existing for n in task["names"].values()) and not _same_input(owner, task["display"]):
+        real, owner = owners.get(task["stem"], (None, ""))
+        if owner and any(n in existing for n in task["names"].values()) and real != os.path.realpath(task["path"]):
             clashes.append(f"{task['display']} would replace the results of {owner} ({task['stem']}_*)")
     if clashes:
         shown = "; ".join(clashes[:3]) + (f"; and {len(clashes) - 3} more" if len(clashes) > 3 else "")
