@@ -217,7 +217,7 @@ def object_table(scores: dict, labels: dict, estimate: bool) -> None:
     floats = ("F1@0.5", "AP@0.5", "mean AP 0.5–0.95", "precision", "recall", "mean matched IoU")
     mark = "≈ " if estimate else ""  # a preview estimate: every number marked until the full-resolution ones are in
     formats = {c: mark + "{:.3f}" for c in floats}
-    formats.update({c: mark + "{:,.0f}" for c in ("TP", "FP", "FN", "merges", "splits")} if estimate else {})
+    formats.update({c: mark + "{:,.0f}" for c in ("TP", "FP", "FN", "merges", "splits")})  # 13,331, as elsewhere
     styler = frame.style.format(formats, na_rep="—")
     if len(frame) > 1:
         styler = styler.highlight_max(subset=list(_HIGHER_BETTER), color="#c6efce")
@@ -232,11 +232,11 @@ def object_table(scores: dict, labels: dict, estimate: bool) -> None:
                                                help="The compared column: a thresholding method or a whole recipe.")
     st.dataframe(styler, width="stretch", key="object_scores", column_config=config, row_height=WRAPPING_ROW_HEIGHT)
     st.caption(DEFINITIONS)
-    where = ("on the live preview — **preview estimates** (≈), replaced by the full-resolution scores when they "
-             "are in" if estimate else "at full resolution")
+    # Whether these are preview estimates or the full-resolution scores is said once, by the line under this
+    # section (the page's ``follow``): said here too, it was said twice (#10 review).
     st.caption(f"Objects matched one-to-one by IoU (optimal assignment, as in the DSB 2018 and StarDist "
-               f"evaluations), computed {where}. Best F1 at IoU 0.5: **{best}**. A threshold column's objects are "
-               "its 8-connected components. The best value of each column is highlighted.")
+               f"evaluations). Best F1 at IoU 0.5: **{best}**. A threshold column's objects are its 8-connected "
+               "components. The best value of each column is highlighted.")
 
 
 def legend(scores, colors: dict = seg.SCORE_COLORS, estimate: bool = False) -> str:

@@ -70,7 +70,7 @@ def test_watershed_next_to_two_thresholds_scored_against_uploaded_labels(server,
     best = max(scores, key=lambda c: scores[c].f1[0])
     main = page.get_by_test_id("stMain").inner_text()
     assert f"Best F1 at IoU 0.5: {best}" in main, main[-2000:]
-    assert "computed at full resolution" in main
+    assert "preview estimates" not in main and "≈" not in main  # the whole image: final scores
 
     # The error overlay of the best recipe, with its legend counts, in the Okabe-Ito colours.
     legend = page.locator("[data-error]")

@@ -338,7 +338,7 @@ def test_compare_tables_and_buttons_are_whole_at_1280_px(server, browser):
         wait_idle(page)
         heading = page.get_by_role("heading", name="Object scores against the truth")
         heading.wait_for()
-        assert "computed at full resolution" in page.get_by_test_id("stMain").inner_text()
+        assert "preview estimates" not in page.get_by_test_id("stMain").inner_text()  # the whole image: final
         assert page.get_by_test_id("stMain").get_by_test_id("stDataFrame").count() == 2  # pixel and object scores
         scrolled = page.evaluate(_SCROLLED_TABLES_JS)
         assert scrolled == [], f"tables (their place, px hidden) that scroll sideways at 1280 px: {scrolled}"
