@@ -93,20 +93,33 @@ RUNNERS = {"library": _library, "full": _full, "browser": _browser, "load": _loa
            "profile": _profile, "quality": _quality}
 
 
-def main(argv: list[str] | None = None) -> int:
+#: What ``all`` runs, in this order (one after the other: in parallel they would disturb each other's timings).
+ALL = ("library", "full", "browser", "load", "memory")
+
+
+def chosen_benchmarks(argv: list[str] | None = None) -> tuple[list[str], bool]:
+    """The benchmarks named on the command line (``all`` spelled out, each once, in the order given) and
+    whether ``--quick`` was given."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("which", nargs="*", default=["all"], choices=[*RUNNERS, "all"],
-                        help="which benchmarks to run (default: all = library, full, browser, load, memory)")
+    # The default is the string "all", not ["all"]: Python 3.11's argparse checks a list default of an nargs="*"
+    # positional against ``choices`` as one value and refused a bare ``python -m benchmarks`` (invalid choice).
+    parser.add_argument("which", nargs="*", default="all", choices=[*RUNNERS, "all"],
+                        help=f"which benchmarks to run (default: all = {', '.join(ALL)})")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run of each")
     args = parser.parse_args(argv)
     chosen = []
-    for name in args.which:
-        chosen += ["library", "full", "browser", "load", "memory"] if name == "all" else [name]
+    for name in [args.which] if isinstance(args.which, str) else args.which:
+        chosen += list(ALL) if name == "all" else [name]
+    return list(dict.fromkeys(chosen)), args.quick
+
+
+def main(argv: list[str] | None = None) -> int:
+    chosen, quick = chosen_benchmarks(argv)
     status = 0
-    for name in dict.fromkeys(chosen):
-        print(f"\n=== {name}{' (quick)' if args.quick else ''} ===", flush=True)
+    for name in chosen:
+        print(f"\n=== {name}{' (quick)' if quick else ''} ===", flush=True)
         try:
-            code = RUNNERS[name](args.quick)
+            code = RUNNERS[name](quick)
         except Exception:  # noqa: BLE001 - report and go on with the next benchmark
             traceback.print_exc()
             code = 2
