@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -90,6 +91,28 @@ class ThresholdResult:
         return float(np.count_nonzero(self.mask)) / self.mask.size
 
 
+def _recipe_of(method: str, params: dict) -> ThresholdRecipe:
+    """``ThresholdRecipe(method=method, **params)``, made once per distinct call (the recipes are frozen).
+
+    Checking the 29 parameters took 40-65 µs of every call, a tenth of a 1-megapixel Otsu
+    (``python -m benchmarks.library_overhead --quick``); a slider repeats the same few recipes. Keyed by each
+    value's type as well (``True`` and ``1``, ``1`` and ``1.0`` hash alike but are checked differently);
+    unhashable values (a list) are checked every time; an error is never cached (``lru_cache`` keeps returns
+    only).
+    """
+    key = (method, tuple((name, type(value), value) for name, value in params.items()))
+    try:
+        return _cached_recipe(key)
+    except TypeError:  # an unhashable value
+        return ThresholdRecipe(method=method, **params)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_recipe(key: tuple) -> ThresholdRecipe:
+    method, items = key
+    return ThresholdRecipe(method=method, **{name: value for name, _, value in items})
+
+
 def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **params) -> ThresholdResult:
     """Segment ``image`` by thresholding: pre-processing, the method, then clean-up.
 
@@ -149,9 +172,9 @@ def threshold(image: np.ndarray, method: str | ThresholdRecipe = "otsu", **param
         raise ParameterError(f"unknown threshold parameter(s): {', '.join(unknown)}; "
                              f"known: {', '.join(sorted(known))}")
     if isinstance(method, ThresholdRecipe):
-        recipe = method.replace(**params)
+        recipe = method.replace(**params) if params else method  # a recipe is checked when it is made
     else:
-        recipe = ThresholdRecipe(method=method, **params)
+        recipe = _recipe_of(method, params)
     image = as_image(image)
     prepared = prepare(image, recipe)
     channel, polarity = prepared.image, prepared.polarity
