@@ -76,7 +76,7 @@ tab_hist, tab_objects, tab_zoom, tab_export, tab_share = st.tabs(
 if tab_hist.open:
     with tab_hist, plain_errors():
         log = st.toggle("Logarithmic counts", key="log", bind="query-params")
-        st.altair_chart(views.histogram_chart(result.processed, result.thresholds, log=log), width="stretch")
+        st.vega_lite_chart(spec=views.histogram_spec(result.processed, result.thresholds, log=log), width="stretch")
         st.caption(views.histogram_caption(result.thresholds, result.polarity, recipe.method))
 if tab_objects.open:
     with tab_objects, plain_errors():

@@ -417,7 +417,7 @@ STAGES = {
                               ("segmentation/display/_render.py", "boundary_overlay"),
                               ("segmentation/display/_render.py", "colorize_labels")],
     "st.image (PIL encode/resize)": [("elements/lib/image_utils.py", "marshall_images")],
-    "histogram (altair)": [("studio_ui/views.py", "histogram_chart"), ("elements/vega_charts.py", "altair_chart")],
+    "histogram (vega-lite)": [("studio_ui/views.py", "histogram_spec"), ("elements/vega_charts.py", "vega_lite_chart")],
     "objects table": [("studio_ui/compute.py", "measurements"), ("studio_ui/views.py", "measurement_table")],
 }
 

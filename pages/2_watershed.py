@@ -112,7 +112,7 @@ if tab_hist.open:
     with tab_hist, plain_errors():
         log = st.toggle("Logarithmic counts", key="log", bind="query-params")
         fg = result.threshold
-        st.altair_chart(views.histogram_chart(fg.processed, fg.thresholds, log=log), width="stretch")
+        st.vega_lite_chart(spec=views.histogram_spec(fg.processed, fg.thresholds, log=log), width="stretch")
         st.caption(views.histogram_caption(fg.thresholds, fg.polarity, fg.recipe.method))
 if tab_zoom.open:
     with tab_zoom, plain_errors():
