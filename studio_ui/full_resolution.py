@@ -11,7 +11,10 @@ full-resolution watershed of a 12-megapixel photo takes seconds, which would hol
   one job.
 * A session wants one answer at a time. A new widget change (a new key) releases the session's previous
   job: if nobody else wants it and it has not started, it is cancelled (it never runs); a running one
-  cannot be interrupted (the library call is one C call) and finishes into the cache, unused.
+  cannot be interrupted (the library call is one C call) and finishes into the cache, unused. A job waits
+  :data:`SETTLE_SECONDS` before it starts and gives up if it was released meanwhile, so moving a slider
+  step after step starts no full-resolution work until the recipe settles (work beside a live rerun slows
+  it: they share the GIL and the machine's two cores).
 * The job calls the *same* cached function as the Export tab (``compute.full_answer``), so the work is done
   once and the number shown is, by construction, the number of objects in the exported file. The answer
   cache is theirs (``compute.FULL_RESULTS``, keyed by image key and recipe JSON, bounded in bytes and holding
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -49,6 +53,11 @@ from . import compute, views
 
 #: How often the metrics fragment looks for the full-resolution result while it is being computed.
 POLL_SECONDS = 0.5
+#: How long a full-resolution job waits before it starts, for the recipe to settle: a job started at once ran
+#: beside the next slider move's rerun and took its GIL and its second core (thresholding a 12-megapixel
+#: photo: 190-200 ms from slider to views against 164 ms with no background work,
+#: ``python -m benchmarks.browser_latency``). A job whose recipe changed while it waited never runs.
+SETTLE_SECONDS = float(os.environ.get("STUDIO_FULL_RESOLUTION_SETTLE", "0.4"))
 #: Sessions remembered by the job registry (a session that went away without a new request is forgotten
 #: after this many newer ones, releasing its job).
 MAX_SESSIONS = 256
@@ -113,10 +122,19 @@ class Jobs:
                 self._release(gone, gone_key)
             future = self._futures.get(key)
             if future is None or future.cancelled():
-                future = self.pool.submit(work)
+                future = self.pool.submit(self._settled, key, work)
                 self._futures[key] = future
             self._wanted_by.setdefault(key, set()).add(session)
             return future
+
+    def _settled(self, key: tuple, work: Callable[[], Numbers]) -> Numbers:
+        """``work()`` after :data:`SETTLE_SECONDS`, unless nobody wants ``key`` any more by then (it raises
+        ``CancelledError``: the session moved on while the job waited)."""
+        time.sleep(SETTLE_SECONDS)
+        with self._lock:
+            if key not in self._wanted_by:
+                raise CancelledError(f"no session wants {key[0]} {key[1][:12]} any more")
+        return work()
 
     def find(self, key: tuple) -> Future | None:
         """The future of ``key`` if some session asked for it (None otherwise); starts nothing."""

@@ -414,3 +414,26 @@ def test_the_full_resolution_worker_runs_at_a_lower_priority_than_the_live_rerun
         assert pool.submit(niceness).result(timeout=30) == min(niceness() + full_resolution.WORKER_NICENESS, 19)
     finally:
         pool.shutdown()
+
+
+def test_a_job_waits_for_the_recipe_to_settle_and_a_superseded_one_never_runs(monkeypatch):
+    """A slider moved step after step starts no full-resolution work until it stops: each job waits
+    SETTLE_SECONDS, and a job whose session asked for another recipe meanwhile gives up without running."""
+    from concurrent.futures import CancelledError
+
+    monkeypatch.setattr(full_resolution, "SETTLE_SECONDS", 0.3)
+    jobs = full_resolution.Jobs(max_workers=1)
+    ran = []
+    try:
+        first = jobs.want("session", ("threshold", "image", "recipe 1"), lambda: ran.append(1) or 1)
+        second = jobs.want("session", ("threshold", "image", "recipe 2"), lambda: ran.append(2) or 2)
+        assert second.result(timeout=30) == 2
+        with pytest.raises(CancelledError):
+            first.result(timeout=30)
+        assert ran == [2]
+        # A recipe asked for alone runs, after the wait.
+        start = time.perf_counter()
+        third = jobs.want("session", ("threshold", "image", "recipe 3"), lambda: ran.append(3) or 3)
+        assert third.result(timeout=30) == 3 and time.perf_counter() - start >= 0.3 and ran == [2, 3]
+    finally:
+        jobs.pool.shutdown()
