@@ -294,9 +294,10 @@ def run(quick: bool = False, sizes: tuple[str, ...] | None = None, methods: tupl
             for method in chosen_methods:
                 if method == "watershed" and kind != "gray":
                     continue  # the watershed's default is tuned for grayscale micrographs (coins)
-                # A 12-MP watershed takes a minute or more per call on a 2-core machine: 3 pairs.
-                slow = ((method == "watershed" and label != "1MP")
-                        or (method in ("sauvola", "niblack") and label == "12MP"))
+                # The bare watershed of 4 and 12 MP takes 2-10 s per call on a 2-core machine: 3 pairs. Sauvola and
+                # Niblack at 12 MP (1.5-2 s a call) keep 5: with 3, one slow call of either side decided the median
+                # (2026-12-02: ratios 1.26 and 1.40 with best-run ratios 1.02 and 2.26, the same scikit-image work).
+                slow = method == "watershed" and label != "1MP"
                 pairs = 3 if slow else min_pairs
                 print(f"  {label:>4} {kind:<4} {method:<17}", end="", flush=True, file=sys.stderr)
                 if method == "watershed":
