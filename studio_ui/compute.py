@@ -248,9 +248,9 @@ _COMPUTE = {"threshold": _threshold, "watershed": _watershed}
 # map, processed channel, ...), its thresholding 1.5 MB. Bounded by entries: 2 watershed results keep a session
 # with a 12-MP upload under 3× its decoded size with a margin (with one full-resolution answer: 2.54× in the
 # in-process accounting of ``python -m benchmarks memory``; 3 gave 2.87× there and 2.91-3.14× of measured RSS in
-# three runs on 2026-12-02, at the target), and a slider moved back a step answers from here. (A byte-bounded LRU of our own in place of st.cache_resource made
-# the live slider slower while a full-resolution job ran, busy/off 1.5-1.9 against 1.0-1.3 in
-# ``python -m benchmarks.progressive_latency``, for a reason not found.)
+# three runs on 2026-12-02, at the target), and a slider moved back a step answers from here. (A byte-bounded
+# LRU of our own in place of st.cache_resource made the live slider slower while a full-resolution job ran,
+# busy/off 1.5-1.9 against 1.0-1.3 in ``python -m benchmarks.progressive_latency``, for a reason not found.)
 @st.cache_resource(max_entries=24, ttl=1800, show_spinner=False)
 def _live_threshold(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
     return _threshold(recipe_json, _image)
