@@ -122,15 +122,19 @@ class Jobs:
                 self._release(gone, gone_key)
             future = self._futures.get(key)
             if future is None or future.cancelled():
-                future = self.pool.submit(self._settled, key, work)
+                future = self.pool.submit(self._settled, key, work, time.monotonic() + SETTLE_SECONDS)
                 self._futures[key] = future
             self._wanted_by.setdefault(key, set()).add(session)
             return future
 
-    def _settled(self, key: tuple, work: Callable[[], Numbers]) -> Numbers:
-        """``work()`` after :data:`SETTLE_SECONDS`, unless nobody wants ``key`` any more by then (it raises
-        ``CancelledError``: the session moved on while the job waited)."""
-        time.sleep(SETTLE_SECONDS)
+    def _settled(self, key: tuple, work: Callable[[], Numbers], due: float) -> Numbers:
+        """``work()`` once ``due`` (:data:`SETTLE_SECONDS` after it was asked for) has passed, unless nobody wants
+        ``key`` any more by then (it raises ``CancelledError``: the session moved on while the job waited).
+
+        The wait counts from the request, not from the start in the worker: jobs of other sessions queued behind
+        a waiting one have waited their time already and do not add theirs one after another.
+        """
+        time.sleep(max(0.0, due - time.monotonic()))
         with self._lock:
             if key not in self._wanted_by:
                 raise CancelledError(f"no session wants {key[0]} {key[1][:12]} any more")

@@ -437,3 +437,17 @@ def test_a_job_waits_for_the_recipe_to_settle_and_a_superseded_one_never_runs(mo
         assert third.result(timeout=30) == 3 and time.perf_counter() - start >= 0.3 and ran == [2, 3]
     finally:
         jobs.pool.shutdown()
+
+
+def test_jobs_of_several_sessions_wait_from_their_request_not_one_after_another(monkeypatch):
+    """The one worker must not sleep each queued job's wait in turn: four sessions asking at once get their
+    answers about one wait later, not four (a wait counted from the worker's start made it 4 x 0.3 s)."""
+    monkeypatch.setattr(full_resolution, "SETTLE_SECONDS", 0.3)
+    jobs = full_resolution.Jobs(max_workers=1)
+    try:
+        start = time.perf_counter()
+        futures = [jobs.want(f"session {i}", ("threshold", "image", f"recipe {i}"), lambda i=i: i) for i in range(4)]
+        assert [f.result(timeout=30) for f in futures] == [0, 1, 2, 3]
+        assert 0.3 <= time.perf_counter() - start < 0.9
+    finally:
+        jobs.pool.shutdown()
