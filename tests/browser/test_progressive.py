@@ -123,6 +123,16 @@ def test_a_stale_metric_from_the_previous_run_never_shows_its_number(server, pag
     assert stale["child"] == "hidden" and stale["before"] == '"≈ …"' and stale["shown"] == "1", stale
     container.evaluate("(el) => el.setAttribute('data-stale', 'false')")
     assert value.evaluate(style)["child"] == "visible"
+    # The page's style sheet is in the document's head, once, however many reruns and page switches drew its
+    # script again (a <style> among the page's elements made every rerun restyle the whole page: issue 15).
+    page.get_by_test_id("stPageLink-NavLink").filter(has_text="Thresholding").click()
+    wait_idle(page)
+    page.get_by_test_id("stPageLink-NavLink").filter(has_text="Watershed").click()
+    wait_idle(page)
+    sheets = page.evaluate("""() => ({head: document.head.querySelectorAll('style#studio-style').length,
+                                      body: [...document.body.querySelectorAll('style')].filter(
+                                          (s) => s.textContent.includes('stMetricValue')).length})""")
+    assert sheets == {"head": 1, "body": 0}, sheets
 
 
 def test_share_link_carries_the_recipe_version_and_an_old_link_reads_as_version_2(server, page):
