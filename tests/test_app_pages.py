@@ -709,7 +709,11 @@ def test_histogram_spec_is_valid_vega_lite_with_its_bins_and_rules(values, thres
     spec = histogram_spec(values, thresholds, log=log)
     alt.LayerChart.from_dict(spec)  # raises on anything the Vega-Lite schema refuses
     bins = spec["datasets"][spec["layer"][0]["data"]["name"]]
-    assert len(bins) == 256 and sum(b["pixels"] for b in bins) == np.isfinite(values).sum()
+    # A row per bin edge (one filled step line): the 256 bins' counts, the last held to the axis' end.
+    assert len(bins) == 257 and sum(b["pixels"] for b in bins[:-1]) == np.isfinite(values).sum()
+    assert bins[-1]["pixels"] == bins[-2]["pixels"]
+    assert bins[-1]["value"] == spec["layer"][0]["encoding"]["x"]["scale"]["domain"][1]
+    assert spec["layer"][0]["mark"]["interpolate"] == "step-after"
     if thresholds:
         rules = spec["datasets"][spec["layer"][1]["data"]["name"]]
         assert [r["threshold"] for r in rules] == list(thresholds)
