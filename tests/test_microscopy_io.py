@@ -158,7 +158,10 @@ def test_resolution_tags_in_centimetres_but_not_dots_per_inch(tmp_path):
     gray = np.zeros((4, 5), np.uint8)
     tifffile.imwrite(tmp_path / "cm.tif", gray, resolution=(20000, 20000), resolutionunit="CENTIMETER")
     info = load_image(tmp_path / "cm.tif", with_info=True)[1]
-    assert info.pixel_size == pytest.approx(0.5) and info.unit == "µm" and "centimetre" in info.pixel_size_source
+    assert info.pixel_size == 0.5 and info.unit == "µm" and "centimetre" in info.pixel_size_source
+    # 0.65 µm is stored as (200000, 13) pixels per centimetre: read exactly, not as 0.6499999999999999
+    tifffile.imwrite(tmp_path / "cm.tif", gray, resolution=(1 / 0.65e-4, 1 / 0.65e-4), resolutionunit="CENTIMETER")
+    assert load_image(tmp_path / "cm.tif", with_info=True)[1].pixel_size == 0.65
     tifffile.imwrite(tmp_path / "dpi.tif", gray, resolution=(300, 300), resolutionunit="INCH")
     assert load_image(tmp_path / "dpi.tif", with_info=True)[1].pixel_size is None
     tifffile.imwrite(tmp_path / "oblong.tif", gray, resolution=(20000, 10000), resolutionunit="CENTIMETER")

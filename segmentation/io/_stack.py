@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -288,19 +289,22 @@ def _resolution_tags(page, notes: list[str]):
     """Plain TIFF resolution tags in pixels per centimetre (ResolutionUnit 3) -> µm; dpi is not a pixel size."""
     if int(page.tags.valueof(296, 2) or 2) != 3:
         return None, None, ""
-    x, y = _per_unit(page.tags.valueof(282)), _per_unit(page.tags.valueof(283))
+    x, y = _per_unit(page.tags.valueof(282), 10_000), _per_unit(page.tags.valueof(283), 10_000)  # cm -> µm
     if x is None:
         return None, None, ""
-    x, y = x * 1e4, (y * 1e4 if y is not None else None)
     size = _square(x, y, "µm", "TIFF resolution tags", notes)
     return (size, "µm", "TIFF resolution tags (pixels per centimetre)") if size else (None, None, "")
 
 
-def _per_unit(value: Any) -> float | None:
-    """TIFF resolution (a rational, pixels per unit) -> the size of one pixel in that unit."""
+def _per_unit(value: Any, scale: int = 1) -> float | None:
+    """TIFF resolution (a rational, pixels per unit) -> the size of one pixel in that unit times ``scale``.
+
+    Computed exactly on the rational and rounded once: 0.65 µm written in pixels per centimetre is (200000, 13),
+    and 13 / 200000 × 10^4 in floats read 0.6499999999999999 in the page's pixel-size box.
+    """
     try:
-        numerator, denominator = value
-        return float(denominator) / float(numerator) if numerator and denominator else None
+        numerator, denominator = (Fraction(int(part)) for part in value)
+        return float(denominator * scale / numerator) if numerator > 0 and denominator > 0 else None
     except (TypeError, ValueError, ZeroDivisionError):
         return None
 
