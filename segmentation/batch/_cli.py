@@ -39,6 +39,7 @@ from ..regions import as_labels, watershed
 from ..thresholding import threshold
 from ._options import (
     AUTO_TILE,
+    TIFF_SUFFIXES,
     UsageError,
     auto_tile,
     build_parser,
@@ -245,7 +246,7 @@ def decoded_bytes(path: str | os.PathLike) -> int | None:
 def _header(path: str | os.PathLike) -> tuple[int, int] | None:
     """``(decoded bytes, pixels)`` of one plane, from the file's header (None: unreadable); see decoded_bytes."""
     try:
-        if Path(path).suffix.lower() in (".tif", ".tiff", ".btf", ".tf8"):
+        if Path(path).suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:
                 page = tif.pages.first
                 pixels = int(page.imagewidth * page.imagelength)
@@ -266,7 +267,6 @@ def _size_words(n: int) -> str:
 #: The most pixels a whole image may have (segmentation.load_image's default max_pixels); above, a TIFF is tiled
 #: (the formats read a region at a time; a bigger PNG or JPEG stays refused by load_image in words).
 MAX_WHOLE_PIXELS = 64_000_000
-_REGION_READ = (".tif", ".tiff", ".btf", ".tf8")
 
 
 def _tasks(paths: list[Path], recipe, out_dir: Path, *, labels_format: str = "png", exports: tuple[str, ...] = (),
@@ -296,7 +296,7 @@ def _tasks(paths: list[Path], recipe, out_dir: Path, *, labels_format: str = "pn
             side = auto_tile(memory_budget, _pixel_bytes(task["path"], size, pixels, zarr_store))
         if zarr_store and not tile:  # only the tiled path reads Zarr (a region at a time)
             task["tiled_because"] = f"a Zarr image is read a region at a time, in tiles of {side} px"
-        elif pixels is not None and pixels > MAX_WHOLE_PIXELS and Path(task["path"]).suffix.lower() in _REGION_READ:
+        elif pixels is not None and pixels > MAX_WHOLE_PIXELS and Path(task["path"]).suffix.lower() in TIFF_SUFFIXES:
             task["tiled_because"] = (f"it has {pixels / 1e6:.1f} MP, more than a whole image may have "
                                      f"({MAX_WHOLE_PIXELS // 1_000_000} MP), so it is segmented in tiles of "
                                      f"{side} px (as with --tile {side})")

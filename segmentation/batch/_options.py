@@ -58,6 +58,9 @@ MEMORY_FACTOR = 32
 #: The tile side used when an image over the memory budget is tiled without --tile (px): large tiles keep
 #: the number of chunks, which dominates dask-image's labelling cost, small (see _tiles.segment_tiled).
 AUTO_TILE = 2048
+#: The file name suffixes read as TIFF (BigTIFF's .btf and .tf8 too): the formats read a region at a time, so an
+#: image above the whole-image limit is tiled rather than refused, and tiles are read from the file.
+TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 #: The smallest tile side an automatic plan uses (px), however small the budget: dask-image's labelling cost grows
 #: with the number of chunks, and a tile's halo (smoothing, windows) would outweigh a smaller core.
 MIN_AUTO_TILE = 256

@@ -69,13 +69,11 @@ from ..io._stack import tiff_layout
 from ..measurement import MeasurementTable, measure
 from ..measurement._table import _recipe_comment
 from ..recipes import ThresholdRecipe, length_unit, recipe_from_json
+from ._options import TIFF_SUFFIXES
 from ._plate import bit_depth, provenance
 from ._tiles import open_image, segment_tiled
 
 __all__ = ["write_tiled_outputs", "file_scale_info", "label_boxes", "process_tiled"]
-
-
-_TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 
 
 def file_scale_info(path: str | os.PathLike):
@@ -86,7 +84,7 @@ def file_scale_info(path: str | os.PathLike):
     """
     path = Path(path)
     try:
-        if path.suffix.lower() in _TIFF_SUFFIXES:
+        if path.suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:
                 layout = tiff_layout(tif)
             return types.SimpleNamespace(pixel_size=layout.pixel_size, unit=layout.unit,

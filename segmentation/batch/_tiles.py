@@ -75,7 +75,7 @@ from ..io import load_image
 from ..recipes import CHANNELS, LOCAL_METHODS, ThresholdRecipe, WatershedRecipe
 from ..regions import h_maxima_seeds, label_objects, watershed
 from ..thresholding import background_shrink_factor, prepare, threshold
-from ._options import default_memory_budget
+from ._options import TIFF_SUFFIXES, default_memory_budget
 
 __all__ = ["open_image", "segment_tiled", "TiledResult", "otsu_of_counts", "TiledError", "tile_refusals",
            "check_tileable"]
@@ -149,7 +149,7 @@ class _Regions:
 
 def _open_file(path: Path):
     """The Zarr array of a TIFF's or a Zarr folder's full-resolution image, and what to call the file."""
-    if path.suffix.lower() in (".tif", ".tiff", ".btf", ".tf8"):
+    if path.suffix.lower() in TIFF_SUFFIXES:
         try:
             opened = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
         except MemoryError:
@@ -185,7 +185,7 @@ def open_image(source):
     what = None
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        if path.suffix.lower() in (".tif", ".tiff", ".btf", ".tf8") or path.is_dir():
+        if path.suffix.lower() in TIFF_SUFFIXES or path.is_dir():
             array, what = _open_file(path)
         else:  # PNG, JPEG, ...: no region reads, so the image is read whole (as without tiles)
             array = load_image(path)
