@@ -53,7 +53,8 @@ with plain_errors():
         ``say=False``: no caption of its own (a view that belongs to the one above it, which says it).
         """
         if not estimate:
-            draw(preview_value, False)
+            with st.container():  # the block the estimate's fragment draws into (full_resolution._same_block)
+                draw(preview_value, False)
             return
 
         def on_preview(note: str) -> None:

@@ -208,18 +208,26 @@ def _stop_polling() -> None:
     ctx.enqueue(message)
 
 
+# _same_block: a fragment draws into a block of its own. A page drawn without one (a small image's final numbers,
+# background work off) must draw into a block too: when the next run drew a fragment where the last drew five metric
+# columns straight into the page, the new block took the columns' place and kept the old columns it did not fill as
+# stale children, laid out one under another, until the run ended: "Foreground ≈ …", "Threshold ≈ …", "Time ≈ …"
+# below the new row for the 1-3 s an open Export tab waits for the full-resolution job (helper's trial of issue 15,
+# every 12-MP upload after a sample). Test: tests/browser/test_progressive.py.
 def _progressive(kind: str, image_key: str, recipe_json: str, factor: float, preview: Numbers,
                  work: Callable[[], Numbers], draw: Callable[[Numbers, str, str], None]) -> None:
     """Draw the metrics with ``draw(numbers, mark, help)`` now and again when the full answer is in."""
     if factor >= 1:
         jobs().forget(_session_id())
-        draw(preview, "", "")
+        with st.container():  # the block a fragment draws into: see _same_block
+            draw(preview, "", "")
         return
     scale = f"{factor:.0%}"
     if not enabled():
-        draw(preview, PREVIEW_MARK, f"Preview estimate ({scale} of full size); the downloads are computed at full "
-                                    "resolution.")
-        st.caption(f"≈ preview estimates ({scale} scale); the downloads hold the full-resolution result.")
+        with st.container():
+            draw(preview, PREVIEW_MARK, f"Preview estimate ({scale} of full size); the downloads are computed at "
+                                        "full resolution.")
+            st.caption(f"≈ preview estimates ({scale} scale); the downloads hold the full-resolution result.")
         return
     future = jobs().want(_session_id(), (kind, image_key, recipe_json), work)
 
@@ -252,11 +260,13 @@ def when_ready(kind: str, image_key: str, recipe_json: str, factor: float, *, pr
     polls, as the metrics do, and stops once ``full()`` is drawn.
     """
     if factor >= 1:
-        full()
+        with st.container():  # the block a fragment draws into: see _same_block
+            full()
         return
     future = jobs().find((kind, image_key, recipe_json)) if enabled() else None
     if future is None:
-        preview()
+        with st.container():
+            preview()
         return
 
     @st.fragment(run_every=None if future.done() else POLL_SECONDS)
@@ -296,8 +306,9 @@ def follow(kind: str, image_key: str, recipe_json: str, factor: float, *, previe
     scale = f"{factor:.0%}"
     future = jobs().find((kind, image_key, recipe_json)) if enabled() else None
     if future is None:
-        preview(f"≈ preview estimates ({scale} scale); switch on *Full resolution* to compute them on the whole "
-                "image.")
+        with st.container():  # the block a fragment draws into: see _same_block
+            preview(f"≈ preview estimates ({scale} scale); switch on *Full resolution* to compute them on the "
+                    "whole image.")
         return
 
     @st.fragment(run_every=None if future.done() else POLL_SECONDS)

@@ -549,7 +549,9 @@ def _open_tab_from_link() -> None:
 # them ``data-stale``): a number of the previous image or recipe next to the new run's would pass for the new
 # one (issue 10's review: "Objects 24", the sample's, beside the upload's "Seeds ≈ 1,908"). A stale metric's
 # value is hidden and reads "≈ …" instead, after 0.3 s (a fragment's own quick reruns never flicker); a stale
-# results table fades out.
+# results table fades out. A stale download button cannot be clicked and fades: it holds the previous run's
+# file (issue 15's trial: "Labels PNG" clicked while a new upload's run waited for its full-resolution job
+# downloaded coins_labels.png, the sample's).
 _PAGE_CSS = """
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
@@ -568,6 +570,9 @@ _PAGE_CSS = """
 }
 [data-testid="stElementContainer"][data-stale="true"] [data-testid="stDataFrame"] {
   opacity: 0.15; transition: opacity 0s linear 0.3s;
+}
+[data-testid="stElementContainer"][data-stale="true"] [data-testid="stDownloadButton"] {
+  pointer-events: none; opacity: 0.35; transition: opacity 0s linear 0.3s;
 }
 """
 

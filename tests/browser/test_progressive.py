@@ -135,6 +135,51 @@ def test_a_stale_metric_from_the_previous_run_never_shows_its_number(server, pag
     assert sheets == {"head": 1, "body": 0}, sheets
 
 
+def test_a_new_upload_never_shows_the_samples_metrics_beside_its_own_nor_its_downloads(server, page, large_image,
+                                                                                       tmp_path):
+    """Issue 15's trial: with the Export tab open, a 12-MP upload after the coins sample showed three more metrics
+    ("Foreground ≈ …", "Threshold ≈ …", "Time ≈ …") under the new row while the run waited for the full-resolution
+    job, and the sample's download buttons stayed clickable: "Labels PNG" gave coins_labels.png."""
+    image, _ = large_image
+    # An image this server has not segmented yet (the full-resolution result of the module's is cached).
+    path = write_image_file(np.ascontiguousarray(image[::-1]), tmp_path / "coins_12mp_flipped.png", "png")
+    page.goto(server.base_url + "/watershed")
+    wait_idle(page)
+    assert len(metrics(page)) == 5
+    page.get_by_role("tab", name="Export").click()
+    page.get_by_test_id("stDownloadButton").first.wait_for()
+    # Sampled every 25 ms from the upload until the full-resolution numbers are in: how many metrics are on the
+    # page, and whether any stale download button (the sample's file) could be clicked once 0.3 s stale.
+    page.evaluate("""() => {
+        window.__seen = {metrics: 0, clickable: 0, staleButtons: 0};
+        const since = new Map();
+        window.__probe = setInterval(() => {
+          const seen = window.__seen;
+          seen.metrics = Math.max(seen.metrics, document.querySelectorAll('[data-testid=stMetric]').length);
+          for (const b of document.querySelectorAll('[data-stale=true] [data-testid=stDownloadButton]')) {
+            if (!since.has(b)) since.set(b, performance.now());
+            if (performance.now() - since.get(b) < 400) continue;
+            seen.staleButtons += 1;
+            if (getComputedStyle(b).pointerEvents !== 'none') seen.clickable += 1;
+          }
+        }, 25);
+    }""")
+    page.get_by_test_id("stFileUploader").filter(has_text="upload your own") \
+        .get_by_test_id("stFileUploaderDropzoneInput").set_input_files(path)
+    page.wait_for_function(
+        """() => {
+             const cap = document.querySelector('[data-testid=stMain] [data-testid=stCaptionContainer]');
+             const values = Array.from(document.querySelectorAll('[data-testid=stMetricValue]'));
+             return cap && cap.innerText.startsWith('coins_12mp_flipped.png ') && values.length === 5
+                    && values.every(v => !v.innerText.trim().startsWith('≈'));
+           }""", timeout=180_000)
+    wait_idle(page)
+    seen = page.evaluate("() => { clearInterval(window.__probe); return window.__seen; }")
+    assert seen["metrics"] == 5, seen
+    assert seen["staleButtons"] > 0 and seen["clickable"] == 0, seen
+    assert_no_exception(page)
+
+
 def test_share_link_carries_the_recipe_version_and_an_old_link_reads_as_version_2(server, page):
     page.goto(server.base_url + "/watershed?sample=nuclei&h=2")  # a link from before versions (no v)
     wait_idle(page)
