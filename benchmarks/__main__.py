@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [library|browser|load|memory|profile|all]`` — run the benchmarks (see README.md).
+"""``python -m benchmarks [--quick] [library|full|browser|load|memory|profile|quality|all]``: run the
+benchmarks (see README.md).
 
 * ``library``: library overhead, ``segmentation.threshold``/``watershed`` / the bare OpenCV and
   scikit-image calls (target ratio <= 1.15); writes ``benchmarks/results/library_overhead.json``.

@@ -24,7 +24,8 @@ The floor app (``benchmarks/floor_app.py``: decode once, a 1024-px preview, the 
 views it encodes itself, nothing else) is measured in the same rotation: our page's median may be at most
 1.3× the floor's for thresholding and 2× for the watershed at 12 MP.
 
-Run: ``python -m benchmarks browser [--quick]``. Writes ``benchmarks/results/browser_latency.json``.
+Run: ``python -m benchmarks browser [--quick]``, or ``python -m benchmarks.browser_latency --help`` for one task
+or size. Writes ``benchmarks/results/browser_latency.json``.
 """
 
 from __future__ import annotations
@@ -523,7 +524,7 @@ def profile_report(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks browser", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.browser_latency", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 MP only, 3 moves per cell (a smoke run)")
     parser.add_argument("--sizes", nargs="*", choices=[s[0] for s in SIZES])
     parser.add_argument("--tasks", nargs="*", choices=list(TASKS))

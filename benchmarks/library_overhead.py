@@ -392,7 +392,7 @@ def report(results: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks library", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.library_overhead", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 MP only, ~0.3 s per cell (a smoke run)")
     parser.add_argument("--sizes", nargs="*", choices=[s[0] for s in SIZES], help="sizes to run (default: all)")
     parser.add_argument("--methods", nargs="*", choices=[*seg.METHODS, "watershed"], help="methods (default: all)")

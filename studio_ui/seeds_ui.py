@@ -116,6 +116,35 @@ def _record(name: str, points: tuple) -> None:
     st.session_state.setdefault(_HISTORY_KEY, []).append(name)
 
 
+def points_inside(recipe: WatershedRecipe, shape: tuple[int, int]) -> WatershedRecipe:
+    """``recipe`` without the points (seeds and edits) that lie outside an image of ``shape``, and a notice.
+
+    The points come from a link or from another image (edits survive a change of image only where they still
+    fall on it): one outside stopped the whole page with the library's refusal, which named the preview's size
+    (issue 15's trial: ``?add_seeds=99999999,99999999`` left "point ... lies outside the 384×303 image" and
+    nothing else). The recipe the page runs, exports and shares leaves them out; the notice names them.
+    """
+    height, width = shape[:2]
+    changes, words = {}, []
+    for name in ("points", *_EDIT_LISTS):
+        points = getattr(recipe, name)
+        step = 2 if name == "merge_points" else 1  # merge points come in pairs: a pair goes whole
+        groups = [points[i:i + step] for i in range(0, len(points), step)]
+        kept = tuple(p for group in groups if all(0 <= r < height and 0 <= c < width for r, c in group)
+                     for p in group)
+        if len(kept) < len(points):
+            changes[name] = kept
+            outside = [f"({r}, {c})" for r, c in points if not (0 <= r < height and 0 <= c < width)]
+            words.append(f"{name} {', '.join(outside[:3])}" + (f" and {len(outside) - 3} more" if len(outside) > 3
+                                                                else ""))
+    if not changes:
+        return recipe
+    st.warning(f"Left out, as outside this {width}×{height} image (points are row, col in image pixels; a merge "
+               "pair goes whole): "
+               + "; ".join(words) + ".", icon=":material/link_off:")
+    return recipe.replace(**changes)
+
+
 def _edit_click(full_shape: tuple[int, int], markers: np.ndarray, foreground: np.ndarray,
                 labels: np.ndarray | None = None) -> None:
     """Callback: a click on the seeds image, read in the chosen mode (seeds, merge or split)."""

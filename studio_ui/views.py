@@ -121,7 +121,12 @@ def histogram_spec(processed: np.ndarray, thresholds: tuple[float, ...], *, log:
         x["axis"] = {"format": axis_format}
     y = {"field": "pixels", "type": "quantitative", "title": "pixels"}
     if log:
+        # Ticks at 0 and the powers of ten: Vega's own symlog ticks were "0" and the largest count alone, with the
+        # grid lines bunched at the top (issue 15's trial).
+        top = max(pixels, default=0.0)
+        decades = [0.0] + [10.0 ** k for k in range(int(np.log10(top)) + 1 if top >= 1 else 0)]
         y["scale"] = {"type": "symlog"}
+        y["axis"] = {"values": decades, "format": "~s"}
     layers = [{"data": {"name": "bins"}, "mark": {"type": "area", "color": "#7a8699", "interpolate": "step-after"},
                "encoding": {"x": x, "y": y}}]
     datasets = {"bins": rows}

@@ -177,6 +177,8 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
             options = list(range(lo + (1 - lo % 2), hi + 1, 2))
             value = value if value in options else options[0]
             return int(container.select_slider(label, options, value=value, **common))
+        if bind:
+            _say_link_value_outside(container, spec, key, lo, hi)
         if spec.name in SLIDERS or "slider" in o:
             return int(container.slider(label, lo, hi, value, int(step or 1), **common))
         if bind and _drop_bad_link_value(key, lo, hi):
@@ -186,6 +188,8 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
     hi = float(hi if hi is not None else (spec.max if spec.max is not None else 1e12))
     value = float(min(max(default, lo), hi))
     fmt = o.get("format", "%g" if step is None or step >= 1 else None)
+    if bind:
+        _say_link_value_outside(container, spec, key, lo, hi)
     if spec.name in SLIDERS or o.get("slider"):
         _drop_value_outside(key, lo, hi)
         return float(container.slider(label, lo, hi, value, float(step or (hi - lo) / 200), format=fmt, **common))
@@ -314,6 +318,28 @@ def _drop_bad_link_value(key: str, lo: float, hi: float) -> bool:
     del st.query_params[key]
     st.session_state[flag] = True  # the page's warning names the value and why (page._link_value_problems)
     return True
+
+
+def _say_link_value_outside(container, spec: ParamSpec, key: str, lo: float, hi: float) -> None:
+    """Say, once a session, that the link's value is outside this widget's range here and is not used.
+
+    A value the parameter's own range refuses is named by the page (page._link_value_problems); one it allows but
+    this image's range does not (``?method=manual&value=1e308`` on an 8-bit image: the slider runs 0-255) was
+    dropped by the bound slider without a word (issue 15's trial).
+    """
+    text = st.query_params.get(key)
+    said = st.session_state.setdefault("studio_link_outside_said", set())
+    if text is None or (key, text) in said:
+        return
+    try:
+        number = float(spec.from_text(text))
+    except (TypeError, ValueError):  # the page names a value its parameter refuses
+        return
+    if math.isfinite(number) and lo <= number <= hi:
+        return
+    said.add((key, text))
+    container.warning(f"The link's `{key}={text[:20]}` was not used: here {spec.name} runs from {lo:g} to {hi:g}.",
+                      icon=":material/link_off:")
 
 
 def _drop_value_outside(key: str, lo: float, hi: float) -> None:

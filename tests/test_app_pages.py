@@ -328,9 +328,10 @@ def test_watershed_bad_seed_points_give_plain_errors_and_recover():
     at = set_widget(at, "points", "abc")
     assert exceptions(at) == []
     assert any("row,col" in e for e in errors(at)), errors(at)
-    at = set_widget(at, "points", "400,10")  # the coins image has 303 rows
-    assert exceptions(at) == []
-    assert any("outside" in e and "(400, 10)" in e for e in errors(at)), errors(at)
+    at = set_widget(at, "points", "400,10")  # the coins image has 303 rows: left out, said, the page goes on
+    assert_ok(at)
+    assert any("outside" in w.value and "(400, 10)" in w.value for w in at.warning), at.warning
+    assert metrics(at)["Objects"] == "0"
     at = set_widget(at, "points", "")
     assert_ok(at)
     assert metrics(at)["Objects"] == "0"
@@ -720,3 +721,30 @@ def test_histogram_spec_is_valid_vega_lite_with_its_bins_and_rules(values, thres
     else:
         assert len(spec["layer"]) == 1
     assert ("scale" in spec["layer"][0]["encoding"]["y"]) == log
+    if log:  # ticks at 0 and every power of ten up to the largest count (Vega's own: 0 and the largest only)
+        top = max(b["pixels"] for b in bins)
+        ticks = spec["layer"][0]["encoding"]["y"]["axis"]["values"]
+        assert ticks[0] == 0 and ticks[1:] == [10.0 ** k for k in range(len(ticks) - 1)]
+        assert ticks[-1] <= top < ticks[-1] * 10
+
+
+def test_log_histogram_ticks_are_the_powers_of_ten_of_a_large_image():
+    from studio_ui.views import histogram_spec
+
+    values = np.zeros((1000, 1200), np.uint8)
+    values[:10, :25] = 255  # 250 pixels at 255, 1,199,750 at 0
+    axis = histogram_spec(values, (), log=True)["layer"][0]["encoding"]["y"]["axis"]
+    assert axis["values"] == [0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000]
+
+
+def test_a_link_value_outside_this_images_range_is_named_not_dropped_unseen():
+    """``?method=manual&value=1e308`` is a threshold the parameter allows but an 8-bit image's slider (0-255) does
+    not: the slider dropped it without a word (issue 15's trial). The page names it once; the slider starts where
+    it starts without the value."""
+    at = run(query={"method": "manual", "value": "1e308"})
+    assert_ok(at)
+    assert [w.value for w in at.warning] == ["The link's `value=1e308` was not used: here value runs from 0 to 255."]
+    assert at.slider(key="value").value == run(query={"method": "manual"}).slider(key="value").value  # the start
+    at.run()
+    assert not at.warning  # once a session, as the page's other link notices
+    assert not run(query={"method": "manual", "value": "100"}).warning

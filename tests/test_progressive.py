@@ -451,3 +451,24 @@ def test_jobs_of_several_sessions_wait_from_their_request_not_one_after_another(
         assert 0.3 <= time.perf_counter() - start < 0.9
     finally:
         jobs.pool.shutdown()
+
+
+def test_a_full_resolution_count_far_from_the_previews_says_which_one_the_views_show():
+    """Issue 15's trial: Sauvola's count went from "≈ 93" on the preview to 24,081 at full resolution, and nothing
+    said that the views still show the preview. A count 1.5 times off (and 5 or more apart) gets a caption naming
+    both; a close one does not. Counts: the library's, on the 67 % copy the page makes and on the whole image."""
+    nuclei = load_sample("nuclei")
+    for method, far in (("otsu", False), ("sauvola", True)):
+        at = set_widget(nuclei_page("threshold"), "method", method)
+        recipe = suggested(seg.ThresholdRecipe(), "nuclei").replace(method=method)
+        full = int(seg.label_objects(seg.threshold(nuclei, recipe).mask).max())
+        preview = int(metrics(at)["Objects"].removeprefix(full_resolution.PREVIEW_MARK).replace(",", ""))
+        at = rerun_until_final(at)
+        assert_ok(at)
+        assert metrics(at)["Objects"] == f"{full:,}"
+        said = [c for c in captions(at) if c.startswith("At full resolution")]
+        assert (max(preview, full) >= 1.5 * min(preview, full) and abs(full - preview) >= 5) == far, (preview, full)
+        assert said == ([f"At full resolution {full:,} objects, against {preview:,} on the 67% preview the views "
+                         "show: sizes in pixels (a window, a smallest object, the background radius) and specks act "
+                         "differently on the smaller copy. *Look closer* shows full-resolution pixels; the downloads "
+                         "hold the full-resolution result."] if far else []), said

@@ -160,3 +160,16 @@ def test_merge_and_split_links_open_the_library_result(reference):
     assert_ok(at)
     assert metrics(at)["Objects"] == str(expected.count)
     assert any("(0 added, 0 removed, 1 merged, 1 split)" in c for c in captions(at)), captions(at)
+
+
+def test_a_link_point_outside_the_image_is_left_out_with_a_notice_and_the_page_works(reference):
+    """Issue 15's trial: ``?add_seeds=99999999,99999999`` stopped the page with the library's refusal (naming the
+    preview's size), no views and no metrics. The point is left out, said; the rest of the link still applies."""
+    row, col = _seed_centre(reference, 1)
+    at = run("watershed", query={"add_seeds": f"99999999,99999999;{row},{col + 6}", "merge_points": "5,5;2,400"})
+    assert_ok(at)
+    assert metrics(at)["Objects"] == str(seg.watershed(COINS, add_seeds=((row, col + 6),)).count) == "25"
+    warnings = [w.value for w in at.warning]
+    assert any("(99999999, 99999999)" in w and f"{COINS.shape[1]}×{COINS.shape[0]}" in w and "merge_points" in w
+               and "(2, 400)" in w for w in warnings), warnings
+    assert not at.error
