@@ -121,12 +121,13 @@ def histogram_spec(processed: np.ndarray, thresholds: tuple[float, ...], *, log:
         x["axis"] = {"format": axis_format}
     y = {"field": "pixels", "type": "quantitative", "title": "pixels"}
     if log:
-        # Ticks at 0 and the powers of ten: Vega's own symlog ticks were "0" and the largest count alone, with the
-        # grid lines bunched at the top (issue 15's trial).
+        # Ticks at 0 and the powers of ten from 10 (1 sits too close to 0 to have room for a label), written out
+        # with thousands separators: Vega's own symlog ticks were "0" and the largest count alone, with the grid
+        # lines bunched at the top (issue 15's trial), and it writes "1e+3" whatever the axis' format says.
         top = max(pixels, default=0.0)
-        decades = [0.0] + [10.0 ** k for k in range(int(np.log10(top)) + 1 if top >= 1 else 0)]
+        decades = [0.0] + [10.0 ** k for k in range(1 if top >= 10 else 0, int(np.log10(top)) + 1 if top >= 1 else 0)]
         y["scale"] = {"type": "symlog"}
-        y["axis"] = {"values": decades, "format": "~s"}
+        y["axis"] = {"values": decades, "labelExpr": "format(datum.value, ',')"}
     layers = [{"data": {"name": "bins"}, "mark": {"type": "area", "color": "#7a8699", "interpolate": "step-after"},
                "encoding": {"x": x, "y": y}}]
     datasets = {"bins": rows}
