@@ -77,7 +77,7 @@ if tab_hist.open:
     with tab_hist, plain_errors():
         log = st.toggle("Logarithmic counts", key="log", bind="query-params")
         st.vega_lite_chart(spec=views.histogram_spec(result.processed, result.thresholds, log=log), width="stretch")
-        st.caption(views.histogram_caption(result.thresholds, result.polarity, recipe.method))
+        st.caption(views.histogram_caption(result.thresholds, result.polarity, recipe.method, factor=factor))
 if tab_objects.open:
     with tab_objects, plain_errors():
         def preview_table():

@@ -114,7 +114,7 @@ if tab_hist.open:
         log = st.toggle("Logarithmic counts", key="log", bind="query-params")
         fg = result.threshold
         st.vega_lite_chart(spec=views.histogram_spec(fg.processed, fg.thresholds, log=log), width="stretch")
-        st.caption(views.histogram_caption(fg.thresholds, fg.polarity, fg.recipe.method))
+        st.caption(views.histogram_caption(fg.thresholds, fg.polarity, fg.recipe.method, factor=factor))
 if tab_zoom.open:
     with tab_zoom, plain_errors():
         views.look_closer(current.image, full_labels, labels=True, style=style)

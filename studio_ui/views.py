@@ -237,16 +237,19 @@ def download_row(files: list[tuple[str, str, Callable[[], bytes] | bytes | str, 
             st.info(entry, icon=":material/info:")
 
 
-def histogram_caption(thresholds: tuple[float, ...], polarity: str, method: str = "") -> str:
+def histogram_caption(thresholds: tuple[float, ...], polarity: str, method: str = "", *, factor: float = 1.0) -> str:
+    """What the histogram shows. ``factor`` < 1: it is the live preview's, whose threshold may differ from the
+    full-resolution one in the metrics (a watershed's default top-hat on a 12-MP photo: 35 here, 44 there, issue
+    15's trial), so it says so."""
+    what = ("Histogram of the channel the method saw (after pre-processing)" if factor >= 1 else
+            f"Histogram of the channel the method saw on the live preview ({factor:.0%} of full size; the metrics "
+            "give the full-resolution threshold)")
     if not thresholds and method and method not in seg.LOCAL_METHODS:
-        return ("Histogram of the channel the method saw (after pre-processing). It holds one value, so there "
-                "is nothing to separate and no threshold is drawn.")
+        return f"{what}. It holds one value, so there is nothing to separate and no threshold is drawn."
     if not thresholds:
-        return ("Histogram of the channel the method saw (after pre-processing). A local method computes a "
-                "threshold for every pixel, so none is drawn.")
+        return f"{what}. A local method computes a threshold for every pixel, so none is drawn."
     side = "above" if polarity == "bright" else "at or below"
-    return (f"Histogram of the channel the method saw (after pre-processing). Red: the threshold(s); "
-            f"foreground is {side} it.")
+    return f"{what}. Red: the threshold(s); foreground is {side} it."
 
 
 def current_query() -> dict[str, list[str]]:

@@ -472,3 +472,13 @@ def test_a_full_resolution_count_far_from_the_previews_says_which_one_the_views_
                          "show: sizes in pixels (a window, a smallest object, the background radius) and specks act "
                          "differently on the smaller copy. *Look closer* shows full-resolution pixels; the downloads "
                          "hold the full-resolution result."] if far else []), said
+
+
+def test_the_histogram_says_it_is_the_previews_when_the_view_is_a_preview():
+    """The histogram is of the live preview's channel, whose threshold can differ from the full-resolution one in
+    the Threshold metric (issue 15's trial: 35 against 44): its caption says so; at full size it does not."""
+    for at, preview in ((nuclei_page("threshold"), True), (run("threshold"), False)):  # camera: 512 px, factor 1
+        assert_ok(at)
+        caption = next(c for c in captions(at) if c.startswith("Histogram of the channel"))
+        assert ("on the live preview (67% of full size; the metrics give the full-resolution threshold)"
+                in caption) == preview, caption
