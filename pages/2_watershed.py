@@ -43,8 +43,8 @@ if fg_values["method"] != "manual":  # the manual value only places the slider: 
 
 # Library call on the display-sized copy, then the views; a failure is a plain message, never the error screen.
 with plain_errors():
-    recipe = seeds_ui.points_inside(seg.WatershedRecipe(foreground=seg.ThresholdRecipe(**fg_values), **ws_values),
-                                    current.image.shape)
+    ws_values = seeds_ui.usable_points(ws_values, current.image.shape)
+    recipe = seg.WatershedRecipe(foreground=seg.ThresholdRecipe(**fg_values), **ws_values)
     seeds_ui.fit_button(sections["Seeds"], current.key, current.image, recipe)
     timed = compute.run_watershed(current.key, factor, recipe.rescaled(factor).to_json(), preview)
     result = timed.result

@@ -395,8 +395,8 @@ def _link_value_problems(base) -> list[str]:
     problems = []
     for name, spec in specs.items():
         text = st.query_params.get(name)
-        if text is None or (name, text) in reported:
-            continue
+        if text is None or (name, text) in reported or spec.kind == "points":
+            continue  # a points box says what is wrong with its text itself, under the box, for as long as it holds it
         try:
             spec.from_text(text)
         except ValueError as error:
@@ -549,9 +549,9 @@ def _open_tab_from_link() -> None:
 # them ``data-stale``): a number of the previous image or recipe next to the new run's would pass for the new
 # one (issue 10's review: "Objects 24", the sample's, beside the upload's "Seeds ≈ 1,908"). A stale metric's
 # value is hidden and reads "≈ …" instead, after 0.3 s (a fragment's own quick reruns never flicker); a stale
-# results table fades out. A stale download button cannot be clicked and fades: it holds the previous run's
-# file (issue 15's trial: "Labels PNG" clicked while a new upload's run waited for its full-resolution job
-# downloaded coins_labels.png, the sample's).
+# results table fades out. A stale download button cannot be clicked, and is hidden after 0.3 s (hidden, it cannot
+# be reached with the keyboard either): it holds the previous run's file (issue 15's trial: "Labels PNG" clicked
+# while a new upload's run waited for its full-resolution job downloaded coins_labels.png, the sample's).
 _PAGE_CSS = """
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] * {
   white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
@@ -571,8 +571,9 @@ _PAGE_CSS = """
 [data-testid="stElementContainer"][data-stale="true"] [data-testid="stDataFrame"] {
   opacity: 0.15; transition: opacity 0s linear 0.3s;
 }
+[data-testid="stDownloadButton"] { transition: visibility 0s; }
 [data-testid="stElementContainer"][data-stale="true"] [data-testid="stDownloadButton"] {
-  pointer-events: none; opacity: 0.35; transition: opacity 0s linear 0.3s;
+  pointer-events: none; visibility: hidden; transition: visibility 0s linear 0.3s;
 }
 """
 
@@ -691,7 +692,7 @@ def start_page(title: str, *, default_sample: str, icon: str, base) -> CurrentIm
                 unsafe_allow_javascript=True)
     st.title(title)
     for problem in link_problems:
-        st.warning(problem, icon="🔗")
+        st.warning(problem, icon=":material/link_off:")
     st.caption(current.description + ("" if not current.info.notes else " · " + "; ".join(current.info.notes)))
     return current
 

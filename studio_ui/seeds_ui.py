@@ -116,33 +116,41 @@ def _record(name: str, points: tuple) -> None:
     st.session_state.setdefault(_HISTORY_KEY, []).append(name)
 
 
-def points_inside(recipe: WatershedRecipe, shape: tuple[int, int]) -> WatershedRecipe:
-    """``recipe`` without the points (seeds and edits) that lie outside an image of ``shape``, and a notice.
+def usable_points(values: dict, shape: tuple[int, int]) -> dict:
+    """The watershed's widget values without the points (seeds and edits) that cannot apply to an image of
+    ``shape``, and a notice naming them.
 
     The points come from a link or from another image (edits survive a change of image only where they still
-    fall on it): one outside stopped the whole page with the library's refusal, which named the preview's size
-    (issue 15's trial: ``?add_seeds=99999999,99999999`` left "point ... lies outside the 384×303 image" and
-    nothing else). The recipe the page runs, exports and shares leaves them out; the notice names them.
+    fall on it). One outside the image stopped the whole page with the library's refusal, which named the
+    preview's size (issue 15's trial: ``?add_seeds=99999999,99999999`` left "point ... lies outside the 384×303
+    image" and nothing else); so did an odd number of merge points (``merge_points=1,1;2,2;3,3``: "must come in
+    pairs"). The recipe the page runs, exports and shares leaves them out: a merge pair with a point outside goes
+    whole, and a last point without its pair goes.
     """
     height, width = shape[:2]
-    changes, words = {}, []
+
+    def inside(point) -> bool:
+        return 0 <= point[0] < height and 0 <= point[1] < width
+
+    values, words = dict(values), []
     for name in ("points", *_EDIT_LISTS):
-        points = getattr(recipe, name)
+        points = tuple(values.get(name) or ())
         step = 2 if name == "merge_points" else 1  # merge points come in pairs: a pair goes whole
         groups = [points[i:i + step] for i in range(0, len(points), step)]
-        kept = tuple(p for group in groups if all(0 <= r < height and 0 <= c < width for r, c in group)
-                     for p in group)
-        if len(kept) < len(points):
-            changes[name] = kept
-            outside = [f"({r}, {c})" for r, c in points if not (0 <= r < height and 0 <= c < width)]
+        kept = tuple(p for group in groups if len(group) == step and all(map(inside, group)) for p in group)
+        if len(kept) == len(points):
+            continue
+        values[name] = kept
+        outside = [f"({r}, {c})" for r, c in points if not inside((r, c))]
+        if outside:
             words.append(f"{name} {', '.join(outside[:3])}" + (f" and {len(outside) - 3} more" if len(outside) > 3
-                                                                else ""))
-    if not changes:
-        return recipe
-    st.warning(f"Left out, as outside this {width}×{height} image (points are row, col in image pixels; a merge "
-               "pair goes whole): "
-               + "; ".join(words) + ".", icon=":material/link_off:")
-    return recipe.replace(**changes)
+                                                                else "") + " (outside this image)")
+        if len(points) % step:
+            words.append(f"{name}' last point ({points[-1][0]}, {points[-1][1]}), which has no pair to merge with")
+    if words:
+        st.warning(f"Left out of the recipe, in this {width}×{height} image (points are row, col in image pixels; "
+                   "a merge pair goes whole): " + "; ".join(words) + ".", icon=":material/link_off:")
+    return values
 
 
 def _edit_click(full_shape: tuple[int, int], markers: np.ndarray, foreground: np.ndarray,

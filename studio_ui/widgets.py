@@ -263,8 +263,9 @@ def say_dropped(container, key: str, dropped: list[str]) -> None:
     why = ("this image has no such channel (a link made on an upload names the file's channels: upload that file)"
            if key == "channel" else "not one of this box's choices")
     text = f"The link's {names} was left out: {why}."
-    container.warning(text, icon="🔗")  # next to the box, which may sit in a collapsed section (Pre-processing)
-    st.toast(text, icon="🔗")  # so it is seen either way
+    # next to the box, which may sit in a collapsed section (Pre-processing)
+    container.warning(text, icon=":material/link_off:")
+    st.toast(text, icon=":material/link_off:")  # so it is seen either way
 
 
 def _choice_to_url(key: str, value: Any, default: Any, *, many: bool = False) -> None:

@@ -173,3 +173,25 @@ def test_a_link_point_outside_the_image_is_left_out_with_a_notice_and_the_page_w
     assert any("(99999999, 99999999)" in w and f"{COINS.shape[1]}×{COINS.shape[0]}" in w and "merge_points" in w
                and "(2, 400)" in w for w in warnings), warnings
     assert not at.error
+
+
+def test_an_odd_number_of_merge_points_in_a_link_keeps_the_pairs_and_the_page(reference):
+    """Issue 15's second trial: ``merge_points=a;b;c`` stopped the page ("must come in pairs"). The pair a, b is
+    merged as the library merges it; c, which has no pair, is left out and named."""
+    a, b = _seed_centre(reference, 1), _seed_centre(reference, 2)
+    expected = seg.watershed(COINS, merge_points=(a, b))
+    assert expected.count == reference.count - 1
+    at = run("watershed", query={"merge_points": f"{a[0]},{a[1]};{b[0]},{b[1]};200,200"})
+    assert_ok(at)
+    assert metrics(at)["Objects"] == str(expected.count)
+    assert [w.value for w in at.warning] == [
+        f"Left out of the recipe, in this {COINS.shape[1]}×{COINS.shape[0]} image (points are row, col in image "
+        "pixels; a merge pair goes whole): merge_points' last point (200, 200), which has no pair to merge with."]
+
+
+def test_bad_point_text_in_a_link_is_said_once_under_its_box():
+    """Said twice before (the box's own error and the page's link notice): the box says it, as long as it holds it."""
+    at = run("watershed", query={"remove_seeds": "-5,-5"})
+    assert not at.exception and metrics(at)["Objects"] == "24"
+    said = [e.value for e in at.error] + [w.value for w in at.warning]
+    assert len(said) == 1 and said[0].startswith("remove_seeds (removed seeds (row,col;...)) must be"), said

@@ -139,7 +139,8 @@ def test_a_new_upload_never_shows_the_samples_metrics_beside_its_own_nor_its_dow
                                                                                        tmp_path):
     """Issue 15's trial: with the Export tab open, a 12-MP upload after the coins sample showed three more metrics
     ("Foreground ≈ …", "Threshold ≈ …", "Time ≈ …") under the new row while the run waited for the full-resolution
-    job, and the sample's download buttons stayed clickable: "Labels PNG" gave coins_labels.png."""
+    job, and the sample's download buttons stayed clickable: "Labels PNG" gave coins_labels.png (and, the second
+    trial found, could still be reached with the keyboard while only the mouse was kept off)."""
     image, _ = large_image
     # An image this server has not segmented yet (the full-resolution result of the module's is cached).
     path = write_image_file(np.ascontiguousarray(image[::-1]), tmp_path / "coins_12mp_flipped.png", "png")
@@ -160,7 +161,10 @@ def test_a_new_upload_never_shows_the_samples_metrics_beside_its_own_nor_its_dow
             if (!since.has(b)) since.set(b, performance.now());
             if (performance.now() - since.get(b) < 400) continue;
             seen.staleButtons += 1;
-            if (getComputedStyle(b).pointerEvents !== 'none') seen.clickable += 1;
+            const style = getComputedStyle(b);  // hidden: neither the mouse nor the keyboard reaches it
+            if (style.pointerEvents !== 'none' || style.visibility !== 'hidden') seen.clickable += 1;
+            const button = b.querySelector('button');
+            if (button) { button.focus(); if (document.activeElement === button) seen.clickable += 1; }
           }
         }, 25);
     }""")
