@@ -412,7 +412,7 @@ STAGES = {
     "widgets": [("studio_ui/widgets.py", "recipe_widgets"), ("studio_ui/views.py", "display_settings")],
     "compute (library)": [("studio_ui/compute.py", "run_threshold"), ("studio_ui/compute.py", "run_watershed"),
                           ("segmentation/thresholding/_pipeline.py", "threshold"),
-                          ("segmentation/regions/_watershed.py", "watershed")],
+                          ("segmentation/regions/_segment.py", "watershed")],
     "object count": [("studio_ui/compute.py", "count_objects")],
     "render + encode views": [("studio_ui/compute.py", "result_views"), ("studio_ui/compute.py", "original_view"),
                               ("segmentation/display/_render.py", "boundary_overlay"),

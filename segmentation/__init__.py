@@ -103,6 +103,7 @@ from .recipes import (
     upgrade_params,
 )
 from .regions import (
+    FIT_SIDE,
     WatershedResult,
     as_labels,
     choose_foreground,
@@ -118,6 +119,7 @@ from .regions import (
     label_objects,
     merge_objects,
     point_seeds,
+    recipe_for_image,
     seed_every_object,
     split_objects,
     typical_diameter,
@@ -180,7 +182,8 @@ __all__ = [
     "distance_peak_seeds", "intensity_band_markers", "point_seeds", "seed_every_object", "flood_distance",
     "flood_gradient", "edit_seeds", "merge_objects", "split_objects",
     # typical diameter, foreground choice and bundled recipes for nuclei (issue 16)
-    "typical_diameter", "convex_object_count", "choose_foreground", "fit_nuclei_recipe", "WATERSHED_PRESETS",
+    "typical_diameter", "convex_object_count", "choose_foreground", "fit_nuclei_recipe", "recipe_for_image",
+    "FIT_SIDE", "WATERSHED_PRESETS",
     # measuring and scoring
     "measure", "MeasurementTable", "unit_suffix", "mask_agreement", "pairwise_iou", "object_f1", "score_objects",
     "ObjectScores",

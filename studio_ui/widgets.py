@@ -163,7 +163,16 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
             container.error(str(error))
             return ()
     if spec.kind == "optional_float":
-        return container.number_input(label, value=default, placeholder="auto", format="%g", **common)
+        # Bound to the URL by hand, as the choice boxes: Streamlit's binding drops a link's "auto" (no number).
+        dropped = []
+        if common.pop("bind", None):
+            dropped = _optional_from_url(spec, key, default)
+        value = container.number_input(label, value=default, placeholder="auto", format="%g",
+                                       min_value=spec.min, max_value=spec.max, **common)
+        if bind:
+            _optional_to_url(spec, key, value, default)
+        say_dropped(container, key, dropped)
+        return value
     lo, hi, step = o.get("min"), o.get("max"), o.get("step")
     if spec.name in SLIDERS and lo is None:
         lo, hi, step = SLIDERS[spec.name]
@@ -244,6 +253,39 @@ def _choice_from_url(key: str, options: list, default: Any, *, many: bool = Fals
     elif known or seen.get("*back"):
         st.session_state[target] = default
     return []
+
+
+def _optional_from_url(spec: ParamSpec, key: str, default: Any) -> list[str]:
+    """A number-or-auto box's value from the URL (``diameter=auto``, ``band_low=12.5``), as
+    :func:`_choice_from_url` does for choices; returns the link's text when it is neither (dropped)."""
+    seen = st.session_state.setdefault(URL_CHOICES_KEY, {}).setdefault(st.session_state.get("studio_page"), {})
+    text = st.query_params.get(key)
+    known = key in seen
+    if known and seen[key] == text:
+        return []
+    seen[key] = text
+    if text is not None:
+        try:
+            st.session_state[key] = spec.from_text(text)
+        except ValueError:
+            del st.query_params[key]
+            seen[key] = None
+            return [text]
+    elif known or seen.get("*back"):
+        st.session_state[key] = default
+    return []
+
+
+def _optional_to_url(spec: ParamSpec, key: str, value: Any, default: Any) -> None:
+    """After a number-or-auto box is drawn: the URL holds its text (``auto`` or the number), or nothing at the
+    default."""
+    wanted = None if value == default else spec.to_text(value)
+    if st.query_params.get(key) != wanted:
+        if wanted is None:
+            del st.query_params[key]
+        else:
+            st.query_params[key] = wanted
+    st.session_state.setdefault(URL_CHOICES_KEY, {}).setdefault(st.session_state.get("studio_page"), {})[key] = wanted
 
 
 #: The session's ``(name, text)`` link values already said to be unusable (:func:`studio_ui.page.start_page`).

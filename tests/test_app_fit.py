@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from app_helpers import assert_ok, metrics, run
+from app_helpers import assert_ok, captions, decode, media, metrics, run
 
 import segmentation as seg
 from studio_ui.page import sample_defaults
+
+__all__ = ["media"]  # the fixture, imported for pytest
 
 
 def test_fit_button_sets_the_fitted_recipe_and_the_count_follows():
@@ -22,3 +24,19 @@ def test_fit_button_sets_the_fitted_recipe_and_the_count_follows():
     expected = seg.watershed(image, fitted).count
     shown = metrics(at)["Objects"].lstrip("≈ ")
     assert shown == f"{expected:,}"
+
+
+def test_a_link_with_diameter_auto_fits_at_full_resolution_and_exports_the_fitted_script(media):
+    """``?diameter=auto``: the labels are the library's auto watershed; the recipe JSON keeps "auto" (the CLI fits
+    each image anew) and the script carries the values fitted to this image, said in a caption."""
+    image = seg.load_sample("nuclei")
+    at = run("watershed", query={"sample": "nuclei", "diameter": "auto", "tab": "Export"})
+    assert_ok(at)
+    recipe = seg.recipe_from_json(media.download(at, "Recipe JSON").decode())
+    assert recipe.diameter is None
+    labels = decode(media.download(at, "Labels TIFF"))
+    assert labels.shape == image.shape[:2]
+    assert labels.max() > 0 and (labels == seg.watershed(image, recipe).labels).all()
+    script = media.download(at, "Python script").decode()
+    assert script == seg.to_python(seg.recipe_for_image(image, recipe))
+    assert any(c.startswith("Typical diameter *auto*: the script carries the values fitted") for c in captions(at))

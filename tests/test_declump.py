@@ -187,3 +187,52 @@ def test_cli_apply_of_a_fitted_recipe_gives_the_library_labels(tmp_path, monkeyp
     assert done.returncode == 0, done.stderr
     expected = seg.watershed(seg.load_image(tmp_path / "images" / "cells.png"), recipe).labels
     assert np.array_equal(tifffile.imread(tmp_path / "out" / "cells_labels.tif"), expected)
+
+
+def test_diameter_auto_runs_the_fit_of_this_image():
+    image, _ = _brightfield(1)
+    auto = WatershedRecipe(diameter=None)
+    fitted = seg.fit_nuclei_recipe(image)  # the image is smaller than FIT_SIDE: fitted on itself
+    assert max(image.shape[:2]) <= seg.FIT_SIDE and fitted.diameter > 0
+    assert seg.recipe_for_image(image, auto) == fitted.sized()
+    result = seg.watershed(image, auto)
+    assert result.recipe == auto  # the recipe as given: a share link, the JSON and the CLI fit again
+    assert np.array_equal(result.labels, seg.watershed(image, fitted).labels)
+    assert any(f"typical diameter auto: {fitted.diameter:.1f} px fitted" in note for note in result.notes)
+    assert seg.watershed(image, diameter="auto").count == result.count  # the text form, as links and the CLI
+    assert WatershedRecipe.from_flat({"diameter": "auto"}).diameter is None
+    assert seg.recipe_from_json(auto.to_json()) == auto and auto.rescaled(0.25).diameter is None
+
+
+def test_diameter_auto_on_a_big_image_is_fitted_on_its_copy_and_scaled_back():
+    small, _ = _brightfield(1)
+    big = np.kron(small, np.ones((5, 5, 1), np.uint8)) if small.ndim == 3 else np.kron(small, np.ones((5, 5), np.uint8))
+    assert max(big.shape[:2]) > seg.FIT_SIDE
+    copy, scale = seg.downscale(big, seg.FIT_SIDE)
+    on_copy = seg.fit_nuclei_recipe(copy, WatershedRecipe())
+    run = seg.recipe_for_image(big, WatershedRecipe(diameter=None))
+    assert on_copy.diameter > 0
+    expected = WatershedRecipe(diameter=on_copy.diameter / scale)
+    expected = expected.replace(foreground=expected.foreground.replace(
+        method=on_copy.foreground.method, classes=on_copy.foreground.classes,
+        foreground_classes=on_copy.foreground.foreground_classes))
+    assert run == expected.sized()
+    # the objects are 5x larger: the diameter found on the copy, scaled back, is about 5x the small image's
+    assert 4.0 < on_copy.diameter / scale / seg.fit_nuclei_recipe(small).diameter < 6.0
+
+
+def test_a_recipe_with_a_diameter_tiles_as_the_whole_image_and_auto_is_refused_in_words():
+    from segmentation.batch import TiledError, segment_tiled
+    yy, xx = np.mgrid[:160, :200]
+    image = np.full((160, 200), 20, np.uint8)
+    for y, x in [(40, 40), (40, 62), (110, 120), (110, 143), (60, 160)]:
+        image[(yy - y) ** 2 + (xx - x) ** 2 <= 144] = 200
+    image[140:146, 10:16] = 200  # a 36-px speck: under the smallest object a diameter of 24 px sets (90 px)
+    recipe = WatershedRecipe(foreground=seg.ThresholdRecipe(smoothing="gaussian", sigma=1.25), diameter=24)
+    whole = seg.watershed(image, recipe)
+    assert whole.count == 5
+    tiled = segment_tiled(image, recipe, tile=64, halo=60)
+    assert np.array_equal(tiled.mask[:], whole.foreground)
+    assert np.array_equal(tiled.labels[:], whole.labels)
+    with pytest.raises(TiledError, match="diameter auto is fitted to a whole image"):
+        segment_tiled(image, recipe.replace(diameter=None), tile=64)

@@ -289,6 +289,10 @@ def tile_refusals(recipe) -> list[tuple[str, str]]:
                                   f"methods "
                                   f"{', '.join(LOCAL_METHODS)})"))
     if isinstance(recipe, WatershedRecipe):
+        if recipe.diameter is None:
+            refused.append(("diameter", "diameter auto is fitted to a whole image, not to tiles; give the typical "
+                                        "object diameter in pixels (segmentation.recipe_for_image of a downscaled "
+                                        "copy, or the app's fit, gives one) or 0"))
         if recipe.seeds != "h_maxima":
             refused.append(("seeds", f"seeds {recipe.seeds} are not numbered across tiles (seeds h_maxima are)"))
         if recipe.landscape != "distance":
@@ -571,6 +575,8 @@ def segment_tiled(source, recipe, *, tile: int = 2048, halo: int | None = None, 
     (2, 2, (60, 60))
     """
     check_tileable(recipe)
+    if isinstance(recipe, WatershedRecipe):
+        recipe = recipe.sized()  # the sizes a typical diameter sets, as watershed() runs them (tiles read them below)
     array = open_image(source)
     shape = tuple(array.shape[:2])
     tile = int(tile)

@@ -62,7 +62,8 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
     ------
     ParameterError
         When ``recipe`` is not a recipe, or is a watershed seeded by a marker image (an array cannot be
-        written into a script).
+        written into a script), or whose diameter is "auto" (fitted to each image; export
+        :func:`segmentation.recipe_for_image` of the image instead).
     """
     if isinstance(recipe, WatershedRecipe):
         if recipe.seeds == "marker_image":
@@ -70,6 +71,11 @@ def to_python(recipe: ThresholdRecipe | WatershedRecipe) -> str:
                                  "the markers are an array, not a parameter; choose h_maxima, distance_peaks, "
                                  "intensity_bands or points seeds, or call segmentation.watershed(image, "
                                  "markers=...) instead")
+        if recipe.diameter is None:
+            raise ParameterError("diameter: a typical diameter 'auto' is fitted to each image, which the script "
+                                 "does not do yet; export the recipe fitted to your image, "
+                                 "segmentation.recipe_for_image(image, recipe), or give the diameter in pixels "
+                                 "(0 = off)")
         foreground, watershed = recipe.sized().foreground, True  # sizes from a typical diameter, if set
     elif isinstance(recipe, ThresholdRecipe):
         foreground, watershed = recipe, False

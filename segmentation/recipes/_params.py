@@ -128,6 +128,8 @@ class ParamSpec:
             if self.odd and value % 2 == 0:
                 raise self._error(value, "an odd number" + self._range_text())
             return value
+        if kind == "optional_float" and isinstance(value, str) and value.strip().lower() == "auto":
+            value = None  # the word its text form uses, accepted from Python too
         if kind == "float" or (kind == "optional_float" and value is not None):
             number = _finite_float(value)
             if number is None:
@@ -261,7 +263,7 @@ class ParamSpec:
             return tuple((int(r * factor), int(c * factor)) for r, c in value)
         scaled = value * (factor * factor if self.scale == "area" else factor)
         high = self.max if self.max is not None else math.inf
-        if self.kind == "float":
+        if self.kind in ("float", "optional_float"):  # a number that is not a count of pixels: never rounded
             low = self.min if self.min is not None else -math.inf
             return min(high, max(low, scaled))
         if value == 0:  # 0 means "off" for every integer length: keep it off

@@ -455,12 +455,15 @@ class WatershedRecipe(_Recipe):
                                    "OpenCV's gradient watershed always uses 4.")
     watershed_line: bool = param(False, kind="bool", label="Watershed lines", group="Landscape",
                                  help="Keep a one-pixel background line between touching objects.")
-    diameter: float = param(0.0, kind="float", min=0.0, max=1000.0, step=1.0,
-                            label="Typical object diameter (px, 0 = off)", group="Seeds", scale="length",
-                            help="When above 0, the object size sets the other sizes: the background radius "
-                                 "(the diameter, if background subtraction is on), the smallest object "
-                                 "(a fifth of a disc of this diameter), h (0.05 × diameter, at least 0.5 px) and "
-                                 "the minimum seed distance (diameter / 1.5), overriding their own values.")
+    diameter: float | None = param(0.0, kind="optional_float", min=0.0, max=1000.0, step=1.0,
+                                   label="Typical object diameter (px, auto = fitted, 0 = off)", group="Seeds",
+                                   scale="length",
+                                   help="When above 0, the object size sets the other sizes: the background radius "
+                                        "(the diameter, if background subtraction is on), the smallest object "
+                                        "(a fifth of a disc of this diameter), h (0.05 × diameter, at least 0.5 px) "
+                                        "and the minimum seed distance (diameter / 1.5), overriding their own values. "
+                                        "auto fits it, and the foreground classes, to each image of nuclei "
+                                        "(segmentation.fit_nuclei_recipe on a copy of at most 1024 px).")
 
     def __post_init__(self) -> None:
         if isinstance(self.foreground, Mapping):
@@ -530,6 +533,9 @@ class WatershedRecipe(_Recipe):
     def sized(self) -> "WatershedRecipe":
         """The recipe whose pixel sizes follow its typical object ``diameter`` (itself when ``diameter`` is 0).
 
+        A diameter ``None`` ("auto") is fitted to each image: :func:`segmentation.recipe_for_image` gives the
+        recipe run on a given image; ``sized()`` of an "auto" recipe is itself.
+
         With a diameter *D* > 0 (pixels): the foreground's ``background_radius`` becomes ``round(D)``
         (at least 1; only when background subtraction is on), its ``min_size`` ``round(0.05·π·D²)`` (a fifth
         of the area of a disc of diameter *D*), ``h`` becomes ``max(0.5, 0.05·D)`` and ``min_distance``
@@ -540,7 +546,8 @@ class WatershedRecipe(_Recipe):
         Returns
         -------
         WatershedRecipe
-            The recipe :func:`segmentation.watershed` and :func:`segmentation.to_python` actually run.
+            The recipe :func:`segmentation.watershed` and :func:`segmentation.to_python` actually run (for a
+            diameter above 0 or 0).
 
         References
         ----------
