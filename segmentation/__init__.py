@@ -76,6 +76,8 @@ from .measurement import (
 )
 from .recipes import (
     CHANNELS,
+    CONVEX_SOLIDITY,
+    FIT_SIDE,
     GLOBAL_METHODS,
     LOCAL_METHODS,
     METHODS,
@@ -84,6 +86,8 @@ from .recipes import (
     PROJECTIONS,
     RECIPE_FORMAT,
     RECIPE_VERSION,
+    SINGLE_THRESHOLD_METHODS,
+    SPECK_FRACTION,
     UDUNITS,
     UNIT_SPELLINGS,
     UNITS,
@@ -103,7 +107,6 @@ from .recipes import (
     upgrade_params,
 )
 from .regions import (
-    FIT_SIDE,
     WatershedResult,
     as_labels,
     choose_foreground,
@@ -183,7 +186,7 @@ __all__ = [
     "flood_gradient", "edit_seeds", "merge_objects", "split_objects",
     # typical diameter, foreground choice and bundled recipes for nuclei (issue 16)
     "typical_diameter", "convex_object_count", "choose_foreground", "fit_nuclei_recipe", "recipe_for_image",
-    "FIT_SIDE", "WATERSHED_PRESETS",
+    "FIT_SIDE", "CONVEX_SOLIDITY", "SPECK_FRACTION", "SINGLE_THRESHOLD_METHODS", "WATERSHED_PRESETS",
     # measuring and scoring
     "measure", "MeasurementTable", "unit_suffix", "mask_agreement", "pairwise_iou", "object_f1", "score_objects",
     "ObjectScores",

@@ -129,40 +129,15 @@ def export_section(*, stem: str, full_answer: Callable[[], Timed], image: np.nda
         st.caption(f"Measurements in {scale.unit}: {scale.size:g} {scale.unit} per pixel, from {scale.source}.")
     interop_section(stem=stem, segmentation=segmentation, image=image, image_key=image_key,
                     recipe_json=recipe_json, scale=scale, table=table)
+    script = to_python(recipe)
     st.markdown("**Recipe** — reproduce this result in the command line (`python -m segmentation apply "
                 "--recipe recipe.json IMAGES --out DIR`) or in a standalone script")
-    try:
-        script, fitted = script_of(image_key, recipe_json, image)
-    except ValueError as error:  # a fit that cannot work on this image: the recipe JSON is still offered
-        script, fitted = None, None
-        st.error(f"No script: {error}")
-    download_row([("Recipe JSON", f"{stem}_recipe.json", recipe.to_json(), "application/json")]
-                 + ([("Python script", f"{stem}_segment.py", script, "text/x-python")] if script else []))
-    if fitted is not None:
-        st.caption(f"Typical diameter *auto*: the script carries the values fitted to this image ({fitted}); the "
-                   "recipe JSON and the command line fit each image anew.")
-    if script:
-        with st.expander("The recipe as a Python script (OpenCV, scikit-image and numpy only)"):
-            st.code(script, language="python", line_numbers=False)
-
-
-def script_of(image_key: str, recipe_json: str, image: np.ndarray) -> tuple[str, str | None]:
-    """The standalone script of a recipe, and for a typical diameter "auto" the words on the values fitted to
-    ``image`` that it carries instead (the fit is cached per image and recipe when the image has a key)."""
-    recipe = seg.recipe_from_json(recipe_json)
-    if not isinstance(recipe, seg.WatershedRecipe) or recipe.diameter is not None:
-        return to_python(recipe), None
-    run = _fitted_run(image_key, recipe_json, image) if image_key else seg.recipe_for_image(image, recipe)
-    return to_python(run), (f"foreground {run.foreground.method}"
-                            + (f" classes {', '.join(map(str, run.foreground.foreground_classes))}"
-                               if run.foreground.method == "multiotsu" and run.foreground.foreground_classes else "")
-                            + f", smallest object {run.foreground.min_size} px, h {run.h:g} px, seed distance "
-                              f"{run.min_distance} px")
-
-
-@st.cache_resource(max_entries=8, show_spinner="Fitting the typical diameter to this image…")
-def _fitted_run(image_key: str, recipe_json: str, _image: np.ndarray) -> seg.WatershedRecipe:
-    return seg.recipe_for_image(_image, seg.recipe_from_json(recipe_json))
+    download_row([
+        ("Recipe JSON", f"{stem}_recipe.json", recipe.to_json(), "application/json"),
+        ("Python script", f"{stem}_segment.py", script, "text/x-python"),
+    ])
+    with st.expander("The recipe as a Python script (OpenCV, scikit-image and numpy only)"):
+        st.code(script, language="python", line_numbers=False)
 
 
 def _name_of(fmt: str, stem: str) -> str:

@@ -236,3 +236,38 @@ def test_a_recipe_with_a_diameter_tiles_as_the_whole_image_and_auto_is_refused_i
     assert np.array_equal(tiled.labels[:], whole.labels)
     with pytest.raises(TiledError, match="diameter auto is fitted to a whole image"):
         segment_tiled(image, recipe.replace(diameter=None), tile=64)
+
+
+def _auto_cases():
+    coins = data.coins()
+    brightfield, _ = _brightfield(3)
+    sample = seg.load_sample("nuclei")
+    nan_coins = coins.astype(np.float32)
+    nan_coins[10:20, 30:40] = np.nan
+    fg = seg.ThresholdRecipe
+    return {
+        "coins": (coins, WatershedRecipe(diameter=None)),
+        "brightfield RGB": (np.dstack([brightfield] * 3), WatershedRecipe(diameter=None)),
+        "nuclei sample, 16-bit": (sample.astype(np.uint16) * 257, WatershedRecipe(diameter=None)),
+        "coins 4x (fitted on its copy)": (np.kron(coins, np.ones((4, 4), np.uint8)), WatershedRecipe(diameter=None)),
+        "float with NaN": (nan_coins, WatershedRecipe(diameter=None)),
+        "no background, polarity auto": (255 - coins, WatershedRecipe(
+            foreground=fg(smoothing="gaussian", sigma=1.25, closing=3, fill_holes=True, min_size=50), diameter=None)),
+        "li, distance peaks": (coins, WatershedRecipe(foreground=seg.WATERSHED_FOREGROUND.replace(method="li"),
+                                                      seeds="distance_peaks", diameter=None)),
+        "sauvola (no split candidates)": (coins, WatershedRecipe(
+            foreground=seg.WATERSHED_FOREGROUND.replace(method="sauvola"), diameter=None)),
+        "gradient landscape": (brightfield, WatershedRecipe(landscape="gradient", diameter=None)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_auto_cases()))
+def test_script_fits_diameter_auto_at_run_time_bit_for_bit(tmp_path, name):
+    """The script of an "auto" recipe fits each image itself: the library's labels on every kind of image, a
+    copy-fitted large one included."""
+    image, recipe = _auto_cases()[name]
+    expected = seg.watershed(image, recipe).labels
+    segment = _segment_of(seg.to_python(recipe), tmp_path, "generated_auto")
+    result = segment(image)
+    assert result.dtype == expected.dtype and np.array_equal(result, expected)
+    assert expected.max() > 0

@@ -31,6 +31,9 @@ class Script:
         self.imports: set[str] = {"cv2", "np"}
         self.helpers: list[str] = []
         self.values_current = False  # whether ``values`` holds finite_pixels(channel) of the current channel
+        # Sizes decided at run time (a typical diameter "auto", _script_fit): parameter name -> the script's
+        # variable, written instead of the recipe's literal value
+        self.names: dict[str, str] = {}
 
     def need(self, *names: str) -> None:
         """Imports by short name: ``ndi``, ``skimage:filters``, ``skimage.segmentation:watershed`` ..."""
@@ -485,6 +488,8 @@ def background_step(s: Script, r: ThresholdRecipe, polarity: str | None) -> str 
     radius = r.background_radius
     if radius <= 0:
         return polarity
+    if "background_radius" in s.names:
+        return _background_at_run_time(s, s.names["background_radius"], polarity)
     # The library's rule (segmentation.subtract_background): shrink by 2, 4 or 8 for large radii.
     shrink = 1 if radius <= 10 else 2 if radius <= 30 else 4 if radius <= 100 else 8
     d = 2 * max(1, round(radius / shrink)) + 1
@@ -511,18 +516,7 @@ def background_step(s: Script, r: ThresholdRecipe, polarity: str | None) -> str 
                   f"grid = (small.shape[1] * {shrink}, small.shape[0] * {shrink})",
                   "background = cv2.resize(background, grid, interpolation=cv2.INTER_LINEAR)",
                   "background = np.ascontiguousarray(background[:channel.shape[0], :channel.shape[1]])"]
-    a, b = {"bright": ("filled", "background"), "dark": ("background", "filled")}.get(polarity, ("high", "low"))
-    lines += ["# Saturating subtraction: where the background lies above a pixel, the result is 0."]
-    if polarity is None:
-        lines += ['high, low = (filled, background) if polarity == "bright" else (background, filled)']
-    lines += ["if channel.dtype == np.float32:", f"    flat = np.maximum({a} - {b}, 0)",
-              "else:", f"    flat = cv2.subtract({a}, {b})",
-              "if nonfinite is not None:",
-              "    # NaN stays NaN; an infinity on the objects' side becomes +inf, one on the other side 0",
-              "    kept = " + {"bright": "channel[nonfinite]", "dark": "-channel[nonfinite]"}.get(
-                  polarity, 'channel[nonfinite] if polarity == "bright" else -channel[nonfinite]'),
-              "    flat[nonfinite] = np.where(kept == -np.inf, np.float32(0), kept)",
-              "channel = flat"]
+    lines += _subtraction_lines(polarity)
     s.section(f"Background subtraction, like Fiji's Subtract Background: the background is the {what} of the "
               f"image by a disc of radius {radius} px (OpenCV)"
               + (f", computed on a copy shrunk {shrink}× by block {how} and enlarged back linearly"
@@ -532,6 +526,52 @@ def background_step(s: Script, r: ThresholdRecipe, polarity: str | None) -> str 
     return "bright"
 
 
+
+
+def _subtraction_lines(polarity: str | None) -> list[str]:
+    a, b = {"bright": ("filled", "background"), "dark": ("background", "filled")}.get(polarity, ("high", "low"))
+    lines = ["# Saturating subtraction: where the background lies above a pixel, the result is 0."]
+    if polarity is None:
+        lines += ['high, low = (filled, background) if polarity == "bright" else (background, filled)']
+    return lines + [
+        "if channel.dtype == np.float32:", f"    flat = np.maximum({a} - {b}, 0)",
+        "else:", f"    flat = cv2.subtract({a}, {b})",
+        "if nonfinite is not None:",
+        "    # NaN stays NaN; an infinity on the objects' side becomes +inf, one on the other side 0",
+        "    kept = " + {"bright": "channel[nonfinite]", "dark": "-channel[nonfinite]"}.get(
+            polarity, 'channel[nonfinite] if polarity == "bright" else -channel[nonfinite]'),
+        "    flat[nonfinite] = np.where(kept == -np.inf, np.float32(0), kept)",
+        "channel = flat"]
+
+
+def _background_at_run_time(s: Script, radius: str, polarity: str | None) -> str:
+    """The background subtraction with its radius in the variable ``radius`` (the library's shrink rule run)."""
+    def background(bright: bool) -> list[str]:
+        pool, operation = ("cv2.erode", "cv2.MORPH_OPEN") if bright else ("cv2.dilate", "cv2.MORPH_CLOSE")
+        return ["if shrink > 1:",
+                "    block = cv2.getStructuringElement(cv2.MORPH_RECT, (shrink, shrink))",
+                f"    small = np.ascontiguousarray({pool}(filled, block, anchor=(0, 0))[::shrink, ::shrink])",
+                f"    background = cv2.morphologyEx(small, {operation}, disc)",
+                "    # enlarged to the whole grid from the corner, then cut to the image's size",
+                "    grid = (small.shape[1] * shrink, small.shape[0] * shrink)",
+                "    background = cv2.resize(background, grid, interpolation=cv2.INTER_LINEAR)",
+                "    background = np.ascontiguousarray(background[:channel.shape[0], :channel.shape[1]])",
+                "else:",
+                f"    background = cv2.morphologyEx(filled, {operation}, disc)"]
+
+    what = {"bright": "opening", "dark": "closing"}.get(polarity, "opening (bright objects) or closing (dark ones)")
+    s.use("fill_nonfinite")
+    lines = ["filled, nonfinite = fill_nonfinite(channel)",
+             f"shrink = 1 if {radius} <= 10 else 2 if {radius} <= 30 else 4 if {radius} <= 100 else 8",
+             f"d = 2 * max(1, round({radius} / shrink)) + 1",
+             "disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))",
+             *by_polarity(polarity, background(True), background(False)), *_subtraction_lines(polarity)]
+    s.section(f"Background subtraction, like Fiji's Subtract Background: the background is the {what} of the "
+              f"image by a disc of radius {radius} px (OpenCV), computed on a copy shrunk 2×, 4× or 8× (radius "
+              f"above 10, 30, 100 px) by block minimum (maximum for dark objects) and enlarged back linearly; "
+              f"afterwards the objects are bright on a background near 0. {FILLED}.", lines)
+    s.channel_changed()
+    return "bright"
 
 
 def multiotsu_input(s: Script, classes: int) -> str:
@@ -579,7 +619,8 @@ def method_lines(s: Script, r: ThresholdRecipe, pol: str | None) -> list[str]:
     if m == "multiotsu":
         s.need("skimage:filters")
         top = r.classes - 1
-        chosen = (str(list(r.foreground_classes)) if r.foreground_classes
+        chosen = (s.names["foreground_classes"] if "foreground_classes" in s.names
+                  else str(list(r.foreground_classes)) if r.foreground_classes
                   else f'[{top}] if polarity == "bright" else [0]' if pol is None
                   else str([top if pol == "bright" else 0]))
         return [f"thresholds = np.array({multiotsu_input(s, r.classes)}, np.float64)",
@@ -626,6 +667,14 @@ def method_step(s: Script, r: ThresholdRecipe, pol: str | None) -> None:
     lines = method_lines(s, r, pol)
     info = METHODS[r.method]
     comment = f"Method: {info.label}, computed by {info.library}; after {info.source}."
+    if "classes" in s.names:  # the fitted foreground: this method, or multi-Otsu classes chosen at run time
+        name = s.names["classes"]
+        s.names["foreground_classes"] = name
+        split = method_lines(s, r.replace(method="multiotsu", classes=3, foreground_classes=(1,)), pol)
+        del s.names["foreground_classes"]
+        lines = [f"if {name} is None:", *indent(lines), "else:  # the classes of a 3-class multi-Otsu split",
+                 *indent(split)]
+        comment += f" Or, when {name} is given, those classes of a 3-class multi-Otsu split (scikit-image)."
     if r.method != "manual":
         comment += (" Thresholds come from the finite pixels: a float image's NaN is never foreground, +inf is "
                     "above every threshold and -inf below. A constant image has nothing to separate: empty mask.")
@@ -636,7 +685,8 @@ def method_step(s: Script, r: ThresholdRecipe, pol: str | None) -> None:
 
 def cleanup_step(s: Script, r: ThresholdRecipe) -> None:
     done = [name for name, on in (("opening", r.opening > 1), ("closing", r.closing > 1),
-                                  ("fill holes", r.fill_holes), ("remove small objects", r.min_size > 1),
+                                  ("fill holes", r.fill_holes),
+                                  ("remove small objects", r.min_size > 1 or "min_size" in s.names),
                                   ("clear border", r.clear_border)) if on]
     s.section("Clean-up" + (f", in this order: {', '.join(done)}." if done else ": none."), ["mask = raw"])
     if r.opening > 1:
@@ -656,7 +706,16 @@ def cleanup_step(s: Script, r: ThresholdRecipe) -> None:
         s.need("ndi")
         s.section("Fill holes (background regions not connected to the border).",
                   "mask = ndi.binary_fill_holes(mask)")
-    if r.min_size > 1:
+    if "min_size" in s.names:
+        least = s.names["min_size"]
+        s.section(f"Remove objects of fewer than {least} pixels (8-connected, OpenCV).", f"""
+            if {least} > 1:
+                _, objects, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8,
+                                                                        ltype=cv2.CV_32S)
+                keep = stats[:, cv2.CC_STAT_AREA] >= {least}
+                keep[0] = False  # label 0 is the background
+                mask = keep[objects]""")
+    elif r.min_size > 1:
         s.section(f"Remove objects of fewer than {r.min_size} pixels (8-connected, OpenCV).", f"""
             _, objects, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8,
                                                                     ltype=cv2.CV_32S)

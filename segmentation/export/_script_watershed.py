@@ -54,15 +54,17 @@ def h_maxima_seeds(s: Script, w: WatershedRecipe, pol: str | None) -> None:
     s.use("label8")
     s.use("reconstruct_by_dilation")
     s.use("seed_every_object")
-    s.section(f"Seeds: one per dome of the distance map rising at least h = {w.h:g} px above its saddle "
-              "(h-maxima: the distance minus its reconstruction from distance - h, with scikit-image's float "
-              "tolerance), plus one at the deepest point of any object left without a seed.", f"""
-        if {lit(w.h)} > float(distance.max(initial=0) - distance.min(initial=0)):
+    h = s.names.get("h", lit(w.h))
+    s.section(f"Seeds: one per dome of the distance map rising at least h = {h if 'h' in s.names else f'{w.h:g}'} "
+              "px above its saddle (h-maxima: the distance minus its reconstruction from distance - h, with "
+              "scikit-image's float tolerance), plus one at the deepest point of any object left without a seed.",
+              f"""
+        if {h} > float(distance.max(initial=0) - distance.min(initial=0)):
             seeds = np.zeros(distance.shape, np.int32)  # a flat map has no domes
         else:
             resolution = 2 * np.finfo(np.float32).resolution * np.abs(distance)
-            residue = distance - reconstruct_by_dilation(distance - {lit(w.h)} - resolution, distance)
-            seeds = label8(residue >= {lit(w.h)})
+            residue = distance - reconstruct_by_dilation(distance - {h} - resolution, distance)
+            seeds = label8(residue >= {h})
         seeds = seed_every_object(seeds, objects, distance)""")
 
 
@@ -70,10 +72,11 @@ def distance_peak_seeds(s: Script, w: WatershedRecipe, pol: str | None) -> None:
     s.need("skimage:feature")
     s.use("seed_every_object")
     rel = lit(w.peak_fraction) if w.peak_fraction else "None"
-    s.section(f"Seeds: local maxima of the distance map at least {w.min_distance} px apart"
+    apart = s.names.get("min_distance", str(w.min_distance))
+    s.section(f"Seeds: local maxima of the distance map at least {apart} px apart"
               + (f", above {w.peak_fraction:g} of their object's maximum" if w.peak_fraction else "")
               + " (scikit-image peak_local_max), plus one in any object left without a seed.", f"""
-        peaks = feature.peak_local_max(distance, min_distance={w.min_distance}, labels=objects,
+        peaks = feature.peak_local_max(distance, min_distance={apart}, labels=objects,
                                        threshold_rel={rel}, exclude_border=False)
         seeds = np.zeros(distance.shape, np.int32)
         seeds[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)

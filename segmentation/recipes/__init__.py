@@ -8,6 +8,8 @@ from ._params import ParamSpec, alias_table, canonical_names, specs_of
 from ._presets import WATERSHED_PRESETS
 from ._recipes import (
     CHANNELS,
+    CONVEX_SOLIDITY,
+    FIT_SIDE,
     GLOBAL_METHODS,
     LOCAL_METHODS,
     METHODS,
@@ -16,6 +18,8 @@ from ._recipes import (
     PROJECTIONS,
     RECIPE_FORMAT,
     RECIPE_VERSION,
+    SINGLE_THRESHOLD_METHODS,
+    SPECK_FRACTION,
     UDUNITS,
     UNIT_SPELLINGS,
     UNITS,
@@ -34,4 +38,5 @@ __all__ = ["ParamSpec", "specs_of", "canonical_names", "alias_table", "CHANNELS"
            "METHODS", "MethodInfo", "RECIPE_FORMAT", "WATERSHED_FOREGROUND", "ThresholdRecipe", "WatershedRecipe",
            "recipe_from_json", "RECIPE_VERSION", "PROJECTIONS", "UNITS", "colour_channel", "upgrade_params",
            "NUCLEAR_STAINS", "file_selection", "WATERSHED_PRESETS", "PAGES", "UDUNITS",
-           "UNIT_SPELLINGS", "length_unit"]
+           "UNIT_SPELLINGS", "length_unit", "FIT_SIDE", "CONVEX_SOLIDITY", "SPECK_FRACTION",
+           "SINGLE_THRESHOLD_METHODS"]

@@ -4,7 +4,6 @@ Everything here is also exported by :mod:`segmentation`.
 """
 
 from ._declump import (
-    FIT_SIDE,
     choose_foreground,
     convex_object_count,
     fit_nuclei_recipe,
@@ -29,4 +28,4 @@ from ._watershed import (
 __all__ = ["label_objects", "as_labels", "watershed", "WatershedResult", "distance_map", "h_maxima_seeds",
            "distance_peak_seeds", "intensity_band_markers", "point_seeds", "seed_every_object", "flood_distance",
            "flood_gradient", "typical_diameter", "convex_object_count", "choose_foreground", "fit_nuclei_recipe",
-           "recipe_for_image", "FIT_SIDE", "edit_seeds", "merge_objects", "split_objects"]
+           "recipe_for_image", "edit_seeds", "merge_objects", "split_objects"]

@@ -22,24 +22,20 @@ from scipy import ndimage as ndi
 from .._checks import check_mask, check_number
 from .._errors import ParameterError, SegmentationError
 from .._numeric import as_image
-from ..recipes import ThresholdRecipe, WatershedRecipe
+from ..recipes import (
+    CONVEX_SOLIDITY,
+    FIT_SIDE,
+    SINGLE_THRESHOLD_METHODS,
+    SPECK_FRACTION,
+    ThresholdRecipe,
+    WatershedRecipe,
+)
 from ..thresholding import threshold
 from ._labels import label_objects
 from ._watershed import distance_map, h_maxima_seeds, seed_every_object
 
-__all__ = ["typical_diameter", "convex_object_count", "choose_foreground", "fit_nuclei_recipe", "recipe_for_image",
-           "FIT_SIDE"]
+__all__ = ["typical_diameter", "convex_object_count", "choose_foreground", "fit_nuclei_recipe", "recipe_for_image"]
 
-#: The least solidity (area / convex hull area) of an object counted as convex by :func:`choose_foreground`.
-CONVEX_SOLIDITY = 0.9
-#: The least area of a counted object, as a fraction of the median object area (smaller ones are specks).
-SPECK_FRACTION = 0.2
-#: The long side, in pixels, of the copy a diameter "auto" is fitted on (``segmentation.downscale``, ``INTER_AREA``):
-#: the app's default preview size, so its live preview and the full-resolution result fit the same pixels. The fit
-#: costs 0.33 s on the 1024-px copy of a 12-MP photo, 7.6 s on the photo itself (see docs/DEFAULTS.md).
-FIT_SIDE = 1024
-#: The global methods giving one threshold, whose foreground choose_foreground compares with multi-Otsu's classes.
-_SINGLE_THRESHOLD = frozenset({"manual", "otsu", "triangle", "li", "yen", "isodata", "mean", "minimum"})
 
 
 def typical_diameter(mask: np.ndarray) -> float:
@@ -229,7 +225,7 @@ def choose_foreground(image: np.ndarray, recipe: WatershedRecipe | ThresholdReci
                              f"{type(recipe).__name__}")
     solidity = check_number("solidity", solidity, low=0, high=1)
     first = threshold(image, recipe)
-    if recipe.method not in _SINGLE_THRESHOLD:
+    if recipe.method not in SINGLE_THRESHOLD_METHODS:
         return recipe, "threshold"
     best, best_name, best_count = recipe, "threshold", convex_object_count(first.mask, solidity=solidity)
     for name, candidate in _candidates(recipe, first.polarity)[1:]:
