@@ -5,7 +5,9 @@ README) and scores, per image with :func:`segmentation.score_objects`: object F1
 over IoU 0.5–0.95, merges and splits. Also counts the objects on ``skimage.data.coins()`` (24 coins) and
 scores the bundled synthetic nuclei sample (always available).
 
-Alternatives: the current defaults; Li instead of Otsu; the foreground choice alone
+Alternatives: a typical diameter "auto" (the recipe fitted to each image, on the image itself when its long side
+is at most ``FIT_SIDE`` px, as every dev image); the defaults, fixed sizes (``diameter=0``); Li instead of Otsu;
+the foreground choice alone
 (:func:`segmentation.choose_foreground`); the recipe fitted per image (:func:`segmentation.fit_nuclei_recipe`:
 foreground choice, typical diameter, sizes from it), and the same with h capped at 1 px; CellProfiler's nuclei
 pipeline (``segmentation.WATERSHED_PRESETS["cellprofiler_nuclei"]``); a Voronoi-Otsu-like prototype (seeds at the
@@ -70,7 +72,7 @@ class Fitted:
 
     def recipe(self, key: int, image: np.ndarray, constants: tuple[float, float, float],
                h_cap: float | None = None) -> seg.WatershedRecipe:
-        base = seg.WatershedRecipe()
+        base = seg.WatershedRecipe(diameter=0.0)  # the sizes set here, not fitted by the library
         if key not in self._first:
             first, _ = seg.choose_foreground(image, base)
             mask = seg.threshold(image, first).mask
@@ -110,7 +112,7 @@ def by_recipe(recipe: seg.WatershedRecipe):
 
 def foreground_choice(image: np.ndarray) -> np.ndarray:
     chosen, _ = seg.choose_foreground(image)
-    return seg.watershed(image, seg.WatershedRecipe(foreground=chosen)).labels
+    return seg.watershed(image, seg.WatershedRecipe(foreground=chosen, diameter=0.0)).labels
 
 
 def fitted_labels(image: np.ndarray) -> np.ndarray:
@@ -122,11 +124,14 @@ def fitted_h_capped(image: np.ndarray) -> np.ndarray:
     return seg.watershed(image, Fitted().recipe(0, image, LIBRARY_CONSTANTS, h_cap=1.0)).labels
 
 
+FIXED = seg.WatershedRecipe(diameter=0.0)  # the defaults: the sizes as set, not fitted
+
 ALTERNATIVES = {
-    "default (Otsu, h-maxima h 1)": by_recipe(seg.WatershedRecipe()),
-    "Li instead of Otsu": by_recipe(seg.WatershedRecipe.from_params(method="li")),
+    "typical diameter auto (fitted per image)": by_recipe(seg.WatershedRecipe(diameter=None)),
+    "default, fixed sizes (Otsu, top-hat 50, h-maxima h 1)": by_recipe(FIXED),
+    "Li instead of Otsu (fixed sizes)": by_recipe(FIXED.replace(foreground=FIXED.foreground.replace(method="li"))),
     "foreground choice only": foreground_choice,
-    "fitted: foreground choice + typical diameter": fitted_labels,
+    "fitted: seg.fit_nuclei_recipe": fitted_labels,
     "fitted, h capped at 1 px": fitted_h_capped,
     "CellProfiler nuclei preset": by_recipe(seg.WATERSHED_PRESETS["cellprofiler_nuclei"]),
     "Voronoi-Otsu-like (intensity seeds)": voronoi_otsu,

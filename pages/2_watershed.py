@@ -46,7 +46,10 @@ with plain_errors():
     ws_values = seeds_ui.usable_points(ws_values, current.image.shape)
     recipe = seg.WatershedRecipe(foreground=seg.ThresholdRecipe(**fg_values), **ws_values)
     seeds_ui.fit_button(sections["Seeds"], current.key, current.image, recipe)
-    timed = compute.run_watershed(current.key, factor, recipe.rescaled(factor).to_json(), preview)
+    live = compute.live_recipe(current.key, recipe, current.image)  # a typical diameter "auto" fitted
+    seeds_ui.fitted_caption(sections["Seeds"], recipe, live)
+    timed = compute.run_watershed(current.key, factor, live.rescaled(factor).to_json(), preview,
+                                  answers=recipe.to_json() if live is not recipe else None)
     result = timed.result
 
     # Preview numbers now (marked "≈"), full-resolution ones from a background job when ready.

@@ -213,7 +213,8 @@ def run_column(image_key: str, image: np.ndarray, scale: float, column: Column,
                 objects, count = mask, compute.count_objects(image_key, scale, recipe.to_json(), mask)
                 notes = fg.notes
             else:
-                timed = compute.run_watershed(image_key, scale, recipe.rescaled(scale).to_json(), image)
+                live = compute.live_recipe(image_key, recipe, full_image if full_image is not None else image)
+                timed = compute.run_watershed(image_key, scale, live.rescaled(scale).to_json(), image)
                 fg, objects, count = timed.result.threshold, timed.result.labels, timed.result.count
                 mask, notes = objects > 0, timed.result.notes
             thresholds, dtype, method = fg.thresholds, fg.processed.dtype, fg.recipe.method

@@ -244,6 +244,28 @@ def _watershed(recipe_json: str, image: np.ndarray) -> Timed:
 _COMPUTE = {"threshold": _threshold, "watershed": _watershed}
 
 
+def live_recipe(image_key: str, recipe, image: np.ndarray):
+    """The recipe a downscaled live view runs, before ``.rescaled()``: a watershed's typical diameter "auto"
+    fitted to the whole image (``image``, full resolution), as the full-resolution answer, the command line and
+    the script fit it, so the preview shows the same choice scaled; any other recipe itself.
+
+    The fit depends on the foreground settings only, so moving a seed or landscape widget does not fit again.
+    """
+    if recipe.kind != "watershed" or recipe.diameter is not None:
+        return recipe
+    diameter, method, classes, chosen = _fitted(image_key, recipe.foreground.to_json(), image)
+    return recipe.replace(diameter=diameter, foreground=recipe.foreground.replace(
+        method=method, classes=classes, foreground_classes=chosen))
+
+
+@st.cache_resource(max_entries=8, ttl=1800, show_spinner="Fitting the typical diameter to this image…")
+def _fitted(image_key: str, foreground_json: str, _image: np.ndarray) -> tuple:
+    recipe = seg.WatershedRecipe(foreground=seg.ThresholdRecipe.from_json(foreground_json), diameter=None)
+    fitted = seg.recipe_for_image(_image, recipe)
+    fg = fitted.foreground
+    return fitted.diameter, fg.method, fg.classes, fg.foreground_classes
+
+
 # Live results hold every stage the page shows; a 1024-px preview's watershed result is 11.2 MB (seeds, distance
 # map, processed channel, ...), its thresholding 1.5 MB. Bounded by entries: 2 watershed results keep a session
 # with a 12-MP upload under 3× its decoded size with a margin (with one full-resolution answer: 2.54× in the
@@ -273,14 +295,19 @@ def run_threshold(image_key: str, scale: float, recipe_json: str, _image: np.nda
     return timed
 
 
-def run_watershed(image_key: str, scale: float, recipe_json: str, _image: np.ndarray) -> Timed:
+def run_watershed(image_key: str, scale: float, recipe_json: str, _image: np.ndarray,
+                  answers: str | None = None) -> Timed:
     """The live result: watershed of ``_image`` (``image_key`` at ``scale``) with the recipe in ``recipe_json``.
 
-    Every stage is kept (the views, the stages, seed editing).
+    Every stage is kept (the views, the stages, seed editing). ``answers``: the JSON of the recipe this one
+    answers for at full size (a typical diameter "auto" whose fitted recipe this is: the same labels, as
+    ``segmentation.watershed`` runs ``recipe_for_image(...).sized()``).
     """
     timed = _live_watershed(image_key, scale, recipe_json, _image)
     if scale >= 1:
         _LIVE_FULL_SIZE[("watershed", image_key, recipe_json)] = timed
+        if answers is not None:
+            _LIVE_FULL_SIZE[("watershed", image_key, answers)] = timed
     return timed
 
 

@@ -312,6 +312,20 @@ def stages(preview: np.ndarray, result) -> None:
                      caption=f"Seeds ({int(result.markers.max(initial=0))})", output_format="PNG")
 
 
+def fitted_caption(container, recipe: WatershedRecipe, fitted: WatershedRecipe) -> None:
+    """Under the seeds: what a typical diameter "auto" was fitted to on this image (nothing for a number)."""
+    if recipe.diameter is not None:
+        return
+    fg = fitted.foreground
+    classes = (f"multi-Otsu classes {', '.join(map(str, fg.foreground_classes))} of {fg.classes}"
+               if fg.method == "multiotsu" and fg.foreground_classes else seg.METHODS[fg.method].label)
+    sized = fitted.sized()
+    what = (f"**{fitted.diameter:.1f} px** fitted to this image: smallest object {sized.foreground.min_size} px, "
+            f"h {sized.h:g} px, seed distance {sized.min_distance} px" if fitted.diameter
+            else "no diameter kept for this image: the sizes below apply")
+    container.caption(f"Typical diameter *auto*: {what}; foreground {classes}. A number fixes it, 0 turns it off.")
+
+
 FIT_MESSAGE_KEY = "studio_fit_message"
 
 

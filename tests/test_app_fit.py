@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
-from app_helpers import assert_ok, decode, media, metrics, run
+from app_helpers import assert_ok, captions, decode, media, metrics, run, set_widget
 
 import segmentation as seg
 from studio_ui.page import sample_defaults
@@ -48,3 +48,17 @@ def test_a_link_with_diameter_auto_fits_at_full_resolution_and_its_script_fits_t
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert np.array_equal(module.segment(image), expected)
+
+
+def test_a_downscaled_preview_runs_the_recipe_fitted_to_the_whole_image_and_says_so(media):
+    """The live view of a 512-px preview runs ``recipe_for_image(whole image)`` scaled, not a fit of its own, and the
+    sidebar says what was fitted; the download is the full-resolution auto watershed."""
+    image = seg.load_sample("nuclei")
+    at = set_widget(run("watershed", query={"sample": "nuclei", "diameter": "auto", "tab": "Export"}), "preview", 512)
+    assert_ok(at)
+    fitted = seg.recipe_for_image(image, seg.WatershedRecipe(diameter=None))
+    assert any(c.startswith(f"Typical diameter *auto*: **{fitted.diameter:.1f} px** fitted to this image")
+               for c in captions(at)), captions(at)
+    assert any(c.startswith("Live preview at 67%") for c in captions(at))
+    labels = decode(media.download(at, "Labels TIFF"))
+    assert np.array_equal(labels, seg.watershed(image, diameter="auto").labels)

@@ -194,7 +194,8 @@ def test_diameter_auto_runs_the_fit_of_this_image():
     auto = WatershedRecipe(diameter=None)
     fitted = seg.fit_nuclei_recipe(image)  # the image is smaller than FIT_SIDE: fitted on itself
     assert max(image.shape[:2]) <= seg.FIT_SIDE and fitted.diameter > 0
-    assert seg.recipe_for_image(image, auto) == fitted.sized()
+    assert seg.recipe_for_image(image, auto) == fitted
+    assert seg.recipe_for_image(image, fitted) is fitted  # a number is kept
     result = seg.watershed(image, auto)
     assert result.recipe == auto  # the recipe as given: a share link, the JSON and the CLI fit again
     assert np.array_equal(result.labels, seg.watershed(image, fitted).labels)
@@ -216,7 +217,7 @@ def test_diameter_auto_on_a_big_image_is_fitted_on_its_copy_and_scaled_back():
     expected = expected.replace(foreground=expected.foreground.replace(
         method=on_copy.foreground.method, classes=on_copy.foreground.classes,
         foreground_classes=on_copy.foreground.foreground_classes))
-    assert run == expected.sized()
+    assert run == expected
     # the objects are 5x larger: the diameter found on the copy, scaled back, is about 5x the small image's
     assert 4.0 < on_copy.diameter / scale / seg.fit_nuclei_recipe(small).diameter < 6.0
 
@@ -267,7 +268,23 @@ def test_script_fits_diameter_auto_at_run_time_bit_for_bit(tmp_path, name):
     copy-fitted large one included."""
     image, recipe = _auto_cases()[name]
     expected = seg.watershed(image, recipe).labels
-    segment = _segment_of(seg.to_python(recipe), tmp_path, "generated_auto")
+    source = seg.to_python(recipe)
+    assert max(len(line) for line in source.splitlines()) <= 110  # as every generated script
+    segment = _segment_of(source, tmp_path, "generated_auto")
     result = segment(image)
     assert result.dtype == expected.dtype and np.array_equal(result, expected)
     assert expected.max() > 0
+
+
+def test_the_command_line_runs_diameter_auto_and_refuses_it_with_tile_naming_the_fix(tmp_path, monkeypatch, capsys):
+    image, _ = _brightfield(2)
+    tifffile.imwrite(tmp_path / "cells.tif", image)
+    done = run_cli_in_process("watershed", "cells.tif", "--out", "out", "--diameter", "auto", "--labels-format",
+                              "tiff", "--no-progress", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert done.returncode == 0, done.stderr
+    expected = seg.watershed(image, diameter="auto").labels
+    assert np.array_equal(tifffile.imread(tmp_path / "out" / "cells_labels.tif"), expected)
+    done = run_cli_in_process("watershed", "cells.tif", "--out", "tiled", "--diameter", "auto", "--tile", "128",
+                              "--no-progress", cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert done.returncode == 2, done.stderr
+    assert "diameter auto is fitted to a whole image" in done.stderr and "--diameter N" in done.stderr

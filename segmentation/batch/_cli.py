@@ -528,6 +528,7 @@ def _pooled(args: argparse.Namespace, recipe, client):
 #: The option that turns each refused step off (tile_refusals names the parameter).
 _TILE_FIXES = {"fill_holes": "--no-fill-holes", "min_size": "--min-size 0", "clear_border": "--no-clear-border",
                "background_radius": "--background-radius 0", "method": "--method otsu or a local method",
+               "diameter": "--diameter N (the typical object diameter in pixels) or --diameter 0",
                "seeds": "--seeds h_maxima", "landscape": "--landscape distance",
                "add_seeds": "--add-seeds '' --remove-seeds '' --merge-points '' --split-points ''",
                "channel": "--channel luminance --plane 0 --timepoint 0 --series 0 --pages planes --projection auto"}

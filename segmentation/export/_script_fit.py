@@ -110,8 +110,8 @@ def fit_steps(s: Script, w: WatershedRecipe) -> tuple[list[str], str | None]:
     choose = "\n".join([
         "def choose_foreground(image, background_radius, min_size):",
         '    """The foreground with the most convex objects: the recipe\'s own threshold'
-        + (", or the dimmer or the brightest\n    object classes of a 3-class multi-Otsu split" if single else "")
-        + '. Returns its split_classes (None: the\n    recipe\'s own) and its mask."""',
+        + (", or the dimmer or the brightest\n    object classes of a 3-class multi-Otsu split." if single else ".")
+        + '\n    Returns its split_classes (None: the recipe\'s own) and its mask."""',
         "    mask, _, polarity = threshold_foreground(image, None, background_radius, min_size)",
         "    best, best_mask, best_count = None, mask, convex_object_count(mask)", *candidates,
         "    return best, best_mask"]) + "\n"

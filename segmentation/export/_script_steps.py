@@ -562,7 +562,8 @@ def _background_at_run_time(s: Script, radius: str, polarity: str | None) -> str
     what = {"bright": "opening", "dark": "closing"}.get(polarity, "opening (bright objects) or closing (dark ones)")
     s.use("fill_nonfinite")
     lines = ["filled, nonfinite = fill_nonfinite(channel)",
-             f"shrink = 1 if {radius} <= 10 else 2 if {radius} <= 30 else 4 if {radius} <= 100 else 8",
+             f"shrink = (1 if {radius} <= 10 else 2 if {radius} <= 30",
+             f"          else 4 if {radius} <= 100 else 8)  # the library's rule",
              f"d = 2 * max(1, round({radius} / shrink)) + 1",
              "disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))",
              *by_polarity(polarity, background(True), background(False)), *_subtraction_lines(polarity)]

@@ -26,7 +26,8 @@ CELLPROFILER_NUCLEI = WatershedRecipe(
                                fill_holes=True,
                                min_size=int(round(math.pi * (_CELLPROFILER_MIN_DIAMETER / 2) ** 2))),
     seeds="distance_peaks", min_distance=int(round(_CELLPROFILER_MIN_DIAMETER / 1.5)),
-    distance_sigma=round(2.35 * _CELLPROFILER_MIN_DIAMETER / 3.5 / 2.35, 2), landscape="gradient")
+    distance_sigma=round(2.35 * _CELLPROFILER_MIN_DIAMETER / 3.5 / 2.35, 2), landscape="gradient",
+    diameter=0.0)  # its own published sizes, not the library's fitted ones
 
 #: Every bundled watershed recipe by name (read-only).
 #: ``cellprofiler_nuclei``: CellProfiler's nuclei pipeline (see :data:`CELLPROFILER_NUCLEI`); references:

@@ -308,15 +308,17 @@ def fit_nuclei_recipe(image: np.ndarray, recipe: WatershedRecipe | None = None) 
 
 
 def recipe_for_image(image: np.ndarray, recipe: WatershedRecipe | None = None) -> WatershedRecipe:
-    """The recipe :func:`segmentation.watershed` runs on ``image``: its sizes set, a diameter "auto" fitted.
+    """The recipe with its typical diameter "auto" fitted to ``image``; ``.sized()`` of it is what runs.
 
-    A ``diameter`` of 0 or above gives ``recipe.sized()``. A diameter ``None`` ("auto") is fitted first:
-    :func:`fit_nuclei_recipe` runs on a copy of the image whose long side is at most :data:`FIT_SIDE` px
-    (:func:`segmentation.downscale`; the image itself when it is that small), with the recipe's own values as
-    they are (they are the fit's starting point, in the copy's pixels); the fitted diameter is scaled back to
-    the image (divided by the copy's scale, at most 1000 px) and the fitted foreground classes are kept. When
-    the fit keeps no diameter (the sizes from it gave fewer convex objects, or no foreground), the recipe's
-    own sizes are used with the chosen foreground.
+    A ``diameter`` of 0 or above is kept: the recipe itself is returned. A diameter ``None`` ("auto") is
+    fitted: :func:`fit_nuclei_recipe` runs on a copy of the image whose long side is at most
+    :data:`segmentation.FIT_SIDE` px (OpenCV ``INTER_AREA``, the copy :func:`segmentation.downscale` makes, as
+    the app's preview; the image itself when it is that small), with the recipe's own values as they are (the
+    fit's starting point, in the copy's pixels). The fitted diameter is scaled back to the image (divided by
+    the copy's scale, at most 1000 px) and the fitted foreground classes are kept; when the fit keeps no
+    diameter (the sizes from it gave fewer convex objects, or no foreground), ``diameter`` is 0 and the
+    recipe's own sizes apply, with the chosen foreground. :func:`segmentation.watershed` runs
+    ``recipe_for_image(image, recipe).sized()``; a preview runs it ``.rescaled()`` to its copy.
 
     Parameters
     ----------
@@ -328,7 +330,7 @@ def recipe_for_image(image: np.ndarray, recipe: WatershedRecipe | None = None) -
     Returns
     -------
     WatershedRecipe
-        A recipe with ``diameter`` 0 whose values are those run on this image.
+        ``recipe`` with a number as ``diameter`` (the pixels of ``image``).
 
     Raises
     ------
@@ -347,19 +349,16 @@ def recipe_for_image(image: np.ndarray, recipe: WatershedRecipe | None = None) -
     Examples
     --------
     >>> from skimage import data
-    >>> run = recipe_for_image(data.coins(), WatershedRecipe(diameter=None))
-    >>> run.diameter, run.foreground.method, run.min_distance
-    (0.0, 'multiotsu', 28)
+    >>> fitted = recipe_for_image(data.coins(), WatershedRecipe(diameter=None))
+    >>> fitted.diameter, fitted.foreground.method, fitted.foreground.foreground_classes
+    (41.6, 'multiotsu', (1, 2))
     """
     if recipe is None:
         recipe = WatershedRecipe()
     if not isinstance(recipe, WatershedRecipe):
         raise ParameterError(f"recipe must be a WatershedRecipe or None; got {type(recipe).__name__}")
-    return (recipe if recipe.diameter is not None else auto_fitted(image, recipe)).sized()
-
-
-def auto_fitted(image: np.ndarray, recipe: WatershedRecipe) -> WatershedRecipe:
-    """``recipe`` with its diameter "auto" fitted to ``image`` (the diameter in ``diameter``, not yet sized)."""
+    if recipe.diameter is not None:
+        return recipe
     image = as_image(image)
     copy, scale = image, 1.0
     if max(image.shape[:2]) > FIT_SIDE:  # segmentation.downscale's copy (the app's preview), pixel for pixel

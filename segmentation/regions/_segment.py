@@ -11,7 +11,7 @@ from .._errors import ParameterError, SegmentationError
 from .._numeric import as_image
 from ..recipes import ThresholdRecipe, WatershedRecipe, canonical_names
 from ..thresholding import multiotsu_thresholds, threshold
-from ._declump import auto_fitted
+from ._declump import recipe_for_image
 from ._labels import label_objects
 from ._seed_edits import edit_seeds, merge_objects, split_objects
 from ._watershed import (
@@ -141,7 +141,7 @@ def watershed(image: np.ndarray, recipe: WatershedRecipe | None = None, *, marke
     image = as_image(image)
     fit_note = None
     if recipe.diameter is None:  # "auto": fitted to this image (segmentation.recipe_for_image)
-        run = auto_fitted(image, recipe)
+        run = recipe_for_image(image, recipe)
         fit_note = (f"typical diameter auto: {run.diameter:.1f} px fitted" if run.diameter else
                     "typical diameter auto: no diameter kept (the recipe's own sizes)")
         fit_note += f", foreground {_foreground_words(run.foreground)}"
