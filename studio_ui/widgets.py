@@ -169,8 +169,8 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
             dropped = _optional_from_url(spec, key, default)
         value = container.number_input(label, value=default, placeholder="auto", format="%g",
                                        min_value=spec.min, max_value=spec.max, **common)
-        if bind:
-            _optional_to_url(spec, key, value, default)
+        if bind:  # the URL holds its text ("auto" or the number), or nothing at the default
+            _choice_to_url(key, spec.to_text(value), spec.to_text(default))
         say_dropped(container, key, dropped)
         return value
     lo, hi, step = o.get("min"), o.get("max"), o.get("step")
@@ -274,18 +274,6 @@ def _optional_from_url(spec: ParamSpec, key: str, default: Any) -> list[str]:
     elif known or seen.get("*back"):
         st.session_state[key] = default
     return []
-
-
-def _optional_to_url(spec: ParamSpec, key: str, value: Any, default: Any) -> None:
-    """After a number-or-auto box is drawn: the URL holds its text (``auto`` or the number), or nothing at the
-    default."""
-    wanted = None if value == default else spec.to_text(value)
-    if st.query_params.get(key) != wanted:
-        if wanted is None:
-            del st.query_params[key]
-        else:
-            st.query_params[key] = wanted
-    st.session_state.setdefault(URL_CHOICES_KEY, {}).setdefault(st.session_state.get("studio_page"), {})[key] = wanted
 
 
 #: The session's ``(name, text)`` link values already said to be unusable (:func:`studio_ui.page.start_page`).
