@@ -731,6 +731,13 @@ def apply_settings(items: list[tuple]) -> None:
     """Put values into the widgets (through their state, so the screen and the URL follow)."""
     for spec, value in items:
         st.session_state[spec.name] = _widget_state(spec, value)
+        if spec.kind == "int_tuple":
+            # Streamlit's URL binding of a multiselect follows a click, not a state set here (trial of issue 16:
+            # "Fit to this image" chose multi-Otsu classes 1, 2 and the share link lost them: 60 objects, not 84)
+            if value:
+                st.query_params[spec.name] = [str(v) for v in value]
+            elif spec.name in st.query_params:
+                del st.query_params[spec.name]
 
 
 def suggested_settings_button(recipe, current: CurrentImage) -> None:

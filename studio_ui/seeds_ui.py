@@ -320,8 +320,12 @@ def fitted_caption(container, recipe: WatershedRecipe, fitted: WatershedRecipe) 
     classes = (f"multi-Otsu classes {', '.join(map(str, fg.foreground_classes))} of {fg.classes}"
                if fg.method == "multiotsu" and fg.foreground_classes else seg.METHODS[fg.method].label)
     sized = fitted.sized()
-    what = (f"**{fitted.diameter:.1f} px** fitted to this image: smallest object {sized.foreground.min_size} px, "
-            f"h {sized.h:g} px, seed distance {sized.min_distance} px" if fitted.diameter
+    background = (f"background radius {sized.foreground.background_radius} px, "
+                  if sized.foreground.background_radius else "")
+    largest = " (the largest it takes)" if fitted.diameter >= 1000 else ""
+    what = (f"**{fitted.diameter:.1f} px** fitted to this image{largest}: {background}smallest object "
+            f"{sized.foreground.min_size} px, h {sized.h:.3g} px, seed distance {sized.min_distance} px (in place of "
+            "the boxes' values)" if fitted.diameter
             else "no diameter kept for this image: the sizes below apply")
     container.caption(f"Typical diameter *auto*: {what}; foreground {classes}. A number fixes it, 0 turns it off.")
 

@@ -167,7 +167,11 @@ def spec_widget(spec: ParamSpec, default: Any, *, container=st, key: str | None 
         dropped = []
         if common.pop("bind", None):
             dropped = _optional_from_url(spec, key, default)
-        value = container.number_input(label, value=default, placeholder="auto", format="%g",
+        # The widget starts from its state, not from ``value``: a box given a number as ``value`` can never be
+        # emptied again (Streamlit puts the number back), and an empty box is what "auto" is (trial of issue 16).
+        if key not in st.session_state:
+            st.session_state[key] = default
+        value = container.number_input(label, value=None, placeholder="auto", format="%g",
                                        min_value=spec.min, max_value=spec.max, **common)
         if bind:  # the URL holds its text ("auto" or the number), or nothing at the default
             _choice_to_url(key, spec.to_text(value), spec.to_text(default))

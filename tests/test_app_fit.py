@@ -27,6 +27,10 @@ def test_fit_button_sets_the_fitted_recipe_and_the_count_follows():
     expected = seg.watershed(image, fitted).count
     shown = metrics(at)["Objects"].lstrip("≈ ")
     assert shown == f"{expected:,}"
+    # the address holds every fitted value, the multi-Otsu classes too (trial of issue 16: the link lost them)
+    again = run("watershed", query=dict(at.query_params))
+    assert_ok(again)
+    assert metrics(again)["Objects"].lstrip("≈ ") == shown
 
 
 def test_a_link_with_diameter_auto_fits_at_full_resolution_and_its_script_fits_too(media, tmp_path):
@@ -62,3 +66,18 @@ def test_a_downscaled_preview_runs_the_recipe_fitted_to_the_whole_image_and_says
     assert any(c.startswith("Live preview at 67%") for c in captions(at))
     labels = decode(media.download(at, "Labels TIFF"))
     assert np.array_equal(labels, seg.watershed(image, diameter="auto").labels)
+
+
+def test_emptying_the_diameter_box_gives_auto_and_a_number_gives_that_number():
+    """Trial of issue 16: a box started from a number could not be emptied again (Streamlit put the number back)."""
+    at = run("watershed", query={"sample": "nuclei", "diameter": "30"})
+    assert_ok(at)
+    box = at.number_input(key="diameter")
+    assert box.value == 30.0 and not any(c.startswith("Typical diameter *auto*") for c in captions(at))
+    box.set_value(None).run()
+    assert_ok(at)
+    assert at.number_input(key="diameter").value is None and at.query_params["diameter"] in ("auto", ["auto"])
+    assert any(c.startswith("Typical diameter *auto*") for c in captions(at))
+    at.number_input(key="diameter").set_value(0.0).run()
+    assert_ok(at)
+    assert "diameter" not in at.query_params and not any(c.startswith("Typical diameter *auto*") for c in captions(at))

@@ -290,9 +290,10 @@ def tile_refusals(recipe) -> list[tuple[str, str]]:
                                   f"{', '.join(LOCAL_METHODS)})"))
     if isinstance(recipe, WatershedRecipe):
         if recipe.diameter is None:
-            refused.append(("diameter", "diameter auto is fitted to a whole image, not to tiles; give the typical "
-                                        "object diameter in pixels (segmentation.recipe_for_image of a downscaled "
-                                        "copy, or the app's fit, gives one) or 0"))
+            refused.append(("diameter", "diameter auto is fitted to a whole image, not to tiles; set the typical "
+                                        "object diameter in pixels (the app's Typical diameter caption, or "
+                                        "segmentation.recipe_for_image, gives one for an image like it), or 0 for "
+                                        "the recipe's own sizes"))
         if recipe.seeds != "h_maxima":
             refused.append(("seeds", f"seeds {recipe.seeds} are not numbered across tiles (seeds h_maxima are)"))
         if recipe.landscape != "distance":

@@ -133,7 +133,8 @@ class ParamSpec:
         if kind == "float" or (kind == "optional_float" and value is not None):
             number = _finite_float(value)
             if number is None:
-                raise self._error(value, "a finite number" + self._range_text())
+                raise self._error(value, "a finite number" + self._range_text()
+                                  + (" or 'auto'" if kind == "optional_float" else ""))
             value = number
             self._check_range(value)
             return value
