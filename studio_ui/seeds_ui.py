@@ -326,7 +326,7 @@ def fitted_caption(container, recipe: WatershedRecipe, fitted: WatershedRecipe) 
     what = (f"**{fitted.diameter:.1f} px** fitted to this image{largest}: {background}smallest object "
             f"{sized.foreground.min_size} px, h {sized.h:.3g} px, seed distance {sized.min_distance} px (in place of "
             "the boxes' values)" if fitted.diameter
-            else "no diameter kept for this image: the sizes below apply")
+            else "no diameter kept for this image: the boxes' sizes apply")
     container.caption(f"Typical diameter *auto*: {what}; foreground {classes}. A number fixes it, 0 turns it off.")
 
 
